@@ -1,0 +1,1099 @@
+#!/usr/bin/env python3
+"""pagemap.py: where does this virtual address really live?
+
+Reads /proc/PID/pagemap, decodes the entry for each address and prints the
+physical address and the page's state, explaining every surprising answer
+(hidden PFNs, untouched pages, swapped pages, device memory, the end of the
+address space).
+
+    python3 pagemap.py self 0x400000           translate an address of this process
+    python3 pagemap.py 1234 7f3a1c000000 -v    another process, with the raw entry
+    python3 pagemap.py --decode 0xa600000000036afb --kernel-version 3.10
+    python3 pagemap.py 1234 55d0c8a00000 --json
+
+Python >= 3.5, standard library only: copy this file anywhere and run it.
+"""
+# SPDX-License-Identifier: MIT
+
+import collections
+import errno
+import os
+import re
+import struct
+import sys
+
+if False:  # for mypy only: typing may be missing from a board's Python
+    from typing import Dict, List, Optional, Tuple  # noqa: F401
+
+__version__ = "0.1.0"
+__all__ = [
+    "Entry", "Mapping", "SwapArea", "Translation", "PagemapError",
+    "decode_entry", "parse_maps", "parse_maps_line", "parse_address",
+    "parse_kernel_version", "translate", "translate_many", "main",
+]
+
+# --- constants --------------------------------------------------------------
+
+PM_ENTRY_BYTES = 8                      # one u64 per virtual page, 2.6.25
+PM_PFRAME_BITS = 55
+PM_PFRAME_MASK = (1 << PM_PFRAME_BITS) - 1   # bits 0-54: PFN, 2.6.25
+PM_SWAP_TYPE_BITS = 5                   # bits 0-4: swap type (MAX_SWAPFILES_SHIFT)
+PM_SWAP_TYPE_MASK = (1 << PM_SWAP_TYPE_BITS) - 1
+PM_SOFT_DIRTY = 1 << 55                 # 3.11
+PM_MMAP_EXCLUSIVE = 1 << 56             # 4.2
+PM_UFFD_WP = 1 << 57                    # 5.13
+PM_GUARD_REGION = 1 << 58               # 6.15
+PM_FILE = 1 << 61                       # file page or shared anon, 3.5
+PM_SWAP = 1 << 62                       # 2.6.25
+PM_PRESENT = 1 << 63                    # 2.6.25
+PM_PSHIFT_SHIFT = 55                    # before 3.11 bits 55-60 held the page shift
+PM_PSHIFT_MASK = 0x3f
+
+# The swap type of a PTE marker (guard regions, uffd-wp markers): the highest
+# of the 32 types; real swap areas take the lowest ones.
+SWP_PTE_MARKER = PM_SWAP_TYPE_MASK
+PTE_MARKER_GUARD = 4                    # swap offset of a guard marker, 6.15
+
+PF_KTHREAD = 0x00200000                 # /proc/PID/stat flags: a kernel thread
+CAP_SYS_ADMIN = 21
+ADDRESS_MAX = (1 << 64) - 1             # the widest virtual address of any target
+
+EXIT_OK = 0
+EXIT_UNTRANSLATED = 1
+EXIT_USAGE = 2
+EXIT_NO_PROCESS = 3
+EXIT_PERMISSION = 4
+EXIT_UNSUPPORTED = 5
+EXIT_IO = 6
+EXIT_INTERRUPTED = 130
+
+STATUSES = ("present", "swapped", "not-present", "unmapped",
+            "beyond-address-space", "pfn-hidden", "no-page-tables")
+
+# --- errors -----------------------------------------------------------------
+
+
+class PagemapError(Exception):
+    """An expected failure: one line for the user and an exit code."""
+
+    exit_code = EXIT_IO
+
+
+class UsageError(PagemapError):
+    """Bad arguments."""
+
+    exit_code = EXIT_USAGE
+
+
+class NoProcessError(PagemapError):
+    """The process does not exist, exited, or has no address space."""
+
+    exit_code = EXIT_NO_PROCESS
+
+
+class PermissionDeniedError(PagemapError):
+    """The kernel refused access to the process."""
+
+    exit_code = EXIT_PERMISSION
+
+
+class UnsupportedError(PagemapError):
+    """This kernel or Python lacks what the tool needs."""
+
+    exit_code = EXIT_UNSUPPORTED
+
+
+class ProcIOError(PagemapError):
+    """Any other failure to read /proc."""
+
+    exit_code = EXIT_IO
+
+
+# --- data types -------------------------------------------------------------
+
+
+class Entry(collections.namedtuple("Entry", (
+        "raw", "present", "swapped", "file_shared", "exclusive", "soft_dirty",
+        "uffd_wp", "guard", "pfn", "swap_type", "swap_offset", "page_shift"))):
+    """One decoded pagemap entry; pfn/swap fields are None when not applicable.
+
+    page_shift is set only for entries in the pre-3.11 layout, where bits
+    55-60 hold the page shift instead of flags.
+    """
+
+    __slots__ = ()
+
+
+class Mapping(collections.namedtuple("Mapping", (
+        "start", "end", "perms", "offset", "dev", "inode", "path"))):
+    """One line of /proc/PID/maps; path is '' for anonymous memory."""
+
+    __slots__ = ()
+
+    @property
+    def shared(self):
+        return self.perms[3:4] == "s"
+
+    @property
+    def anonymous(self):
+        """Anonymous memory, private or shared (MAP_SHARED|MAP_ANONYMOUS shows as
+        '/dev/zero (deleted)' with an inode, SysV shm as '/SYSV...')."""
+        if self.path.startswith(("/dev/zero", "/SYSV", "[anon_shmem")):
+            return True
+        return self.inode == 0 and (not self.path or self.path.startswith("["))
+
+
+class SwapArea(collections.namedtuple("SwapArea", (
+        "path", "kind", "size_kib", "used_kib", "priority"))):
+    """One line of /proc/swaps."""
+
+    __slots__ = ()
+
+
+class Translation(collections.namedtuple("Translation", (
+        "pid", "vaddr", "entry", "paddr", "mapping", "status", "note",
+        "page_size", "swap_area", "entry_offset", "entry_bytes"))):
+    """The answer for one virtual address.
+
+    entry is None where the kernel has no entry (beyond the address space);
+    paddr is None unless the page is present with a visible PFN.
+    """
+
+    __slots__ = ()
+
+
+class Privilege(collections.namedtuple("Privilege", (
+        "cap_sys_admin", "initial_userns"))):
+    """What the reader may see: each field True, False or None (unknown)."""
+
+    __slots__ = ()
+
+
+# --- pure core --------------------------------------------------------------
+
+_HEX_RE = re.compile(r"^(?:0[xX])?([0-9a-fA-F]+)$")
+_VALUE_RE = re.compile(r"^\s*(?:[A-Za-z_][A-Za-z_ ]*:\s*)?(?:0[xX])?([0-9a-fA-F]+)\s*$")
+_MAPS_RE = re.compile(
+    r"^([0-9a-fA-F]+)-([0-9a-fA-F]+)\s+(\S{4})\s+([0-9a-fA-F]+)\s+(\S+)\s+(\d+)(?: +(.*))?$")
+_KVER_RE = re.compile(r"^\s*(\d+)\.(\d+)")
+
+
+def parse_address(text):
+    # type: (str) -> int
+    """Parse a virtual address: hex with or without 0x, as pasted from maps."""
+    match = _HEX_RE.match(text.strip()) if text else None
+    if not match:
+        raise UsageError("invalid address %r: expected hex such as 0x7f3a1c000000 or "
+                         "7f3a1c000000" % (text,))
+    value = int(match.group(1), 16)
+    if value > ADDRESS_MAX:
+        raise UsageError("address %s is larger than any 64-bit address" % (text,))
+    return value
+
+
+def parse_entry_value(text):
+    # type: (str) -> int
+    """Parse a raw pagemap entry for --decode, also as a 'Result: 0x...' line."""
+    match = _VALUE_RE.match(text) if text else None
+    if not match:
+        raise UsageError("invalid entry value %r: expected a hex u64 such as "
+                         "0xa600000000036afb" % (text,))
+    value = int(match.group(1), 16)
+    if value >> 64:
+        raise UsageError("entry value %s does not fit in 64 bits" % (text.strip(),))
+    return value
+
+
+def parse_pid(text):
+    # type: (str) -> str
+    """Validate a PID argument: a positive decimal number or 'self'."""
+    if text == "self":
+        return text
+    if not re.match(r"^[0-9]+$", text or "") or int(text) <= 0:
+        raise UsageError("invalid PID %r: expected a positive number or 'self'" % (text,))
+    return str(int(text))
+
+
+def parse_kernel_version(text):
+    # type: (str) -> Tuple[int, int]
+    """'6.18.44-fc' or '3.10' -> (6, 18)."""
+    match = _KVER_RE.match(text or "")
+    if not match:
+        raise UsageError("invalid kernel version %r: expected X.Y such as 3.10" % (text,))
+    return int(match.group(1)), int(match.group(2))
+
+
+def uses_page_shift_layout(raw, kernel):
+    # type: (int, Optional[Tuple[int, int]]) -> bool
+    """True when bits 55-60 hold the page shift rather than flags.
+
+    Before 3.11 every entry carried the page shift there. On 3.11-4.1 an mm
+    switched to the new layout (bit 55 soft-dirty, 56-60 zero) only after the
+    first 'echo 4 > clear_refs', so there a non-zero field 56-60 tells: any
+    real page shift (>= 12) sets one of those bits. kernel None means current.
+    """
+    if kernel is None or kernel >= (4, 2):
+        return False
+    if kernel < (3, 11):
+        return True
+    return bool((raw >> 56) & 0x1f)
+
+
+def decode_entry(raw, kernel=None):
+    # type: (int, Optional[Tuple[int, int]]) -> Entry
+    """Decode one pagemap u64 for a kernel version (None: the current layout)."""
+    present = bool(raw & PM_PRESENT)
+    swap_bit = bool(raw & PM_SWAP)
+    page_shift = None
+    if uses_page_shift_layout(raw, kernel):
+        page_shift = (raw >> PM_PSHIFT_SHIFT) & PM_PSHIFT_MASK
+        soft_dirty = exclusive = uffd_wp = guard = False
+    else:
+        def since(version, bit):
+            return bool(raw & bit) and (kernel is None or kernel >= version)
+        soft_dirty = since((3, 11), PM_SOFT_DIRTY)
+        exclusive = since((4, 2), PM_MMAP_EXCLUSIVE)
+        uffd_wp = since((5, 13), PM_UFFD_WP)
+        guard = since((6, 15), PM_GUARD_REGION)
+    frame = raw & PM_PFRAME_MASK
+    swapped = swap_bit and not guard
+    return Entry(
+        raw=raw, present=present, swapped=swapped,
+        file_shared=bool(raw & PM_FILE), exclusive=exclusive, soft_dirty=soft_dirty,
+        uffd_wp=uffd_wp, guard=guard,
+        pfn=frame if present else None,
+        swap_type=(frame & PM_SWAP_TYPE_MASK) if swapped else None,
+        swap_offset=(frame >> PM_SWAP_TYPE_BITS) if swapped else None,
+        page_shift=page_shift)
+
+
+def entry_flag_names(entry):
+    # type: (Entry) -> List[str]
+    """The set flags of an entry as short names, in bit order."""
+    names = []
+    for flag, name in ((entry.soft_dirty, "soft-dirty"), (entry.exclusive, "exclusive"),
+                       (entry.uffd_wp, "uffd-wp"), (entry.guard, "guard"),
+                       (entry.file_shared, "file")):
+        if flag:
+            names.append(name)
+    return names
+
+
+def looks_like_old_layout(raw):
+    # type: (int) -> bool
+    """True when bits 55-60 hold a plausible page shift (12-16) and no newer bit."""
+    shift = (raw >> PM_PSHIFT_SHIFT) & PM_PSHIFT_MASK
+    return 12 <= shift <= 16
+
+
+def parse_maps_line(line):
+    # type: (str) -> Mapping
+    """Parse one /proc/PID/maps line; the path keeps its spaces and ' (deleted)'."""
+    match = _MAPS_RE.match(line.rstrip("\n"))
+    if not match:
+        raise ValueError("not a maps line: %r" % (line,))
+    start, end, perms, offset, dev, inode, path = match.groups()
+    return Mapping(int(start, 16), int(end, 16), perms, int(offset, 16), dev,
+                   int(inode), path or "")
+
+
+def parse_maps(text):
+    # type: (str) -> List[Mapping]
+    """Parse /proc/PID/maps text into mappings, sorted by start address."""
+    maps = [parse_maps_line(line) for line in text.splitlines() if line.strip()]
+    maps.sort(key=lambda m: m.start)
+    return maps
+
+
+def find_mapping(maps, vaddr):
+    # type: (List[Mapping], int) -> Tuple[Optional[Mapping], Optional[Mapping], Optional[Mapping]]
+    """(mapping containing vaddr, the one before, the one after), by binary search."""
+    lo, hi = 0, len(maps)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if maps[mid].end <= vaddr:
+            lo = mid + 1
+        else:
+            hi = mid
+    after = maps[lo] if lo < len(maps) else None
+    before = maps[lo - 1] if lo > 0 else None
+    if after is not None and after.start <= vaddr:
+        return after, before, maps[lo + 1] if lo + 1 < len(maps) else None
+    return None, before, after
+
+
+def parse_swaps(text):
+    # type: (str) -> List[SwapArea]
+    """Parse /proc/swaps. The kernel lists areas by swap type (index)."""
+    areas = []
+    for line in text.splitlines()[1:]:
+        fields = line.rsplit(None, 4)
+        if len(fields) == 5:
+            path, kind, size, used, prio = fields
+            try:
+                areas.append(SwapArea(path.replace("\\040", " "), kind, int(size),
+                                      int(used), int(prio)))
+            except ValueError:
+                continue
+    return areas
+
+
+def parse_vmflags(smaps_block):
+    # type: (str) -> Optional[List[str]]
+    """The VmFlags of one smaps block, or None when the kernel shows none (< 3.8)."""
+    for line in smaps_block.splitlines():
+        if line.startswith("VmFlags:"):
+            return line.split()[1:]
+    return None
+
+
+def parse_privilege(status_text, uid_map_text):
+    # type: (Optional[str], Optional[str]) -> Privilege
+    """CAP_SYS_ADMIN in the effective set, and whether we are in the initial user ns."""
+    cap = None
+    if status_text is not None:
+        match = re.search(r"^CapEff:\s*([0-9a-fA-F]+)", status_text, re.M)
+        if match:
+            cap = bool(int(match.group(1), 16) >> CAP_SYS_ADMIN & 1)
+    init_ns = None
+    if uid_map_text is not None:
+        # The initial namespace maps all 2^32-1 ids onto themselves.
+        init_ns = uid_map_text.split() == ["0", "0", "4294967295"]
+    return Privilege(cap, init_ns)
+
+
+def hidden_pfn_reason(priv):
+    # type: (Privilege) -> str
+    """Why PFNs read 0, as precisely as the reader's privileges tell."""
+    if priv.cap_sys_admin is False:
+        return ("this user lacks CAP_SYS_ADMIN, and since Linux 4.2 the kernel then "
+                "reports PFN 0 (and swap location 0); run as root")
+    if priv.initial_userns is False:
+        return ("this reader is in a user namespace (a container or 'unshare -U'), where "
+                "even root sees PFN 0; run from the host's initial namespace")
+    if priv.cap_sys_admin is None and priv.initial_userns is None:
+        return ("the reader lacked CAP_SYS_ADMIN in the initial user namespace "
+                "(Linux 4.2+ then reports PFN 0)")
+    return ("the kernel reported PFN 0 although this reader has CAP_SYS_ADMIN: the fd "
+            "may have been opened by an unprivileged process, or the page really is PFN 0")
+
+
+def mapping_label(mapping):
+    # type: (Optional[Mapping]) -> str
+    """A short description of a mapping for notes."""
+    if mapping is None:
+        return "-"
+    return "%x-%x %s %s" % (mapping.start, mapping.end, mapping.perms,
+                            mapping.path or "[anonymous]")
+
+
+def swap_area_for(entry, areas):
+    # type: (Entry, Optional[List[SwapArea]]) -> Optional[SwapArea]
+    """The /proc/swaps area a swapped entry points into, if it can be told."""
+    if not entry.swapped or areas is None or entry.swap_type is None:
+        return None
+    if entry.swap_type < len(areas):
+        return areas[entry.swap_type]
+    return None
+
+
+def entry_status(entry, page_size, vaddr, priv, areas):
+    # type: (Entry, int, int, Privilege, Optional[List[SwapArea]]) -> Tuple[str, str, Optional[int]]
+    """(status, note, physical address) from the entry alone; note '' when plain."""
+    if entry.present:
+        if entry.pfn == 0:
+            return ("pfn-hidden", "page is present but its physical address is hidden: "
+                    + hidden_pfn_reason(priv), None)
+        return "present", "", entry.pfn * page_size + vaddr % page_size
+    if entry.guard:
+        return ("not-present", "guard region (MADV_GUARD_INSTALL, Linux 6.15+): any access "
+                "faults; this is not a swapped page", None)
+    if entry.swapped:
+        return "swapped", swapped_note(entry, areas, priv), None
+    return "not-present", "", None
+
+
+def explain(entry, mapping, neighbours, vaddr, page_size, pid_label, priv, areas,
+            no_page_tables):
+    # type: (Entry, Optional[Mapping], Tuple[Optional[Mapping], Optional[Mapping]], int, int, str, Privilege, Optional[List[SwapArea]], bool) -> Tuple[str, str, Optional[int]]
+    """(status, note, physical address) for an entry in its mapping's context."""
+    status, note, paddr = entry_status(entry, page_size, vaddr, priv, areas)
+    if status != "not-present" or entry.guard:
+        return status, note, paddr
+    if mapping is None:
+        return "unmapped", unmapped_note(vaddr, neighbours, pid_label), None
+    if no_page_tables:
+        return ("no-page-tables", "this mapping is VM_PFNMAP/VM_IO (device memory, /dev/mem, "
+                "[vvar]; smaps VmFlags 'pf'/'io'): the kernel never reports its pages in "
+                "pagemap; ask the driver for the physical address", None)
+    return "not-present", not_present_note(mapping), None
+
+
+def unmapped_note(vaddr, neighbours, pid_label):
+    # type: (int, Tuple[Optional[Mapping], Optional[Mapping]], str) -> str
+    """Where an address outside every mapping lies."""
+    before, after = neighbours
+    if before is None and after is None:
+        where = "it has no mappings at all"
+    elif before is None:
+        where = "below the first mapping, %x" % after.start
+    elif after is None:
+        where = "above the last mapping, which ends at %x" % before.end
+    else:
+        where = "in the hole between %x-%x and %x-%x" % (before.start, before.end,
+                                                         after.start, after.end)
+    return "0x%x is in no mapping of %s (%s): nothing is there to translate" % (
+        vaddr, pid_label, where)
+
+
+def swapped_note(entry, areas, priv):
+    # type: (Entry, Optional[List[SwapArea]], Privilege) -> str
+    """Where a swapped page went, or why that cannot be told."""
+    if entry.swap_type == 0 and entry.swap_offset == 0 and priv.cap_sys_admin is not True:
+        return ("page is swapped out; its swap location is hidden: " + hidden_pfn_reason(priv))
+    location = "swap type %d, offset 0x%x" % (entry.swap_type, entry.swap_offset)
+    area = swap_area_for(entry, areas)
+    if area is not None:
+        return "page is swapped out to %s (%s)" % (area.path, location)
+    if entry.swap_type == SWP_PTE_MARKER:
+        return ("a PTE marker (%s), not a page in a swap area: userfaultfd write-protect "
+                "or poison marker" % location)
+    return ("%s matches no active area in /proc/swaps: a transient migration, hwpoison or "
+            "device-private entry, not a swapped page; look again" % location)
+
+
+def not_present_note(mapping):
+    # type: (Mapping) -> str
+    """Why a page inside a mapping has no entry."""
+    if mapping.shared:
+        return ("page not present in this process's page tables: never touched by this "
+                "process, or a shared page that was swapped out or reclaimed (the kernel "
+                "clears such PTEs, so they look never allocated); other processes or the "
+                "page cache may still hold it")
+    if mapping.anonymous:
+        return ("page not present: this anonymous memory was never touched (or was "
+                "discarded with MADV_DONTNEED/MADV_FREE); reading it would map the zero "
+                "page, writing it allocates a page")
+    return ("page not present in this process's page tables: not accessed yet by this "
+            "process, or reclaimed; the file's page may still be in the page cache")
+
+
+def beyond_note(vaddr, limit, pid_label):
+    # type: (int, Optional[int], str) -> str
+    """The end of the user address space, instead of 'Reached end of the file'."""
+    where = "" if limit is None else " (0x%x on this kernel)" % limit
+    return ("0x%x is at or beyond the end of the user address space%s of %s: the kernel has "
+            "no pagemap entries there ([vsyscall] lives there and has no page tables of "
+            "its own)" % (vaddr, where, pid_label))
+
+
+def old_layout_hint(raw):
+    # type: (int) -> str
+    """A hint for --decode when a value looks like it came from a pre-4.2 kernel."""
+    shift = (raw >> PM_PSHIFT_SHIFT) & PM_PSHIFT_MASK
+    return ("bits 55-60 hold %d, a page shift (%d-byte pages): this entry probably comes "
+            "from a kernel before 4.2; pass --kernel-version (e.g. 3.10)"
+            % (shift, 1 << shift))
+
+
+# --- formatting -------------------------------------------------------------
+
+TEXT_HEADER = "%-18s %-18s %-14s %-20s %-22s %s" % (
+    "VADDR", "PADDR", "PFN", "STATE", "FLAGS", "MAPPING")
+
+
+def format_text(tr, verbose):
+    # type: (Translation, bool) -> List[str]
+    """The text lines for one translation: the record, then indented detail lines."""
+    entry = tr.entry
+    pfn = "-" if entry is None or entry.pfn is None else "0x%x" % entry.pfn
+    flags = ",".join(entry_flag_names(entry)) if entry is not None else ""
+    vaddr = "-" if tr.vaddr is None else "0x%x" % tr.vaddr
+    paddr = "-" if tr.paddr is None else "0x%x" % tr.paddr
+    lines = ["%-18s %-18s %-14s %-20s %-22s %s" % (
+        vaddr, paddr, pfn, tr.status, flags or "-", mapping_label(tr.mapping))]
+    if tr.note:
+        lines.append("  note: " + tr.note)
+    if verbose and entry is not None:
+        lines.append("  entry: 0x%016x%s" % (entry.raw, verbose_detail(tr)))
+    return lines
+
+
+def verbose_detail(tr):
+    # type: (Translation) -> str
+    """Offset and bytes of the entry, the way the seed's C tool showed them."""
+    parts = [""]
+    if tr.entry_offset is not None:
+        parts.append("file offset 0x%x" % tr.entry_offset)
+    if tr.entry_bytes is not None:
+        parts.append("bytes " + " ".join("%02x" % b for b in bytearray(tr.entry_bytes)))
+    if tr.entry.page_shift is not None:
+        parts.append("page shift %d (pre-3.11 layout)" % tr.entry.page_shift)
+    return ", ".join(parts)
+
+
+def mapping_json(mapping):
+    # type: (Optional[Mapping]) -> Optional[Dict[str, object]]
+    if mapping is None:
+        return None
+    return {"start": mapping.start, "end": mapping.end, "perms": mapping.perms,
+            "offset": mapping.offset, "path": mapping.path or None}
+
+
+def translation_json(tr):
+    # type: (Translation) -> Dict[str, object]
+    """The documented JSON keys for one translated address."""
+    entry = tr.entry
+    doc = {
+        "pid": tr.pid, "vaddr": tr.vaddr, "entry": None if entry is None else entry.raw,
+        "page_size": tr.page_size, "paddr": tr.paddr, "mapping": mapping_json(tr.mapping),
+        "status": tr.status, "note": tr.note or None,
+        "swap_area": None if tr.swap_area is None else tr.swap_area.path,
+    }
+    for key in ("present", "swapped", "file_shared", "exclusive", "soft_dirty",
+                "uffd_wp", "guard"):
+        doc[key] = False if entry is None else getattr(entry, key)
+    for key in ("pfn", "swap_type", "swap_offset"):
+        doc[key] = None if entry is None else getattr(entry, key)
+    return doc
+
+
+# --- /proc layer ------------------------------------------------------------
+
+
+def _open(path):
+    # type: (str) -> int
+    """The one place that opens files: an fd, or OSError."""
+    return os.open(path, os.O_RDONLY)
+
+
+def system_page_size():
+    # type: () -> int
+    return os.sysconf("SC_PAGE_SIZE")
+
+
+def _read_all(path):
+    # type: (str) -> bytes
+    fd = _open(path)
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+
+
+def read_text_optional(path):
+    # type: (str) -> Optional[str]
+    """A small text file, or None if it cannot be read (for best-effort context)."""
+    try:
+        return _read_all(path).decode("utf-8", "backslashreplace")
+    except OSError:
+        return None
+
+
+def running_kernel(proc_root):
+    # type: (str) -> Optional[Tuple[int, int]]
+    """The kernel version behind proc_root (its sys/kernel/osrelease), else uname."""
+    text = read_text_optional(os.path.join(proc_root, "sys", "kernel", "osrelease"))
+    if text is None and proc_root == "/proc":
+        text = os.uname()[2]
+    try:
+        return parse_kernel_version(text) if text else None
+    except UsageError:
+        return None
+
+
+def read_privilege(proc_root):
+    # type: (str) -> Privilege
+    """This reader's privileges, from proc_root/self (status, uid_map)."""
+    own = os.path.join(proc_root, "self")
+    return parse_privilege(read_text_optional(os.path.join(own, "status")),
+                           read_text_optional(os.path.join(own, "uid_map")))
+
+
+class ProcessReader(object):
+    """Reads one process's /proc files; the one place OSError becomes PagemapError."""
+
+    def __init__(self, proc_root, pid, page_size, entry_format="=Q"):
+        # type: (str, str, int, str) -> None
+        self.proc_root = proc_root
+        self.pid = pid
+        self.page_size = page_size
+        self.entry_struct = struct.Struct(entry_format)
+        self.dir = os.path.join(proc_root, pid)
+        self.fd = None  # type: Optional[int]
+        self._maps = None  # type: Optional[List[Mapping]]
+        number = self.resolved_pid()
+        self.label = "PID %s" % (pid if number is None else number)
+
+    # errors
+    def error_for(self, exc, path, action="open"):
+        # type: (OSError, str, str) -> PagemapError
+        """Turn an OSError on one of this process's files into a PagemapError."""
+        code = exc.errno
+        if code == errno.ESRCH or (code == errno.ENOENT and not os.path.isdir(self.dir)):
+            # Opening a kernel thread's or a zombie's pagemap fails with ESRCH: they
+            # have no mm (proc_mem_open). Say which, rather than "no such process".
+            return self.address_space_problem() or self.gone_error()
+        if code in (errno.EACCES, errno.EPERM):
+            return PermissionDeniedError(
+                "%s: permission denied (reading another user's process needs root or "
+                "ptrace access; see /proc/sys/kernel/yama/ptrace_scope; Linux 4.0-4.1 "
+                "refuse pagemap to all but CAP_SYS_ADMIN)" % path)
+        if code == errno.ENOENT and path.endswith("pagemap"):
+            return UnsupportedError(
+                "%s: no such file: this kernel was built without CONFIG_PROC_PAGE_MONITOR "
+                "(common on minimal embedded kernels); rebuild it with that option" % path)
+        return ProcIOError("%s: cannot %s: %s" % (path, action, exc.strerror or exc))
+
+    def gone_error(self):
+        # type: () -> PagemapError
+        root = self.proc_root
+        if not os.path.isdir(root) or not os.listdir(root):
+            return UnsupportedError("%s is empty or missing: /proc is not mounted (mount it "
+                                    "with 'mount -t proc proc %s')" % (root, root))
+        return NoProcessError("no process with PID %s (it may have exited); list "
+                              "processes with 'ps'" % self.pid)
+
+    def read_file(self, name):
+        # type: (str) -> str
+        path = os.path.join(self.dir, name)
+        try:
+            return _read_all(path).decode("utf-8", "backslashreplace")
+        except OSError as exc:
+            raise self.error_for(exc, path, "read") from exc
+
+    # process facts
+    def resolved_pid(self):
+        # type: () -> Optional[int]
+        """The numeric PID ('self' resolved through its symlink), or None."""
+        if self.pid.isdigit():
+            return int(self.pid)
+        try:
+            return int(os.readlink(self.dir))
+        except (OSError, ValueError):
+            return None
+
+    def address_space_problem(self):
+        # type: () -> Optional[PagemapError]
+        """An error if the process is gone, a zombie or a kernel thread, else None."""
+        path = os.path.join(self.dir, "stat")
+        try:
+            stat = _read_all(path).decode("utf-8", "backslashreplace")
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ESRCH) and not os.path.isdir(self.dir):
+                return self.gone_error()
+            return None
+        name = stat[stat.find("(") + 1:stat.rfind(")")]
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) < 7:
+            return None
+        if fields[0] in ("Z", "X"):
+            return NoProcessError("%s (%s) is a zombie: it has exited and has no address "
+                                  "space left; its parent has not reaped it" % (self.label, name))
+        if int(fields[6]) & PF_KTHREAD:
+            return NoProcessError("%s (%s) is a kernel thread: it has no user address space "
+                                  "to translate; pick a user process" % (self.label, name))
+        return None
+
+    def maps(self):
+        # type: () -> List[Mapping]
+        if self._maps is None:
+            text = self.read_file("maps")
+            try:
+                self._maps = parse_maps(text)
+            except ValueError as exc:
+                raise ProcIOError("%s: unexpected content: %s" % (
+                    os.path.join(self.dir, "maps"), exc)) from exc
+        return self._maps
+
+    def vmflags(self, mapping):
+        # type: (Mapping) -> Optional[List[str]]
+        """The smaps VmFlags of one mapping, reading smaps only up to that mapping."""
+        path = os.path.join(self.dir, "smaps")
+        try:
+            fd = _open(path)
+        except OSError:
+            return None
+        head = "%x-" % mapping.start
+        block = []  # type: List[str]
+        try:
+            with os.fdopen(fd, "r", errors="backslashreplace") as stream:
+                for line in stream:
+                    if _MAPS_RE.match(line):
+                        if block:
+                            break
+                        if line.startswith(head) or line.startswith("%08x-" % mapping.start):
+                            block.append(line)
+                    elif block:
+                        block.append(line)
+        except OSError:
+            return None
+        return parse_vmflags("".join(block)) if block else None
+
+    # pagemap
+    def open_pagemap(self):
+        # type: () -> None
+        if self.fd is None:
+            path = os.path.join(self.dir, "pagemap")
+            try:
+                self.fd = _open(path)
+            except OSError as exc:
+                raise self.error_for(exc, path) from exc
+
+    def close(self):
+        # type: () -> None
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def read_raw(self, vpn, count):
+        # type: (int, int) -> bytes
+        """Bytes of up to count entries from virtual page vpn; fewer only at EOF."""
+        self.open_pagemap()
+        want = count * PM_ENTRY_BYTES
+        offset = vpn * PM_ENTRY_BYTES
+        chunks = []
+        while want > 0:
+            try:
+                chunk = os.pread(self.fd, want, offset)
+            except OSError as exc:
+                raise self.error_for(exc, os.path.join(self.dir, "pagemap"), "read") from exc
+            if not chunk:
+                break
+            chunks.append(chunk)
+            want -= len(chunk)
+            offset += len(chunk)
+        return b"".join(chunks)
+
+    def entry_at(self, vaddr):
+        # type: (int) -> Optional[Tuple[int, bytes, int]]
+        """(raw value, raw bytes, file offset) for vaddr, or None at EOF."""
+        vpn = vaddr // self.page_size
+        data = self.read_raw(vpn, 1)
+        if len(data) < PM_ENTRY_BYTES:
+            return None
+        return self.entry_struct.unpack(data)[0], data, vpn * PM_ENTRY_BYTES
+
+    def address_space_end(self):
+        # type: () -> Optional[int]
+        """The first virtual address the kernel reports no entry for (TASK_SIZE).
+
+        Found by bisection on the entry index: pagemap_read returns 0 bytes at
+        and beyond TASK_SIZE (the seed's "Reached end of the file").
+        """
+        lo, hi = 0, (ADDRESS_MAX + 1) // self.page_size
+        if not self.read_raw(0, 1):
+            return None
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self.read_raw(mid, 1):
+                lo = mid
+            else:
+                hi = mid
+        return hi * self.page_size
+
+
+def read_swaps(proc_root):
+    # type: (str) -> Optional[List[SwapArea]]
+    text = read_text_optional(os.path.join(proc_root, "swaps"))
+    return None if text is None else parse_swaps(text)
+
+
+def vm_without_page_tables(reader, mapping):
+    # type: (ProcessReader, Mapping) -> bool
+    """True for VM_PFNMAP/VM_IO mappings, which the kernel's page walk skips."""
+    flags = reader.vmflags(mapping)
+    if flags is not None:
+        return "pf" in flags or "io" in flags
+    return mapping.path in ("[vvar]", "[vvar_vclock]") or mapping.path.startswith("/dev/mem")
+
+
+class Context(object):
+    """What every translation of one run shares: kernel, privileges, swap areas."""
+
+    def __init__(self, proc_root, kernel, priv, swaps):
+        # type: (str, Optional[Tuple[int, int]], Privilege, Optional[List[SwapArea]]) -> None
+        self.proc_root = proc_root
+        self.kernel = kernel
+        self.priv = priv
+        self.swaps = swaps
+
+    @classmethod
+    def load(cls, proc_root, kernel=None):
+        # type: (str, Optional[Tuple[int, int]]) -> Context
+        return cls(proc_root, kernel or running_kernel(proc_root),
+                   read_privilege(proc_root), read_swaps(proc_root))
+
+
+def translate_with(reader, ctx, vaddr):
+    # type: (ProcessReader, Context, int) -> Translation
+    """Translate one address with an open reader."""
+    pid = reader.resolved_pid()
+    found = reader.entry_at(vaddr)
+    mapping, before, after = find_mapping(reader.maps(), vaddr)
+    if found is None:
+        problem = reader.address_space_problem()
+        if problem is not None:
+            raise problem
+        limit = reader.address_space_end()
+        if limit is None:
+            # No entry at all, even at address 0, for a live process: its mm is gone.
+            problem = reader.address_space_problem() or NoProcessError(
+                "%s has no address space (it exited while being read)" % reader.label)
+            raise problem
+        return Translation(pid, vaddr, None, None, mapping, "beyond-address-space",
+                           beyond_note(vaddr, limit, reader.label), reader.page_size,
+                           None, None, None)
+    raw, data, offset = found
+    entry = decode_entry(raw, ctx.kernel)
+    no_tables = (mapping is not None and not entry.present and not entry.swapped
+                 and vm_without_page_tables(reader, mapping))
+    status, note, paddr = explain(entry, mapping, (before, after), vaddr, reader.page_size,
+                                  reader.label, ctx.priv, ctx.swaps, no_tables)
+    return Translation(pid, vaddr, entry, paddr, mapping, status, note, reader.page_size,
+                       swap_area_for(entry, ctx.swaps), offset, data)
+
+
+def translate_many(pid, addresses, proc_root="/proc", page_size=None, byteorder=None,
+                   kernel=None):
+    # type: (object, List[int], str, Optional[int], Optional[str], Optional[Tuple[int, int]]) -> List[Translation]
+    """Translate virtual addresses of a process (a number or 'self')."""
+    reader = ProcessReader(proc_root, parse_pid(str(pid)), page_size or system_page_size(),
+                           entry_format(byteorder))
+    ctx = Context.load(proc_root, kernel)
+    try:
+        reader.open_pagemap()
+        return [translate_with(reader, ctx, vaddr) for vaddr in addresses]
+    finally:
+        reader.close()
+
+
+def translate(pid, vaddr, proc_root="/proc", page_size=None, byteorder=None, kernel=None):
+    # type: (object, int, str, Optional[int], Optional[str], Optional[Tuple[int, int]]) -> Translation
+    """Translate one virtual address of a process: pagemap.translate('self', addr)."""
+    return translate_many(pid, [vaddr], proc_root, page_size, byteorder, kernel)[0]
+
+
+def entry_format(byteorder):
+    # type: (Optional[str]) -> str
+    """struct format of an entry: native unless a captured file says otherwise."""
+    return {None: "=Q", "native": "=Q", "little": "<Q", "big": ">Q"}[byteorder]
+
+
+# --- commands ---------------------------------------------------------------
+
+
+class Console(object):
+    """Output and once-per-run warnings."""
+
+    def __init__(self, out, err):
+        self.out = out
+        self.err = err
+        self.warned = set()  # type: set
+
+    def write(self, text):
+        # type: (str) -> None
+        try:
+            self.out.write(text + "\n")
+        except UnicodeEncodeError:
+            enc = getattr(self.out, "encoding", None) or "ascii"
+            self.out.write(text.encode(enc, "backslashreplace").decode(enc) + "\n")
+
+    def warn(self, key, message):
+        # type: (str, str) -> None
+        if key not in self.warned:
+            self.warned.add(key)
+            self.err.write("pagemap: warning: %s\n" % message)
+
+
+def emit(console, opts, translations, header):
+    # type: (Console, object, List[Translation], Dict[str, object]) -> None
+    """Print translations as text lines or one JSON document."""
+    if opts.json:
+        import json
+        doc = dict(header)
+        doc["results"] = [translation_json(tr) for tr in translations]
+        console.write(json.dumps(doc, indent=2, sort_keys=True))
+        return
+    console.write(TEXT_HEADER)
+    for tr in translations:
+        for line in format_text(tr, opts.verbose):
+            console.write(line)
+
+
+def cmd_translate(opts, console):
+    # type: (object, Console) -> int
+    """Translate each address of a process and explain each answer."""
+    page_size = opts.page_size or system_page_size()
+    pid = parse_pid(opts.pid)
+    addresses = [parse_address(a) for a in opts.addresses]
+    if not addresses:
+        raise UsageError("no address given: try 'pagemap %s ADDRESS', with an address from "
+                         "/proc/%s/maps" % (pid, pid))
+    reader = ProcessReader(opts.proc_root, pid, page_size, entry_format(opts.byteorder))
+    ctx = Context.load(opts.proc_root, opts.kernel_version)
+    try:
+        reader.open_pagemap()
+        translations = [translate_with(reader, ctx, vaddr) for vaddr in addresses]
+    finally:
+        reader.close()
+    if any(tr.status == "pfn-hidden" for tr in translations):
+        console.warn("hidden", "physical addresses hidden: " + hidden_pfn_reason(ctx.priv))
+    emit(console, opts, translations, {
+        "pid": reader.resolved_pid(), "page_size": page_size,
+        "kernel": None if ctx.kernel is None else "%d.%d" % ctx.kernel})
+    ok = all(tr.paddr is not None for tr in translations)
+    return EXIT_OK if ok else EXIT_UNTRANSLATED
+
+
+def cmd_decode(opts, console):
+    # type: (object, Console) -> int
+    """Decode raw entry values with no process at all."""
+    page_size = opts.page_size or system_page_size()
+    values = [parse_entry_value(v) for v in opts.decode]
+    kernel = opts.kernel_version or running_kernel(opts.proc_root)
+    priv = Privilege(None, None)
+    results = []
+    for raw in values:
+        entry = decode_entry(raw, kernel)
+        status, note, paddr = entry_status(entry, page_size, 0, priv, None)
+        if opts.kernel_version is None and looks_like_old_layout(raw):
+            note = (note + "; " if note else "") + old_layout_hint(raw)
+        results.append(Translation(None, None, entry, paddr, None, status, note, page_size,
+                                   None, None, struct.pack(entry_format(opts.byteorder), raw)))
+    emit(console, opts, results, {
+        "pid": None, "page_size": page_size,
+        "kernel": None if kernel is None else "%d.%d" % kernel})
+    return EXIT_OK
+
+
+# --- command line -----------------------------------------------------------
+
+EXIT_CODES_HELP = """exit codes:
+  0    every address translated to a physical address
+  1    ran, but some address could not be translated (see its state and note)
+  2    usage error
+  3    no such process (or it exited, is a zombie or a kernel thread)
+  4    permission denied
+  5    unsupported kernel or system (no pagemap, /proc not mounted)
+  6    other I/O error
+  130  interrupted
+"""
+
+
+def build_parser():
+    """The argparse parser; argparse is imported here, not at module level."""
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message):
+            raise UsageError("%s (see 'pagemap --help')" % message)
+
+    parser = Parser(
+        prog="pagemap",
+        description="Translate virtual addresses of a Linux process to physical addresses "
+                    "through /proc/PID/pagemap, and explain the page's state.",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("pid", nargs="?", metavar="PID",
+                        help="a process ID, or 'self' for pagemap itself")
+    parser.add_argument("addresses", nargs="*", metavar="ADDRESS",
+                        help="virtual address in hex, with or without 0x")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also show the raw entry, its file offset and its bytes")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--decode", nargs="+", metavar="VALUE",
+                        help="decode raw pagemap entry values (hex) with no process")
+    parser.add_argument("--kernel-version", metavar="X.Y", type=parse_kernel_version,
+                        help="decode entries as this kernel version lays them out "
+                             "(default: the running kernel)")
+    parser.add_argument("--page-size", metavar="BYTES", type=parse_page_size,
+                        help="page size of the captured system (default: this system's)")
+    parser.add_argument("--byteorder", choices=("native", "little", "big"),
+                        help="byte order of a captured pagemap (default: native)")
+    parser.add_argument("--proc-root", metavar="DIR", default="/proc",
+                        help="read a captured or fake /proc tree instead of /proc")
+    parser.add_argument("--version", action="version", version="pagemap " + __version__)
+    return parser
+
+
+def parse_arguments(argv):
+    # type: (Optional[List[str]]) -> object
+    """Parse argv, allowing options between positionals ('self --json 0x1').
+
+    argparse before 3.7 has no parse_intermixed_args: positionals that follow
+    an option come back as extras, and are put back in order here.
+    """
+    parser = build_parser()
+    opts, extras = parser.parse_known_args(argv)
+    for extra in extras:
+        if extra.startswith("-") and extra != "-":
+            parser.error("unrecognized argument: %s" % extra)
+    positionals = ([] if opts.pid is None else [opts.pid]) + opts.addresses + extras
+    opts.pid, opts.addresses = (positionals[0], positionals[1:]) if positionals else (None, [])
+    return opts
+
+
+def parse_page_size(text):
+    # type: (str) -> int
+    """--page-size: a power of two of at least 1024, in decimal, hex or with k suffix."""
+    match = re.match(r"^(0x[0-9a-fA-F]+|\d+)([kK])?$", text or "")
+    size = 0
+    if match:
+        size = int(match.group(1), 0) * (1024 if match.group(2) else 1)
+    if size < 1024 or size & (size - 1):
+        raise UsageError("invalid page size %r: expected a power of two such as 4096, "
+                         "16k or 65536" % (text,))
+    return size
+
+
+def check_python():
+    # type: () -> None
+    if sys.version_info < (3, 5):
+        raise UnsupportedError("Python %d.%d is too old: pagemap needs Python 3.5 or newer"
+                               % sys.version_info[:2])
+
+
+def run(argv, console):
+    # type: (Optional[List[str]], Console) -> int
+    check_python()
+    try:
+        opts = parse_arguments(argv)
+    except SystemExit as done:  # --help and --version
+        return done.code or 0
+    if opts.decode:
+        if opts.pid is not None:
+            raise UsageError("--decode takes entry values, not a PID")
+        return cmd_decode(opts, console)
+    if opts.pid is None:
+        raise UsageError("no PID given: try 'pagemap self ADDRESS' (see 'pagemap --help')")
+    return cmd_translate(opts, console)
+
+
+def main(argv=None):
+    # type: (Optional[List[str]]) -> int
+    """Run the command line; returns the exit code."""
+    console = Console(sys.stdout, sys.stderr)
+    try:
+        code = run(argv, console)
+        console.out.flush()
+        return code
+    except PagemapError as exc:
+        console.err.write("pagemap: error: %s\n" % exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (| head): say nothing, and keep the interpreter
+        # from complaining when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""One subprocess smoke test per entry point."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+
+def _can_exec_interpreter():
+    try:
+        return subprocess.run([sys.executable, "-c", "pass"]).returncode == 0
+    except OSError:
+        return False
+
+
+pytestmark = pytest.mark.skipif(
+    not _can_exec_interpreter(),
+    reason="this interpreter cannot start itself (qemu-user without binfmt_misc)")
+
+
+def run(cmd):
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, cwd=ROOT)
+
+
+ARGS = ["--decode", "0x8100000000202573", "--page-size", "16384"]
+
+
+def check(done):
+    assert done.returncode == 0, done.stderr
+    assert "0x8095cc000" in done.stdout and "exclusive" in done.stdout
+
+
+def test_script():
+    check(run([sys.executable, os.path.join(ROOT, "pagemap.py")] + ARGS))
+
+
+def test_module():
+    check(run([sys.executable, "-m", "pagemap"] + ARGS))
+
+
+def test_console_script():
+    exe = shutil.which("pagemap")
+    if exe is None:
+        pytest.skip("the 'pagemap' console script is not installed (pip install .)")
+    check(run([exe] + ARGS))
+
+
+def test_script_error_is_one_line():
+    done = run([sys.executable, os.path.join(ROOT, "pagemap.py"), "self", "nothex"])
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("pagemap: error:")
+
+
+def test_closed_pipe_is_quiet():
+    script = os.path.join(ROOT, "pagemap.py")
+    values = ["0x%x" % (0x8000000000000000 | i) for i in range(1, 20000)]
+    p = subprocess.Popen([sys.executable, script, "--decode"] + values,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.readline()
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    p.wait()
+    assert p.returncode == 0 and err == ""

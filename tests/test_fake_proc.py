@@ -1,0 +1,451 @@
+"""The command line against fake /proc trees: every state, every error."""
+
+import errno
+import json
+import os
+import struct
+import sys
+
+import pytest
+from conftest import DEFAULT_MAPS, SMAPS_TEMPLATE, FakeProc, assert_one_error, make_entry
+
+import pagemap
+
+PID = "4242"
+
+
+def argv(fake, *args):
+    return ["--proc-root", fake.root, "--page-size", str(fake.page_size)] + list(args)
+
+
+def records(out):
+    """The record lines of text output (no header, no detail lines)."""
+    return [line.split() for line in out.splitlines()[1:] if not line.startswith("  ")]
+
+
+# --- states ---------------------------------------------------------------------
+
+def test_present_page_gives_physical_address(fake, run):
+    fake.process(PID, {0x600000: make_entry(present=True, pfn=0x8C445, exclusive=True,
+                                            soft_dirty=True)})
+    code, out, err = run(argv(fake, PID, "0x600123"))
+    assert code == 0 and err == ""
+    assert out.splitlines()[0].split() == ["VADDR", "PADDR", "PFN", "STATE", "FLAGS", "MAPPING"]
+    rec = records(out)[0]
+    assert rec[:5] == ["0x600123", "0x8c445123", "0x8c445", "present", "soft-dirty,exclusive"]
+    assert rec[5:] == ["600000-603000", "rw-p", "[heap]"]
+
+
+def test_address_without_0x_as_pasted_from_maps(fake, run):
+    fake.process(PID, {0x400000: make_entry(present=True, pfn=0x10, file_shared=True)})
+    code, out, _ = run(argv(fake, PID, "00400000"))
+    assert code == 0 and records(out)[0][1] == "0x10000"
+
+
+@pytest.mark.parametrize("page_size,vaddr,pfn,paddr", [
+    (16384, 0x2BDFC123, 0x202573, 0x8095CC123),
+    (65536, 0x7F0000012345, 0x1234, 0x12342345),
+])
+def test_large_page_sizes(tmp_path, run, page_size, vaddr, pfn, paddr):
+    fake = FakeProc(tmp_path / "proc", page_size=page_size)
+    maps = "%x-%x rw-p 00000000 00:00 0\n" % (vaddr - vaddr % page_size,
+                                              vaddr - vaddr % page_size + page_size)
+    fake.process(PID, {vaddr: make_entry(present=True, pfn=pfn)}, maps=maps)
+    code, out, _ = run(argv(fake, PID, hex(vaddr)))
+    assert code == 0 and records(out)[0][1] == "0x%x" % paddr
+
+
+def test_big_endian_capture_with_byteorder(tmp_path, run):
+    fake = FakeProc(tmp_path / "proc", byteorder=">")
+    fake.process(PID, {0x600000: make_entry(present=True, pfn=0xABCDE)})
+    code, out, _ = run(argv(fake, "--byteorder", "big", PID, "600000"))
+    assert code == 0 and records(out)[0][2] == "0xabcde"
+    # Read with the wrong byte order, the same bytes are nonsense, not a crash.
+    code, out, _ = run(argv(fake, "--byteorder", "little", PID, "600000"))
+    assert records(out)[0][2] != "0xabcde"
+
+
+def test_physical_address_above_4g_on_32bit_layout(fake, run):
+    # LPAE: a 32-bit virtual address mapped above 4 GiB physical.
+    maps = "b6e54000-b6e5c000 rw-p 00000000 00:00 0\n"
+    fake.process(PID, {0xB6E55000: make_entry(present=True, pfn=0x123456)}, maps=maps)
+    code, out, _ = run(argv(fake, PID, "b6e55abc"))
+    assert code == 0 and records(out)[0][1] == "0x123456abc"
+
+
+def test_address_beyond_32bit_user_space(tmp_path, run):
+    fake = FakeProc(tmp_path / "proc", task_size=0xC0000000)
+    fake.process(PID, {}, maps="00010000-00011000 r-xp 00000000 00:15 69 /tmp/t\n")
+    code, out, _ = run(argv(fake, PID, "0xffff0000"))
+    assert code == 1
+    assert "beyond-address-space" in out and "0xc0000000 on this kernel" in out
+
+
+def test_la57_addresses(fake, run, monkeypatch):
+    # 57-bit addresses put entries ~128 TiB into pagemap, more than ext4 can hold
+    # even sparsely: serve that one read from memory, everything else from the tree.
+    va = 0x00FF00000000A000
+    fake.process(PID, {}, maps="%x-%x rw-p 00000000 00:00 0\n" % (va, va + 0x1000))
+    wanted = (va // 4096) * 8
+    real = os.pread
+
+    def pread(fd, n, off):
+        if off == wanted:
+            return struct.pack("=Q", make_entry(present=True, pfn=0x42))
+        return real(fd, n, off)
+    monkeypatch.setattr(pagemap.os, "pread", pread)
+    code, out, _ = run(argv(fake, PID, hex(va + 5)))
+    assert code == 0 and records(out)[0][1] == "0x42005"
+
+
+def test_swapped_page_names_the_swap_area(fake, run):
+    fake.swaps("/swapfile", "/dev/sdb2")
+    fake.process(PID, {0x7F0000001000: make_entry(swapped=True, swap_type=1,
+                                                  swap_offset=0x2A)})
+    code, out, _ = run(argv(fake, PID, "7f0000001000"))
+    assert code == 1
+    assert records(out)[0][3] == "swapped"
+    assert "/dev/sdb2 (swap type 1, offset 0x2a)" in out
+
+
+def test_swapped_json(fake, run):
+    fake.swaps("/swapfile")
+    fake.process(PID, {0x7F0000001000: make_entry(swapped=True, swap_type=0,
+                                                  swap_offset=0x2A)})
+    code, out, _ = run(argv(fake, "--json", PID, "7f0000001000"))
+    r = json.loads(out)["results"][0]
+    assert (r["status"], r["swap_type"], r["swap_offset"], r["swap_area"]) == (
+        "swapped", 0, 0x2A, "/swapfile")
+    assert r["pfn"] is None and r["paddr"] is None and r["swapped"] is True
+
+
+def test_hidden_pfn_warns_once(fake, run):
+    fake.reader(privileged=False)
+    raw = make_entry(present=True, pfn=0, exclusive=True)
+    fake.process(PID, {0x600000: raw, 0x601000: raw})
+    code, out, err = run(argv(fake, PID, "600000", "601000"))
+    assert code == 1
+    assert [r[3] for r in records(out)] == ["pfn-hidden", "pfn-hidden"]
+    assert [r[1] for r in records(out)] == ["-", "-"]
+    warnings = [line for line in err.splitlines() if line.startswith("pagemap: warning:")]
+    assert len(warnings) == 1 and "CAP_SYS_ADMIN" in warnings[0] and "run as root" in warnings[0]
+
+
+def test_hidden_pfn_in_user_namespace(fake, run):
+    fake.reader(privileged=True, uid_map="0 1000 1\n")
+    fake.process(PID, {0x600000: make_entry(present=True, pfn=0)})
+    code, out, err = run(argv(fake, PID, "600000"))
+    assert code == 1 and "user namespace" in err
+
+
+def test_not_present_in_anonymous_memory(fake, run):
+    fake.process(PID, {})
+    code, out, _ = run(argv(fake, PID, "7f0000005000"))
+    assert code == 1 and records(out)[0][3] == "not-present"
+    assert "never touched" in out
+
+
+def test_not_present_in_shared_memory_mentions_swap(fake, run):
+    fake.process(PID, {})
+    code, out, _ = run(argv(fake, PID, "7f0000020000"))
+    assert "shared page that was swapped out" in out
+
+
+def test_not_present_in_file_mapping(fake, run):
+    fake.process(PID, {})
+    code, out, _ = run(argv(fake, PID, "400000"))
+    assert "page cache" in out
+
+
+def test_unmapped_hole(fake, run):
+    fake.process(PID, {})
+    code, out, _ = run(argv(fake, PID, "7f0000015000"))
+    assert code == 1 and records(out)[0][3] == "unmapped"
+    assert "hole between 7f0000000000-7f0000010000 and 7f0000020000-7f0000021000" in out
+
+
+def test_vsyscall_beyond_address_space(fake, run):
+    fake.process(PID, {})
+    code, out, err = run(argv(fake, PID, "ffffffffff600000"))
+    assert code == 1 and err == ""
+    assert records(out)[0][3] == "beyond-address-space"
+    assert "0x7ffffffff000 on this kernel" in out and "Reached end" not in out
+    assert "[vsyscall]" in out
+
+
+def test_device_memory_without_page_tables(fake, run):
+    line = "7f0000030000-7f0000032000 rw-s 60b00000 00:0c 6804                       /dev/sprd jpg"
+    flags = "rd wr sh mr mw me ms io pf dd"
+    fake.process(PID, {}, smaps=SMAPS_TEMPLATE.format(line=line, flags=flags))
+    code, out, _ = run(argv(fake, PID, "7f0000031000"))
+    assert code == 1 and records(out)[0][3] == "no-page-tables"
+    assert "VM_PFNMAP" in out and "/dev/sprd jpg" in out
+
+
+def test_vvar_without_smaps_falls_back_to_name(fake, run):
+    fake.process(PID, {})
+    code, out, _ = run(argv(fake, PID, "7ffc00100000"))
+    assert records(out)[0][3] == "no-page-tables"
+
+
+def test_guard_region(fake, run):
+    fake.process(PID, {0x7F0000002000: make_entry(guard=True, swap_type=31, swap_offset=4)})
+    code, out, _ = run(argv(fake, PID, "--json", "7f0000002000"))
+    r = json.loads(out)["results"][0]
+    assert (r["status"], r["guard"], r["swapped"]) == ("not-present", True, False)
+
+
+def test_pre_311_kernel_page_shift(fake, run):
+    fake.kernel("3.10.0-1160.el7.x86_64")
+    fake.process(PID, {0x400000: 0xA600000000036AFB, 0x401000: 0x0600000000000000},
+                 maps="00400000-00402000 r-xp 00000000 08:02 1177367 /bin/cat\n")
+    code, out, _ = run(argv(fake, "--json", PID, "400000", "401000"))
+    res = json.loads(out)["results"]
+    assert json.loads(out)["kernel"] == "3.10"
+    assert res[0]["paddr"] == 0x36AFB000 and not res[0]["uffd_wp"] and not res[0]["guard"]
+    assert res[1]["status"] == "not-present" and not res[1]["guard"]
+
+
+def test_kernel_version_option_overrides(fake, run):
+    fake.process(PID, {0x400000: 0xA600000000036AFB})
+    _, out, _ = run(argv(fake, "--json", "--kernel-version", "3.2", PID, "400000"))
+    assert json.loads(out)["results"][0]["uffd_wp"] is False
+
+
+def test_mixed_results_exit_1_but_print_all(fake, run):
+    fake.process(PID, {0x600000: make_entry(present=True, pfn=7)})
+    code, out, _ = run(argv(fake, PID, "600000", "601000"))
+    assert code == 1 and [r[3] for r in records(out)] == ["present", "not-present"]
+
+
+def test_verbose_shows_raw_entry_and_bytes(fake, run):
+    fake.process(PID, {0x600000: 0x8100000000202573})
+    code, out, _ = run(argv(fake, "-v", PID, "600000"))
+    assert "entry: 0x8100000000202573" in out
+    assert "file offset 0x3000" in out          # 0x600000 / 4096 * 8
+    # Bytes in file order: native byte order (little-endian on x86, big on s390x).
+    native = " ".join("%02x" % b for b in bytearray(struct.pack("=Q", 0x8100000000202573)))
+    assert "bytes " + native in out
+    if sys.byteorder == "little":
+        assert "bytes 73 25 20 00 00 00 00 81" in out
+
+
+JSON_KEYS = {"pid", "vaddr", "entry", "present", "swapped", "file_shared", "exclusive",
+             "soft_dirty", "uffd_wp", "guard", "pfn", "paddr", "swap_type", "swap_offset",
+             "page_size", "mapping", "status", "note", "swap_area"}
+
+
+def test_json_document(fake, run):
+    fake.process(PID, {0x600000: make_entry(present=True, pfn=0x8C445)})
+    code, out, _ = run(argv(fake, "--json", PID, "600010", "0x10", "ffffffffff600000"))
+    doc = json.loads(out)
+    assert code == 1 and doc["pid"] == 4242 and doc["page_size"] == 4096
+    present, hole, beyond = doc["results"]
+    assert set(present) == JSON_KEYS
+    assert present["vaddr"] == 0x600010 and present["paddr"] == 0x8C445010
+    assert present["entry"] == make_entry(present=True, pfn=0x8C445)
+    assert present["mapping"] == {"start": 0x600000, "end": 0x603000, "perms": "rw-p",
+                                  "offset": 0, "path": "[heap]"}
+    assert present["note"] is None
+    assert hole["status"] == "unmapped" and hole["mapping"] is None
+    assert beyond["status"] == "beyond-address-space" and beyond["entry"] is None
+
+
+def test_every_status_is_documented():
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+    for status in pagemap.STATUSES:
+        assert "`%s`" % status in readme
+    for key in JSON_KEYS:
+        assert "`%s`" % key in readme
+
+
+# --- --decode --------------------------------------------------------------------
+
+def test_decode_values(run):
+    code, out, _ = run(["--decode", "0x8100000000202573", "Result: 0x600000000000000",
+                        "--page-size", "16384", "--kernel-version", "6.6"])
+    assert code == 0
+    recs = records(out)
+    assert recs[0][:5] == ["-", "0x8095cc000", "0x202573", "present", "exclusive"]
+    assert recs[1][3] == "not-present"
+
+
+def test_decode_hints_at_old_kernel(run):
+    code, out, _ = run(["--decode", "0xa600000000036afb"])
+    assert code == 0 and "--kernel-version" in out
+
+
+def test_decode_json(run):
+    code, out, _ = run(["--decode", "a600000000036afb", "--kernel-version", "3.10", "--json"])
+    r = json.loads(out)["results"][0]
+    assert r["pfn"] == 0x36AFB and r["file_shared"] and r["vaddr"] is None
+
+
+# --- errors: exactly one line, its own exit code, no traceback -------------------
+
+def test_no_such_process(fake, run):
+    code, out, err = run(argv(fake, "31337", "400000"))
+    assert_one_error(code, err, 3, "31337", "ps")
+
+
+def test_proc_not_mounted(tmp_path, run):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run(["--proc-root", str(empty), "1", "400000"])
+    assert_one_error(code, err, 5, "not mounted", "mount -t proc")
+
+
+def test_kernel_without_proc_page_monitor(fake, run):
+    os.remove(os.path.join(fake.process(PID, {}), "pagemap"))
+    code, _, err = run(argv(fake, PID, "400000"))
+    assert_one_error(code, err, 5, "CONFIG_PROC_PAGE_MONITOR")
+
+
+def test_kernel_thread(fake, run):
+    d = fake.process("2", {}, maps="", flags=0x00208040, name="kthreadd")
+    with open(os.path.join(d, "pagemap"), "wb"):
+        pass                                    # a kernel thread's pagemap reads EOF
+    code, _, err = run(argv(fake, "2", "400000"))
+    assert_one_error(code, err, 3, "kernel thread", "kthreadd")
+
+
+def test_zombie(fake, run):
+    d = fake.process("77", {}, maps="", state="Z")
+    open(os.path.join(d, "pagemap"), "wb").close()
+    code, _, err = run(argv(fake, "77", "400000"))
+    assert_one_error(code, err, 3, "zombie")
+
+
+def test_process_without_any_entries(fake, run):
+    d = fake.process("78", {}, maps="")
+    open(os.path.join(d, "pagemap"), "wb").close()
+    code, _, err = run(argv(fake, "78", "400000"))
+    assert_one_error(code, err, 3, "no address space")
+
+
+def raise_for(monkeypatch, suffix, exc):
+    real = pagemap._open
+
+    def fake_open(path):
+        if path.endswith(suffix):
+            raise exc
+        return real(path)
+    monkeypatch.setattr(pagemap, "_open", fake_open)
+
+
+def test_permission_denied(fake, run, monkeypatch):
+    fake.process(PID, {})
+    raise_for(monkeypatch, "/pagemap", PermissionError(errno.EACCES, "Permission denied"))
+    code, _, err = run(argv(fake, PID, "400000"))
+    assert_one_error(code, err, 4, "%s/pagemap" % PID, "permission denied", "root")
+
+
+def test_eperm_is_permission_denied(fake, run, monkeypatch):
+    fake.process(PID, {})
+    raise_for(monkeypatch, "/pagemap", PermissionError(errno.EPERM, "Operation not permitted"))
+    code, _, err = run(argv(fake, PID, "400000"))
+    assert_one_error(code, err, 4, "4.0-4.1")
+
+
+def test_esrch_is_no_process(fake, run, monkeypatch):
+    fake.process(PID, {})
+    raise_for(monkeypatch, "/pagemap", ProcessLookupError(errno.ESRCH, "No such process"))
+    code, _, err = run(argv(fake, PID, "400000"))
+    assert_one_error(code, err, 3)
+
+
+def test_other_io_error(fake, run, monkeypatch):
+    fake.process(PID, {})
+    raise_for(monkeypatch, "/pagemap", OSError(errno.EIO, "Input/output error"))
+    code, _, err = run(argv(fake, PID, "400000"))
+    assert_one_error(code, err, 6, "Input/output error")
+
+
+def test_maps_unreadable(fake, run, monkeypatch):
+    fake.process(PID, {})
+    raise_for(monkeypatch, "/maps", PermissionError(errno.EACCES, "Permission denied"))
+    code, _, err = run(argv(fake, PID, "400000"))
+    assert_one_error(code, err, 4, "maps")
+
+
+def test_process_exits_mid_read(fake, run, monkeypatch):
+    fake.process(PID, {})
+
+    def gone(fd, n, off):
+        raise ProcessLookupError(errno.ESRCH, "No such process")
+    monkeypatch.setattr(pagemap.os, "pread", gone)
+    code, _, err = run(argv(fake, PID, "400000"))
+    assert_one_error(code, err, 3)
+
+
+def test_corrupt_maps(fake, run):
+    fake.process(PID, {}, maps="garbage\n")
+    code, _, err = run(argv(fake, PID, "400000"))
+    assert_one_error(code, err, 6, "maps", "unexpected content")
+
+
+@pytest.mark.parametrize("args", [
+    ["self", "xyz"], ["self", ""], ["self", "0x"], ["self", "-1"], ["0", "400000"],
+    ["-5", "400000"], ["abc", "400000"], ["self", "1" + "0" * 20], ["self"], [],
+    ["self", "1", "--page-size", "1000"], ["--decode"], ["--decode", "zz"],
+    ["1", "--decode", "0x1"], ["--kernel-version", "x", "self", "1"],
+    ["--byteorder", "middle", "self", "1"], ["--bogus"],
+])
+def test_usage_errors(run, args):
+    code, out, err = run(args)
+    assert_one_error(code, err, 2)
+    assert out == ""
+
+
+def test_help_lists_exit_codes(run):
+    code, out, err = run(["--help"])
+    assert code == 0
+    for fragment in ("exit codes:", "130", "--decode", "--proc-root", "--byteorder"):
+        assert fragment in out
+
+
+def test_version(run):
+    code, out, _ = run(["--version"])
+    assert code == 0 and pagemap.__version__ in out
+
+
+def test_broken_pipe_is_quiet(fake, monkeypatch, capsys):
+    fake.process(PID, {0x600000: make_entry(present=True, pfn=1)})
+
+    class Closed(object):
+        encoding = "utf-8"
+
+        def write(self, text):
+            raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+        def flush(self):
+            pass
+
+        def fileno(self):
+            return os.open(os.devnull, os.O_WRONLY)
+    monkeypatch.setattr(pagemap.sys, "stdout", Closed())
+    code = pagemap.main(argv(fake, PID, "600000"))
+    assert code == 0 and capsys.readouterr().err == ""
+
+
+def test_interrupt_is_130(fake, monkeypatch, capsys):
+    fake.process(PID, {})
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(pagemap, "translate_with", interrupted)
+    assert pagemap.main(argv(fake, PID, "600000")) == 130
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_api_translate(fake):
+    fake.process(PID, {0x600000: make_entry(present=True, pfn=0x99)})
+    tr = pagemap.translate(4242, 0x600008, proc_root=fake.root, page_size=4096)
+    assert tr.status == "present" and tr.paddr == 0x99008 and tr.mapping.path == "[heap]"
+    assert tr.entry.pfn == 0x99
+
+
+def test_maps_path_is_kept_whole(fake, run):
+    fake.process(PID, {}, maps=DEFAULT_MAPS)
+    code, out, _ = run(argv(fake, PID, "7f0000030000"))
+    assert "/dev/sprd jpg" in out
