@@ -1,9 +1,9 @@
 """One subprocess smoke test per entry point."""
 
 import os
-import shutil
 import subprocess
 import sys
+import sysconfig
 
 import pytest
 from conftest import ROOT
@@ -43,8 +43,9 @@ def test_module():
 
 
 def test_console_script():
-    exe = shutil.which("pagemap")
-    if exe is None:
+    # The script pip installed for this interpreter, not whatever 'pagemap' is on PATH.
+    exe = os.path.join(sysconfig.get_path("scripts"), "pagemap")
+    if not os.path.exists(exe):
         pytest.skip("the 'pagemap' console script is not installed (pip install .)")
     check(run([exe] + ARGS))
 
