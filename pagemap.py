@@ -496,6 +496,333 @@ def old_layout_hint(raw):
             % (shift, 1 << shift))
 
 
+# --- ranges and selectors ------------------------------------------------------
+
+_RANGE_RE = re.compile(r"^(?:0[xX])?([0-9a-fA-F]+)\s*([-+])\s*(.+)$")
+_LENGTH_RE = re.compile(r"^(?:(?:0[xX])?([0-9a-fA-F]+)|(\d+)\s*([kKmMgGtT])(?:i?[bB])?)$")
+_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+class Span(collections.namedtuple("Span", ("start", "end", "label"))):
+    """A virtual range asked for: [start, end) in bytes, and how the user named it."""
+
+    __slots__ = ()
+
+
+def parse_length(text):
+    # type: (str) -> int
+    """A range length: hex (0x1000 or 1000) or decimal with a unit (4k, 2M, 1G)."""
+    match = _LENGTH_RE.match(text.strip())
+    if not match:
+        raise UsageError("invalid length %r: expected hex such as 0x2000 or a size such as "
+                         "4k, 2M, 1G" % (text,))
+    if match.group(1) is not None:
+        return int(match.group(1), 16)
+    return int(match.group(2)) * _UNITS[match.group(3).lower()]
+
+
+def parse_range(text):
+    # type: (str) -> Optional[Span]
+    """'START-END' (end exclusive) or 'START+LENGTH'; None if text is no range."""
+    match = _RANGE_RE.match(text.strip())
+    if not match:
+        return None
+    start = parse_address(match.group(1))
+    if match.group(2) == "-":
+        end = parse_address(match.group(3))
+        if end < start:
+            raise UsageError("reversed range %s: the end must not be below the start"
+                             % (text,))
+    else:
+        end = start + parse_length(match.group(3))
+    if end > ADDRESS_MAX + 1:
+        raise UsageError("range %s ends beyond the 64-bit address space" % (text,))
+    return Span(start, end, "%x-%x" % (start, end))
+
+
+_NUMERIC_RE = re.compile(r"^(?:[-+]|0[xX]|[0-9a-fA-F]+(?:\s*[-+]|$))")
+
+
+def is_selector(text):
+    # type: (str) -> bool
+    """A mapping name ('[heap]', a path, a base name) rather than an address or
+    range. Text that starts like a number is parsed as one, strictly."""
+    text = text.strip()
+    return bool(text) and not _NUMERIC_RE.match(text)
+
+
+def mapping_names(mapping):
+    # type: (Mapping) -> Tuple[str, ...]
+    """The names a selector may use for a mapping: its path and its base name."""
+    path = mapping.path
+    if not path:
+        return ()
+    if path.startswith("["):
+        return (path,)
+    live = path[:-len(" (deleted)")] if path.endswith(" (deleted)") else path
+    return (path, live, os.path.basename(live), os.path.basename(path))
+
+
+def select_mappings(maps, selector):
+    # type: (List[Mapping], str) -> List[Span]
+    """Every mapping whose path or base name is the selector, as spans."""
+    return [Span(m.start, m.end, m.path) for m in maps if selector in mapping_names(m)]
+
+
+def page_span(span, page_size):
+    # type: (Span, int) -> Tuple[int, int]
+    """[first vpn, end vpn) of the pages a byte range touches."""
+    return span.start // page_size, -(-span.end // page_size)
+
+
+# --- whole-buffer core: runs and counts without a Python loop per entry -------
+# Buffers here are entries in little-endian order (the /proc layer byte-swaps
+# others). A buffer becomes one big int whose 64-bit "lanes" are the entries,
+# or, for counts, the slice of top bytes (bits 56-63) of every entry.
+
+_MASKS = {}  # type: Dict[Tuple[str, int], int]
+_NONZERO = bytes([0] + [1] * 255)
+_NOT_PRESENT_OR_SWAP = bytes(0 if b & 0xC0 else 1 for b in range(256))
+_PRESENT_OR_SWAP = bytes(1 if b & 0xC0 else 0 for b in range(256))
+_BELOW_0X80 = bytes(range(0x80))
+_RUN_KEEP_SWAP = ~PM_PFRAME_MASK & ((1 << 64) - 1) | PM_SWAP_TYPE_MASK
+
+
+def lane_mask(value, lanes, width=8):
+    # type: (int, int, int) -> int
+    """An int repeating value in each of lanes little-endian lanes of width bytes."""
+    key = ("%d:%d" % (value, width), lanes)
+    mask = _MASKS.get(key)
+    if mask is None:
+        if len(_MASKS) > 64:
+            _MASKS.clear()
+        mask = int.from_bytes(value.to_bytes(width, "little") * lanes, "little")
+        _MASKS[key] = mask
+    return mask
+
+
+def popcount(value):
+    # type: (int) -> int
+    """Set bits in a non-negative int (int.bit_count is Python 3.10+)."""
+    bit_count = getattr(value, "bit_count", None)
+    return bit_count() if bit_count is not None else bin(value).count("1")
+
+
+Counts = collections.namedtuple("Counts", (
+    "pages", "present", "swapped", "file", "exclusive", "soft_dirty", "huge"))
+Counts.__doc__ = "Page counts of a range: resident, swapped, and the flags of those pages."
+ZERO_COUNTS = Counts(0, 0, 0, 0, 0, 0, 0)
+
+
+def add_counts(a, b):
+    # type: (Counts, Counts) -> Counts
+    return Counts(*[x + y for x, y in zip(a, b)])
+
+
+def has_pages(buf):
+    # type: (bytes) -> bool
+    """True if any entry of a little-endian buffer is present or swapped."""
+    return buf[7::8].translate(_NOT_PRESENT_OR_SWAP).count(0) > 0
+
+
+def count_entries(buf):
+    # type: (bytes) -> Counts
+    """Counts of one little-endian buffer of entries, on whole buffers.
+
+    Only the top byte of each entry (bits 56-63) and bit 55 matter here, so
+    the work is on a byte slice an eighth of the buffer. In a top byte: 0x80
+    present, 0x40 swap, 0x20 file, 0x04 guard, 0x01 exclusive. Guard regions
+    (6.15) set the swap bit but are not swapped pages. Soft-dirty (bit 55, the
+    top bit of byte 6) counts only on present or swapped pages.
+    """
+    n = len(buf) // PM_ENTRY_BYTES
+    top = buf[7::8]
+    hist = top_histogram(top)
+    if hist is None:
+        return _count_lanes(buf, top, n)
+    present = swapped = file_pages = exclusive = 0
+    for value, count in hist.items():
+        if value & 0x80:
+            present += count
+            file_pages += count if value & 0x20 else 0
+            exclusive += count if value & 0x01 else 0
+        elif value & 0x40 and not value & 0x04:
+            swapped += count
+    soft = 0
+    if (present or swapped) and buf[6::8].translate(None, _BELOW_0X80):
+        soft = _count_lanes(buf, top, n).soft_dirty
+    return Counts(n, present, swapped, file_pages, exclusive, soft, 0)
+
+
+def top_histogram(top, limit=8):
+    # type: (bytes, int) -> Optional[Dict[int, int]]
+    """{byte value: count} for a few distinct values, None for more than limit.
+
+    Each distinct value costs one C pass (bytes.replace); memory usually holds
+    two or three (0x00 untouched, 0x81 private anon, 0xa0 file).
+    """
+    hist = {}  # type: Dict[int, int]
+    rest = top
+    while rest:
+        if len(hist) == limit:
+            return None
+        value = rest[0]
+        if rest == rest[:1] * len(rest):
+            hist[value] = len(rest)
+            break
+        shorter = rest.replace(rest[:1], b"")
+        hist[value] = len(rest) - len(shorter)
+        rest = shorter
+    return hist
+
+
+def _count_lanes(buf, top, n):
+    # type: (bytes, bytes, int) -> Counts
+    """count_entries for any mix of entries: bitwise on big ints of top bytes."""
+    t = int.from_bytes(top, "little")
+    present = t & lane_mask(0x80, n, 1)
+    swap = t & lane_mask(0x40, n, 1) & ~((t << 4) & lane_mask(0x40, n, 1))
+    soft = int.from_bytes(buf[6::8], "little") & (present | (swap << 1))
+    return Counts(n, popcount(present), popcount(swap),
+                  popcount(t & (present >> 2)), popcount(t & (present >> 7)),
+                  popcount(soft), 0)
+
+
+def run_key(raw):
+    # type: (int) -> int
+    """What must stay equal along a run, besides consecutive PFNs.
+
+    Present pages keep their whole entry (a run is entry, entry+1, ...). Swapped
+    pages keep flags and swap type, not their slot. Other pages are one state,
+    whatever bit 55 says (set in VM_SOFTDIRTY areas, 3.11+, meaningless there).
+    """
+    if raw & PM_PRESENT:
+        return raw
+    if raw & PM_SWAP:
+        return raw & _RUN_KEEP_SWAP
+    return 0
+
+
+def continues_run(prev_raw, next_raw):
+    # type: (int, int) -> bool
+    """True if the page with next_raw extends the run that ends with prev_raw."""
+    if prev_raw & PM_PRESENT:
+        return next_raw == prev_raw + 1
+    return run_key(prev_raw) == run_key(next_raw) and not next_raw & PM_PRESENT
+
+
+def find_runs(buf, block=0):
+    # type: (bytes, int) -> Tuple[List[int], List[int]]
+    """(starts, lengths) of the runs in a little-endian buffer of entries.
+
+    Three ways, cheapest first: an empty or sparsely populated buffer is
+    handled lane by lane over its populated lanes only; a buffer whose aligned
+    blocks (PMD-sized, pass block) are each one physical run, as THP and hugetlb
+    memory is, is proved so by comparing each block with the progression it
+    should be; anything else goes through one big-int pass. Run ends become
+    runs with C-level loops (split, accumulate), not a Python loop per run.
+    """
+    n = len(buf) // PM_ENTRY_BYTES
+    if n == 0:
+        return [], []
+    populated = buf[7::8].translate(_PRESENT_OR_SWAP)
+    count = populated.count(1)
+    if count * 32 < n:
+        return _sparse_runs(buf, n, populated)
+    ends = _block_run_ends(buf, n, block) if block and count == n else None
+    if ends is None:
+        ends = _run_ends(buf, n)
+    import itertools
+    lengths = [len(piece) + 1 for piece in ends[:n - 1].split(b"\x01")]
+    starts = list(itertools.accumulate([0] + lengths[:-1]))
+    return starts, lengths
+
+
+def _sparse_runs(buf, n, populated):
+    # type: (bytes, int, bytes) -> Tuple[List[int], List[int]]
+    """Runs when few lanes are present or swapped: visit just those lanes."""
+    import array
+    lanes = array.array("Q", buf)
+    if sys.byteorder == "big":
+        lanes.byteswap()
+    starts, lengths = [], []  # type: (List[int], List[int])
+    i = 0
+    while i < n:
+        j = populated.find(1, i)
+        if j < 0:
+            j = n
+        if j > i:
+            starts.append(i)
+            lengths.append(j - i)
+        if j == n:
+            break
+        k = j + 1
+        while k < n and continues_run(lanes[k - 1], lanes[k]):
+            k += 1
+        starts.append(j)
+        lengths.append(k - j)
+        i = k
+    return starts, lengths
+
+
+def _block_run_ends(buf, n, block):
+    # type: (bytes, int, int) -> Optional[bytes]
+    """Run ends if every whole block of the buffer is one physical run, else None."""
+    if n % block:
+        return None
+    ends = bytearray(n)
+    for b in range(0, n, block):
+        first = struct.unpack_from("<Q", buf, b * 8)[0]
+        expected = progression(first, block)
+        if expected is None or buf[b * 8:(b + block) * 8] != expected:
+            return None
+        if b + block < n and struct.unpack_from("<Q", buf, (b + block) * 8)[0] != (
+                first + block):
+            ends[b + block - 1] = 1
+    return bytes(ends)
+
+
+_LOW16 = None  # type: Optional[Tuple[bytes, bytes]]
+
+
+def progression(first, count):
+    # type: (int, int) -> Optional[bytearray]
+    """count little-endian entries first, first+1, ... built from byte slices;
+    None when the low 16 bits would carry (then the big-int pass decides)."""
+    global _LOW16
+    low = first & 0xFFFF
+    if low + count > 0x10000:
+        return None
+    if _LOW16 is None:
+        _LOW16 = (bytes(i & 0xFF for i in range(1 << 16)),
+                  bytes(i >> 8 for i in range(1 << 16)))
+    out = bytearray(struct.pack("<Q", first) * count)
+    out[0::8] = _LOW16[0][low:low + count]
+    out[1::8] = _LOW16[1][low:low + count]
+    return out
+
+
+def _run_ends(buf, n):
+    # type: (bytes, int) -> bytes
+    """One byte per lane, 1 where a run ends after that lane: one big-int pass.
+
+    Normalise each lane to its run key, add 1 to present lanes, compare each
+    lane with the next (a shift by 64), and collapse each lane to one byte.
+    """
+    ones = lane_mask(1, n)
+    x = int.from_bytes(buf, "little")
+    present = (x >> 63) & ones
+    if present == ones:
+        w = (x >> 64) ^ (x + ones)
+    else:
+        swap = (x >> 62) & ones & ~present
+        x &= present * ((1 << 64) - 1) | swap * _RUN_KEEP_SWAP
+        w = (x >> 64) ^ (x + present)
+    w |= w >> 32
+    w |= w >> 16
+    w |= w >> 8
+    return (w & lane_mask(0xFF, n)).to_bytes(n * 8, "little")[0::8].translate(_NONZERO)
+
 # --- formatting -------------------------------------------------------------
 
 TEXT_HEADER = "%-18s %-18s %-14s %-20s %-22s %s" % (
@@ -885,6 +1212,430 @@ def entry_format(byteorder):
     return {None: "=Q", "native": "=Q", "little": "<Q", "big": ">Q"}[byteorder]
 
 
+# --- walking ranges ------------------------------------------------------------
+
+COUNT_CHUNK = 32768     # entries per read for counts: 256 KiB, a multiple of every PMD
+RUN_CHUNK = 8192        # entries per read for runs: its big ints stay near 64 KiB
+PAGEMAP_SCAN = 0xC0606610           # _IOWR('f', 16, struct pm_scan_arg), 6.7
+PAGE_IS_PRESENT = 1 << 3
+PAGE_IS_SWAPPED = 1 << 4
+PAGE_IS_HUGE = 1 << 6               # PMD-mapped THP or hugetlb
+SCAN_VEC_LEN = 512                  # at most 512 regions a call: avoids the stale walk_end
+
+
+class PageScanner(object):
+    """PAGEMAP_SCAN (Linux 6.7+) on a pagemap fd, with a one-time probe.
+
+    Asks the kernel which pages are populated without reading entries, so
+    untouched spans are skipped in microseconds. Any failure turns it off and
+    the callers read entries instead: both paths give the same answers.
+    """
+
+    def __init__(self, fd, page_size):
+        # type: (int, int) -> None
+        self.fd = fd
+        self.page_size = page_size
+        self.works = None  # type: Optional[bool]
+        self._vec = None
+
+    def regions(self, start_vpn, end_vpn, mask, anyof, max_pages=0):
+        # type: (int, int, int, int, int) -> Optional[List[Tuple[int, int]]]
+        """[(first vpn, end vpn)] of matching pages, or None if the ioctl fails."""
+        if self.works is False:
+            return None
+        import array
+        import fcntl
+        if self._vec is None:
+            self._vec = array.array("Q", bytes(24 * SCAN_VEC_LEN))
+        vec = self._vec
+        ps = self.page_size
+        start, end = start_vpn * ps, end_vpn * ps
+        found = []  # type: List[Tuple[int, int]]
+        while start < end:
+            arg = bytearray(struct.pack("=12Q", 96, 0, start, end, 0, vec.buffer_info()[0],
+                                        SCAN_VEC_LEN, max_pages, 0, mask, anyof, mask | anyof))
+            try:
+                n = fcntl.ioctl(self.fd, PAGEMAP_SCAN, arg)
+            except (OSError, OverflowError):
+                # ENOTTY/EINVAL before 6.7, or a captured tree's regular file: off for
+                # good. Once it has worked, a failure (EFAULT at [vsyscall]) is local.
+                if not self.works:
+                    self.works = False
+                return None
+            self.works = True
+            found.extend((vec[3 * i] // ps, vec[3 * i + 1] // ps) for i in range(n))
+            if max_pages and found:
+                break
+            walk_end = struct.unpack_from("=Q", arg, 32)[0]
+            if n < SCAN_VEC_LEN:
+                if walk_end >= end or walk_end <= start:
+                    break
+                start = walk_end
+            else:
+                # A full vector: walk_end may be stale (KERNEL-ABI.md), resume after the last.
+                start = max(walk_end, vec[3 * n - 2])
+        return found
+
+    def next_populated(self, start_vpn, end_vpn):
+        # type: (int, int) -> Optional[int]
+        """The first present or swapped page in [start, end), end if none; None if unknown."""
+        found = self.regions(start_vpn, end_vpn, 0, PAGE_IS_PRESENT | PAGE_IS_SWAPPED, 1)
+        if found is None:
+            return None
+        return max(start_vpn, found[0][0]) if found else end_vpn
+
+    def huge_pages(self, start_vpn, end_vpn):
+        # type: (int, int) -> Optional[int]
+        """Pages in PMD-mapped THPs or hugetlb pages within [start, end)."""
+        found = self.regions(start_vpn, end_vpn, PAGE_IS_HUGE, 0)
+        if found is None:
+            return None
+        return sum(min(e, end_vpn) - max(s, start_vpn) for s, e in found)
+
+
+def huge_candidates(buf, first_vpn, pmd_pages):
+    # type: (bytes, int, int) -> List[int]
+    """Indexes of PMD-aligned lanes that may start a huge page.
+
+    A PMD-mapped huge page starts at a PMD-aligned address on a PMD-aligned
+    PFN; a hidden PFN (0) might be one too. The aligned lanes are fetched with
+    one strided memoryview, not a loop over the buffer.
+    """
+    first = (-first_vpn) % pmd_pages
+    lanes = memoryview(buf).cast("B").cast("Q")[first::pmd_pages].tolist()
+    if sys.byteorder == "big":
+        lanes = [int.from_bytes(v.to_bytes(8, "big"), "little") for v in lanes]
+    return [first + k * pmd_pages for k, raw in enumerate(lanes)
+            if raw & PM_PRESENT and (raw & PM_PFRAME_MASK) % pmd_pages == 0]
+
+
+def contiguous_lanes(buf, index, count):
+    # type: (bytes, int, int) -> bool
+    """True if count lanes from index are entry, entry+1, ...: one physical block."""
+    if (index + count) * 8 > len(buf):
+        return False
+    first = struct.unpack_from("<Q", buf, index * 8)[0]
+    if not first & PM_PFRAME_MASK:
+        return False
+    expected = struct.pack("<%dQ" % count, *range(first, first + count))
+    return buf[index * 8:(index + count) * 8] == expected
+
+
+class Walker(object):
+    """Walks page ranges of one process in bounded chunks."""
+
+    def __init__(self, reader, pmd_pages):
+        # type: (ProcessReader, int) -> None
+        self.reader = reader
+        self.pmd_pages = pmd_pages
+        reader.open_pagemap()
+        self.scanner = PageScanner(reader.fd, reader.page_size)
+
+    def _read(self, vpn, count):
+        # type: (int, int) -> bytes
+        """Entries as little-endian bytes; fewer at the end of the address space."""
+        buf = self.reader.read_raw(vpn, count)
+        if self.reader.entry_struct.format[:1] in (">",) or (
+                self.reader.entry_struct.format[:1] in ("=", "@") and sys.byteorder == "big"):
+            import array
+            lanes = array.array("Q", buf[:len(buf) // 8 * 8])
+            lanes.byteswap()
+            buf = lanes.tobytes()
+        return buf
+
+    def _skip_empty(self, vpn, end_vpn):
+        # type: (int, int) -> int
+        """Where the next populated page is, by PAGEMAP_SCAN; vpn itself if unknown."""
+        nxt = self.scanner.next_populated(vpn, end_vpn)
+        return vpn if nxt is None else nxt
+
+    def _end_of_space(self, vpn):
+        # type: (int) -> int
+        """Called at EOF: raise if the process is gone, else return vpn."""
+        problem = self.reader.address_space_problem()
+        if problem is not None:
+            raise problem
+        return vpn
+
+    def _huge(self, buf, vpn):
+        # type: (bytes, int) -> int
+        candidates = huge_candidates(buf, vpn, self.pmd_pages)
+        if not candidates:
+            return 0
+        n = len(buf) // 8
+        counted = self.scanner.huge_pages(vpn, vpn + n)
+        if counted is not None:
+            return counted
+        return self.pmd_pages * sum(1 for i in candidates
+                                    if contiguous_lanes(buf, i, self.pmd_pages))
+
+    def counts(self, vpn, end_vpn):
+        # type: (int, int) -> Tuple[Counts, Optional[int]]
+        """Counts for [vpn, end_vpn), and the vpn where the address space ended, if it did."""
+        total = ZERO_COUNTS
+        empty = True
+        while vpn < end_vpn:
+            if empty:
+                empty = False
+                nxt = self._skip_empty(vpn, end_vpn)
+                total = total._replace(pages=total.pages + nxt - vpn)
+                vpn = nxt
+                if vpn >= end_vpn:
+                    break
+            want = min(COUNT_CHUNK - vpn % COUNT_CHUNK, end_vpn - vpn)
+            buf = self._read(vpn, want)
+            got = len(buf) // 8
+            if got:
+                c = count_entries(buf)
+                if c.present:
+                    c = c._replace(huge=self._huge(buf, vpn))
+                total = add_counts(total, c)
+                empty = not (c.present or c.swapped)
+            if got < want:
+                return total, self._end_of_space(vpn + got)
+            vpn += got
+        return total, None
+
+    def runs(self, vpn, end_vpn):
+        """Yield (first vpn, pages, first raw entry) runs over [vpn, end_vpn).
+
+        raw is None for the part beyond the end of the address space. Runs
+        found chunk by chunk are joined where a chunk edge split one.
+        """
+        pending = None
+        for batch in self._run_batches(vpn, end_vpn):
+            if not batch:
+                continue
+            first = batch[0]
+            if pending is not None:
+                if joins(pending, first):
+                    batch[0] = (pending[0], pending[1] + first[1], pending[2])
+                else:
+                    yield pending
+            pending = batch.pop()
+            for run in batch:
+                yield run
+        if pending is not None:
+            yield pending
+
+    def _run_batches(self, vpn, end_vpn):
+        """Lists of runs, one list per chunk read or span skipped."""
+        import array
+        empty = True
+        while vpn < end_vpn:
+            if empty:
+                empty = False
+                nxt = self._skip_empty(vpn, end_vpn)
+                if nxt > vpn:
+                    yield [(vpn, nxt - vpn, 0)]
+                    vpn = nxt
+                    continue
+            want = min(RUN_CHUNK - vpn % RUN_CHUNK, end_vpn - vpn)
+            buf = self._read(vpn, want)
+            got = len(buf) // 8
+            aligned = vpn % self.pmd_pages == 0 and got % self.pmd_pages == 0
+            starts, lengths = find_runs(buf, self.pmd_pages if aligned else 0)
+            lanes = array.array("Q", buf)
+            if sys.byteorder == "big":
+                lanes.byteswap()
+            yield list(zip(map(vpn.__add__, starts), lengths, map(lanes.__getitem__, starts)))
+            if got < want:
+                end = self._end_of_space(vpn + got)
+                yield [(end, end_vpn - end, None)]
+                return
+            empty = not has_pages(buf)
+            vpn += got
+
+
+def joins(run, following):
+    # type: (Tuple[int, int, Optional[int]], Tuple[int, int, Optional[int]]) -> bool
+    """True if following extends run (adjacent pages, same state, next PFN)."""
+    if run[2] is None or following[2] is None or following[0] != run[0] + run[1]:
+        return False
+    return continues_run(last_entry(run), following[2])
+
+
+def last_entry(run):
+    # type: (Tuple[int, int, int]) -> int
+    """The entry of a run's last page as far as continuing it is concerned."""
+    first_vpn, pages, raw = run
+    return raw + pages - 1 if raw & PM_PRESENT else raw
+
+
+def split_by_mappings(maps, start, end):
+    # type: (List[Mapping], int, int) -> List[Tuple[int, int, Optional[Mapping]]]
+    """Cut [start, end) at mapping edges: (start, end, mapping or None for a hole)."""
+    pieces = []
+    pos = start
+    for m in maps:
+        if m.end <= pos:
+            continue
+        if m.start >= end:
+            break
+        if m.start > pos:
+            pieces.append((pos, m.start, None))
+        pieces.append((max(pos, m.start), min(end, m.end), m))
+        pos = min(end, m.end)
+        if pos >= end:
+            break
+    if pos < end:
+        pieces.append((pos, end, None))
+    return pieces
+
+
+RunRecord = collections.namedtuple("RunRecord", (
+    "start", "end", "pages", "status", "entry", "pstart", "mapping"))
+RunRecord.__doc__ = "A run of pages in one state on consecutive PFNs, ready to print."
+
+
+def run_record(vpn, pages, raw, mapping, page_size, kernel, no_page_tables):
+    # type: (int, int, Optional[int], Optional[Mapping], int, Optional[Tuple[int, int]], bool) -> RunRecord
+    """Classify one run in its mapping's context."""
+    start, end = vpn * page_size, (vpn + pages) * page_size
+    if raw is None:
+        return RunRecord(start, end, pages, "beyond-address-space", None, None, mapping)
+    entry = decode_entry(raw, kernel)
+    status = entry_status(entry, page_size, 0, Privilege(None, None), None)[0]
+    if status == "not-present" and not entry.guard:
+        status = ("unmapped" if mapping is None else
+                  "no-page-tables" if no_page_tables else status)
+    pstart = entry.pfn * page_size if status == "present" else None
+    return RunRecord(start, end, pages, status, entry, pstart, mapping)
+
+
+RUN_HEADER = "%-35s %-35s %9s %-20s %-22s %s" % (
+    "VRANGE", "PRANGE", "PAGES", "STATE", "FLAGS", "MAPPING")
+
+
+def format_run(run):
+    # type: (RunRecord) -> str
+    """One text line for a run."""
+    entry = run.entry
+    if run.pstart is not None:
+        prange = "0x%x-0x%x" % (run.pstart, run.pstart + run.end - run.start)
+    elif entry is not None and entry.swapped:
+        prange = "swap:%d:0x%x" % (entry.swap_type, entry.swap_offset)
+    else:
+        prange = "-"
+    flags = ",".join(entry_flag_names(entry)) if entry is not None else ""
+    return "%-35s %-35s %9d %-20s %-22s %s" % (
+        "0x%x-0x%x" % (run.start, run.end), prange, run.pages, run.status, flags or "-",
+        mapping_label(run.mapping))
+
+
+def run_json(run):
+    # type: (RunRecord) -> Dict[str, object]
+    entry = run.entry
+    return {
+        "start": run.start, "end": run.end, "pages": run.pages, "status": run.status,
+        "entry": None if entry is None else entry.raw,
+        "pfn": None if run.pstart is None else entry.pfn,
+        "paddr": run.pstart,
+        "flags": [] if entry is None else entry_flag_names(entry),
+        "swap_type": None if entry is None else entry.swap_type,
+        "swap_offset": None if entry is None else entry.swap_offset,
+        "mapping": mapping_json(run.mapping),
+    }
+
+
+def human_size(nbytes):
+    # type: (int) -> str
+    """1536 -> '1.5 KiB'."""
+    size = float(nbytes)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return ("%d %s" % (size, unit)) if unit == "B" else ("%.1f %s" % (size, unit))
+        size /= 1024.0
+    return "%d B" % nbytes
+
+
+SUMMARY_FIELDS = ("resident", "swapped", "file", "exclusive", "soft_dirty", "huge")
+SUMMARY_HEADER = "%-16s %-16s %-4s %12s %12s %10s %10s %12s %10s %10s  %s" % (
+    "START", "END", "PERM", "SIZE_KIB", "RSS_KIB", "SWAP_KIB", "FILE_KIB", "EXCL_KIB",
+    "SDIRTY_KIB", "HUGE_KIB", "MAPPING")
+
+MappingSummary = collections.namedtuple("MappingSummary", ("mapping", "counts", "status"))
+MappingSummary.__doc__ = "One mapping's page counts; status 'ok', or why it has none."
+
+
+def summary_values(counts, page_size):
+    # type: (Counts, int) -> List[int]
+    """Bytes for SUMMARY_FIELDS."""
+    return [page_size * v for v in (counts.present, counts.swapped, counts.file,
+                                    counts.exclusive, counts.soft_dirty, counts.huge)]
+
+
+def format_summary_row(row, page_size):
+    # type: (MappingSummary, int) -> str
+    m = row.mapping
+    size = (m.end - m.start) // 1024
+    if row.status != "ok":
+        cells = ["-"] * len(SUMMARY_FIELDS)
+        path = "%s (%s)" % (m.path or "[anonymous]", row.status)
+    else:
+        cells = [str(v // 1024) for v in summary_values(row.counts, page_size)]
+        path = m.path or "[anonymous]"
+    return "%-16x %-16x %-4s %12d %12s %10s %10s %12s %10s %10s  %s" % tuple(
+        [m.start, m.end, m.perms, size] + cells + [path])
+
+
+def format_summary_total(rows, page_size):
+    # type: (List[MappingSummary], int) -> List[str]
+    total = ZERO_COUNTS
+    size = 0
+    for row in rows:
+        total = add_counts(total, row.counts)
+        size += row.mapping.end - row.mapping.start
+    vals = summary_values(total, page_size)
+    line = "%-16s %-16s %-4s %12d %12d %10d %10d %12d %10d %10d  %s" % tuple(
+        ["total", "", ""] + [size // 1024] + [v // 1024 for v in vals]
+        + ["%d mappings" % len(rows)])
+    words = "%s mapped, %s resident (%s file or shared, %s exclusive), %s swapped, %s in " \
+            "huge pages" % (human_size(size), human_size(vals[0]), human_size(vals[2]),
+                            human_size(vals[3]), human_size(vals[1]), human_size(vals[5]))
+    return [line, words]
+
+
+def summary_json(row, page_size):
+    # type: (MappingSummary, int) -> Dict[str, object]
+    doc = mapping_json(row.mapping)
+    doc["size"] = row.mapping.end - row.mapping.start
+    doc["status"] = row.status
+    for key, value in zip(SUMMARY_FIELDS, summary_values(row.counts, page_size)):
+        doc[key] = value
+    return doc
+
+
+PICTURE_PLAIN = {"full": "#", "some": "+", "swapped": "s", "none": ".", "huge": "H",
+                 "beyond": " ", "no-page-tables": "!"}
+PICTURE_FANCY = {"full": "\u2588", "some": "\u2584", "swapped": "s", "none": "\u00b7",
+                 "huge": "H", "beyond": " ", "no-page-tables": "!"}
+PICTURE_LEGEND = ("all present", "full"), ("some present", "some"), ("huge", "huge"), \
+    ("swapped", "swapped"), ("none", "none"), ("no page tables", "no-page-tables")
+
+
+def block_kind(counts, status):
+    # type: (Counts, str) -> str
+    """The picture class of one block of pages."""
+    if status != "ok":
+        return "beyond" if status == "beyond-address-space" else "no-page-tables"
+    if counts.huge:
+        return "huge"
+    if counts.present and counts.present == counts.pages:
+        return "full"
+    if counts.present:
+        return "some"
+    return "swapped" if counts.swapped else "none"
+
+
+def picture_blocks(start_vpn, end_vpn, width):
+    # type: (int, int, int) -> List[Tuple[int, int]]
+    """Split pages into at most width blocks of equal size (the last may be short)."""
+    pages = end_vpn - start_vpn
+    per = max(1, -(-pages // width))
+    return [(v, min(v + per, end_vpn)) for v in range(start_vpn, end_vpn, per)]
+
+
 # --- commands ---------------------------------------------------------------
 
 
@@ -926,29 +1677,265 @@ def emit(console, opts, translations, header):
             console.write(line)
 
 
-def cmd_translate(opts, console):
+def pmd_pages_for(proc_root, page_size):
+    # type: (str, int) -> int
+    """Pages in a PMD-sized huge page: from sysfs on a live system, else the
+    page-table fan-out (page_size / 8 entries: 2 MiB on 4K, 32 MiB on 16K)."""
+    if proc_root == "/proc":
+        text = read_text_optional("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size")
+        if text and text.strip().isdigit() and int(text) >= page_size:
+            return int(text) // page_size
+    return page_size // PM_ENTRY_BYTES
+
+
+def resolve_arguments(args, reader):
+    # type: (List[str], ProcessReader) -> Tuple[List[int], List[Span], List[str]]
+    """Split arguments into addresses, spans (ranges and selected mappings) and
+    selectors that matched nothing."""
+    addresses, spans, unmatched = [], [], []  # type: (List[int], List[Span], List[str])
+    for arg in args:
+        span = None if is_selector(arg) else parse_range(arg)
+        if span is not None:
+            spans.append(span)
+        elif not is_selector(arg):
+            addresses.append(parse_address(arg))
+        else:
+            found = select_mappings(reader.maps(), arg.strip())
+            spans.extend(found)
+            if not found:
+                unmatched.append(arg)
+    return addresses, spans, unmatched
+
+
+class RangeView(object):
+    """Runs (or single pages) of the spans asked for, in their mappings' context."""
+
+    def __init__(self, reader, ctx, walker):
+        # type: (ProcessReader, Context, Walker) -> None
+        self.reader = reader
+        self.ctx = ctx
+        self.walker = walker
+        self._no_tables = {}  # type: Dict[int, bool]
+
+    def no_page_tables(self, mapping):
+        # type: (Optional[Mapping]) -> bool
+        if mapping is None:
+            return False
+        if mapping.start not in self._no_tables:
+            self._no_tables[mapping.start] = vm_without_page_tables(self.reader, mapping)
+        return self._no_tables[mapping.start]
+
+    def runs(self, span):
+        """Yield RunRecords covering a span, split at mapping edges."""
+        ps = self.reader.page_size
+        vpn0, vpn1 = page_span(span, ps)
+        for start, end, mapping in split_by_mappings(self.reader.maps(), vpn0 * ps, vpn1 * ps):
+            for vpn, pages, raw in self.walker.runs(start // ps, end // ps):
+                absent = raw is not None and not raw & (PM_PRESENT | PM_SWAP)
+                yield run_record(vpn, pages, raw, mapping, ps, self.ctx.kernel,
+                                 absent and self.no_page_tables(mapping))
+
+    def pages(self, span):
+        """Yield a Translation per page of a span (--each)."""
+        ps = self.reader.page_size
+        for run in self.runs(span):
+            for i in range(run.pages):
+                vaddr = run.start + i * ps
+                if run.entry is None:
+                    yield Translation(self.reader.resolved_pid(), vaddr, None, None,
+                                      run.mapping, run.status, "", ps, None, None, None)
+                    continue
+                raw = run.entry.raw + i if run.entry.present else run.entry.raw
+                if not run.entry.present and run.entry.swapped:
+                    raw = self.reader.entry_at(vaddr)[0] if self.reader.entry_at(vaddr) else raw
+                entry = decode_entry(raw, self.ctx.kernel)
+                status, _, paddr = entry_status(entry, ps, vaddr, self.ctx.priv, self.ctx.swaps)
+                if run.status in ("unmapped", "no-page-tables"):
+                    status = run.status
+                yield Translation(self.reader.resolved_pid(), vaddr, entry, paddr, run.mapping,
+                                  status, "", ps, swap_area_for(entry, self.ctx.swaps),
+                                  None, None)
+
+
+def print_ranges(console, opts, view, spans):
+    # type: (Console, object, RangeView, List[Span]) -> List[Dict[str, object]]
+    """Print each span's runs (or pages); return their JSON when --json."""
+    docs = []
+    for span in spans:
+        doc = {"start": span.start, "end": span.end, "label": span.label}
+        if opts.each:
+            items = view.pages(span)
+            if opts.json:
+                doc["pages"] = [translation_json(tr) for tr in items]
+            else:
+                console.write("range %s (%s):" % (span.label, human_size(span.end - span.start)))
+                console.write(TEXT_HEADER)
+                for tr in items:
+                    console.write(format_text(tr, False)[0])
+        else:
+            if opts.json:
+                doc["runs"] = [run_json(run) for run in view.runs(span)]
+            else:
+                console.write("range %s (%s):" % (span.label, human_size(span.end - span.start)))
+                console.write(RUN_HEADER)
+                for run in view.runs(span):
+                    if run.status == "pfn-hidden":
+                        console.warn("hidden", "physical addresses hidden: "
+                                     + hidden_pfn_reason(view.ctx.priv))
+                    console.write(format_run(run))
+        docs.append(doc)
+    return docs
+
+
+def cmd_lookup(opts, console, reader, ctx):
+    # type: (object, Console, ProcessReader, Context) -> int
+    """Translate addresses, and list the runs of ranges and named mappings."""
+    addresses, spans, unmatched = resolve_arguments(opts.addresses, reader)
+    translations = [translate_with(reader, ctx, vaddr) for vaddr in addresses]
+    if any(tr.status == "pfn-hidden" for tr in translations):
+        console.warn("hidden", "physical addresses hidden: " + hidden_pfn_reason(ctx.priv))
+    header = {"pid": reader.resolved_pid(), "page_size": reader.page_size,
+              "kernel": None if ctx.kernel is None else "%d.%d" % ctx.kernel}
+    view = RangeView(reader, ctx, Walker(reader, pmd_pages_for(opts.proc_root,
+                                                                reader.page_size)))
+    if opts.json:
+        import json
+        doc = dict(header)
+        doc["results"] = [translation_json(tr) for tr in translations]
+        doc["ranges"] = print_ranges(console, opts, view, spans)
+        console.write(json.dumps(doc, indent=2, sort_keys=True))
+    else:
+        if translations:
+            emit(console, opts, translations, header)
+        print_ranges(console, opts, view, spans)
+    for arg in unmatched:
+        console.warn("unmatched:" + arg, "%r matches no mapping of %s: name a path, a file's "
+                     "base name, [heap], [stack] or [anon:NAME] from /proc/%s/maps"
+                     % (arg, reader.label, reader.pid))
+    empty = [s for s in spans if s.start == s.end]
+    for span in empty:
+        console.warn("empty:" + span.label, "range %s is empty: it covers no page" % span.label)
+    ok = all(tr.paddr is not None for tr in translations) and not unmatched and not empty
+    return EXIT_OK if ok else EXIT_UNTRANSLATED
+
+
+def summarize_mapping(walker, mapping, limit):
+    # type: (Walker, Mapping, List[Optional[int]]) -> MappingSummary
+    """Count one mapping; limit[0] remembers where the address space ended."""
+    ps = walker.reader.page_size
+    vpn0, vpn1 = mapping.start // ps, -(-mapping.end // ps)
+    if limit[0] is not None and vpn0 >= limit[0]:
+        return MappingSummary(mapping, ZERO_COUNTS._replace(pages=vpn1 - vpn0),
+                              "beyond-address-space")
+    if mapping.path in ("[vvar]", "[vvar_vclock]"):
+        return MappingSummary(mapping, ZERO_COUNTS._replace(pages=vpn1 - vpn0), "no-page-tables")
+    counts, beyond = walker.counts(vpn0, vpn1)
+    if beyond is not None:
+        limit[0] = beyond
+        if beyond <= vpn0:
+            return MappingSummary(mapping, counts, "beyond-address-space")
+    if (not counts.present and not counts.swapped and mapping.path.startswith("/dev/")
+            and not mapping.anonymous and vm_without_page_tables(walker.reader, mapping)):
+        return MappingSummary(mapping, counts, "no-page-tables")
+    return MappingSummary(mapping, counts, "ok")
+
+
+def picture_strip(walker, row, width, chars):
+    # type: (Walker, MappingSummary, int, Dict[str, str]) -> str
+    """One character per block of pages of a mapping."""
+    ps = walker.reader.page_size
+    out = []
+    for b0, b1 in picture_blocks(row.mapping.start // ps, -(-row.mapping.end // ps), width):
+        counts = ZERO_COUNTS._replace(pages=b1 - b0)
+        if row.status == "ok":
+            counts = walker.counts(b0, b1)[0]
+        out.append(chars[block_kind(counts, row.status)])
+    return "".join(out)
+
+
+def picture_style(out):
+    # type: (object) -> Tuple[Dict[str, str], int]
+    """Block characters and strip width: Unicode and the terminal's width on a
+    terminal that can show it, plain ASCII and 64 columns otherwise."""
+    try:
+        tty = out.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    if not tty:
+        return PICTURE_PLAIN, 64
+    try:
+        columns = os.get_terminal_size(out.fileno()).columns
+    except (AttributeError, ValueError, OSError):
+        columns = 80
+    chars = PICTURE_FANCY
+    try:
+        "".join(chars.values()).encode(getattr(out, "encoding", None) or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        chars = PICTURE_PLAIN
+    return chars, max(16, min(128, columns - 50))
+
+
+def cmd_summary(opts, console, reader, ctx):
+    # type: (object, Console, ProcessReader, Context) -> int
+    """One row per mapping and a total, like pmap -x, or a picture per mapping."""
+    ps = reader.page_size
+    walker = Walker(reader, pmd_pages_for(opts.proc_root, ps))
+    chars, width = picture_style(console.out)
+    limit = [None]  # type: List[Optional[int]]
+    rows = []
+    docs = []
+    if not opts.json:
+        if opts.picture:
+            console.write("legend: " + "  ".join("%s %s" % (chars[k], name)
+                                                for name, k in PICTURE_LEGEND))
+        else:
+            console.write(SUMMARY_HEADER)
+    for mapping in reader.maps():
+        row = summarize_mapping(walker, mapping, limit)
+        rows.append(MappingSummary(None, row.counts, row.status)._replace(mapping=mapping))
+        strip = picture_strip(walker, row, width, chars) if opts.picture else None
+        if opts.json:
+            doc = summary_json(row, ps)
+            if strip is not None:
+                doc["picture"] = strip
+            docs.append(doc)
+        elif opts.picture:
+            console.write("%16x-%-16x %s |%s| %s" % (mapping.start, mapping.end, mapping.perms,
+                                                     strip, mapping.path or "[anonymous]"))
+        else:
+            console.write(format_summary_row(row, ps))
+    if opts.json:
+        import json
+        total = ZERO_COUNTS
+        for row in rows:
+            total = add_counts(total, row.counts)
+        tdoc = dict(zip(SUMMARY_FIELDS, summary_values(total, ps)))
+        tdoc["size"] = sum(r.mapping.end - r.mapping.start for r in rows)
+        tdoc["mappings"] = len(rows)
+        console.write(json.dumps({
+            "pid": reader.resolved_pid(), "page_size": ps, "mappings": docs, "total": tdoc,
+            "kernel": None if ctx.kernel is None else "%d.%d" % ctx.kernel},
+            indent=2, sort_keys=True))
+    elif not opts.picture:
+        for line in format_summary_total(rows, ps):
+            console.write(line)
+    return EXIT_OK
+
+
+def cmd_process(opts, console):
     # type: (object, Console) -> int
-    """Translate each address of a process and explain each answer."""
+    """Everything that reads one process: lookups, ranges, the summary."""
     page_size = opts.page_size or system_page_size()
-    pid = parse_pid(opts.pid)
-    addresses = [parse_address(a) for a in opts.addresses]
-    if not addresses:
-        raise UsageError("no address given: try 'pagemap %s ADDRESS', with an address from "
-                         "/proc/%s/maps" % (pid, pid))
-    reader = ProcessReader(opts.proc_root, pid, page_size, entry_format(opts.byteorder))
+    reader = ProcessReader(opts.proc_root, parse_pid(opts.pid), page_size,
+                           entry_format(opts.byteorder))
     ctx = Context.load(opts.proc_root, opts.kernel_version)
     try:
         reader.open_pagemap()
-        translations = [translate_with(reader, ctx, vaddr) for vaddr in addresses]
+        if not opts.addresses:
+            return cmd_summary(opts, console, reader, ctx)
+        return cmd_lookup(opts, console, reader, ctx)
     finally:
         reader.close()
-    if any(tr.status == "pfn-hidden" for tr in translations):
-        console.warn("hidden", "physical addresses hidden: " + hidden_pfn_reason(ctx.priv))
-    emit(console, opts, translations, {
-        "pid": reader.resolved_pid(), "page_size": page_size,
-        "kernel": None if ctx.kernel is None else "%d.%d" % ctx.kernel})
-    ok = all(tr.paddr is not None for tr in translations)
-    return EXIT_OK if ok else EXIT_UNTRANSLATED
 
 
 def cmd_decode(opts, console):
@@ -1006,6 +1993,11 @@ def build_parser():
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="also show the raw entry, its file offset and its bytes")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--each", action="store_true",
+                        help="list ranges page by page instead of as runs")
+    parser.add_argument("--picture", action="store_true",
+                        help="with no ADDRESS: draw a strip per mapping, a character per "
+                             "block of pages")
     parser.add_argument("--decode", nargs="+", metavar="VALUE",
                         help="decode raw pagemap entry values (hex) with no process")
     parser.add_argument("--kernel-version", metavar="X.Y", type=parse_kernel_version,
@@ -1071,7 +2063,7 @@ def run(argv, console):
         return cmd_decode(opts, console)
     if opts.pid is None:
         raise UsageError("no PID given: try 'pagemap self ADDRESS' (see 'pagemap --help')")
-    return cmd_translate(opts, console)
+    return cmd_process(opts, console)
 
 
 def main(argv=None):

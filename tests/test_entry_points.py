@@ -51,7 +51,7 @@ def test_console_script():
 
 
 def test_script_error_is_one_line():
-    done = run([sys.executable, os.path.join(ROOT, "pagemap.py"), "self", "nothex"])
+    done = run([sys.executable, os.path.join(ROOT, "pagemap.py"), "self", "0xnothex"])
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("pagemap: error:")
 

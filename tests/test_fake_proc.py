@@ -385,8 +385,9 @@ def test_corrupt_maps(fake, run):
 
 
 @pytest.mark.parametrize("args", [
-    ["self", "xyz"], ["self", ""], ["self", "0x"], ["self", "-1"], ["0", "400000"],
-    ["-5", "400000"], ["abc", "400000"], ["self", "1" + "0" * 20], ["self"], [],
+    ["self", "0xzz"], ["self", ""], ["self", "0x"], ["self", "10-5"], ["self", "1000+"],
+    ["self", "0x1000+zz"], ["self", "0-1" + "0" * 17], ["self", "-1"], ["0", "400000"],
+    ["-5", "400000"], ["abc", "400000"], ["self", "1" + "0" * 20], [],
     ["self", "1", "--page-size", "1000"], ["--decode"], ["--decode", "zz"],
     ["1", "--decode", "0x1"], ["--kernel-version", "x", "self", "1"],
     ["--byteorder", "middle", "self", "1"], ["--bogus"],

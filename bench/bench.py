@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Benchmark pagemap.py against the C limit (../shared/bench-kit).
+
+Starts the bench-kit target with gigabytes mapped in several patterns, then,
+for each region, times inside this process (median of REPS):
+
+  summary  Walker.counts over the region        vs  pmlimit count
+  runs     every run of Walker.runs              vs  pmlimit runs
+
+and prints entries/s and the ratio to C (lower is better; 1.00 = C speed).
+It also times an untouched region with and without PAGEMAP_SCAN, and measures
+the peak RSS of the whole command (`pagemap PID`, `pagemap PID START-END`)
+against the interpreter's floor (`pagemap --version`).
+
+Usage (as root, from the project root):  python3 bench/bench.py [--reps N]
+Needs gcc for the bench-kit programs; without them only pagemap.py is timed.
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+
+import pagemap  # noqa: E402
+
+KIT = os.path.join(ROOT, "..", "shared", "bench-kit")
+REGIONS = ["full:1024:full", "sparse:1024:sparse", "every256:1024:every256",
+           "thp:1024:thp", "untouched:16384:none"]
+
+
+def build_kit(tmp):
+    """Compile target and pmlimit; return their paths (pmlimit None if impossible)."""
+    if not shutil.which("gcc") or not os.path.isdir(KIT):
+        return None, None
+    out = []
+    for name in ("target", "pmlimit"):
+        exe = os.path.join(tmp, name)
+        subprocess.check_call(["gcc", "-O2", "-o", exe, os.path.join(KIT, name + ".c")])
+        out.append(exe)
+    return out
+
+
+def start_target(exe, specs):
+    proc = subprocess.Popen([exe] + specs, stdout=subprocess.PIPE, universal_newlines=True)
+    regions = {}
+    for line in proc.stdout:
+        words = line.split()
+        if words[0] == "region":
+            regions[words[1]] = (int(words[2], 16), int(words[3], 16))
+        elif words[0] == "ready":
+            return proc, regions
+    raise SystemExit("target did not start")
+
+
+def median_time(fn, reps):
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def pmlimit(exe, pid, mode, reps, rng):
+    if exe is None:
+        return None
+    out = subprocess.check_output([exe, str(pid), mode, str(reps), "65536", rng],
+                                  universal_newlines=True)
+    fields = dict(kv.split("=") for kv in out.split())
+    return float(fields["median_s"])
+
+
+def peak_rss_kib(argv):
+    """Peak RSS of one run of a command, from the kernel's accounting of children."""
+    pid = os.fork()
+    if pid == 0:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        try:
+            os.execv(sys.executable, [sys.executable] + argv)
+        finally:
+            os._exit(127)
+    _, status, usage = os.wait4(pid, 0)
+    return usage.ru_maxrss
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--reps", type=int, default=7)
+    opts = parser.parse_args()
+    tmp = tempfile.mkdtemp()
+    target, limit = build_kit(tmp)
+    if target is None:
+        raise SystemExit("needs gcc and ../shared/bench-kit to start a target")
+    proc, regions = start_target(target, REGIONS)
+    try:
+        run(opts, proc.pid, regions, limit)
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(tmp)
+
+
+def run(opts, pid, regions, limit):
+    ps = pagemap.system_page_size()
+    reader = pagemap.ProcessReader("/proc", str(pid), ps)
+    reader.open_pagemap()
+    walker = pagemap.Walker(reader, pagemap.pmd_pages_for("/proc", ps))
+    print("pagemap.py %s, Python %s, kernel %s, page size %d" % (
+        pagemap.__version__, sys.version.split()[0], os.uname()[2], ps))
+    print("%-11s %-7s %10s %12s %10s %8s" % ("region", "mode", "entries", "M entries/s",
+                                             "C M/s", "ratio"))
+    for name, (start, end) in sorted(regions.items()):
+        v0, v1 = start // ps, end // ps
+        rng = "%x-%x" % (start, end)
+        n = v1 - v0
+        for mode, fn in (("summary", lambda a=v0, b=v1: walker.counts(a, b)),
+                         ("runs", lambda a=v0, b=v1: deque(walker.runs(a, b), maxlen=0))):
+            t = median_time(fn, opts.reps)
+            c = pmlimit(limit, pid, "count" if mode == "summary" else "runs", opts.reps, rng)
+            print("%-11s %-7s %10d %12.1f %10s %8s" % (
+                name, mode, n, n / t / 1e6, "-" if c is None else "%.1f" % (n / c / 1e6),
+                "-" if c is None else "%.2f" % (t / c)))
+    # The whole process, as the command line sees it.
+    maps = reader.maps()
+    total = sum(-(-m.end // ps) - m.start // ps for m in maps)
+    t = median_time(lambda: [walker.counts(m.start // ps, -(-m.end // ps)) for m in maps],
+                    opts.reps)
+    c = pmlimit(limit, pid, "count", opts.reps, "maps")
+    print("%-11s %-7s %10d %12.1f %10s %8s" % (
+        "maps", "summary", total, total / t / 1e6,
+        "-" if c is None else "%.1f" % (total / c / 1e6), "-" if c is None else "%.2f" % (t / c)))
+    # Untouched memory: PAGEMAP_SCAN against plain reads.
+    start, end = regions["untouched"]
+    with_scan = median_time(lambda: walker.counts(start // ps, end // ps), opts.reps)
+    saved = walker.scanner.works
+    walker.scanner.works = False
+    plain = median_time(lambda: walker.counts(start // ps, end // ps), opts.reps)
+    walker.scanner.works = saved
+    print("untouched %d GiB summary: %.2f ms with PAGEMAP_SCAN (%s), %.2f ms with reads" % (
+        (end - start) >> 30, with_scan * 1e3, "used" if saved else "unavailable", plain * 1e3))
+    reader.close()
+    script = os.path.join(ROOT, "pagemap.py")
+    floor = peak_rss_kib([script, "--version"])
+    summary = peak_rss_kib([script, str(pid)])
+    full = regions["full"]
+    listing = peak_rss_kib([script, str(pid), "%x-%x" % full])
+    print("peak RSS: floor %d KiB; whole-process summary %d KiB (+%d); run listing of 1 GiB "
+          "%d KiB (+%d)" % (floor, summary, summary - floor, listing, listing - floor))
+
+
+if __name__ == "__main__":
+    main()
