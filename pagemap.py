@@ -585,6 +585,7 @@ _NONZERO = bytes([0] + [1] * 255)
 _NOT_PRESENT_OR_SWAP = bytes(0 if b & 0xC0 else 1 for b in range(256))
 _PRESENT_OR_SWAP = bytes(1 if b & 0xC0 else 0 for b in range(256))
 _BELOW_0X80 = bytes(range(0x80))
+_NO_SWAP_BIT = bytes(b for b in range(256) if not b & 0x40)
 _RUN_KEEP_SWAP = ~PM_PFRAME_MASK & ((1 << 64) - 1) | PM_SWAP_TYPE_MASK
 
 
@@ -731,7 +732,11 @@ def find_runs(buf, block=0):
         return _sparse_runs(buf, n, populated)
     ends = _block_run_ends(buf, n, block) if block and count == n else None
     if ends is None:
-        ends = _run_ends(buf, n)
+        # Without swap entries or soft-dirty bits, absent lanes are all zero
+        # already and need no normalising (the usual case).
+        plain = not buf[7::8].translate(None, _NO_SWAP_BIT) and not buf[6::8].translate(
+            None, _BELOW_0X80)
+        ends = _run_ends(buf, n, plain)
     import itertools
     lengths = [len(piece) + 1 for piece in ends[:n - 1].split(b"\x01")]
     starts = list(itertools.accumulate([0] + lengths[:-1]))
@@ -802,8 +807,8 @@ def progression(first, count):
     return out
 
 
-def _run_ends(buf, n):
-    # type: (bytes, int) -> bytes
+def _run_ends(buf, n, plain=False):
+    # type: (bytes, int, bool) -> bytes
     """One byte per lane, 1 where a run ends after that lane: one big-int pass.
 
     Normalise each lane to its run key, add 1 to present lanes, compare each
@@ -812,8 +817,8 @@ def _run_ends(buf, n):
     ones = lane_mask(1, n)
     x = int.from_bytes(buf, "little")
     present = (x >> 63) & ones
-    if present == ones:
-        w = (x >> 64) ^ (x + ones)
+    if plain:
+        w = (x >> 64) ^ (x + present)
     else:
         swap = (x >> 62) & ones & ~present
         x &= present * ((1 << 64) - 1) | swap * _RUN_KEEP_SWAP
@@ -1900,8 +1905,9 @@ def cmd_summary(opts, console, reader, ctx):
                 doc["picture"] = strip
             docs.append(doc)
         elif opts.picture:
-            console.write("%16x-%-16x %s |%s| %s" % (mapping.start, mapping.end, mapping.perms,
-                                                     strip, mapping.path or "[anonymous]"))
+            console.write("%-33s %s |%s| %s" % ("%x-%x" % (mapping.start, mapping.end),
+                                                mapping.perms, strip,
+                                                mapping.path or "[anonymous]"))
         else:
             console.write(format_summary_row(row, ps))
     if opts.json:

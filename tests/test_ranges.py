@@ -86,6 +86,15 @@ def test_core_matches_naive_loops(seed):
     assert tuple(pagemap._count_lanes(buf, buf[7::8], len(values)))[:6] == naive_counts(values)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_core_matches_naive_loops_present_and_absent_only(seed):
+    # No swap entries, no soft-dirty bits: the run pass that skips normalising.
+    rng = random.Random(100 + seed)
+    values = [v if v >> 63 else 0 for v in random_entries(rng, 2048)]
+    buf = struct.pack("<%dQ" % len(values), *values)
+    assert list(zip(*pagemap.find_runs(buf))) == naive_runs(values)
+
+
 def test_runs_of_contiguous_blocks_and_sparse_buffers():
     # Two 512-page physical blocks, not adjacent to each other: the block path.
     blocks = [present(0x10000 + i) for i in range(512)] + [present(0x30000 + i)
