@@ -1968,8 +1968,9 @@ def cmd_decode(opts, console):
 # --- command line -----------------------------------------------------------
 
 EXIT_CODES_HELP = """exit codes:
-  0    every address translated to a physical address
-  1    ran, but some address could not be translated (see its state and note)
+  0    every address translated to a physical address; ranges and mappings listed
+  1    ran, but some address could not be translated (see its state and note),
+       a mapping name matched nothing, or a range was empty
   2    usage error
   3    no such process (or it exited, is a zombie or a kernel thread)
   4    permission denied
@@ -1995,7 +1996,10 @@ def build_parser():
     parser.add_argument("pid", nargs="?", metavar="PID",
                         help="a process ID, or 'self' for pagemap itself")
     parser.add_argument("addresses", nargs="*", metavar="ADDRESS",
-                        help="virtual address in hex, with or without 0x")
+                        help="virtual address in hex, with or without 0x; a range START-END "
+                             "or START+LENGTH (4k, 2M, 1G); or a mapping: [heap], [stack], "
+                             "[anon:NAME], a path or a file's base name. None: a summary "
+                             "of every mapping")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="also show the raw entry, its file offset and its bytes")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
