@@ -23,7 +23,8 @@ import struct
 import sys
 
 if False:  # for mypy only: typing may be missing from a board's Python
-    from typing import Dict, List, Optional, Tuple  # noqa: F401
+    from argparse import Namespace  # noqa: F401
+    from typing import Any, Dict, List, Optional, Tuple  # noqa: F401
 
 __version__ = "0.1.0"
 __all__ = [
@@ -433,15 +434,15 @@ def unmapped_note(vaddr, neighbours, pid_label):
     # type: (int, Tuple[Optional[Mapping], Optional[Mapping]], str) -> str
     """Where an address outside every mapping lies."""
     before, after = neighbours
-    if before is None and after is None:
-        where = "it has no mappings at all"
-    elif before is None:
-        where = "below the first mapping, %x" % after.start
-    elif after is None:
-        where = "above the last mapping, which ends at %x" % before.end
-    else:
+    if before is not None and after is not None:
         where = "in the hole between %x-%x and %x-%x" % (before.start, before.end,
                                                          after.start, after.end)
+    elif after is not None:
+        where = "below the first mapping, %x" % after.start
+    elif before is not None:
+        where = "above the last mapping, which ends at %x" % before.end
+    else:
+        where = "it has no mappings at all"
     return "0x%x is in no mapping of %s (%s): nothing is there to translate" % (
         vaddr, pid_label, where)
 
@@ -828,6 +829,34 @@ def _run_ends(buf, n, plain=False):
     w |= w >> 8
     return (w & lane_mask(0xFF, n)).to_bytes(n * 8, "little")[0::8].translate(_NONZERO)
 
+def huge_candidates(buf, first_vpn, pmd_pages):
+    # type: (bytes, int, int) -> List[int]
+    """Indexes of PMD-aligned lanes that may start a huge page.
+
+    A PMD-mapped huge page starts at a PMD-aligned address on a PMD-aligned
+    PFN; a hidden PFN (0) might be one too. The aligned lanes are fetched with
+    one strided memoryview, not a loop over the buffer.
+    """
+    first = (-first_vpn) % pmd_pages
+    lanes = memoryview(buf).cast("B").cast("Q")[first::pmd_pages].tolist()
+    if sys.byteorder == "big":
+        lanes = [int.from_bytes(v.to_bytes(8, "big"), "little") for v in lanes]
+    return [first + k * pmd_pages for k, raw in enumerate(lanes)
+            if raw & PM_PRESENT and (raw & PM_PFRAME_MASK) % pmd_pages == 0]
+
+
+def contiguous_lanes(buf, index, count):
+    # type: (bytes, int, int) -> bool
+    """True if count lanes from index are entry, entry+1, ...: one physical block."""
+    if (index + count) * 8 > len(buf):
+        return False
+    first = struct.unpack_from("<Q", buf, index * 8)[0]
+    if not first & PM_PFRAME_MASK:
+        return False
+    expected = struct.pack("<%dQ" % count, *range(first, first + count))
+    return buf[index * 8:(index + count) * 8] == expected
+
+
 # --- formatting -------------------------------------------------------------
 
 TEXT_HEADER = "%-18s %-18s %-14s %-20s %-22s %s" % (
@@ -890,6 +919,180 @@ def translation_json(tr):
     return doc
 
 
+def split_by_mappings(maps, start, end):
+    # type: (List[Mapping], int, int) -> List[Tuple[int, int, Optional[Mapping]]]
+    """Cut [start, end) at mapping edges: (start, end, mapping or None for a hole)."""
+    pieces = []  # type: List[Tuple[int, int, Optional[Mapping]]]
+    pos = start
+    for m in maps:
+        if m.end <= pos:
+            continue
+        if m.start >= end:
+            break
+        if m.start > pos:
+            pieces.append((pos, m.start, None))
+        pieces.append((max(pos, m.start), min(end, m.end), m))
+        pos = min(end, m.end)
+        if pos >= end:
+            break
+    if pos < end:
+        pieces.append((pos, end, None))
+    return pieces
+
+
+RunRecord = collections.namedtuple("RunRecord", (
+    "start", "end", "pages", "status", "entry", "pstart", "mapping"))
+RunRecord.__doc__ = "A run of pages in one state on consecutive PFNs, ready to print."
+
+
+def run_record(vpn, pages, raw, mapping, page_size, kernel, no_page_tables):
+    # type: (int, int, Optional[int], Optional[Mapping], int, Optional[Tuple[int, int]], bool) -> RunRecord
+    """Classify one run in its mapping's context."""
+    start, end = vpn * page_size, (vpn + pages) * page_size
+    if raw is None:
+        return RunRecord(start, end, pages, "beyond-address-space", None, None, mapping)
+    entry = decode_entry(raw, kernel)
+    status = entry_status(entry, page_size, 0, Privilege(None, None), None)[0]
+    if status == "not-present" and not entry.guard:
+        status = ("unmapped" if mapping is None else
+                  "no-page-tables" if no_page_tables else status)
+    pstart = entry.pfn * page_size if status == "present" else None
+    return RunRecord(start, end, pages, status, entry, pstart, mapping)
+
+
+RUN_HEADER = "%-35s %-35s %9s %-20s %-22s %s" % (
+    "VRANGE", "PRANGE", "PAGES", "STATE", "FLAGS", "MAPPING")
+
+
+def format_run(run):
+    # type: (RunRecord) -> str
+    """One text line for a run."""
+    entry = run.entry
+    if run.pstart is not None:
+        prange = "0x%x-0x%x" % (run.pstart, run.pstart + run.end - run.start)
+    elif entry is not None and entry.swapped:
+        prange = "swap:%d:0x%x" % (entry.swap_type, entry.swap_offset)
+    else:
+        prange = "-"
+    flags = ",".join(entry_flag_names(entry)) if entry is not None else ""
+    return "%-35s %-35s %9d %-20s %-22s %s" % (
+        "0x%x-0x%x" % (run.start, run.end), prange, run.pages, run.status, flags or "-",
+        mapping_label(run.mapping))
+
+
+def run_json(run):
+    # type: (RunRecord) -> Dict[str, object]
+    entry = run.entry
+    return {
+        "start": run.start, "end": run.end, "pages": run.pages, "status": run.status,
+        "entry": None if entry is None else entry.raw,
+        "pfn": None if run.pstart is None else entry.pfn,
+        "paddr": run.pstart,
+        "flags": [] if entry is None else entry_flag_names(entry),
+        "swap_type": None if entry is None else entry.swap_type,
+        "swap_offset": None if entry is None else entry.swap_offset,
+        "mapping": mapping_json(run.mapping),
+    }
+
+
+def human_size(nbytes):
+    # type: (int) -> str
+    """1536 -> '1.5 KiB'."""
+    size = float(nbytes)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return ("%d %s" % (size, unit)) if unit == "B" else ("%.1f %s" % (size, unit))
+        size /= 1024.0
+    return "%d B" % nbytes
+
+
+SUMMARY_FIELDS = ("resident", "swapped", "file", "exclusive", "soft_dirty", "huge")
+SUMMARY_HEADER = "%-16s %-16s %-4s %12s %12s %10s %10s %12s %10s %10s  %s" % (
+    "START", "END", "PERM", "SIZE_KIB", "RSS_KIB", "SWAP_KIB", "FILE_KIB", "EXCL_KIB",
+    "SDIRTY_KIB", "HUGE_KIB", "MAPPING")
+
+MappingSummary = collections.namedtuple("MappingSummary", ("mapping", "counts", "status"))
+MappingSummary.__doc__ = "One mapping's page counts; status 'ok', or why it has none."
+
+
+def summary_values(counts, page_size):
+    # type: (Counts, int) -> List[int]
+    """Bytes for SUMMARY_FIELDS."""
+    return [page_size * v for v in (counts.present, counts.swapped, counts.file,
+                                    counts.exclusive, counts.soft_dirty, counts.huge)]
+
+
+def format_summary_row(row, page_size):
+    # type: (MappingSummary, int) -> str
+    m = row.mapping
+    size = (m.end - m.start) // 1024
+    if row.status != "ok":
+        cells = ["-"] * len(SUMMARY_FIELDS)
+        path = "%s (%s)" % (m.path or "[anonymous]", row.status)
+    else:
+        cells = [str(v // 1024) for v in summary_values(row.counts, page_size)]
+        path = m.path or "[anonymous]"
+    return "%-16x %-16x %-4s %12d %12s %10s %10s %12s %10s %10s  %s" % tuple(
+        [m.start, m.end, m.perms, size] + cells + [path])
+
+
+def format_summary_total(rows, page_size):
+    # type: (List[MappingSummary], int) -> List[str]
+    total = ZERO_COUNTS
+    size = 0
+    for row in rows:
+        total = add_counts(total, row.counts)
+        size += row.mapping.end - row.mapping.start
+    vals = summary_values(total, page_size)
+    cells = (["total", "", "", size // 1024] + [v // 1024 for v in vals]
+             + ["%d mappings" % len(rows)])  # type: List[Any]
+    line = "%-16s %-16s %-4s %12d %12d %10d %10d %12d %10d %10d  %s" % tuple(cells)
+    words = "%s mapped, %s resident (%s file or shared, %s exclusive), %s swapped, %s in " \
+            "huge pages" % (human_size(size), human_size(vals[0]), human_size(vals[2]),
+                            human_size(vals[3]), human_size(vals[1]), human_size(vals[5]))
+    return [line, words]
+
+
+def summary_json(row, page_size):
+    # type: (MappingSummary, int) -> Dict[str, object]
+    doc = mapping_json(row.mapping) or {}
+    doc["size"] = row.mapping.end - row.mapping.start
+    doc["status"] = row.status
+    for key, value in zip(SUMMARY_FIELDS, summary_values(row.counts, page_size)):
+        doc[key] = value
+    return doc
+
+
+PICTURE_PLAIN = {"full": "#", "some": "+", "swapped": "s", "none": ".", "huge": "H",
+                 "beyond": " ", "no-page-tables": "!"}
+PICTURE_FANCY = {"full": "\u2588", "some": "\u2584", "swapped": "s", "none": "\u00b7",
+                 "huge": "H", "beyond": " ", "no-page-tables": "!"}
+PICTURE_LEGEND = ("all present", "full"), ("some present", "some"), ("huge", "huge"), \
+    ("swapped", "swapped"), ("none", "none"), ("no page tables", "no-page-tables")
+
+
+def block_kind(counts, status):
+    # type: (Counts, str) -> str
+    """The picture class of one block of pages."""
+    if status != "ok":
+        return "beyond" if status == "beyond-address-space" else "no-page-tables"
+    if counts.huge:
+        return "huge"
+    if counts.present and counts.present == counts.pages:
+        return "full"
+    if counts.present:
+        return "some"
+    return "swapped" if counts.swapped else "none"
+
+
+def picture_blocks(start_vpn, end_vpn, width):
+    # type: (int, int, int) -> List[Tuple[int, int]]
+    """Split pages into at most width blocks of equal size (the last may be short)."""
+    pages = end_vpn - start_vpn
+    per = max(1, -(-pages // width))
+    return [(v, min(v + per, end_vpn)) for v in range(start_vpn, end_vpn, per)]
+
+
 # --- /proc layer ------------------------------------------------------------
 
 
@@ -908,7 +1111,7 @@ def _read_all(path):
     # type: (str) -> bytes
     fd = _open(path)
     try:
-        chunks = []
+        chunks = []  # type: List[bytes]
         while True:
             chunk = os.read(fd, 65536)
             if not chunk:
@@ -956,6 +1159,9 @@ class ProcessReader(object):
         self.pid = pid
         self.page_size = page_size
         self.entry_struct = struct.Struct(entry_format)
+        # Struct.format is bytes before Python 3.7: decide from the str given.
+        self.big_endian = entry_format[0] == ">" or (entry_format[0] in "=@"
+                                                      and sys.byteorder == "big")
         self.dir = os.path.join(proc_root, pid)
         self.fd = None  # type: Optional[int]
         self._maps = None  # type: Optional[List[Mapping]]
@@ -1069,13 +1275,15 @@ class ProcessReader(object):
 
     # pagemap
     def open_pagemap(self):
-        # type: () -> None
+        # type: () -> int
+        """The pagemap fd, opened once."""
         if self.fd is None:
             path = os.path.join(self.dir, "pagemap")
             try:
                 self.fd = _open(path)
             except OSError as exc:
                 raise self.error_for(exc, path) from exc
+        return self.fd
 
     def close(self):
         # type: () -> None
@@ -1086,13 +1294,13 @@ class ProcessReader(object):
     def read_raw(self, vpn, count):
         # type: (int, int) -> bytes
         """Bytes of up to count entries from virtual page vpn; fewer only at EOF."""
-        self.open_pagemap()
+        fd = self.open_pagemap()
         want = count * PM_ENTRY_BYTES
         offset = vpn * PM_ENTRY_BYTES
         chunks = []
         while want > 0:
             try:
-                chunk = os.pread(self.fd, want, offset)
+                chunk = os.pread(fd, want, offset)
             except OSError as exc:
                 raise self.error_for(exc, os.path.join(self.dir, "pagemap"), "read") from exc
             if not chunk:
@@ -1241,7 +1449,7 @@ class PageScanner(object):
         self.fd = fd
         self.page_size = page_size
         self.works = None  # type: Optional[bool]
-        self._vec = None
+        self._vec = None  # type: Any
 
     def regions(self, start_vpn, end_vpn, mask, anyof, max_pages=0):
         # type: (int, int, int, int, int) -> Optional[List[Tuple[int, int]]]
@@ -1298,34 +1506,6 @@ class PageScanner(object):
         return sum(min(e, end_vpn) - max(s, start_vpn) for s, e in found)
 
 
-def huge_candidates(buf, first_vpn, pmd_pages):
-    # type: (bytes, int, int) -> List[int]
-    """Indexes of PMD-aligned lanes that may start a huge page.
-
-    A PMD-mapped huge page starts at a PMD-aligned address on a PMD-aligned
-    PFN; a hidden PFN (0) might be one too. The aligned lanes are fetched with
-    one strided memoryview, not a loop over the buffer.
-    """
-    first = (-first_vpn) % pmd_pages
-    lanes = memoryview(buf).cast("B").cast("Q")[first::pmd_pages].tolist()
-    if sys.byteorder == "big":
-        lanes = [int.from_bytes(v.to_bytes(8, "big"), "little") for v in lanes]
-    return [first + k * pmd_pages for k, raw in enumerate(lanes)
-            if raw & PM_PRESENT and (raw & PM_PFRAME_MASK) % pmd_pages == 0]
-
-
-def contiguous_lanes(buf, index, count):
-    # type: (bytes, int, int) -> bool
-    """True if count lanes from index are entry, entry+1, ...: one physical block."""
-    if (index + count) * 8 > len(buf):
-        return False
-    first = struct.unpack_from("<Q", buf, index * 8)[0]
-    if not first & PM_PFRAME_MASK:
-        return False
-    expected = struct.pack("<%dQ" % count, *range(first, first + count))
-    return buf[index * 8:(index + count) * 8] == expected
-
-
 class Walker(object):
     """Walks page ranges of one process in bounded chunks."""
 
@@ -1333,15 +1513,13 @@ class Walker(object):
         # type: (ProcessReader, int) -> None
         self.reader = reader
         self.pmd_pages = pmd_pages
-        reader.open_pagemap()
-        self.scanner = PageScanner(reader.fd, reader.page_size)
+        self.scanner = PageScanner(reader.open_pagemap(), reader.page_size)
 
     def _read(self, vpn, count):
         # type: (int, int) -> bytes
         """Entries as little-endian bytes; fewer at the end of the address space."""
         buf = self.reader.read_raw(vpn, count)
-        if self.reader.entry_struct.format[:1] in (">",) or (
-                self.reader.entry_struct.format[:1] in ("=", "@") and sys.byteorder == "big"):
+        if self.reader.big_endian:
             import array
             lanes = array.array("Q", buf[:len(buf) // 8 * 8])
             lanes.byteswap()
@@ -1461,184 +1639,10 @@ def joins(run, following):
 
 
 def last_entry(run):
-    # type: (Tuple[int, int, int]) -> int
+    # type: (Tuple[int, int, Any]) -> int
     """The entry of a run's last page as far as continuing it is concerned."""
     first_vpn, pages, raw = run
     return raw + pages - 1 if raw & PM_PRESENT else raw
-
-
-def split_by_mappings(maps, start, end):
-    # type: (List[Mapping], int, int) -> List[Tuple[int, int, Optional[Mapping]]]
-    """Cut [start, end) at mapping edges: (start, end, mapping or None for a hole)."""
-    pieces = []
-    pos = start
-    for m in maps:
-        if m.end <= pos:
-            continue
-        if m.start >= end:
-            break
-        if m.start > pos:
-            pieces.append((pos, m.start, None))
-        pieces.append((max(pos, m.start), min(end, m.end), m))
-        pos = min(end, m.end)
-        if pos >= end:
-            break
-    if pos < end:
-        pieces.append((pos, end, None))
-    return pieces
-
-
-RunRecord = collections.namedtuple("RunRecord", (
-    "start", "end", "pages", "status", "entry", "pstart", "mapping"))
-RunRecord.__doc__ = "A run of pages in one state on consecutive PFNs, ready to print."
-
-
-def run_record(vpn, pages, raw, mapping, page_size, kernel, no_page_tables):
-    # type: (int, int, Optional[int], Optional[Mapping], int, Optional[Tuple[int, int]], bool) -> RunRecord
-    """Classify one run in its mapping's context."""
-    start, end = vpn * page_size, (vpn + pages) * page_size
-    if raw is None:
-        return RunRecord(start, end, pages, "beyond-address-space", None, None, mapping)
-    entry = decode_entry(raw, kernel)
-    status = entry_status(entry, page_size, 0, Privilege(None, None), None)[0]
-    if status == "not-present" and not entry.guard:
-        status = ("unmapped" if mapping is None else
-                  "no-page-tables" if no_page_tables else status)
-    pstart = entry.pfn * page_size if status == "present" else None
-    return RunRecord(start, end, pages, status, entry, pstart, mapping)
-
-
-RUN_HEADER = "%-35s %-35s %9s %-20s %-22s %s" % (
-    "VRANGE", "PRANGE", "PAGES", "STATE", "FLAGS", "MAPPING")
-
-
-def format_run(run):
-    # type: (RunRecord) -> str
-    """One text line for a run."""
-    entry = run.entry
-    if run.pstart is not None:
-        prange = "0x%x-0x%x" % (run.pstart, run.pstart + run.end - run.start)
-    elif entry is not None and entry.swapped:
-        prange = "swap:%d:0x%x" % (entry.swap_type, entry.swap_offset)
-    else:
-        prange = "-"
-    flags = ",".join(entry_flag_names(entry)) if entry is not None else ""
-    return "%-35s %-35s %9d %-20s %-22s %s" % (
-        "0x%x-0x%x" % (run.start, run.end), prange, run.pages, run.status, flags or "-",
-        mapping_label(run.mapping))
-
-
-def run_json(run):
-    # type: (RunRecord) -> Dict[str, object]
-    entry = run.entry
-    return {
-        "start": run.start, "end": run.end, "pages": run.pages, "status": run.status,
-        "entry": None if entry is None else entry.raw,
-        "pfn": None if run.pstart is None else entry.pfn,
-        "paddr": run.pstart,
-        "flags": [] if entry is None else entry_flag_names(entry),
-        "swap_type": None if entry is None else entry.swap_type,
-        "swap_offset": None if entry is None else entry.swap_offset,
-        "mapping": mapping_json(run.mapping),
-    }
-
-
-def human_size(nbytes):
-    # type: (int) -> str
-    """1536 -> '1.5 KiB'."""
-    size = float(nbytes)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return ("%d %s" % (size, unit)) if unit == "B" else ("%.1f %s" % (size, unit))
-        size /= 1024.0
-    return "%d B" % nbytes
-
-
-SUMMARY_FIELDS = ("resident", "swapped", "file", "exclusive", "soft_dirty", "huge")
-SUMMARY_HEADER = "%-16s %-16s %-4s %12s %12s %10s %10s %12s %10s %10s  %s" % (
-    "START", "END", "PERM", "SIZE_KIB", "RSS_KIB", "SWAP_KIB", "FILE_KIB", "EXCL_KIB",
-    "SDIRTY_KIB", "HUGE_KIB", "MAPPING")
-
-MappingSummary = collections.namedtuple("MappingSummary", ("mapping", "counts", "status"))
-MappingSummary.__doc__ = "One mapping's page counts; status 'ok', or why it has none."
-
-
-def summary_values(counts, page_size):
-    # type: (Counts, int) -> List[int]
-    """Bytes for SUMMARY_FIELDS."""
-    return [page_size * v for v in (counts.present, counts.swapped, counts.file,
-                                    counts.exclusive, counts.soft_dirty, counts.huge)]
-
-
-def format_summary_row(row, page_size):
-    # type: (MappingSummary, int) -> str
-    m = row.mapping
-    size = (m.end - m.start) // 1024
-    if row.status != "ok":
-        cells = ["-"] * len(SUMMARY_FIELDS)
-        path = "%s (%s)" % (m.path or "[anonymous]", row.status)
-    else:
-        cells = [str(v // 1024) for v in summary_values(row.counts, page_size)]
-        path = m.path or "[anonymous]"
-    return "%-16x %-16x %-4s %12d %12s %10s %10s %12s %10s %10s  %s" % tuple(
-        [m.start, m.end, m.perms, size] + cells + [path])
-
-
-def format_summary_total(rows, page_size):
-    # type: (List[MappingSummary], int) -> List[str]
-    total = ZERO_COUNTS
-    size = 0
-    for row in rows:
-        total = add_counts(total, row.counts)
-        size += row.mapping.end - row.mapping.start
-    vals = summary_values(total, page_size)
-    line = "%-16s %-16s %-4s %12d %12d %10d %10d %12d %10d %10d  %s" % tuple(
-        ["total", "", ""] + [size // 1024] + [v // 1024 for v in vals]
-        + ["%d mappings" % len(rows)])
-    words = "%s mapped, %s resident (%s file or shared, %s exclusive), %s swapped, %s in " \
-            "huge pages" % (human_size(size), human_size(vals[0]), human_size(vals[2]),
-                            human_size(vals[3]), human_size(vals[1]), human_size(vals[5]))
-    return [line, words]
-
-
-def summary_json(row, page_size):
-    # type: (MappingSummary, int) -> Dict[str, object]
-    doc = mapping_json(row.mapping)
-    doc["size"] = row.mapping.end - row.mapping.start
-    doc["status"] = row.status
-    for key, value in zip(SUMMARY_FIELDS, summary_values(row.counts, page_size)):
-        doc[key] = value
-    return doc
-
-
-PICTURE_PLAIN = {"full": "#", "some": "+", "swapped": "s", "none": ".", "huge": "H",
-                 "beyond": " ", "no-page-tables": "!"}
-PICTURE_FANCY = {"full": "\u2588", "some": "\u2584", "swapped": "s", "none": "\u00b7",
-                 "huge": "H", "beyond": " ", "no-page-tables": "!"}
-PICTURE_LEGEND = ("all present", "full"), ("some present", "some"), ("huge", "huge"), \
-    ("swapped", "swapped"), ("none", "none"), ("no page tables", "no-page-tables")
-
-
-def block_kind(counts, status):
-    # type: (Counts, str) -> str
-    """The picture class of one block of pages."""
-    if status != "ok":
-        return "beyond" if status == "beyond-address-space" else "no-page-tables"
-    if counts.huge:
-        return "huge"
-    if counts.present and counts.present == counts.pages:
-        return "full"
-    if counts.present:
-        return "some"
-    return "swapped" if counts.swapped else "none"
-
-
-def picture_blocks(start_vpn, end_vpn, width):
-    # type: (int, int, int) -> List[Tuple[int, int]]
-    """Split pages into at most width blocks of equal size (the last may be short)."""
-    pages = end_vpn - start_vpn
-    per = max(1, -(-pages // width))
-    return [(v, min(v + per, end_vpn)) for v in range(start_vpn, end_vpn, per)]
 
 
 # --- commands ---------------------------------------------------------------
@@ -1668,7 +1672,7 @@ class Console(object):
 
 
 def emit(console, opts, translations, header):
-    # type: (Console, object, List[Translation], Dict[str, object]) -> None
+    # type: (Console, Namespace, List[Translation], Dict[str, Any]) -> None
     """Print translations as text lines or one JSON document."""
     if opts.json:
         import json
@@ -1751,8 +1755,10 @@ class RangeView(object):
                                       run.mapping, run.status, "", ps, None, None, None)
                     continue
                 raw = run.entry.raw + i if run.entry.present else run.entry.raw
-                if not run.entry.present and run.entry.swapped:
-                    raw = self.reader.entry_at(vaddr)[0] if self.reader.entry_at(vaddr) else raw
+                if run.entry.swapped:
+                    # A swapped run shares its state, not its slots: read each page's own.
+                    found = self.reader.entry_at(vaddr)
+                    raw = found[0] if found else raw
                 entry = decode_entry(raw, self.ctx.kernel)
                 status, _, paddr = entry_status(entry, ps, vaddr, self.ctx.priv, self.ctx.swaps)
                 if run.status in ("unmapped", "no-page-tables"):
@@ -1763,7 +1769,7 @@ class RangeView(object):
 
 
 def print_ranges(console, opts, view, spans):
-    # type: (Console, object, RangeView, List[Span]) -> List[Dict[str, object]]
+    # type: (Console, Namespace, RangeView, List[Span]) -> List[Dict[str, Any]]
     """Print each span's runs (or pages); return their JSON when --json."""
     docs = []
     for span in spans:
@@ -1793,14 +1799,15 @@ def print_ranges(console, opts, view, spans):
 
 
 def cmd_lookup(opts, console, reader, ctx):
-    # type: (object, Console, ProcessReader, Context) -> int
+    # type: (Namespace, Console, ProcessReader, Context) -> int
     """Translate addresses, and list the runs of ranges and named mappings."""
     addresses, spans, unmatched = resolve_arguments(opts.addresses, reader)
     translations = [translate_with(reader, ctx, vaddr) for vaddr in addresses]
     if any(tr.status == "pfn-hidden" for tr in translations):
         console.warn("hidden", "physical addresses hidden: " + hidden_pfn_reason(ctx.priv))
     header = {"pid": reader.resolved_pid(), "page_size": reader.page_size,
-              "kernel": None if ctx.kernel is None else "%d.%d" % ctx.kernel}
+              "kernel": None if ctx.kernel is None else "%d.%d" % ctx.kernel
+              }  # type: Dict[str, Any]
     view = RangeView(reader, ctx, Walker(reader, pmd_pages_for(opts.proc_root,
                                                                 reader.page_size)))
     if opts.json:
@@ -1859,7 +1866,7 @@ def picture_strip(walker, row, width, chars):
 
 
 def picture_style(out):
-    # type: (object) -> Tuple[Dict[str, str], int]
+    # type: (Any) -> Tuple[Dict[str, str], int]
     """Block characters and strip width: Unicode and the terminal's width on a
     terminal that can show it, plain ASCII and 64 columns otherwise."""
     try:
@@ -1881,7 +1888,7 @@ def picture_style(out):
 
 
 def cmd_summary(opts, console, reader, ctx):
-    # type: (object, Console, ProcessReader, Context) -> int
+    # type: (Namespace, Console, ProcessReader, Context) -> int
     """One row per mapping and a total, like pmap -x, or a picture per mapping."""
     ps = reader.page_size
     walker = Walker(reader, pmd_pages_for(opts.proc_root, ps))
@@ -1929,7 +1936,7 @@ def cmd_summary(opts, console, reader, ctx):
 
 
 def cmd_process(opts, console):
-    # type: (object, Console) -> int
+    # type: (Namespace, Console) -> int
     """Everything that reads one process: lookups, ranges, the summary."""
     page_size = opts.page_size or system_page_size()
     reader = ProcessReader(opts.proc_root, parse_pid(opts.pid), page_size,
@@ -1945,7 +1952,7 @@ def cmd_process(opts, console):
 
 
 def cmd_decode(opts, console):
-    # type: (object, Console) -> int
+    # type: (Namespace, Console) -> int
     """Decode raw entry values with no process at all."""
     page_size = opts.page_size or system_page_size()
     values = [parse_entry_value(v) for v in opts.decode]
@@ -2024,7 +2031,7 @@ def build_parser():
 
 
 def parse_arguments(argv):
-    # type: (Optional[List[str]]) -> object
+    # type: (Optional[List[str]]) -> Namespace
     """Parse argv, allowing options between positionals ('self --json 0x1').
 
     argparse before 3.7 has no parse_intermixed_args: positionals that follow
@@ -2066,7 +2073,7 @@ def run(argv, console):
     try:
         opts = parse_arguments(argv)
     except SystemExit as done:  # --help and --version
-        return done.code or 0
+        return done.code if isinstance(done.code, int) else EXIT_OK
     if opts.decode:
         if opts.pid is not None:
             raise UsageError("--decode takes entry values, not a PID")
