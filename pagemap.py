@@ -583,7 +583,6 @@ def page_span(span, page_size):
 
 _MASKS = {}  # type: Dict[Tuple[str, int], int]
 _NONZERO = bytes([0] + [1] * 255)
-_NOT_PRESENT_OR_SWAP = bytes(0 if b & 0xC0 else 1 for b in range(256))
 _PRESENT_OR_SWAP = bytes(1 if b & 0xC0 else 0 for b in range(256))
 _BELOW_0X80 = bytes(range(0x80))
 _NO_SWAP_BIT = bytes(b for b in range(256) if not b & 0x40)
@@ -621,10 +620,10 @@ def add_counts(a, b):
     return Counts(*[x + y for x, y in zip(a, b)])
 
 
-def has_pages(buf):
-    # type: (bytes) -> bool
-    """True if any entry of a little-endian buffer is present or swapped."""
-    return buf[7::8].translate(_NOT_PRESENT_OR_SWAP).count(0) > 0
+def populated_lanes(buf):
+    # type: (bytes) -> bytes
+    """One byte per entry of a little-endian buffer: 1 if present or swapped."""
+    return buf[7::8].translate(_PRESENT_OR_SWAP)
 
 
 def count_entries(buf):
@@ -707,37 +706,49 @@ def run_key(raw):
 
 def continues_run(prev_raw, next_raw):
     # type: (int, int) -> bool
-    """True if the page with next_raw extends the run that ends with prev_raw."""
+    """True if the page with next_raw extends the run that ends with prev_raw.
+
+    Present pages need the next PFN; with PFNs hidden (all read 0, 4.2+
+    without CAP_SYS_ADMIN) the same entry, so a run is pages in one state.
+    """
     if prev_raw & PM_PRESENT:
-        return next_raw == prev_raw + 1
+        step = 1 if prev_raw & PM_PFRAME_MASK else 0
+        return next_raw == prev_raw + step
     return run_key(prev_raw) == run_key(next_raw) and not next_raw & PM_PRESENT
 
 
-def find_runs(buf, block=0):
-    # type: (bytes, int) -> Tuple[List[int], List[int]]
+def find_runs(buf, block=0, huge=(), populated=None):
+    # type: (bytes, int, Any, Optional[bytes]) -> Tuple[List[int], List[int]]
     """(starts, lengths) of the runs in a little-endian buffer of entries.
 
     Three ways, cheapest first: an empty or sparsely populated buffer is
     handled lane by lane over its populated lanes only; a buffer whose aligned
     blocks (PMD-sized, pass block) are each one physical run, as THP and hugetlb
     memory is, is proved so by comparing each block with the progression it
-    should be; anything else goes through one big-int pass. Run ends become
-    runs with C-level loops (split, accumulate), not a Python loop per run.
+    should be (blocks whose first lane is in huge, known PMD-mapped, need no
+    proof: the kernel writes those entries as one progression); anything else
+    goes through one big-int pass. Run ends become runs with C-level loops
+    (split, accumulate), not a Python loop per run.
     """
     n = len(buf) // PM_ENTRY_BYTES
     if n == 0:
         return [], []
-    populated = buf[7::8].translate(_PRESENT_OR_SWAP)
+    if populated is None:
+        populated = populated_lanes(buf)
     count = populated.count(1)
     if count * 32 < n:
         return _sparse_runs(buf, n, populated)
-    ends = _block_run_ends(buf, n, block) if block and count == n else None
+    first = struct.unpack_from("<Q", buf, populated.find(1) * 8)[0]
+    hidden = bool(first & PM_PRESENT) and not first & PM_PFRAME_MASK
+    ends = None
+    if block and count == n and not hidden:
+        ends = _block_run_ends(buf, n, block, huge)
     if ends is None:
         # Without swap entries or soft-dirty bits, absent lanes are all zero
         # already and need no normalising (the usual case).
         plain = not buf[7::8].translate(None, _NO_SWAP_BIT) and not buf[6::8].translate(
             None, _BELOW_0X80)
-        ends = _run_ends(buf, n, plain)
+        ends = _run_ends(buf, n, plain, not hidden)
     import itertools
     lengths = [len(piece) + 1 for piece in ends[:n - 1].split(b"\x01")]
     starts = list(itertools.accumulate([0] + lengths[:-1]))
@@ -771,17 +782,18 @@ def _sparse_runs(buf, n, populated):
     return starts, lengths
 
 
-def _block_run_ends(buf, n, block):
-    # type: (bytes, int, int) -> Optional[bytes]
+def _block_run_ends(buf, n, block, huge=()):
+    # type: (bytes, int, int, Any) -> Optional[bytes]
     """Run ends if every whole block of the buffer is one physical run, else None."""
     if n % block:
         return None
     ends = bytearray(n)
     for b in range(0, n, block):
         first = struct.unpack_from("<Q", buf, b * 8)[0]
-        expected = progression(first, block)
-        if expected is None or buf[b * 8:(b + block) * 8] != expected:
-            return None
+        if b not in huge:
+            expected = progression(first, block)
+            if expected is None or buf[b * 8:(b + block) * 8] != expected:
+                return None
         if b + block < n and struct.unpack_from("<Q", buf, (b + block) * 8)[0] != (
                 first + block):
             ends[b + block - 1] = 1
@@ -808,22 +820,21 @@ def progression(first, count):
     return out
 
 
-def _run_ends(buf, n, plain=False):
-    # type: (bytes, int, bool) -> bytes
+def _run_ends(buf, n, plain=False, step=True):
+    # type: (bytes, int, bool, bool) -> bytes
     """One byte per lane, 1 where a run ends after that lane: one big-int pass.
 
-    Normalise each lane to its run key, add 1 to present lanes, compare each
-    lane with the next (a shift by 64), and collapse each lane to one byte.
+    Normalise each lane to its run key, add 1 to present lanes (not when PFNs
+    are hidden: step False), compare each lane with the next (a shift by 64),
+    and collapse each lane to one byte.
     """
     ones = lane_mask(1, n)
     x = int.from_bytes(buf, "little")
     present = (x >> 63) & ones
-    if plain:
-        w = (x >> 64) ^ (x + present)
-    else:
+    if not plain:
         swap = (x >> 62) & ones & ~present
         x &= present * ((1 << 64) - 1) | swap * _RUN_KEEP_SWAP
-        w = (x >> 64) ^ (x + present)
+    w = (x >> 64) ^ (x + present if step else x)
     w |= w >> 32
     w |= w >> 16
     w |= w >> 8
@@ -1540,6 +1551,16 @@ class Walker(object):
             raise problem
         return vpn
 
+    def _huge_blocks(self, buf, vpn):
+        # type: (bytes, int) -> Any
+        """Lane indexes of the PMD blocks PAGEMAP_SCAN reports as huge pages."""
+        if self.scanner.works is False or not huge_candidates(buf, vpn, self.pmd_pages):
+            return ()
+        regions = self.scanner.regions(vpn, vpn + len(buf) // 8, PAGE_IS_HUGE, 0)
+        pmd = self.pmd_pages
+        return set(b - vpn for s, e in regions or ()
+                   for b in range(-(-s // pmd) * pmd, e - pmd + 1, pmd))
+
     def _huge(self, buf, vpn):
         # type: (bytes, int) -> int
         candidates = huge_candidates(buf, vpn, self.pmd_pages)
@@ -1617,7 +1638,9 @@ class Walker(object):
             buf = self._read(vpn, want)
             got = len(buf) // 8
             aligned = vpn % self.pmd_pages == 0 and got % self.pmd_pages == 0
-            starts, lengths = find_runs(buf, self.pmd_pages if aligned else 0)
+            huge = self._huge_blocks(buf, vpn) if aligned else ()
+            populated = populated_lanes(buf)
+            starts, lengths = find_runs(buf, self.pmd_pages if aligned else 0, huge, populated)
             lanes = array.array("Q", buf)
             if sys.byteorder == "big":
                 lanes.byteswap()
@@ -1626,7 +1649,7 @@ class Walker(object):
                 end = self._end_of_space(vpn + got)
                 yield [(end, end_vpn - end, None)]
                 return
-            empty = not has_pages(buf)
+            empty = populated.find(1) < 0
             vpn += got
 
 
@@ -1642,7 +1665,7 @@ def last_entry(run):
     # type: (Tuple[int, int, Any]) -> int
     """The entry of a run's last page as far as continuing it is concerned."""
     first_vpn, pages, raw = run
-    return raw + pages - 1 if raw & PM_PRESENT else raw
+    return raw + pages - 1 if raw & PM_PRESENT and raw & PM_PFRAME_MASK else raw
 
 
 # --- commands ---------------------------------------------------------------
@@ -1754,7 +1777,7 @@ class RangeView(object):
                     yield Translation(self.reader.resolved_pid(), vaddr, None, None,
                                       run.mapping, run.status, "", ps, None, None, None)
                     continue
-                raw = run.entry.raw + i if run.entry.present else run.entry.raw
+                raw = run.entry.raw + i if run.entry.pfn else run.entry.raw
                 if run.entry.swapped:
                     # A swapped run shares its state, not its slots: read each page's own.
                     found = self.reader.entry_at(vaddr)

@@ -266,10 +266,24 @@ def test_range_into_the_end_of_the_address_space(fake, run):
 
 
 def test_hidden_pfn_runs(fake, run):
+    # PFNs read 0: pages in one state make one run, not one run per page.
     fake.reader(privileged=False)
-    fake.process(PID, {ANON: present(0), ANON + PAGE: present(0)})
-    code, out, err = run(argv(fake, PID, "%x+2000" % ANON))
-    assert run_lines(out)[0][3] == "pfn-hidden" and "physical addresses hidden" in err
+    fake.process(PID, {ANON + i * PAGE: present(0) for i in range(12)})
+    code, out, err = run(argv(fake, PID, "%x+10000" % ANON))
+    lines = run_lines(out)
+    assert [(line[2], line[3]) for line in lines] == [("12", "pfn-hidden"), ("4", "not-present")]
+    assert "physical addresses hidden" in err
+
+
+@pytest.mark.parametrize("n", [40, 4096])
+def test_hidden_pfn_buffers(n):
+    # Both the sparse path (few pages) and the big-int pass (many pages).
+    values = [present(0)] * 3 + [0] * (n - 6) + [present(0), present(0, soft_dirty=True), 0]
+    buf = struct.pack("<%dQ" % n, *values)
+    assert list(zip(*pagemap.find_runs(buf))) == naive_runs(values) == [
+        (0, 3), (3, n - 6), (n - 3, 1), (n - 2, 1), (n - 1, 1)]
+    dense = [present(0)] * n
+    assert pagemap.find_runs(struct.pack("<%dQ" % n, *dense), 512) == ([0], [n])
 
 
 def test_big_endian_tree_gives_the_same_runs(tmp_path, run):
