@@ -15,6 +15,7 @@ Python >= 3.5, standard library only: copy this file anywhere and run it.
 """
 # SPDX-License-Identifier: MIT
 
+import array
 import collections
 import errno
 import os
@@ -718,7 +719,7 @@ def continues_run(prev_raw, next_raw):
 
 
 def find_runs(buf, block=0, huge=(), populated=None):
-    # type: (bytes, int, Any, Optional[bytes]) -> Tuple[List[int], List[int]]
+    # type: (bytes, int, Any, Optional[bytes]) -> Tuple[Any, Any]
     """(starts, lengths) of the runs in a little-endian buffer of entries.
 
     Three ways, cheapest first: an empty or sparsely populated buffer is
@@ -750,15 +751,14 @@ def find_runs(buf, block=0, huge=(), populated=None):
             None, _BELOW_0X80)
         ends = _run_ends(buf, n, plain, not hidden)
     import itertools
-    lengths = [len(piece) + 1 for piece in ends[:n - 1].split(b"\x01")]
-    starts = list(itertools.accumulate([0] + lengths[:-1]))
+    lengths = array.array("l", [len(piece) + 1 for piece in ends[:n - 1].split(b"\x01")])
+    starts = array.array("l", itertools.accumulate(itertools.chain((0,), lengths[:-1])))
     return starts, lengths
 
 
 def _sparse_runs(buf, n, populated):
-    # type: (bytes, int, bytes) -> Tuple[List[int], List[int]]
+    # type: (bytes, int, bytes) -> Tuple[Any, Any]
     """Runs when few lanes are present or swapped: visit just those lanes."""
-    import array
     lanes = array.array("Q", buf)
     if sys.byteorder == "big":
         lanes.byteswap()
@@ -1467,7 +1467,6 @@ class PageScanner(object):
         """[(first vpn, end vpn)] of matching pages, or None if the ioctl fails."""
         if self.works is False:
             return None
-        import array
         import fcntl
         if self._vec is None:
             self._vec = array.array("Q", bytes(24 * SCAN_VEC_LEN))
@@ -1531,7 +1530,6 @@ class Walker(object):
         """Entries as little-endian bytes; fewer at the end of the address space."""
         buf = self.reader.read_raw(vpn, count)
         if self.reader.big_endian:
-            import array
             lanes = array.array("Q", buf[:len(buf) // 8 * 8])
             lanes.byteswap()
             buf = lanes.tobytes()
@@ -1604,52 +1602,60 @@ class Walker(object):
         """Yield (first vpn, pages, first raw entry) runs over [vpn, end_vpn).
 
         raw is None for the part beyond the end of the address space. Runs
-        found chunk by chunk are joined where a chunk edge split one.
+        found chunk by chunk are joined where a chunk edge split one; inside a
+        chunk they stream out of C-level iterators, one tuple at a time.
         """
         pending = None
-        for batch in self._run_batches(vpn, end_vpn):
-            if not batch:
-                continue
-            first = batch[0]
+        for base, starts, lengths, lanes in self._run_batches(vpn, end_vpn):
+            k = len(starts)
+            first = (base + starts[0], lengths[0], lanes[starts[0]])
             if pending is not None:
                 if joins(pending, first):
-                    batch[0] = (pending[0], pending[1] + first[1], pending[2])
+                    first = (pending[0], pending[1] + first[1], pending[2])
                 else:
                     yield pending
-            pending = batch.pop()
-            for run in batch:
+            if k == 1:
+                pending = first
+                continue
+            yield first
+            middle = slice(1, k - 1)
+            for run in zip(map(base.__add__, starts[middle]), lengths[middle],
+                           map(lanes.__getitem__, starts[middle])):
                 yield run
+            pending = (base + starts[-1], lengths[-1], lanes[starts[-1]])
         if pending is not None:
             yield pending
 
     def _run_batches(self, vpn, end_vpn):
-        """Lists of runs, one list per chunk read or span skipped."""
-        import array
+        """(base vpn, run starts, run lengths, entries by index) per chunk read or
+        span skipped; entries of a skipped span are 0, beyond the end None."""
         empty = True
         while vpn < end_vpn:
             if empty:
                 empty = False
                 nxt = self._skip_empty(vpn, end_vpn)
                 if nxt > vpn:
-                    yield [(vpn, nxt - vpn, 0)]
+                    yield vpn, [0], [nxt - vpn], [0]
                     vpn = nxt
                     continue
             want = min(RUN_CHUNK - vpn % RUN_CHUNK, end_vpn - vpn)
             buf = self._read(vpn, want)
             got = len(buf) // 8
-            aligned = vpn % self.pmd_pages == 0 and got % self.pmd_pages == 0
-            huge = self._huge_blocks(buf, vpn) if aligned else ()
-            populated = populated_lanes(buf)
-            starts, lengths = find_runs(buf, self.pmd_pages if aligned else 0, huge, populated)
-            lanes = array.array("Q", buf)
-            if sys.byteorder == "big":
-                lanes.byteswap()
-            yield list(zip(map(vpn.__add__, starts), lengths, map(lanes.__getitem__, starts)))
+            if got:
+                aligned = vpn % self.pmd_pages == 0 and got % self.pmd_pages == 0
+                huge = self._huge_blocks(buf, vpn) if aligned else ()
+                populated = populated_lanes(buf)
+                starts, lengths = find_runs(buf, self.pmd_pages if aligned else 0, huge,
+                                            populated)
+                lanes = array.array("Q", buf)
+                if sys.byteorder == "big":
+                    lanes.byteswap()
+                yield vpn, starts, lengths, lanes
+                empty = populated.find(1) < 0
             if got < want:
                 end = self._end_of_space(vpn + got)
-                yield [(end, end_vpn - end, None)]
+                yield end, [0], [end_vpn - end], [None]
                 return
-            empty = populated.find(1) < 0
             vpn += got
 
 
@@ -1792,33 +1798,50 @@ class RangeView(object):
 
 
 def print_ranges(console, opts, view, spans):
-    # type: (Console, Namespace, RangeView, List[Span]) -> List[Dict[str, Any]]
-    """Print each span's runs (or pages); return their JSON when --json."""
-    docs = []
+    # type: (Console, Namespace, RangeView, List[Span]) -> None
+    """Print each span's runs (or its pages with --each) as text."""
     for span in spans:
-        doc = {"start": span.start, "end": span.end, "label": span.label}
+        console.write("range %s (%s):" % (span.label, human_size(span.end - span.start)))
         if opts.each:
-            items = view.pages(span)
-            if opts.json:
-                doc["pages"] = [translation_json(tr) for tr in items]
-            else:
-                console.write("range %s (%s):" % (span.label, human_size(span.end - span.start)))
-                console.write(TEXT_HEADER)
-                for tr in items:
-                    console.write(format_text(tr, False)[0])
-        else:
-            if opts.json:
-                doc["runs"] = [run_json(run) for run in view.runs(span)]
-            else:
-                console.write("range %s (%s):" % (span.label, human_size(span.end - span.start)))
-                console.write(RUN_HEADER)
-                for run in view.runs(span):
-                    if run.status == "pfn-hidden":
-                        console.warn("hidden", "physical addresses hidden: "
-                                     + hidden_pfn_reason(view.ctx.priv))
-                    console.write(format_run(run))
-        docs.append(doc)
-    return docs
+            console.write(TEXT_HEADER)
+            for tr in view.pages(span):
+                console.write(format_text(tr, False)[0])
+            continue
+        console.write(RUN_HEADER)
+        for run in view.runs(span):
+            if run.status == "pfn-hidden":
+                console.warn("hidden", "physical addresses hidden: "
+                             + hidden_pfn_reason(view.ctx.priv))
+            console.write(format_run(run))
+
+
+def write_json_lookup(console, opts, view, header, translations, spans):
+    # type: (Console, Namespace, RangeView, Dict[str, Any], List[Translation], List[Span]) -> None
+    """The --json document for addresses and ranges, written as it is made:
+    a range's runs stream out one per line, so memory stays bounded."""
+    import json
+    console.write("{")
+    for key in sorted(header):
+        console.write("  %s: %s," % (json.dumps(key), json.dumps(header[key])))
+    console.write('  "ranges": [')
+    for i, span in enumerate(spans):
+        head = {"start": span.start, "end": span.end, "label": span.label}
+        console.write("    " + json.dumps(head, sort_keys=True)[:-1] + ", %s: [" % (
+            json.dumps("pages" if opts.each else "runs")))
+        items = ((translation_json(tr) for tr in view.pages(span)) if opts.each else
+                 (run_json(run) for run in view.runs(span)))
+        previous = None
+        for item in items:
+            if previous is not None:
+                console.write("      " + previous + ",")
+            previous = json.dumps(item, sort_keys=True)
+        if previous is not None:
+            console.write("      " + previous)
+        console.write("    ]}" + ("," if i + 1 < len(spans) else ""))
+    console.write("  ],")
+    console.write('  "results": ' + json.dumps([translation_json(tr) for tr in translations],
+                                               indent=2, sort_keys=True).replace("\n", "\n  "))
+    console.write("}")
 
 
 def cmd_lookup(opts, console, reader, ctx):
@@ -1834,11 +1857,7 @@ def cmd_lookup(opts, console, reader, ctx):
     view = RangeView(reader, ctx, Walker(reader, pmd_pages_for(opts.proc_root,
                                                                 reader.page_size)))
     if opts.json:
-        import json
-        doc = dict(header)
-        doc["results"] = [translation_json(tr) for tr in translations]
-        doc["ranges"] = print_ranges(console, opts, view, spans)
-        console.write(json.dumps(doc, indent=2, sort_keys=True))
+        write_json_lookup(console, opts, view, header, translations, spans)
     else:
         if translations:
             emit(console, opts, translations, header)
