@@ -751,8 +751,8 @@ def find_runs(buf, block=0, huge=(), populated=None):
             None, _BELOW_0X80)
         ends = _run_ends(buf, n, plain, not hidden)
     import itertools
-    lengths = array.array("l", [len(piece) + 1 for piece in ends[:n - 1].split(b"\x01")])
-    starts = array.array("l", itertools.accumulate(itertools.chain((0,), lengths[:-1])))
+    lengths = [len(piece) + 1 for piece in ends[:n - 1].split(b"\x01")]
+    starts = list(itertools.accumulate(itertools.chain((0,), lengths[:-1])))
     return starts, lengths
 
 
@@ -1619,9 +1619,8 @@ class Walker(object):
                 continue
             yield first
             middle = slice(1, k - 1)
-            for run in zip(map(base.__add__, starts[middle]), lengths[middle],
-                           map(lanes.__getitem__, starts[middle])):
-                yield run
+            yield from zip(map(base.__add__, starts[middle]), lengths[middle],
+                           map(lanes.__getitem__, starts[middle]))
             pending = (base + starts[-1], lengths[-1], lanes[starts[-1]])
         if pending is not None:
             yield pending
