@@ -791,6 +791,9 @@ def _block_run_ends(buf, n, block, huge=()):
     for b in range(0, n, block):
         first = struct.unpack_from("<Q", buf, b * 8)[0]
         if b not in huge:
+            # The last lane tells most non-runs at once; the whole block proves a run.
+            if struct.unpack_from("<Q", buf, (b + block - 1) * 8)[0] != first + block - 1:
+                return None
             expected = progression(first, block)
             if expected is None or buf[b * 8:(b + block) * 8] != expected:
                 return None
@@ -1599,12 +1602,18 @@ class Walker(object):
         return total, None
 
     def runs(self, vpn, end_vpn):
-        """Yield (first vpn, pages, first raw entry) runs over [vpn, end_vpn).
+        """Iterate (first vpn, pages, first raw entry) runs over [vpn, end_vpn).
 
         raw is None for the part beyond the end of the address space. Runs
-        found chunk by chunk are joined where a chunk edge split one; inside a
-        chunk they stream out of C-level iterators, one tuple at a time.
+        found chunk by chunk are joined where a chunk edge split one; the rest
+        flow from C-level iterators, so Python works per chunk, not per run.
         """
+        import itertools
+        return itertools.chain.from_iterable(self._run_pieces(vpn, end_vpn))
+
+    def _run_pieces(self, vpn, end_vpn):
+        """Iterables of runs, in order: each chunk's runs but its last, which
+        waits to see whether the next chunk continues it."""
         pending = None
         for base, starts, lengths, lanes in self._run_batches(vpn, end_vpn):
             k = len(starts)
@@ -1613,17 +1622,17 @@ class Walker(object):
                 if joins(pending, first):
                     first = (pending[0], pending[1] + first[1], pending[2])
                 else:
-                    yield pending
+                    yield (pending,)
             if k == 1:
                 pending = first
                 continue
-            yield first
+            yield (first,)
             middle = slice(1, k - 1)
-            yield from zip(map(base.__add__, starts[middle]), lengths[middle],
-                           map(lanes.__getitem__, starts[middle]))
+            yield zip(map(base.__add__, starts[middle]), lengths[middle],
+                      map(lanes.__getitem__, starts[middle]))
             pending = (base + starts[-1], lengths[-1], lanes[starts[-1]])
         if pending is not None:
-            yield pending
+            yield (pending,)
 
     def _run_batches(self, vpn, end_vpn):
         """(base vpn, run starts, run lengths, entries by index) per chunk read or

@@ -429,3 +429,19 @@ def test_human_size():
     assert pagemap.human_size(0) == "0 B"
     assert pagemap.human_size(1536) == "1.5 KiB"
     assert pagemap.human_size(3 << 30) == "3.0 GiB"
+
+
+def test_picture_style_on_a_terminal():
+    class Tty(object):
+        encoding = "utf-8"
+
+        def isatty(self):
+            return True
+
+        def fileno(self):
+            raise OSError(errno.ENOTTY, "not a terminal")
+    chars, width = pagemap.picture_style(Tty())
+    assert chars["full"] == "\u2588" and 16 <= width <= 128
+    Tty.encoding = "ascii"
+    chars, _ = pagemap.picture_style(Tty())
+    assert chars["full"] == "#"
