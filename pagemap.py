@@ -56,6 +56,30 @@ PM_PSHIFT_MASK = 0x3f
 SWP_PTE_MARKER = PM_SWAP_TYPE_MASK
 PTE_MARKER_GUARD = 4                    # swap offset of a guard marker, 6.15
 
+# /proc/kpageflags bits (include/uapi/linux/kernel-page-flags.h), file since 2.6.25.
+KPF_NAMES = {
+    0: "LOCKED", 1: "ERROR", 2: "REFERENCED", 3: "UPTODATE", 4: "DIRTY", 5: "LRU",
+    6: "ACTIVE", 7: "SLAB", 8: "WRITEBACK", 9: "RECLAIM", 10: "BUDDY", 11: "MMAP",
+    12: "ANON", 13: "SWAPCACHE", 14: "SWAPBACKED", 15: "COMPOUND_HEAD",
+    16: "COMPOUND_TAIL", 17: "HUGE", 18: "UNEVICTABLE", 19: "HWPOISON", 20: "NOPAGE",
+    21: "KSM", 22: "THP", 23: "OFFLINE", 24: "ZERO_PAGE", 25: "IDLE", 26: "PGTABLE",
+    # Kernel-internal bits, "subject to change": named, never relied on.
+    32: "RESERVED", 33: "MLOCKED", 34: "OWNER_2", 35: "PRIVATE", 36: "PRIVATE_2",
+    37: "OWNER_PRIVATE", 38: "ARCH", 39: "UNCACHED", 40: "SOFTDIRTY", 41: "ARCH_2",
+    42: "ARCH_3",
+}
+KPF_DIRTY = 1 << 4
+KPF_COMPOUND_HEAD = 1 << 15
+KPF_COMPOUND_TAIL = 1 << 16
+KPF_HUGE = 1 << 17                      # hugetlb, 2.6.28
+KPF_UNEVICTABLE = 1 << 18               # 2.6.31
+KPF_KSM = 1 << 21                       # 2.6.32
+KPF_THP = 1 << 22                       # 2.6.38; any large folio, mTHP too, since 6.x
+KPF_ZERO_PAGE = 1 << 24                 # 4.0
+KPF_LOCKED = 1 << 0
+KPF_MLOCKED = 1 << 33
+KPF_STABLE_MASK = (1 << 27) - 1         # bits 0-26; 32+ are kernel-internal
+
 PF_KTHREAD = 0x00200000                 # /proc/PID/stat flags: a kernel thread
 CAP_SYS_ADMIN = 21
 ADDRESS_MAX = (1 << 64) - 1             # the widest virtual address of any target
@@ -154,14 +178,18 @@ class SwapArea(collections.namedtuple("SwapArea", (
 
 class Translation(collections.namedtuple("Translation", (
         "pid", "vaddr", "entry", "paddr", "mapping", "status", "note",
-        "page_size", "swap_area", "entry_offset", "entry_bytes"))):
+        "page_size", "swap_area", "entry_offset", "entry_bytes", "page"))):
     """The answer for one virtual address.
 
     entry is None where the kernel has no entry (beyond the address space);
-    paddr is None unless the page is present with a visible PFN.
+    paddr is None unless the page is present with a visible PFN; page is a
+    PageInfo for present pages where anything is known of the physical page.
     """
 
     __slots__ = ()
+
+
+Translation.__new__.__defaults__ = (None,)  # page: namedtuple defaults need 3.7
 
 
 class Privilege(collections.namedtuple("Privilege", (
@@ -338,15 +366,6 @@ def parse_swaps(text):
             except ValueError:
                 continue
     return areas
-
-
-def parse_vmflags(smaps_block):
-    # type: (str) -> Optional[List[str]]
-    """The VmFlags of one smaps block, or None when the kernel shows none (< 3.8)."""
-    for line in smaps_block.splitlines():
-        if line.startswith("VmFlags:"):
-            return line.split()[1:]
-    return None
 
 
 def parse_privilege(status_text, uid_map_text):
@@ -871,6 +890,136 @@ def contiguous_lanes(buf, index, count):
     return buf[index * 8:(index + count) * 8] == expected
 
 
+# --- physical pages: kpageflags, iomem, --match --------------------------------
+
+def kpageflag_names(flags):
+    # type: (int) -> List[str]
+    """Names of the set kpageflags bits in bit order; unknown bits as BITn."""
+    return [KPF_NAMES.get(bit, "BIT%d" % bit) for bit in range(64) if flags >> bit & 1]
+
+
+IomemRegion = collections.namedtuple("IomemRegion", ("start", "end", "name", "depth"))
+IomemRegion.__doc__ = "One line of /proc/iomem: an inclusive physical range, nested by depth."
+
+
+def parse_iomem(text):
+    # type: (str) -> List[IomemRegion]
+    """Parse /proc/iomem; children follow their parent, indented two spaces a level."""
+    regions = []
+    for line in text.splitlines():
+        match = re.match(r"^( *)([0-9a-fA-F]+)-([0-9a-fA-F]+) : (.*)$", line)
+        if match:
+            regions.append(IomemRegion(int(match.group(2), 16), int(match.group(3), 16),
+                                       match.group(4).strip(), len(match.group(1)) // 2))
+    return regions
+
+
+def iomem_hidden(regions):
+    # type: (List[IomemRegion]) -> bool
+    """True when /proc/iomem shows every range as 0 (read without CAP_SYS_ADMIN)."""
+    return bool(regions) and all(r.start == 0 and r.end == 0 for r in regions)
+
+
+def iomem_region(regions, paddr):
+    # type: (List[IomemRegion], int) -> Optional[str]
+    """'System RAM > Kernel code': the nested regions holding paddr, or None."""
+    chain = []  # type: List[str]
+    for region in regions:
+        if region.start <= paddr <= region.end and region.depth <= len(chain):
+            chain = chain[:region.depth] + [region.name]
+    return " > ".join(chain) or None
+
+
+HugePage = collections.namedtuple("HugePage", (
+    "kind", "size", "head_pfn", "phys_base", "virt_base", "offset"))
+HugePage.__doc__ = ("The huge page (hugetlb, THP or large folio) holding an address; "
+                    "head_pfn and phys_base are None when PFNs are hidden.")
+
+PageInfo = collections.namedtuple("PageInfo", (
+    "kpageflags", "mapcount", "cgroup_inode", "cgroup_path", "node", "iomem", "huge"))
+PageInfo.__doc__ = "What the physical page is; each field None where the system hides it."
+
+
+def compound_extent(flags, index):
+    # type: (List[int], int) -> Optional[Tuple[int, int]]
+    """(head, end) indexes of the compound page holding flags[index], from the
+    kpageflags of the pages around it; None if its head is not in the window."""
+    head = index
+    while head >= 0 and not flags[head] & KPF_COMPOUND_HEAD:
+        if not flags[head] & KPF_COMPOUND_TAIL:
+            return None
+        head -= 1
+    if head < 0:
+        return None
+    end = head + 1
+    while end < len(flags) and flags[end] & KPF_COMPOUND_TAIL:
+        end += 1
+    return head, end
+
+
+MATCH_PAGEMAP = {
+    "present": PM_PRESENT, "swapped": PM_SWAP, "file": PM_FILE,
+    "exclusive": PM_MMAP_EXCLUSIVE, "soft-dirty": PM_SOFT_DIRTY, "uffd-wp": PM_UFFD_WP,
+    "guard": PM_GUARD_REGION,
+}
+MATCH_KPF = dict((name.lower(), 1 << bit) for bit, name in KPF_NAMES.items())
+MATCH_KPF.update({"hugetlb": KPF_HUGE, "zero": KPF_ZERO_PAGE, "head": KPF_COMPOUND_HEAD,
+                  "tail": KPF_COMPOUND_TAIL, "mlocked": KPF_MLOCKED})
+MATCH_OTHER = ("shared",)               # map count above 1 (kpagecount)
+
+MatchSpec = collections.namedtuple("MatchSpec", (
+    "pm_set", "pm_clear", "kpf_set", "kpf_clear", "shared"))
+MatchSpec.__doc__ = "A --match filter: bits that must be set or clear; shared True/False/None."
+
+
+def parse_match(text):
+    # type: (str) -> MatchSpec
+    """'thp', 'anon,~ksm', 'present,~exclusive,shared': all must hold; ~ negates."""
+    pm_set = pm_clear = kpf_set = kpf_clear = 0
+    shared = None
+    for word in [w.strip() for w in (text or "").split(",")]:
+        negate = word.startswith("~")
+        name = word.lstrip("~").lower().replace("_", "-")
+        if name in MATCH_PAGEMAP:
+            if negate:
+                pm_clear |= MATCH_PAGEMAP[name]
+            else:
+                pm_set |= MATCH_PAGEMAP[name]
+        elif name.replace("-", "_") in MATCH_KPF:
+            bit = MATCH_KPF[name.replace("-", "_")]
+            if negate:
+                kpf_clear |= bit
+            else:
+                kpf_set |= bit
+        elif name in MATCH_OTHER:
+            shared = not negate
+        else:
+            names = sorted(set(MATCH_PAGEMAP) | set(MATCH_KPF) | set(MATCH_OTHER))
+            raise UsageError("unknown --match name %r; valid names (prefix ~ to negate, "
+                             "join with commas): %s" % (word, ", ".join(names)))
+    return MatchSpec(pm_set, pm_clear, kpf_set, kpf_clear, shared)
+
+
+def match_needs_kpage(spec):
+    # type: (MatchSpec) -> bool
+    return bool(spec.kpf_set or spec.kpf_clear or spec.shared is not None)
+
+
+def page_matches(spec, raw, kpageflags, mapcount):
+    # type: (MatchSpec, int, Optional[int], Optional[int]) -> bool
+    """True if a page (its pagemap entry, kpageflags and map count) passes spec."""
+    if raw & spec.pm_set != spec.pm_set or raw & spec.pm_clear:
+        return False
+    if spec.kpf_set or spec.kpf_clear:
+        if kpageflags is None or kpageflags & spec.kpf_set != spec.kpf_set or (
+                kpageflags & spec.kpf_clear):
+            return False
+    if spec.shared is not None:
+        if mapcount is None or (mapcount > 1) != spec.shared:
+            return False
+    return True
+
+
 # --- formatting -------------------------------------------------------------
 
 TEXT_HEADER = "%-18s %-18s %-14s %-20s %-22s %s" % (
@@ -889,9 +1038,55 @@ def format_text(tr, verbose):
         vaddr, paddr, pfn, tr.status, flags or "-", mapping_label(tr.mapping))]
     if tr.note:
         lines.append("  note: " + tr.note)
+    if tr.page is not None:
+        lines.extend(format_page(tr.page, tr.page_size))
     if verbose and entry is not None:
         lines.append("  entry: 0x%016x%s" % (entry.raw, verbose_detail(tr)))
     return lines
+
+
+def format_page(page, page_size):
+    # type: (PageInfo, int) -> List[str]
+    """Detail lines for the physical page: 'huge:' and, with --flags, 'page:'."""
+    lines = []
+    huge = page.huge
+    if huge is not None:
+        where = ("physical base 0x%x (head PFN 0x%x)" % (huge.phys_base, huge.head_pfn)
+                 if huge.phys_base is not None else "physical base hidden")
+        lines.append("  huge: in a %s %s page: %s, offset 0x%x, virtual base 0x%x" % (
+            human_size(huge.size), huge.kind, where, huge.offset, huge.virt_base))
+    facts = []
+    if page.kpageflags is not None:
+        facts.append("flags %s (0x%x)" % (",".join(kpageflag_names(page.kpageflags)) or "-",
+                                          page.kpageflags))
+    if page.mapcount is not None:
+        facts.append("map count %d" % page.mapcount)
+    if page.cgroup_inode:
+        facts.append("cgroup %s" % (page.cgroup_path or "inode %d" % page.cgroup_inode))
+    if page.node is not None:
+        facts.append("node %d" % page.node)
+    if page.iomem:
+        facts.append("iomem %s" % page.iomem)
+    if facts:
+        lines.append("  page: " + "; ".join(facts))
+    return lines
+
+
+def page_json(page):
+    # type: (Optional[PageInfo]) -> Optional[Dict[str, Any]]
+    """The 'page' object of a result: what the physical page is."""
+    if page is None:
+        return None
+    huge = page.huge
+    return {
+        "kpageflags": page.kpageflags,
+        "flags": None if page.kpageflags is None else kpageflag_names(page.kpageflags),
+        "mapcount": page.mapcount,
+        "cgroup": None if not page.cgroup_inode else {"inode": page.cgroup_inode,
+                                                       "path": page.cgroup_path},
+        "node": page.node, "iomem": page.iomem,
+        "huge": None if huge is None else dict(zip(HugePage._fields, huge)),
+    }
 
 
 def verbose_detail(tr):
@@ -924,6 +1119,7 @@ def translation_json(tr):
         "page_size": tr.page_size, "paddr": tr.paddr, "mapping": mapping_json(tr.mapping),
         "status": tr.status, "note": tr.note or None,
         "swap_area": None if tr.swap_area is None else tr.swap_area.path,
+        "page": page_json(tr.page),
     }
     for key in ("present", "swapped", "file_shared", "exclusive", "soft_dirty",
                 "uffd_wp", "guard"):
@@ -1265,7 +1461,14 @@ class ProcessReader(object):
 
     def vmflags(self, mapping):
         # type: (Mapping) -> Optional[List[str]]
-        """The smaps VmFlags of one mapping, reading smaps only up to that mapping."""
+        """The smaps VmFlags of one mapping (None before 3.8 or without smaps)."""
+        fields = self.smaps_fields(mapping)
+        return fields["VmFlags"].split() if fields and "VmFlags" in fields else None
+
+    def smaps_fields(self, mapping):
+        # type: (Mapping) -> Optional[Dict[str, str]]
+        """The smaps block of one mapping as {field: value}, reading smaps only up
+        to that mapping (smaps walks page tables: the rest would cost a walk)."""
         path = os.path.join(self.dir, "smaps")
         try:
             fd = _open(path)
@@ -1285,7 +1488,13 @@ class ProcessReader(object):
                         block.append(line)
         except OSError:
             return None
-        return parse_vmflags("".join(block)) if block else None
+        if not block:
+            return None
+        fields = {}
+        for line in block[1:]:
+            key, _, value = line.partition(":")
+            fields[key.strip()] = value.strip()
+        return fields
 
     # pagemap
     def open_pagemap(self):
@@ -1368,20 +1577,28 @@ def vm_without_page_tables(reader, mapping):
 
 
 class Context(object):
-    """What every translation of one run shares: kernel, privileges, swap areas."""
+    """What every translation of one run shares: kernel, privileges, swap areas,
+    and the readers of physical-page facts (used only where asked or needed)."""
 
-    def __init__(self, proc_root, kernel, priv, swaps):
-        # type: (str, Optional[Tuple[int, int]], Privilege, Optional[List[SwapArea]]) -> None
+    def __init__(self, proc_root, kernel, priv, swaps, flags=False, entry_format="=Q"):
+        # type: (str, Optional[Tuple[int, int]], Privilege, Optional[List[SwapArea]], bool, str) -> None
         self.proc_root = proc_root
         self.kernel = kernel
         self.priv = priv
         self.swaps = swaps
+        self.flags = flags
+        self.kpage = KPageReader(proc_root, entry_format)
+        self.facts = SystemFacts(proc_root)
 
     @classmethod
-    def load(cls, proc_root, kernel=None):
-        # type: (str, Optional[Tuple[int, int]]) -> Context
+    def load(cls, proc_root, kernel=None, flags=False, entry_format="=Q"):
+        # type: (str, Optional[Tuple[int, int]], bool, str) -> Context
         return cls(proc_root, kernel or running_kernel(proc_root),
-                   read_privilege(proc_root), read_swaps(proc_root))
+                   read_privilege(proc_root), read_swaps(proc_root), flags, entry_format)
+
+    def close(self):
+        # type: () -> None
+        self.kpage.close()
 
 
 def translate_with(reader, ctx, vaddr):
@@ -1402,15 +1619,73 @@ def translate_with(reader, ctx, vaddr):
             raise problem
         return Translation(pid, vaddr, None, None, mapping, "beyond-address-space",
                            beyond_note(vaddr, limit, reader.label), reader.page_size,
-                           None, None, None)
+                           None, None, None, None)
     raw, data, offset = found
     entry = decode_entry(raw, ctx.kernel)
     no_tables = (mapping is not None and not entry.present and not entry.swapped
                  and vm_without_page_tables(reader, mapping))
     status, note, paddr = explain(entry, mapping, (before, after), vaddr, reader.page_size,
                                   reader.label, ctx.priv, ctx.swaps, no_tables)
+    page = describe_page(reader, ctx, vaddr, entry, mapping) if entry.present else None
     return Translation(pid, vaddr, entry, paddr, mapping, status, note, reader.page_size,
-                       swap_area_for(entry, ctx.swaps), offset, data)
+                       swap_area_for(entry, ctx.swaps), offset, data, page)
+
+
+def describe_page(reader, ctx, vaddr, entry, mapping):
+    # type: (ProcessReader, Context, int, Entry, Optional[Mapping]) -> Optional[PageInfo]
+    """What the physical page under a present entry is.
+
+    kpageflags is read right after the pagemap entry, but the page can still
+    be freed and reused in between: the answer is a snapshot, not a lock.
+    Flags, map count, cgroup, node and iomem only with --flags; the huge page
+    always, from kpageflags (root), else from PAGEMAP_SCAN and smaps.
+    """
+    ps = reader.page_size
+    pfn = entry.pfn or None
+    kpage = ctx.kpage
+    flags = kpage.value("kpageflags", pfn) if pfn else None
+    huge = None
+    if flags is not None and pfn:
+        huge = huge_page_of(kpage, pfn, flags, vaddr, ps, pmd_pages_for(ctx.proc_root, ps))
+    else:
+        huge = huge_page_from_scan(reader, ctx, vaddr, pfn, mapping)
+    if not ctx.flags:
+        return None if huge is None else PageInfo(None, None, None, None, None, None, huge)
+    count = kpage.value("kpagecount", pfn) if pfn else None
+    inode = kpage.value("kpagecgroup", pfn) if pfn else None
+    paddr = pfn * ps + vaddr % ps if pfn else None
+    return PageInfo(flags, count, inode,
+                    ctx.facts.cgroup_path(inode) if inode else None,
+                    ctx.facts.node_of(paddr) if paddr is not None else None,
+                    ctx.facts.iomem_of(paddr) if paddr is not None else None, huge)
+
+
+def huge_page_from_scan(reader, ctx, vaddr, pfn, mapping):
+    # type: (ProcessReader, Context, int, Optional[int], Optional[Mapping]) -> Optional[HugePage]
+    """A huge page seen without kpageflags: PAGEMAP_SCAN's HUGE category (6.7+)
+    says PMD-mapped THP or hugetlb; smaps KernelPageSize gives hugetlb's size."""
+    ps = reader.page_size
+    found = PageScanner(reader.open_pagemap(), ps).regions(vaddr // ps, vaddr // ps + 1,
+                                                           PAGE_IS_HUGE, 0)
+    if not found:
+        return None
+    size = pmd_pages_for(ctx.proc_root, ps) * ps
+    kind = "THP"
+    fields = reader.smaps_fields(mapping) if mapping is not None else None
+    kernel_page = parse_kib(fields.get("KernelPageSize")) if fields else None
+    if kernel_page and kernel_page > ps:
+        size, kind = kernel_page, "hugetlb"
+    offset = vaddr % size
+    head = pfn - offset // ps if pfn else None
+    return HugePage(kind, size, head, None if head is None else head * ps, vaddr - offset,
+                    offset)
+
+
+def parse_kib(text):
+    # type: (Optional[str]) -> Optional[int]
+    """'2048 kB' -> 2097152."""
+    match = re.match(r"^\s*(\d+)\s*kB", text or "")
+    return int(match.group(1)) * 1024 if match else None
 
 
 def translate_many(pid, addresses, proc_root="/proc", page_size=None, byteorder=None,
@@ -1437,6 +1712,181 @@ def entry_format(byteorder):
     # type: (Optional[str]) -> str
     """struct format of an entry: native unless a captured file says otherwise."""
     return {None: "=Q", "native": "=Q", "little": "<Q", "big": ">Q"}[byteorder]
+
+
+# --- physical pages: /proc/kpage*, NUMA, cgroups ----------------------------------
+
+KPAGE_FILES = ("kpageflags", "kpagecount", "kpagecgroup")
+
+
+class KPageReader(object):
+    """/proc/kpageflags, kpagecount and kpagecgroup: one u64 per PFN.
+
+    Each file is opened on first use; a file that cannot be opened is
+    remembered with the reason, so the pagemap view goes on without it.
+    """
+
+    def __init__(self, proc_root, entry_format="=Q"):
+        # type: (str, str) -> None
+        self.proc_root = proc_root
+        self.entry_format = entry_format[0]
+        self.fds = {}  # type: Dict[str, int]
+        self.problems = {}  # type: Dict[str, str]
+
+    def _fd(self, name):
+        # type: (str) -> Optional[int]
+        if name in self.fds:
+            return self.fds[name]
+        if name in self.problems:
+            return None
+        path = os.path.join(self.proc_root, name)
+        try:
+            self.fds[name] = _open(path)
+            return self.fds[name]
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                why = "needs root (the file is mode 0400)"
+            elif exc.errno == errno.ENOENT:
+                why = ("missing: kernel without CONFIG_MEMCG" if name == "kpagecgroup" else
+                       "missing: kernel without CONFIG_PROC_PAGE_MONITOR")
+            else:
+                why = exc.strerror or str(exc)
+            self.problems[name] = "%s %s" % (path, why)
+            return None
+
+    def available(self, name):
+        # type: (str) -> bool
+        return self._fd(name) is not None
+
+    def read(self, name, pfn, count):
+        # type: (str, int, int) -> Optional[Tuple[int, ...]]
+        """Values for count PFNs from pfn (fewer past the last PFN), or None."""
+        fd = self._fd(name)
+        if fd is None:
+            return None
+        data = b""
+        while len(data) < count * 8:
+            try:
+                chunk = os.pread(fd, count * 8 - len(data), (pfn * 8) + len(data))
+            except OSError as exc:
+                self.problems[name] = "%s: %s" % (os.path.join(self.proc_root, name),
+                                                  exc.strerror or exc)
+                return None
+            if not chunk:
+                break
+            data += chunk
+        n = len(data) // 8
+        return struct.unpack("%s%dQ" % (self.entry_format, n), data[:n * 8])
+
+    def value(self, name, pfn):
+        # type: (str, int) -> Optional[int]
+        values = self.read(name, pfn, 1)
+        return values[0] if values else None
+
+    def close(self):
+        # type: () -> None
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds.clear()
+
+
+class SystemFacts(object):
+    """NUMA nodes, /proc/iomem and cgroup paths, read once and only when needed.
+
+    sys_root sits beside proc_root ('/sys' for '/proc'), so a fake tree can
+    carry both.
+    """
+
+    def __init__(self, proc_root):
+        # type: (str) -> None
+        self.proc_root = proc_root
+        self.sys_root = os.path.join(os.path.dirname(proc_root.rstrip("/")) or "/", "sys")
+        self._nodes = None  # type: Optional[Tuple[int, Dict[int, int]]]
+        self._iomem = None  # type: Optional[List[IomemRegion]]
+        self._cgroups = None  # type: Optional[Dict[int, str]]
+        self.iomem_problem = None  # type: Optional[str]
+
+    def node_of(self, paddr):
+        # type: (int) -> Optional[int]
+        """The NUMA node of a physical address, from sysfs memory blocks."""
+        if self._nodes is None:
+            self._nodes = self._read_nodes()
+        block, nodes = self._nodes
+        return nodes.get(paddr // block) if block else None
+
+    def _read_nodes(self):
+        # type: () -> Tuple[int, Dict[int, int]]
+        text = read_text_optional(os.path.join(self.sys_root, "devices", "system", "memory",
+                                               "block_size_bytes"))
+        base = os.path.join(self.sys_root, "devices", "system", "node")
+        nodes = {}  # type: Dict[int, int]
+        try:
+            block = int(text.strip(), 16) if text else 0
+            for node in os.listdir(base):
+                if re.match(r"^node\d+$", node):
+                    for entry in os.listdir(os.path.join(base, node)):
+                        if re.match(r"^memory\d+$", entry):
+                            nodes[int(entry[6:])] = int(node[4:])
+        except (OSError, ValueError):
+            return 0, {}
+        return block, nodes
+
+    def iomem_of(self, paddr):
+        # type: (int) -> Optional[str]
+        """The /proc/iomem regions holding a physical address, or None."""
+        if self._iomem is None:
+            text = read_text_optional(os.path.join(self.proc_root, "iomem"))
+            self._iomem = parse_iomem(text or "")
+            if text is None:
+                self.iomem_problem = "/proc/iomem unreadable"
+            elif iomem_hidden(self._iomem):
+                self.iomem_problem = "/proc/iomem shows addresses only to root"
+        return None if self.iomem_problem else iomem_region(self._iomem, paddr)
+
+    def cgroup_path(self, inode):
+        # type: (int) -> Optional[str]
+        """The cgroup directory with this inode number under sys/fs/cgroup."""
+        if self._cgroups is None:
+            self._cgroups = {}
+            top = os.path.join(self.sys_root, "fs", "cgroup")
+            seen = 0
+            for path, _dirs, _files in os.walk(top):
+                try:
+                    self._cgroups.setdefault(os.stat(path).st_ino, path)
+                except OSError:
+                    continue
+                seen += 1
+                if seen > 50000:  # a bound for machines with huge cgroup trees
+                    break
+        return self._cgroups.get(inode)
+
+
+def huge_page_of(kpage, pfn, flags, vaddr, page_size, pmd_pages):
+    # type: (KPageReader, int, int, int, int, int) -> Optional[HugePage]
+    """The compound page holding pfn, found from its head in kpageflags.
+
+    The window grows from a PMD's worth of pages up to a PUD's (1 GiB on 4K
+    pages), so gigantic hugetlb pages are found too.
+    """
+    if not flags & (KPF_HUGE | KPF_THP | KPF_COMPOUND_HEAD | KPF_COMPOUND_TAIL):
+        return None
+    window = pmd_pages
+    while True:
+        start = max(0, pfn - window + 1)
+        values = kpage.read("kpageflags", start, 2 * window)
+        if values is None:
+            return None
+        extent = compound_extent(list(values), pfn - start)
+        if extent is not None and (extent[1] < len(values) or window >= pmd_pages ** 2):
+            break
+        if window >= pmd_pages ** 2:
+            return None
+        window *= pmd_pages
+    head, end = start + extent[0], start + extent[1]
+    kind = "hugetlb" if flags & KPF_HUGE else "THP" if flags & KPF_THP else "compound"
+    offset = (pfn - head) * page_size + vaddr % page_size
+    return HugePage(kind, (end - head) * page_size, head, head * page_size, vaddr - offset,
+                    offset)
 
 
 # --- walking ranges ------------------------------------------------------------
@@ -1991,14 +2441,31 @@ def cmd_process(opts, console):
     page_size = opts.page_size or system_page_size()
     reader = ProcessReader(opts.proc_root, parse_pid(opts.pid), page_size,
                            entry_format(opts.byteorder))
-    ctx = Context.load(opts.proc_root, opts.kernel_version)
+    ctx = Context.load(opts.proc_root, opts.kernel_version, opts.flags,
+                       entry_format(opts.byteorder))
     try:
         reader.open_pagemap()
         if not opts.addresses:
-            return cmd_summary(opts, console, reader, ctx)
-        return cmd_lookup(opts, console, reader, ctx)
+            code = cmd_summary(opts, console, reader, ctx)
+        else:
+            code = cmd_lookup(opts, console, reader, ctx)
+        if opts.flags:
+            warn_kpage_problems(console, ctx)
+        return code
     finally:
         reader.close()
+        ctx.close()
+
+
+def warn_kpage_problems(console, ctx):
+    # type: (Console, Context) -> None
+    """Once: which physical-page facts were missing, and why."""
+    problems = [ctx.kpage.problems[n] for n in KPAGE_FILES if n in ctx.kpage.problems]
+    if ctx.facts.iomem_problem:
+        problems.append(ctx.facts.iomem_problem)
+    if problems:
+        console.warn("kpage", "some page facts unavailable (the pagemap view is complete): "
+                     + "; ".join(problems))
 
 
 def cmd_decode(opts, console):
@@ -2015,7 +2482,8 @@ def cmd_decode(opts, console):
         if opts.kernel_version is None and looks_like_old_layout(raw):
             note = (note + "; " if note else "") + old_layout_hint(raw)
         results.append(Translation(None, None, entry, paddr, None, status, note, page_size,
-                                   None, None, struct.pack(entry_format(opts.byteorder), raw)))
+                                   None, None, struct.pack(entry_format(opts.byteorder), raw),
+                                   None))
     emit(console, opts, results, {
         "pid": None, "page_size": page_size,
         "kernel": None if kernel is None else "%d.%d" % kernel})
@@ -2060,6 +2528,9 @@ def build_parser():
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="also show the raw entry, its file offset and its bytes")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--flags", action="store_true",
+                        help="also say what each physical page is: kpageflags, map count, "
+                             "cgroup, NUMA node, /proc/iomem region (root)")
     parser.add_argument("--each", action="store_true",
                         help="list ranges page by page instead of as runs")
     parser.add_argument("--picture", action="store_true",

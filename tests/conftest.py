@@ -105,6 +105,30 @@ class FakeProc(object):
             lines.append("%-40s file\t\t65532\t\t1024\t\t%d" % (p, -2 - i))
         self.write("swaps", "\n".join(lines) + "\n")
 
+    def kpage(self, name, values):
+        """A sparse /proc/kpageflags (kpagecount, kpagecgroup): {pfn: value}."""
+        path = os.path.join(self.root, name)
+        with open(path, "r+b" if os.path.exists(path) else "wb") as f:
+            for pfn, value in values.items():
+                f.seek(pfn * 8)
+                f.write(struct.pack(self.byteorder + "Q", value))
+            f.seek(0, 2)
+            if f.tell() < (1 << 24) * 8:
+                f.truncate((1 << 24) * 8)      # PFNs up to 2^24 read back as 0
+
+    def sysfs(self, rel, text=None):
+        """A file (or, with text None, a directory) in the sys tree beside /proc."""
+        path = os.path.join(os.path.dirname(self.root), "sys", rel)
+        if text is None:
+            if not os.path.isdir(path):
+                os.makedirs(path)
+        else:
+            if not os.path.isdir(os.path.dirname(path)):
+                os.makedirs(os.path.dirname(path))
+            with io.open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+        return path
+
     def process(self, pid, entries=None, maps=DEFAULT_MAPS, state="S", flags=0x400000,
                 smaps=None, name="cat"):
         """A process directory; entries maps virtual address -> raw u64."""

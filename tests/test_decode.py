@@ -273,8 +273,3 @@ def test_parse_privilege():
     p = pagemap.parse_privilege("CapEff:\t00000000001fffff\n", "0 1000 1\n")
     assert p == pagemap.Privilege(False, False)
     assert pagemap.parse_privilege(None, None) == pagemap.Privilege(None, None)
-
-
-def test_parse_vmflags():
-    assert pagemap.parse_vmflags("Size: 4 kB\nVmFlags: rd io pf dd\n") == ["rd", "io", "pf", "dd"]
-    assert pagemap.parse_vmflags("Size: 4 kB\n") is None

@@ -232,7 +232,7 @@ def test_verbose_shows_raw_entry_and_bytes(fake, run):
 
 JSON_KEYS = {"pid", "vaddr", "entry", "present", "swapped", "file_shared", "exclusive",
              "soft_dirty", "uffd_wp", "guard", "pfn", "paddr", "swap_type", "swap_offset",
-             "page_size", "mapping", "status", "note", "swap_area"}
+             "page_size", "mapping", "status", "note", "swap_area", "page"}
 
 
 def test_json_document(fake, run):

@@ -1,0 +1,83 @@
+"""Live: what the physical page is, on this machine (root for kpage* files)."""
+
+import ctypes
+import json
+import mmap
+import os
+import signal
+
+import pytest
+from test_live import IS_ROOT, PAGE, hugetlb_page, private_anon  # noqa: F401
+from test_live_ranges import thp_region
+
+import pagemap
+
+pytestmark = [
+    pytest.mark.live,
+    pytest.mark.skipif(not IS_ROOT or not os.path.exists("/proc/kpageflags"),
+                       reason="needs root and /proc/kpageflags"),
+]
+
+
+def page_of(capsys, addr):
+    assert pagemap.main(["self", "--flags", "--json", hex(addr)]) in (0, 1)
+    return json.loads(capsys.readouterr().out)["results"][0]
+
+
+def test_anon_page_written_once_then_forked(capsys):
+    m, addr = private_anon(1)
+    m[0:1] = b"a"
+    before = page_of(capsys, addr)
+    assert "ANON" in before["page"]["flags"] and before["page"]["mapcount"] == 1
+    assert before["exclusive"] is True
+    r, w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(r)
+        os.write(w, b"x")
+        signal.pause()
+        os._exit(0)
+    os.close(w)
+    os.read(r, 1)
+    try:
+        after = page_of(capsys, addr)
+        assert after["pfn"] == before["pfn"]
+        assert after["page"]["mapcount"] == 2 and after["exclusive"] is False
+    finally:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+    m.close()
+
+
+def test_read_fault_maps_the_zero_page(capsys):
+    m = mmap.mmap(-1, 4 * PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(m))
+    assert m[PAGE] == 0                     # a read fault on untouched memory
+    result = page_of(capsys, addr + PAGE)
+    assert result["present"] and not result["exclusive"]
+    assert "ZERO_PAGE" in result["page"]["flags"]
+
+
+def test_thp_flags_and_huge_page(capsys):
+    m, aligned, size = thp_region()
+    result = page_of(capsys, aligned + 3 * PAGE + 7)
+    flags = result["page"]["flags"]
+    if "THP" not in flags:
+        pytest.skip("the kernel gave no THP here")
+    assert "COMPOUND_TAIL" in flags
+    huge = result["page"]["huge"]
+    assert huge["kind"] == "THP" and huge["size"] == 2 << 20
+    assert huge["virt_base"] == aligned and huge["offset"] == 3 * PAGE + 7
+    assert huge["head_pfn"] == result["pfn"] - 3 and huge["phys_base"] % (2 << 20) == 0
+    head = page_of(capsys, aligned)
+    assert "COMPOUND_HEAD" in head["page"]["flags"] and head["pfn"] == huge["head_pfn"]
+    m.close()
+
+
+def test_hugetlb_page_is_huge(hugetlb_page, capsys):  # noqa: F811
+    m, addr, size = hugetlb_page
+    result = page_of(capsys, addr + PAGE + 1)
+    assert "HUGE" in result["page"]["flags"]
+    huge = result["page"]["huge"]
+    assert huge["kind"] == "hugetlb" and huge["size"] == size
+    assert huge["virt_base"] == addr and huge["offset"] == PAGE + 1

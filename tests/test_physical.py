@@ -1,0 +1,150 @@
+"""What the physical page is: kpageflags, map counts, cgroups, NUMA, iomem and
+huge pages, against fake /proc and /sys trees."""
+
+import errno
+import json
+import os
+
+import pytest
+from conftest import make_entry
+
+import pagemap
+
+PID = "4242"
+PAGE = 4096
+ANON = 0x7F0000000000
+B = pagemap.KPF_NAMES
+BIT = dict((name, 1 << bit) for bit, name in B.items())
+ANON_FLAGS = BIT["UPTODATE"] | BIT["LRU"] | BIT["MMAP"] | BIT["ANON"] | BIT["SWAPBACKED"]
+
+IOMEM = """\
+00000000-00000fff : Reserved
+00001000-0009fbff : System RAM
+00100000-bfffffff : System RAM
+  01000000-0220bb07 : Kernel code
+c0001000-eebfffff : PCI Bus 0000:00
+100000000-63fffffff : System RAM
+"""
+
+
+def argv(fake, *args):
+    return ["--proc-root", fake.root, "--page-size", str(fake.page_size)] + list(args)
+
+
+@pytest.fixture
+def machine(fake):
+    """A fake machine: kpage files, two NUMA nodes of 128 MiB blocks, cgroups, iomem."""
+    fake.write("iomem", IOMEM)
+    fake.sysfs("devices/system/memory/block_size_bytes", "8000000\n")
+    fake.sysfs("devices/system/node/node0/memory0")
+    fake.sysfs("devices/system/node/node1/memory32")       # 4 GiB .. 4.125 GiB
+    cg = fake.sysfs("fs/cgroup/system.slice/app.service")
+    fake.cgroup_inode = os.stat(cg).st_ino
+    fake.cgroup_path = cg
+    return fake
+
+
+def test_flags_on_a_present_page(machine, run):
+    pfn = 0x100123                       # 0x100123000: node 1, System RAM
+    machine.process(PID, {ANON: make_entry(present=True, pfn=pfn, exclusive=True)})
+    machine.kpage("kpageflags", {pfn: ANON_FLAGS | (1 << 34) | (1 << 50)})
+    machine.kpage("kpagecount", {pfn: 1})
+    machine.kpage("kpagecgroup", {pfn: machine.cgroup_inode})
+    code, out, err = run(argv(machine, "--flags", PID, hex(ANON + 5)))
+    assert code == 0 and err == ""
+    page = [line for line in out.splitlines() if line.startswith("  page: ")][0]
+    assert "flags UPTODATE,LRU,MMAP,ANON,SWAPBACKED,OWNER_2,BIT50" in page
+    assert "map count 1" in page and "cgroup %s" % machine.cgroup_path in page
+    assert "node 1" in page and "iomem System RAM" in page
+    code, out, _ = run(argv(machine, "--flags", "--json", PID, hex(ANON + 5)))
+    doc = json.loads(out)["results"][0]["page"]
+    assert doc["mapcount"] == 1 and doc["node"] == 1 and doc["iomem"] == "System RAM"
+    assert doc["cgroup"] == {"inode": machine.cgroup_inode, "path": machine.cgroup_path}
+    assert doc["flags"][-2:] == ["OWNER_2", "BIT50"] and doc["huge"] is None
+
+
+def test_kernel_code_region_and_no_flags_without_option(machine, run):
+    pfn = 0x1500                          # 0x1500000: inside Kernel code
+    machine.process(PID, {ANON: make_entry(present=True, pfn=pfn)})
+    machine.kpage("kpageflags", {pfn: BIT["RESERVED"]})
+    _, out, _ = run(argv(machine, "--flags", PID, hex(ANON)))
+    assert "iomem System RAM > Kernel code" in out and "node 0" in out
+    _, out, _ = run(argv(machine, PID, hex(ANON)))
+    assert "page:" not in out
+
+
+def test_thp_found_from_its_compound_head(machine, run):
+    head = 0x40000
+    flags = {head: ANON_FLAGS | BIT["COMPOUND_HEAD"] | BIT["THP"]}
+    flags.update({head + i: ANON_FLAGS | BIT["COMPOUND_TAIL"] | BIT["THP"] for i in range(1, 512)})
+    machine.kpage("kpageflags", flags)
+    va = 0x7E0000000000
+    maps = "%x-%x rw-p 00000000 00:00 0\n" % (va, va + (2 << 20))
+    machine.process(PID, {va + 5 * PAGE: make_entry(present=True, pfn=head + 5)}, maps=maps)
+    code, out, _ = run(argv(machine, "--json", PID, hex(va + 5 * PAGE + 0x10)))
+    huge = json.loads(out)["results"][0]["page"]["huge"]
+    assert huge == {"kind": "THP", "size": 2 << 20, "head_pfn": head,
+                    "phys_base": head * PAGE, "virt_base": va, "offset": 5 * PAGE + 0x10}
+    _, out, _ = run(argv(machine, PID, hex(va + 5 * PAGE)))
+    assert "huge: in a 2.0 MiB THP page: physical base 0x40000000 (head PFN 0x40000)" in out
+
+
+def test_gigantic_hugetlb_head_far_away(machine, run):
+    head = 0x200000                       # a 1 GiB hugetlb page: 262144 PFNs
+    tail = BIT["COMPOUND_TAIL"] | BIT["HUGE"]
+    pfn = head + 1000
+    flags = {head: BIT["COMPOUND_HEAD"] | BIT["HUGE"]}
+    flags.update({head + i: tail for i in range(1, 262144)})
+    machine.kpage("kpageflags", flags)
+    va = 0x7D0000000000
+    machine.process(PID, {va + 1000 * PAGE: make_entry(present=True, pfn=pfn)},
+                    maps="%x-%x rw-p 00000000 00:0f 9 /anon_hugepage (deleted)\n" % (
+                        va, va + (1 << 30)))
+    _, out, _ = run(argv(machine, "--json", PID, hex(va + 1000 * PAGE)))
+    huge = json.loads(out)["results"][0]["page"]["huge"]
+    assert huge["kind"] == "hugetlb" and huge["size"] == 1 << 30 and huge["head_pfn"] == head
+
+
+def test_missing_kpage_files_are_named(fake, run):
+    fake.process(PID, {ANON: make_entry(present=True, pfn=0x42)})
+    code, out, err = run(argv(fake, "--flags", PID, hex(ANON)))
+    assert code == 0 and "0x42000" in out
+    warnings = err.splitlines()
+    assert len(warnings) == 1 and warnings[0].startswith("pagemap: warning: some page facts")
+    assert "kpageflags missing" in err and "kpagecgroup missing: kernel without CONFIG_MEMCG" in err
+
+
+def test_unreadable_kpageflags_needs_root(machine, run, monkeypatch):
+    machine.process(PID, {ANON: make_entry(present=True, pfn=0x42)})
+    machine.kpage("kpagecount", {0x42: 3})
+    real = pagemap._open
+
+    def guarded(path):
+        if path.endswith("kpageflags"):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real(path)
+    monkeypatch.setattr(pagemap, "_open", guarded)
+    code, out, err = run(argv(machine, "--flags", PID, hex(ANON)))
+    assert code == 0 and "map count 3" in out
+    assert "kpageflags needs root" in err and "Traceback" not in err
+
+
+def test_iomem_hidden_for_users(machine, run):
+    machine.write("iomem", "00000000-00000000 : System RAM\n00000000-00000000 : Reserved\n")
+    machine.process(PID, {ANON: make_entry(present=True, pfn=0x42)})
+    _, out, err = run(argv(machine, "--flags", PID, hex(ANON)))
+    assert "iomem" not in out and "/proc/iomem shows addresses only to root" in err
+
+
+def test_pure_helpers():
+    assert pagemap.kpageflag_names(0) == []
+    assert pagemap.kpageflag_names(BIT["KSM"] | (1 << 63)) == ["KSM", "BIT63"]
+    regions = pagemap.parse_iomem(IOMEM)
+    assert pagemap.iomem_region(regions, 0x1000000) == "System RAM > Kernel code"
+    assert pagemap.iomem_region(regions, 0xC0000000) is None
+    assert pagemap.iomem_hidden(pagemap.parse_iomem("00000000-00000000 : x\n"))
+    h, t = BIT["COMPOUND_HEAD"], BIT["COMPOUND_TAIL"]
+    assert pagemap.compound_extent([0, h, t, t, 0], 3) == (1, 4)
+    assert pagemap.compound_extent([t, t, t], 1) is None
+    assert pagemap.compound_extent([0, 0], 1) is None
+    assert pagemap.parse_kib("2048 kB") == 2 << 20 and pagemap.parse_kib(None) is None
