@@ -116,6 +116,11 @@ class NoProcessError(PagemapError):
 
     exit_code = EXIT_NO_PROCESS
 
+    def __init__(self, message, kind="gone"):
+        # type: (str, str) -> None
+        PagemapError.__init__(self, message)
+        self.kind = kind  # "gone", "zombie" or "kernel-thread"
+
 
 class PermissionDeniedError(PagemapError):
     """The kernel refused access to the process."""
@@ -773,6 +778,50 @@ def find_runs(buf, block=0, huge=(), populated=None):
     lengths = [len(piece) + 1 for piece in ends[:n - 1].split(b"\x01")]
     starts = list(itertools.accumulate(itertools.chain((0,), lengths[:-1])))
     return starts, lengths
+
+
+def find_pfn(buf, pfn):
+    # type: (bytes, int) -> List[int]
+    """Indexes of the present entries of a little-endian buffer that map pfn.
+
+    bytes.find looks for the PFN's low six bytes at C speed; each hit is then
+    checked for lane alignment, the present bit and the whole 55-bit PFN.
+    """
+    needle = struct.pack("<Q", pfn)[:6]
+    hits = []
+    pos = buf.find(needle)
+    while pos >= 0:
+        if pos % 8 == 0:
+            raw = struct.unpack_from("<Q", buf, pos)[0]
+            if raw & PM_PRESENT and raw & PM_PFRAME_MASK == pfn:
+                hits.append(pos // 8)
+        pos = buf.find(needle, pos + 1)
+    return hits
+
+
+def value_runs(buf):
+    # type: (bytes) -> List[Tuple[int, int]]
+    """[(value, count)] for the runs of equal u64 lanes of a little-endian buffer,
+    in order: one big-int pass, then one step per run (for /proc/kpageflags,
+    where physical memory comes in long runs of equal flags)."""
+    import itertools
+    n = len(buf) // 8
+    if n == 0:
+        return []
+    if buf == buf[:8] * n:
+        return [(struct.unpack_from("<Q", buf)[0], n)]
+    x = int.from_bytes(buf, "little")
+    w = x ^ (x >> 64)
+    w |= w >> 32
+    w |= w >> 16
+    w |= w >> 8
+    ends = (w & lane_mask(0xFF, n)).to_bytes(n * 8, "little")[0::8].translate(_NONZERO)
+    lengths = [len(piece) + 1 for piece in ends[:n - 1].split(b"\x01")]
+    starts = itertools.accumulate(itertools.chain((0,), lengths[:-1]))
+    lanes = array.array("Q", buf)
+    if sys.byteorder == "big":
+        lanes.byteswap()
+    return list(zip(map(lanes.__getitem__, starts), lengths))
 
 
 def _sparse_runs(buf, n, populated):
@@ -1442,10 +1491,12 @@ class ProcessReader(object):
             return None
         if fields[0] in ("Z", "X"):
             return NoProcessError("%s (%s) is a zombie: it has exited and has no address "
-                                  "space left; its parent has not reaped it" % (self.label, name))
+                                  "space left; its parent has not reaped it" % (self.label, name),
+                                  "zombie")
         if int(fields[6]) & PF_KTHREAD:
             return NoProcessError("%s (%s) is a kernel thread: it has no user address space "
-                                  "to translate; pick a user process" % (self.label, name))
+                                  "to translate; pick a user process" % (self.label, name),
+                                  "kernel-thread")
         return None
 
     def maps(self):
@@ -1758,25 +1809,46 @@ class KPageReader(object):
         # type: (str) -> bool
         return self._fd(name) is not None
 
-    def read(self, name, pfn, count):
-        # type: (str, int, int) -> Optional[Tuple[int, ...]]
-        """Values for count PFNs from pfn (fewer past the last PFN), or None."""
+    def read_bytes(self, name, pfn, count):
+        # type: (str, int, int) -> Optional[bytes]
+        """The file's bytes for count PFNs from pfn (fewer past the last PFN)."""
         fd = self._fd(name)
         if fd is None:
             return None
-        data = b""
-        while len(data) < count * 8:
+        chunks = []
+        got = 0
+        while got < count * 8:
             try:
-                chunk = os.pread(fd, count * 8 - len(data), (pfn * 8) + len(data))
+                chunk = os.pread(fd, count * 8 - got, pfn * 8 + got)
             except OSError as exc:
                 self.problems[name] = "%s: %s" % (os.path.join(self.proc_root, name),
                                                   exc.strerror or exc)
                 return None
             if not chunk:
                 break
-            data += chunk
-        n = len(data) // 8
-        return struct.unpack("%s%dQ" % (self.entry_format, n), data[:n * 8])
+            chunks.append(chunk)
+            got += len(chunk)
+        data = b"".join(chunks)
+        return data[:len(data) // 8 * 8]
+
+    def read(self, name, pfn, count):
+        # type: (str, int, int) -> Optional[Tuple[int, ...]]
+        """Values for count PFNs from pfn (fewer past the last PFN), or None."""
+        data = self.read_bytes(name, pfn, count)
+        if data is None:
+            return None
+        return struct.unpack("%s%dQ" % (self.entry_format, len(data) // 8), data)
+
+    def read_lanes(self, name, pfn, count):
+        # type: (str, int, int) -> Optional[bytes]
+        """Raw values for count PFNs from pfn as little-endian bytes; b"" past the end."""
+        data = self.read_bytes(name, pfn, count)
+        if data is None or not (self.entry_format == ">" or (
+                self.entry_format in "=@" and sys.byteorder == "big")):
+            return data
+        lanes = array.array("Q", data)
+        lanes.byteswap()
+        return lanes.tobytes()
 
     def value(self, name, pfn):
         # type: (str, int) -> Optional[int]
@@ -2001,6 +2073,25 @@ class Walker(object):
         if problem is not None:
             raise problem
         return vpn
+
+    def find_pfn(self, vpn, end_vpn, pfn):
+        """Yield (vpn, raw entry) of the pages in [vpn, end_vpn) that map pfn."""
+        empty = True
+        while vpn < end_vpn:
+            if empty:
+                empty = False
+                vpn = self._skip_empty(vpn, end_vpn)
+                if vpn >= end_vpn:
+                    return
+            want = min(COUNT_CHUNK - vpn % COUNT_CHUNK, end_vpn - vpn)
+            buf = self._read(vpn, want)
+            for index in find_pfn(buf, pfn):
+                yield vpn + index, struct.unpack_from("<Q", buf, index * 8)[0]
+            got = len(buf) // 8
+            if got < want:
+                return
+            empty = populated_lanes(buf).find(1) < 0
+            vpn += got
 
     def _huge_blocks(self, buf, vpn):
         # type: (bytes, int) -> Any
@@ -2468,6 +2559,202 @@ def warn_kpage_problems(console, ctx):
                      + "; ".join(problems))
 
 
+PHYSICAL_CHUNK = 65536  # kpageflags entries per read: 512 KiB
+
+
+def open_kpageflags(kpage):
+    # type: (KPageReader) -> None
+    """Fail with one line if /proc/kpageflags cannot be read: root, or a kernel option."""
+    if not kpage.available("kpageflags"):
+        problem = kpage.problems.get("kpageflags", "/proc/kpageflags unreadable")
+        if "needs root" in problem:
+            raise PermissionDeniedError(problem + "; run as root")
+        raise UnsupportedError(problem)
+
+
+def physical_flag_counts(kpage, first, end):
+    # type: (KPageReader, int, Optional[int]) -> Tuple[Dict[int, int], int]
+    """{kpageflags value: pages} over PFNs [first, end) (end None: to the last
+    PFN), and the PFN where reading stopped. Bounded reads; runs of equal flags
+    are counted at once."""
+    counts = {}  # type: Dict[int, int]
+    pfn = first
+    while end is None or pfn < end:
+        want = PHYSICAL_CHUNK if end is None else min(PHYSICAL_CHUNK, end - pfn)
+        data = kpage.read_lanes("kpageflags", pfn, want)
+        if not data:
+            break
+        for value, count in value_runs(data):
+            counts[value] = counts.get(value, 0) + count
+        pfn += len(data) // 8
+        if len(data) // 8 < want:
+            break
+    return counts, pfn
+
+
+def parse_pfn_range(text):
+    # type: (str) -> Tuple[int, Optional[int]]
+    """--physical's PFN range: '' for all, 'START-END' or 'START+COUNT' (hex)."""
+    if not text:
+        return 0, None
+    span = parse_range(text)
+    if span is None:
+        raise UsageError("invalid PFN range %r: expected START-END or START+COUNT in hex, "
+                         "such as 100000-140000" % (text,))
+    return span.start, span.end
+
+
+def cmd_physical(opts, console):
+    # type: (Namespace, Console) -> int
+    """System-wide physical memory by kpageflags combination (page-types' default)."""
+    page_size = opts.page_size or system_page_size()
+    first, end = parse_pfn_range(opts.physical)
+    kpage = KPageReader(opts.proc_root, entry_format(opts.byteorder))
+    try:
+        open_kpageflags(kpage)
+        counts, stop = physical_flag_counts(kpage, first, end)
+    finally:
+        kpage.close()
+    rows = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    total = sum(counts.values())
+    if opts.json:
+        import json
+        console.write(json.dumps({
+            "page_size": page_size, "pfn_start": first, "pfn_end": stop, "pages": total,
+            "combinations": [{"kpageflags": flags, "flags": kpageflag_names(flags),
+                              "pages": pages, "bytes": pages * page_size}
+                             for flags, pages in rows]}, indent=2, sort_keys=True))
+        return EXIT_OK
+    console.write("%14s %12s  %-18s  %s" % ("PAGES", "MIB", "KPAGEFLAGS", "FLAGS"))
+    for flags, pages in rows:
+        console.write("%14d %12.1f  0x%016x  %s" % (
+            pages, pages * page_size / 1048576.0, flags,
+            ",".join(kpageflag_names(flags)) or "(none: free, hole or unused)"))
+    console.write("total: %d pages (%s) in PFNs 0x%x-0x%x, %d flag combinations" % (
+        total, human_size(total * page_size), first, stop, len(rows)))
+    return EXIT_OK
+
+
+def list_pids(proc_root):
+    # type: (str) -> List[str]
+    """Every numeric entry of proc_root, in numeric order."""
+    try:
+        names = os.listdir(proc_root)
+    except OSError as exc:
+        raise UnsupportedError("%s: cannot list processes: %s" % (
+            proc_root, exc.strerror)) from exc
+    return sorted((n for n in names if n.isdigit()), key=int)
+
+
+class Progress(object):
+    """A progress line on stderr, only on a terminal and only once a scan is slow."""
+
+    def __init__(self, err, delay=1.0):
+        self.err = err
+        self.delay = delay
+        self.shown = False
+        import time
+        self.clock = time.time
+        self.start = self.clock()
+        try:
+            self.tty = err.isatty()
+        except (AttributeError, ValueError):
+            self.tty = False
+
+    def update(self, text):
+        # type: (str) -> None
+        if self.tty and self.clock() - self.start > self.delay:
+            self.err.write("\r\x1b[K" + text)
+            self.err.flush()
+            self.shown = True
+
+    def done(self):
+        # type: () -> None
+        if self.shown:
+            self.err.write("\r\x1b[K")
+            self.err.flush()
+
+
+def scan_process_for_pfn(proc_root, pid, page_size, fmt, pfn, pmd_pages):
+    """Yield (mapping, vaddr, raw) for every page of one process that maps pfn;
+    raise PagemapError if the process cannot be read."""
+    reader = ProcessReader(proc_root, pid, page_size, fmt)
+    try:
+        walker = Walker(reader, pmd_pages)
+        for mapping in reader.maps():
+            for vpn, raw in walker.find_pfn(mapping.start // page_size,
+                                            -(-mapping.end // page_size), pfn):
+                yield mapping, vpn * page_size, raw
+    finally:
+        reader.close()
+
+
+def process_name(proc_root, pid):
+    # type: (str, str) -> str
+    text = read_text_optional(os.path.join(proc_root, pid, "comm"))
+    return (text or "?").strip()
+
+
+def cmd_phys(opts, console):
+    # type: (Namespace, Console) -> int
+    """Reverse lookup: every process and virtual address mapping a physical address."""
+    page_size = opts.page_size or system_page_size()
+    paddr = parse_address(opts.phys)
+    pfn = paddr // page_size
+    ctx = Context.load(opts.proc_root, opts.kernel_version)
+    if ctx.priv.cap_sys_admin is False or ctx.priv.initial_userns is False:
+        raise PermissionDeniedError("--phys needs PFNs, which the kernel hides from this "
+                                    "reader: " + hidden_pfn_reason(ctx.priv))
+    pids = ([parse_pid(p) for p in ([opts.pid] if opts.pid else []) + opts.addresses]
+            or list_pids(opts.proc_root))
+    fmt = entry_format(opts.byteorder)
+    pmd = pmd_pages_for(opts.proc_root, page_size)
+    progress = Progress(console.err)
+    matches = []  # type: List[Tuple[str, int, int, Mapping]]
+    skipped = collections.Counter()  # type: collections.Counter
+    for i, pid in enumerate(pids):
+        progress.update("pagemap: scanning PID %s (%d of %d), %d found"
+                        % (pid, i + 1, len(pids), len(matches)))
+        try:
+            for mapping, vaddr, raw in scan_process_for_pfn(opts.proc_root, pid, page_size,
+                                                            fmt, pfn, pmd):
+                matches.append((pid, vaddr + paddr % page_size, raw, mapping))
+        except PermissionDeniedError:
+            skipped["permission denied"] += 1
+        except NoProcessError as exc:
+            if exc.kind == "gone":       # kernel threads and zombies map no user pages
+                skipped["exited"] += 1
+        except PagemapError:
+            skipped["unreadable"] += 1
+    progress.done()
+    names = dict((pid, process_name(opts.proc_root, pid)) for pid in set(m[0] for m in matches))
+    if opts.json:
+        import json
+        console.write(json.dumps({
+            "paddr": paddr, "pfn": pfn, "page_size": page_size, "processes": len(pids),
+            "skipped": dict(skipped),
+            "matches": [{"pid": int(pid), "comm": names[pid], "vaddr": vaddr, "entry": raw,
+                         "flags": entry_flag_names(decode_entry(raw, ctx.kernel)),
+                         "mapping": mapping_json(mapping)}
+                        for pid, vaddr, raw, mapping in matches]}, indent=2, sort_keys=True))
+    else:
+        console.write("%-8s %-16s %-18s %-22s %s" % ("PID", "COMM", "VADDR", "FLAGS", "MAPPING"))
+        for pid, vaddr, raw, mapping in matches:
+            console.write("%-8s %-16s %-18s %-22s %s" % (
+                pid, names[pid][:16], "0x%x" % vaddr,
+                ",".join(entry_flag_names(decode_entry(raw, ctx.kernel))) or "-",
+                mapping_label(mapping)))
+    if skipped:
+        console.warn("skipped", "skipped %d of %d processes (%s); the page may also be "
+                     "mapped there" % (sum(skipped.values()), len(pids), ", ".join(
+                         "%d %s" % (n, why) for why, n in sorted(skipped.items()))))
+    if not matches:
+        console.warn("nomatch", "no process maps physical address 0x%x (PFN 0x%x): it may be "
+                     "free, page cache not mapped by anyone, or kernel memory; "
+                     "see --physical 0x%x+1" % (paddr, pfn, pfn))
+    return EXIT_OK if matches else EXIT_UNTRANSLATED
+
+
 def cmd_decode(opts, console):
     # type: (Namespace, Console) -> int
     """Decode raw entry values with no process at all."""
@@ -2538,6 +2825,12 @@ def build_parser():
                              "block of pages")
     parser.add_argument("--decode", nargs="+", metavar="VALUE",
                         help="decode raw pagemap entry values (hex) with no process")
+    parser.add_argument("--phys", metavar="PADDR",
+                        help="reverse lookup: which processes and virtual addresses map this "
+                             "physical address (all processes, or the PIDs given; root)")
+    parser.add_argument("--physical", nargs="?", const="", metavar="PFN-RANGE",
+                        help="summarise physical memory by /proc/kpageflags: pages per flag "
+                             "combination (all PFNs, or START-END / START+COUNT in hex; root)")
     parser.add_argument("--kernel-version", metavar="X.Y", type=parse_kernel_version,
                         help="decode entries as this kernel version lays them out "
                              "(default: the running kernel)")
@@ -2599,6 +2892,12 @@ def run(argv, console):
         if opts.pid is not None:
             raise UsageError("--decode takes entry values, not a PID")
         return cmd_decode(opts, console)
+    if opts.phys is not None:
+        return cmd_phys(opts, console)
+    if opts.physical is not None:
+        if opts.pid is not None:
+            raise UsageError("--physical reads all physical memory: it takes no PID")
+        return cmd_physical(opts, console)
     if opts.pid is None:
         raise UsageError("no PID given: try 'pagemap self ADDRESS' (see 'pagemap --help')")
     return cmd_process(opts, console)
