@@ -105,16 +105,17 @@ class FakeProc(object):
             lines.append("%-40s file\t\t65532\t\t1024\t\t%d" % (p, -2 - i))
         self.write("swaps", "\n".join(lines) + "\n")
 
-    def kpage(self, name, values):
-        """A sparse /proc/kpageflags (kpagecount, kpagecgroup): {pfn: value}."""
+    def kpage(self, name, values, pfns=1 << 24):
+        """A sparse /proc/kpageflags (kpagecount, kpagecgroup): {pfn: value}, for
+        PFNs below pfns (the rest read back as 0, like memory holes)."""
         path = os.path.join(self.root, name)
         with open(path, "r+b" if os.path.exists(path) else "wb") as f:
             for pfn, value in values.items():
                 f.seek(pfn * 8)
                 f.write(struct.pack(self.byteorder + "Q", value))
             f.seek(0, 2)
-            if f.tell() < (1 << 24) * 8:
-                f.truncate((1 << 24) * 8)      # PFNs up to 2^24 read back as 0
+            if f.tell() < pfns * 8:
+                f.truncate(pfns * 8)
 
     def sysfs(self, rel, text=None):
         """A file (or, with text None, a directory) in the sys tree beside /proc."""

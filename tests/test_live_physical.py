@@ -81,3 +81,47 @@ def test_hugetlb_page_is_huge(hugetlb_page, capsys):  # noqa: F811
     huge = result["page"]["huge"]
     assert huge["kind"] == "hugetlb" and huge["size"] == size
     assert huge["virt_base"] == addr and huge["offset"] == PAGE + 1
+
+
+def phys_matches(capsys, paddr, *pids):
+    code = pagemap.main(["--json", "--phys", hex(paddr)] + [str(p) for p in pids])
+    return code, json.loads(capsys.readouterr().out)["matches"]
+
+
+def test_phys_finds_own_page_then_parent_and_child(capsys):
+    m, addr = private_anon(1)
+    m[0:1] = b"p"
+    paddr = pagemap.translate("self", addr + 0x40).paddr
+    code, found = phys_matches(capsys, paddr)
+    assert code == 0
+    assert [(f["pid"], f["vaddr"]) for f in found] == [(os.getpid(), addr + 0x40)]
+    r, w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(r)
+        os.write(w, b"x")
+        signal.pause()
+        os._exit(0)
+    os.close(w)
+    os.read(r, 1)
+    try:
+        code, found = phys_matches(capsys, paddr)
+        assert sorted((f["pid"], f["vaddr"]) for f in found) == sorted(
+            [(os.getpid(), addr + 0x40), (child, addr + 0x40)])
+    finally:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+    m.close()
+
+
+def test_physical_covers_every_pfn(capsys):
+    assert pagemap.main(["--json", "--physical"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    fd = os.open("/proc/kpageflags", os.O_RDONLY)
+    try:
+        last = os.fstat(fd).st_size // 8 or doc["pfn_end"]
+    finally:
+        os.close(fd)
+    assert doc["pfn_start"] == 0 and doc["pages"] == doc["pfn_end"] >= last
+    assert any("ANON" in c["flags"] for c in doc["combinations"])
+    assert sum(c["pages"] for c in doc["combinations"]) == doc["pages"]

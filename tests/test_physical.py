@@ -148,3 +148,124 @@ def test_pure_helpers():
     assert pagemap.compound_extent([t, t, t], 1) is None
     assert pagemap.compound_extent([0, 0], 1) is None
     assert pagemap.parse_kib("2048 kB") == 2 << 20 and pagemap.parse_kib(None) is None
+
+
+# --- --physical ---------------------------------------------------------------------
+
+def physical_tree(fake, order="="):
+    flags = {pfn: BIT["BUDDY"] for pfn in range(0x100, 0x164)}
+    flags.update({pfn: ANON_FLAGS for pfn in range(0x1000, 0x100A)})
+    flags[0x1FFF] = BIT["SLAB"] | (1 << 50)
+    fake.kpage("kpageflags", flags, pfns=0x2000)
+
+
+def test_physical_summary(fake, run):
+    physical_tree(fake)
+    code, out, err = run(argv(fake, "--physical"))
+    assert code == 0 and err == ""
+    rows = [line.split() for line in out.splitlines()[1:-1]]
+    assert [(r[0], r[3]) for r in rows] == [
+        (str(0x2000 - 100 - 10 - 1), "(none:"), ("100", "BUDDY"),
+        ("10", "UPTODATE,LRU,MMAP,ANON,SWAPBACKED"), ("1", "SLAB,BIT50")]
+    assert out.splitlines()[-1].startswith("total: 8192 pages (32.0 MiB) in PFNs 0x0-0x2000")
+
+
+def test_physical_range_and_json(fake, run):
+    physical_tree(fake)
+    code, out, _ = run(argv(fake, "--json", "--physical", "1000+8"))
+    doc = json.loads(out)
+    assert (doc["pfn_start"], doc["pfn_end"], doc["pages"]) == (0x1000, 0x1008, 8)
+    assert doc["combinations"] == [{"kpageflags": ANON_FLAGS, "pages": 8,
+                                    "bytes": 8 * PAGE,
+                                    "flags": ["UPTODATE", "LRU", "MMAP", "ANON", "SWAPBACKED"]}]
+
+
+def test_physical_big_endian_tree(tmp_path, run):
+    from conftest import FakeProc
+    little, big = FakeProc(tmp_path / "l"), FakeProc(tmp_path / "b", byteorder=">")
+    physical_tree(little)
+    physical_tree(big)
+    a = run(argv(little, "--physical", "--byteorder", "little"))[1]
+    b = run(argv(big, "--physical", "--byteorder", "big"))[1]
+    assert a == b and "BUDDY" in a
+
+
+def test_physical_errors(fake, run, monkeypatch):
+    from conftest import assert_one_error
+    code, _, err = run(argv(fake, "--physical"))
+    assert_one_error(code, err, 5, "kpageflags", "CONFIG_PROC_PAGE_MONITOR")
+    physical_tree(fake)
+    real = pagemap._open
+    monkeypatch.setattr(pagemap, "_open", lambda p: (_ for _ in ()).throw(
+        PermissionError(errno.EACCES, "denied")) if p.endswith("kpageflags") else real(p))
+    code, _, err = run(argv(fake, "--physical"))
+    assert_one_error(code, err, 4, "needs root")
+    code, _, err = run(argv(fake, "--physical", "zz"))
+    assert_one_error(code, err, 2, "PFN range")
+    code, _, err = run(argv(fake, "--physical", "1", PID))
+    assert code == 2
+
+
+def test_value_runs():
+    import struct
+    values = [0] * 5 + [7] * 3 + [0, 9]
+    buf = struct.pack("<10Q", *values)
+    assert pagemap.value_runs(buf) == [(0, 5), (7, 3), (0, 1), (9, 1)]
+    assert pagemap.value_runs(struct.pack("<4Q", 3, 3, 3, 3)) == [(3, 4)]
+    assert pagemap.value_runs(b"") == []
+
+
+# --- --phys ---------------------------------------------------------------------------
+
+def test_find_pfn_checks_alignment_and_present():
+    import struct
+    pfn = 0x1BF412
+    lanes = [0, make_entry(present=True, pfn=pfn), make_entry(swapped=True, swap_offset=1),
+             (0x1BF412 << 16) | 0x8000, make_entry(present=True, pfn=pfn | (1 << 50)),
+             make_entry(present=True, pfn=pfn, exclusive=True)]
+    buf = struct.pack("<%dQ" % len(lanes), *lanes)
+    assert pagemap.find_pfn(buf, pfn) == [1, 5]
+
+
+def phys_tree(fake):
+    pfn = 0x4242
+    fake.process("100", {ANON + 3 * PAGE: make_entry(present=True, pfn=pfn, exclusive=False)})
+    fake.process("200", {0x600000: make_entry(present=True, pfn=pfn),
+                         0x601000: make_entry(present=True, pfn=pfn + 1)}, name="other")
+    d = fake.process("2", {}, maps="", flags=0x00208040, name="kthreadd")
+    os.remove(os.path.join(d, "pagemap"))
+    fake.process("300", {0x600000: make_entry(present=True, pfn=7)}, name="denied")
+    return pfn
+
+
+def test_phys_finds_every_mapper(fake, run, monkeypatch):
+    pfn = phys_tree(fake)
+    real = pagemap._open
+
+    def guarded(path):
+        if path.endswith("/300/pagemap"):
+            raise PermissionError(errno.EACCES, "denied")
+        if path.endswith("/2/pagemap"):
+            raise ProcessLookupError(errno.ESRCH, "kernel thread")
+        return real(path)
+    monkeypatch.setattr(pagemap, "_open", guarded)
+    code, out, err = run(argv(fake, "--phys", hex(pfn * PAGE + 0x10)))
+    assert code == 0
+    rows = [line.split() for line in out.splitlines()[1:]]
+    assert [(r[0], r[2]) for r in rows] == [("100", "0x7f0000003010"), ("200", "0x600010")]
+    assert err.count("pagemap: warning:") == 1
+    assert "skipped 1 of 4 processes (1 permission denied)" in err   # not the kernel thread
+    code, out, _ = run(argv(fake, "--json", "--phys", hex(pfn * PAGE), "200"))
+    doc = json.loads(out)
+    assert [(m["pid"], m["vaddr"]) for m in doc["matches"]] == [(200, 0x600000)]
+    assert doc["processes"] == 1 and doc["pfn"] == pfn
+
+
+def test_phys_no_match_and_hidden(fake, run):
+    phys_tree(fake)
+    code, out, err = run(argv(fake, "--phys", "0x9999000", "100", "200"))
+    assert code == 1 and "no process maps physical address 0x9999000" in err
+    fake.reader(privileged=False)
+    from conftest import assert_one_error
+    code, _, err = run(argv(fake, "--phys", "0x4242000"))
+    assert_one_error(code, err, 4, "CAP_SYS_ADMIN")
