@@ -645,6 +645,54 @@ def add_counts(a, b):
     return Counts(*[x + y for x, y in zip(a, b)])
 
 
+PageCounts = collections.namedtuple("PageCounts", (
+    "thp", "hugetlb", "ksm", "zero", "shared", "dirty", "locked", "uss", "pss"))
+PageCounts.__doc__ = ("What resident pages are, from kpageflags and kpagecount: pages each, "
+                      "pss a float number of pages.")
+ZERO_PAGE_COUNTS = PageCounts(0, 0, 0, 0, 0, 0, 0, 0, 0.0)
+_PAGE_COUNT_BITS = (KPF_THP, KPF_HUGE, KPF_KSM, KPF_ZERO_PAGE)
+
+
+def add_page_counts(a, b):
+    # type: (PageCounts, PageCounts) -> PageCounts
+    return PageCounts(*[x + y for x, y in zip(a, b)])
+
+
+def count_page_facts(flags_buf, counts_buf):
+    # type: (bytes, bytes) -> PageCounts
+    """Whole-buffer counts over the kpageflags and kpagecount of resident pages
+    (little-endian, same order). Locked is LOCKED, MLOCKED or UNEVICTABLE; the
+    zero page is neither shared nor private memory of anyone, so it stays out
+    of shared, USS and PSS, as in smaps."""
+    n = len(flags_buf) // 8
+    x = int.from_bytes(flags_buf, "little")
+    thp, hugetlb, ksm, zero = [popcount(x & lane_mask(bit, n)) for bit in _PAGE_COUNT_BITS]
+    dirty = popcount(x & lane_mask(KPF_DIRTY, n))
+    locked = popcount((x | x >> 18 | x >> 33) & lane_mask(1, n))
+    counts = array.array("Q", counts_buf[:n * 8])
+    if zero:
+        zero_lanes = set(i for i in range(n) if _lane(flags_buf, i) & KPF_ZERO_PAGE)
+        histogram = collections.Counter(c for i, c in enumerate(counts) if i not in zero_lanes)
+    else:
+        histogram = collections.Counter(counts)
+    if sys.byteorder == "big":
+        histogram = collections.Counter(dict((_swap64(k), v) for k, v in histogram.items()))
+    shared = sum(v for k, v in histogram.items() if k > 1)
+    uss = sum(v for k, v in histogram.items() if k <= 1)
+    pss = sum(float(v) / max(1, k) for k, v in histogram.items())
+    return PageCounts(thp, hugetlb, ksm, zero, shared, dirty, locked, uss, pss)
+
+
+def _lane(buf, index):
+    # type: (bytes, int) -> int
+    return struct.unpack_from("<Q", buf, index * 8)[0]
+
+
+def _swap64(value):
+    # type: (int) -> int
+    return int.from_bytes(value.to_bytes(8, "big"), "little")
+
+
 def populated_lanes(buf):
     # type: (bytes) -> bytes
     """One byte per entry of a little-endian buffer: 1 if present or swapped."""
@@ -1064,7 +1112,9 @@ def page_matches(spec, raw, kpageflags, mapcount):
                 kpageflags & spec.kpf_clear):
             return False
     if spec.shared is not None:
-        if mapcount is None or (mapcount > 1) != spec.shared:
+        # The zero page's map count says nothing of sharing memory (smaps agrees).
+        zero = kpageflags is not None and kpageflags & KPF_ZERO_PAGE
+        if mapcount is None or (mapcount > 1 and not zero) != spec.shared:
             return False
     return True
 
@@ -1266,59 +1316,102 @@ def human_size(nbytes):
 
 
 SUMMARY_FIELDS = ("resident", "swapped", "file", "exclusive", "soft_dirty", "huge")
-SUMMARY_HEADER = "%-16s %-16s %-4s %12s %12s %10s %10s %12s %10s %10s  %s" % (
-    "START", "END", "PERM", "SIZE_KIB", "RSS_KIB", "SWAP_KIB", "FILE_KIB", "EXCL_KIB",
-    "SDIRTY_KIB", "HUGE_KIB", "MAPPING")
+FACT_FIELDS = ("thp", "hugetlb", "ksm", "zero", "shared", "dirty", "locked", "uss", "pss")
+COLUMN_TITLES = {
+    "resident": "RSS", "swapped": "SWAP", "file": "FILE", "exclusive": "EXCL",
+    "soft_dirty": "SDIRTY", "huge": "HUGE", "thp": "THP", "hugetlb": "HUGETLB", "ksm": "KSM",
+    "zero": "ZERO", "shared": "SHARED", "dirty": "DIRTY", "locked": "LOCKED", "uss": "USS",
+    "pss": "PSS",
+}
 
-MappingSummary = collections.namedtuple("MappingSummary", ("mapping", "counts", "status"))
-MappingSummary.__doc__ = "One mapping's page counts; status 'ok', or why it has none."
+MappingSummary = collections.namedtuple("MappingSummary", (
+    "mapping", "counts", "status", "facts"))
+MappingSummary.__doc__ = ("One mapping's page counts; status 'ok', or why it has none; facts "
+                          "the PageCounts of its resident pages, with --flags.")
+MappingSummary.__new__.__defaults__ = (None,)
 
 
-def summary_values(counts, page_size):
-    # type: (Counts, int) -> List[int]
-    """Bytes for SUMMARY_FIELDS."""
-    return [page_size * v for v in (counts.present, counts.swapped, counts.file,
-                                    counts.exclusive, counts.soft_dirty, counts.huge)]
+def summary_fields(with_facts):
+    # type: (bool) -> Tuple[str, ...]
+    return SUMMARY_FIELDS + (FACT_FIELDS if with_facts else ())
 
 
-def format_summary_row(row, page_size):
-    # type: (MappingSummary, int) -> str
+def summary_values(counts, facts, page_size, with_facts):
+    # type: (Counts, Optional[PageCounts], int, bool) -> List[Optional[int]]
+    """Bytes for summary_fields(with_facts); None for facts that are unknown."""
+    values = [page_size * v for v in (counts.present, counts.swapped, counts.file,
+                                      counts.exclusive, counts.soft_dirty, counts.huge)
+              ]  # type: List[Optional[int]]
+    if with_facts:
+        values += ([None] * len(FACT_FIELDS) if facts is None else
+                   [int(round(page_size * v)) for v in facts])
+    return values
+
+
+def summary_header(with_facts):
+    # type: (bool) -> str
+    titles = [COLUMN_TITLES[f] + "_KIB" for f in summary_fields(with_facts)]
+    return "%-16s %-16s %-4s %12s " % ("START", "END", "PERM", "SIZE_KIB") + " ".join(
+        "%11s" % t for t in titles) + "  MAPPING"
+
+
+def _summary_line(start, end, perms, size, values, label):
+    # type: (str, str, str, int, List[Optional[int]], str) -> str
+    cells = " ".join("%11s" % ("-" if v is None else v // 1024) for v in values)
+    return "%-16s %-16s %-4s %12d %s  %s" % (start, end, perms, size // 1024, cells, label)
+
+
+def format_summary_row(row, page_size, with_facts=False):
+    # type: (MappingSummary, int, bool) -> str
     m = row.mapping
-    size = (m.end - m.start) // 1024
     if row.status != "ok":
-        cells = ["-"] * len(SUMMARY_FIELDS)
-        path = "%s (%s)" % (m.path or "[anonymous]", row.status)
+        values = [None] * len(summary_fields(with_facts))  # type: List[Optional[int]]
+        label = "%s (%s)" % (m.path or "[anonymous]", row.status)
     else:
-        cells = [str(v // 1024) for v in summary_values(row.counts, page_size)]
-        path = m.path or "[anonymous]"
-    return "%-16x %-16x %-4s %12d %12s %10s %10s %12s %10s %10s  %s" % tuple(
-        [m.start, m.end, m.perms, size] + cells + [path])
+        values = summary_values(row.counts, row.facts, page_size, with_facts)
+        label = m.path or "[anonymous]"
+    return _summary_line("%x" % m.start, "%x" % m.end, m.perms, m.end - m.start, values, label)
 
 
-def format_summary_total(rows, page_size):
-    # type: (List[MappingSummary], int) -> List[str]
+def summary_totals(rows):
+    # type: (List[MappingSummary]) -> Tuple[Counts, Optional[PageCounts], int]
     total = ZERO_COUNTS
+    facts = None  # type: Optional[PageCounts]
     size = 0
     for row in rows:
         total = add_counts(total, row.counts)
         size += row.mapping.end - row.mapping.start
-    vals = summary_values(total, page_size)
-    cells = (["total", "", "", size // 1024] + [v // 1024 for v in vals]
-             + ["%d mappings" % len(rows)])  # type: List[Any]
-    line = "%-16s %-16s %-4s %12d %12d %10d %10d %12d %10d %10d  %s" % tuple(cells)
-    words = "%s mapped, %s resident (%s file or shared, %s exclusive), %s swapped, %s in " \
-            "huge pages" % (human_size(size), human_size(vals[0]), human_size(vals[2]),
-                            human_size(vals[3]), human_size(vals[1]), human_size(vals[5]))
-    return [line, words]
+        if row.facts is not None:
+            facts = add_page_counts(facts or ZERO_PAGE_COUNTS, row.facts)
+    return total, facts, size
 
 
-def summary_json(row, page_size):
-    # type: (MappingSummary, int) -> Dict[str, object]
+def format_summary_total(rows, page_size, with_facts=False):
+    # type: (List[MappingSummary], int, bool) -> List[str]
+    total, facts, size = summary_totals(rows)
+    vals = summary_values(total, facts, page_size, with_facts)
+    lines = [_summary_line("total", "", "", size, vals, "%d mappings" % len(rows))]
+    resident, swapped, file_pages, exclusive = (vals[0] or 0, vals[1] or 0, vals[2] or 0,
+                                                vals[3] or 0)
+    lines.append("%s mapped, %s resident (%s file or shared, %s exclusive), %s swapped, %s in "
+                 "huge pages" % (human_size(size), human_size(resident),
+                                 human_size(file_pages), human_size(exclusive),
+                                 human_size(swapped), human_size(vals[5] or 0)))
+    if with_facts and facts is not None:
+        lines.append("USS %s, PSS %s (from map counts of resident pages; the zero page "
+                     "counts in neither)" % (human_size(int(facts.uss * page_size)),
+                                             human_size(int(facts.pss * page_size))))
+    return lines
+
+
+def summary_json(row, page_size, with_facts=False):
+    # type: (MappingSummary, int, bool) -> Dict[str, object]
     doc = mapping_json(row.mapping) or {}
     doc["size"] = row.mapping.end - row.mapping.start
     doc["status"] = row.status
-    for key, value in zip(SUMMARY_FIELDS, summary_values(row.counts, page_size)):
-        doc[key] = value
+    for key, value in zip(summary_fields(True), summary_values(row.counts, row.facts,
+                                                               page_size, True)):
+        doc[key] = value if (with_facts or key in SUMMARY_FIELDS) else None
     return doc
 
 
@@ -2041,6 +2134,43 @@ class PageScanner(object):
         return sum(min(e, end_vpn) - max(s, start_vpn) for s, e in found)
 
 
+class PageFacts(object):
+    """Collects PageCounts for the resident pages of the chunks a walk reads.
+
+    Present pages are grouped into physical runs, so kpageflags and kpagecount
+    are read once per run, right after the pagemap chunk that named them.
+    """
+
+    def __init__(self, kpage):
+        # type: (KPageReader) -> None
+        self.kpage = kpage
+        self.usable = kpage.available("kpageflags") and kpage.available("kpagecount")
+        self.total = ZERO_PAGE_COUNTS
+
+    def reset(self):
+        # type: () -> PageCounts
+        total, self.total = self.total, ZERO_PAGE_COUNTS
+        return total
+
+    def __call__(self, buf):
+        # type: (bytes) -> None
+        if not self.usable:
+            return
+        flags, counts = [], []
+        for start, length in zip(*find_runs(buf)):
+            raw = _lane(buf, start)
+            if raw & PM_PRESENT and raw & PM_PFRAME_MASK:
+                pfn = raw & PM_PFRAME_MASK
+                f = self.kpage.read_lanes("kpageflags", pfn, length) or b""
+                c = self.kpage.read_lanes("kpagecount", pfn, length) or b""
+                n = min(len(f), len(c))
+                flags.append(f[:n])
+                counts.append(c[:n])
+        if flags:
+            self.total = add_page_counts(self.total, count_page_facts(b"".join(flags),
+                                                                      b"".join(counts)))
+
+
 class Walker(object):
     """Walks page ranges of one process in bounded chunks."""
 
@@ -2115,8 +2245,8 @@ class Walker(object):
         return self.pmd_pages * sum(1 for i in candidates
                                     if contiguous_lanes(buf, i, self.pmd_pages))
 
-    def counts(self, vpn, end_vpn):
-        # type: (int, int) -> Tuple[Counts, Optional[int]]
+    def counts(self, vpn, end_vpn, facts=None):
+        # type: (int, int, Optional[PageFacts]) -> Tuple[Counts, Optional[int]]
         """Counts for [vpn, end_vpn), and the vpn where the address space ended, if it did."""
         total = ZERO_COUNTS
         empty = True
@@ -2135,6 +2265,8 @@ class Walker(object):
                 c = count_entries(buf)
                 if c.present:
                     c = c._replace(huge=self._huge(buf, vpn))
+                    if facts is not None:
+                        facts(buf)
                 total = add_counts(total, c)
                 empty = not (c.present or c.swapped)
             if got < want:
@@ -2297,12 +2429,17 @@ def resolve_arguments(args, reader):
 class RangeView(object):
     """Runs (or single pages) of the spans asked for, in their mappings' context."""
 
-    def __init__(self, reader, ctx, walker):
-        # type: (ProcessReader, Context, Walker) -> None
+    def __init__(self, reader, ctx, walker, spec=None):
+        # type: (ProcessReader, Context, Walker, Optional[MatchSpec]) -> None
         self.reader = reader
         self.ctx = ctx
         self.walker = walker
+        self.spec = spec
         self._no_tables = {}  # type: Dict[int, bool]
+
+    def shown_runs(self, span):
+        """The runs to show: all of them, or those that pass --match."""
+        return self.runs(span) if self.spec is None else self.matching_runs(span, self.spec)
 
     def no_page_tables(self, mapping):
         # type: (Optional[Mapping]) -> bool
@@ -2322,10 +2459,42 @@ class RangeView(object):
                 yield run_record(vpn, pages, raw, mapping, ps, self.ctx.kernel,
                                  absent and self.no_page_tables(mapping))
 
+    def matching_runs(self, span, spec):
+        """RunRecords of the pages of a span that pass a --match spec: each run
+        is checked page by page (kpage* read once per run) and split where
+        matching stops. Pages outside mappings never match."""
+        ps = self.reader.page_size
+        kpage = self.ctx.kpage
+        for run in self.runs(span):
+            entry = run.entry
+            if entry is None or run.mapping is None:
+                continue
+            step = 1 if entry.pfn else 0
+            flags = counts = None  # type: Any
+            if entry.pfn and match_needs_kpage(spec):
+                flags = kpage.read("kpageflags", entry.pfn, run.pages)
+                if spec.shared is not None:
+                    counts = kpage.read("kpagecount", entry.pfn, run.pages)
+            start = None
+            for i in range(run.pages + 1):
+                ok = i < run.pages and page_matches(
+                    spec, entry.raw + i * step,
+                    flags[i] if flags and i < len(flags) else None,
+                    counts[i] if counts and i < len(counts) else None)
+                if ok and start is None:
+                    start = i
+                elif not ok and start is not None:
+                    first = decode_entry(entry.raw + start * step, self.ctx.kernel)
+                    yield RunRecord(run.start + start * ps, run.start + i * ps, i - start,
+                                    run.status, first,
+                                    None if run.pstart is None else run.pstart + start * ps,
+                                    run.mapping)
+                    start = None
+
     def pages(self, span):
         """Yield a Translation per page of a span (--each)."""
         ps = self.reader.page_size
-        for run in self.runs(span):
+        for run in self.shown_runs(span):
             for i in range(run.pages):
                 vaddr = run.start + i * ps
                 if run.entry is None:
@@ -2357,7 +2526,7 @@ def print_ranges(console, opts, view, spans):
                 console.write(format_text(tr, False)[0])
             continue
         console.write(RUN_HEADER)
-        for run in view.runs(span):
+        for run in view.shown_runs(span):
             if run.status == "pfn-hidden":
                 console.warn("hidden", "physical addresses hidden: "
                              + hidden_pfn_reason(view.ctx.priv))
@@ -2378,7 +2547,7 @@ def write_json_lookup(console, opts, view, header, translations, spans):
         console.write("    " + json.dumps(head, sort_keys=True)[:-1] + ", %s: [" % (
             json.dumps("pages" if opts.each else "runs")))
         items = ((translation_json(tr) for tr in view.pages(span)) if opts.each else
-                 (run_json(run) for run in view.runs(span)))
+                 (run_json(run) for run in view.shown_runs(span)))
         previous = None
         for item in items:
             if previous is not None:
@@ -2404,7 +2573,8 @@ def cmd_lookup(opts, console, reader, ctx):
               "kernel": None if ctx.kernel is None else "%d.%d" % ctx.kernel
               }  # type: Dict[str, Any]
     view = RangeView(reader, ctx, Walker(reader, pmd_pages_for(opts.proc_root,
-                                                                reader.page_size)))
+                                                                reader.page_size)),
+                     parse_match(opts.match) if opts.match else None)
     if opts.json:
         write_json_lookup(console, opts, view, header, translations, spans)
     else:
@@ -2422,25 +2592,59 @@ def cmd_lookup(opts, console, reader, ctx):
     return EXIT_OK if ok else EXIT_UNTRANSLATED
 
 
-def summarize_mapping(walker, mapping, limit):
-    # type: (Walker, Mapping, List[Optional[int]]) -> MappingSummary
+def summarize_mapping(walker, mapping, limit, facts=None):
+    # type: (Walker, Mapping, List[Optional[int]], Optional[PageFacts]) -> MappingSummary
     """Count one mapping; limit[0] remembers where the address space ended."""
     ps = walker.reader.page_size
     vpn0, vpn1 = mapping.start // ps, -(-mapping.end // ps)
     if limit[0] is not None and vpn0 >= limit[0]:
         return MappingSummary(mapping, ZERO_COUNTS._replace(pages=vpn1 - vpn0),
-                              "beyond-address-space")
+                              "beyond-address-space", None)
     if mapping.path in ("[vvar]", "[vvar_vclock]"):
-        return MappingSummary(mapping, ZERO_COUNTS._replace(pages=vpn1 - vpn0), "no-page-tables")
-    counts, beyond = walker.counts(vpn0, vpn1)
+        return MappingSummary(mapping, ZERO_COUNTS._replace(pages=vpn1 - vpn0), "no-page-tables",
+                              None)
+    counts, beyond = walker.counts(vpn0, vpn1, facts)
+    found = facts.reset() if facts is not None and facts.usable else None
     if beyond is not None:
         limit[0] = beyond
         if beyond <= vpn0:
-            return MappingSummary(mapping, counts, "beyond-address-space")
+            return MappingSummary(mapping, counts, "beyond-address-space", None)
     if (not counts.present and not counts.swapped and mapping.path.startswith("/dev/")
             and not mapping.anonymous and vm_without_page_tables(walker.reader, mapping)):
-        return MappingSummary(mapping, counts, "no-page-tables")
-    return MappingSummary(mapping, counts, "ok")
+        return MappingSummary(mapping, counts, "no-page-tables", None)
+    return MappingSummary(mapping, counts, "ok", found)
+
+
+def run_lanes(raw, pages):
+    # type: (int, int) -> bytes
+    """The little-endian entries of a physical run: raw, raw+1, ..."""
+    lanes = progression(raw, pages)
+    return bytes(lanes) if lanes is not None else struct.pack(
+        "<%dQ" % pages, *range(raw, raw + pages))
+
+
+def summarize_matching(view, mapping, limit, spec, facts=None):
+    # type: (RangeView, Mapping, List[Optional[int]], MatchSpec, Optional[PageFacts]) -> MappingSummary
+    """Counts of the pages of one mapping that pass --match."""
+    row = summarize_mapping(view.walker, mapping, limit) if mapping.path.startswith("[v") or (
+        limit[0] is not None and mapping.start // view.reader.page_size >= limit[0]) else None
+    if row is not None and row.status != "ok":
+        return row
+    ps = view.reader.page_size
+    total = ZERO_COUNTS._replace(pages=-(-mapping.end // ps) - mapping.start // ps)
+    for run in view.matching_runs(Span(mapping.start, mapping.end, ""), spec):
+        e, n = run.entry, run.pages
+        present, swapped = e.present, e.swapped
+        total = add_counts(total, Counts(0, n * present, n * swapped,
+                                         n * (present and e.file_shared),
+                                         n * (present and e.exclusive),
+                                         n * ((present or swapped) and e.soft_dirty), 0))
+        if facts is not None and present and e.pfn:
+            facts(run_lanes(e.raw, n))
+    found = facts.reset() if facts is not None and facts.usable else None
+    if found is not None:
+        total = total._replace(huge=found.thp + found.hugetlb)
+    return MappingSummary(mapping, total, "ok", found)
 
 
 def picture_strip(walker, row, width, chars):
@@ -2483,6 +2687,9 @@ def cmd_summary(opts, console, reader, ctx):
     """One row per mapping and a total, like pmap -x, or a picture per mapping."""
     ps = reader.page_size
     walker = Walker(reader, pmd_pages_for(opts.proc_root, ps))
+    facts = PageFacts(ctx.kpage) if opts.flags else None
+    spec = parse_match(opts.match) if opts.match else None
+    view = RangeView(reader, ctx, walker, spec)
     chars, width = picture_style(console.out)
     limit = [None]  # type: List[Optional[int]]
     rows = []
@@ -2492,13 +2699,16 @@ def cmd_summary(opts, console, reader, ctx):
             console.write("legend: " + "  ".join("%s %s" % (chars[k], name)
                                                 for name, k in PICTURE_LEGEND))
         else:
-            console.write(SUMMARY_HEADER)
+            console.write(summary_header(opts.flags))
     for mapping in reader.maps():
-        row = summarize_mapping(walker, mapping, limit)
-        rows.append(MappingSummary(None, row.counts, row.status)._replace(mapping=mapping))
+        if spec is not None:
+            row = summarize_matching(view, mapping, limit, spec, facts)
+        else:
+            row = summarize_mapping(walker, mapping, limit, facts)
+        rows.append(row)
         strip = picture_strip(walker, row, width, chars) if opts.picture else None
         if opts.json:
-            doc = summary_json(row, ps)
+            doc = summary_json(row, ps, opts.flags)
             if strip is not None:
                 doc["picture"] = strip
             docs.append(doc)
@@ -2507,21 +2717,19 @@ def cmd_summary(opts, console, reader, ctx):
                                                 mapping.perms, strip,
                                                 mapping.path or "[anonymous]"))
         else:
-            console.write(format_summary_row(row, ps))
+            console.write(format_summary_row(row, ps, opts.flags))
     if opts.json:
         import json
-        total = ZERO_COUNTS
-        for row in rows:
-            total = add_counts(total, row.counts)
-        tdoc = dict(zip(SUMMARY_FIELDS, summary_values(total, ps)))
-        tdoc["size"] = sum(r.mapping.end - r.mapping.start for r in rows)
+        total, total_facts, size = summary_totals(rows)
+        tdoc = dict(zip(summary_fields(True), summary_values(total, total_facts, ps, True)))
+        tdoc["size"] = size
         tdoc["mappings"] = len(rows)
         console.write(json.dumps({
             "pid": reader.resolved_pid(), "page_size": ps, "mappings": docs, "total": tdoc,
             "kernel": None if ctx.kernel is None else "%d.%d" % ctx.kernel},
             indent=2, sort_keys=True))
     elif not opts.picture:
-        for line in format_summary_total(rows, ps):
+        for line in format_summary_total(rows, ps, opts.flags):
             console.write(line)
     return EXIT_OK
 
@@ -2818,6 +3026,10 @@ def build_parser():
     parser.add_argument("--flags", action="store_true",
                         help="also say what each physical page is: kpageflags, map count, "
                              "cgroup, NUMA node, /proc/iomem region (root)")
+    parser.add_argument("--match", metavar="FLAGS",
+                        help="only pages with these flags, comma-separated, ~ to negate: "
+                             "pagemap's (present, swapped, file, exclusive, soft-dirty, ...) "
+                             "and kpageflags' (anon, thp, ksm, zero, dirty, ...), shared")
     parser.add_argument("--each", action="store_true",
                         help="list ranges page by page instead of as runs")
     parser.add_argument("--picture", action="store_true",

@@ -125,3 +125,52 @@ def test_physical_covers_every_pfn(capsys):
     assert doc["pfn_start"] == 0 and doc["pages"] == doc["pfn_end"] >= last
     assert any("ANON" in c["flags"] for c in doc["combinations"])
     assert sum(c["pages"] for c in doc["combinations"]) == doc["pages"]
+
+
+def flags_row(capsys, start):
+    assert pagemap.main(["self", "--json", "--flags"]) == 0
+    return [m for m in json.loads(capsys.readouterr().out)["mappings"] if m["start"] == start][0]
+
+
+def test_pss_and_uss_match_smaps(capsys):
+    from test_live_ranges import isolate, region_start, smaps_kib
+    m, addr = private_anon(32)
+    for i in range(32):
+        m[i * PAGE:i * PAGE + 1] = b"u"
+    isolate(addr, 32 * PAGE)
+    start = region_start(addr)
+    row = flags_row(capsys, start)
+    assert row["pss"] == smaps_kib(start, "Pss") and row["uss"] == 32 * PAGE
+    r, w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(r)
+        os.write(w, b"x")
+        signal.pause()
+        os._exit(0)
+    os.close(w)
+    os.read(r, 1)
+    try:
+        row = flags_row(capsys, start)
+        assert row["pss"] == smaps_kib(start, "Pss") == 16 * PAGE
+        assert row["uss"] == 0 and row["shared"] == 32 * PAGE
+    finally:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+    m.close()
+
+
+def test_thp_region_with_flags_and_match(capsys):
+    from test_live_ranges import region_start, smaps_kib
+    m, aligned, size = thp_region()
+    start = region_start(aligned)
+    if not smaps_kib(start, "AnonHugePages"):
+        pytest.skip("the kernel gave no THP here")
+    row = flags_row(capsys, start)
+    assert row["thp"] == smaps_kib(start, "AnonHugePages") == row["huge"]
+    assert row["pss"] == smaps_kib(start, "Pss")
+    assert pagemap.main(["self", "--json", "--match", "thp,head", "%x+%x" % (aligned, size)]) == 0
+    runs = json.loads(capsys.readouterr().out)["ranges"][0]["runs"]
+    assert [r["start"] for r in runs] == list(range(aligned, aligned + size, 2 << 20))
+    assert all(r["pages"] == 1 for r in runs)
+    m.close()

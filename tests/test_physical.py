@@ -269,3 +269,84 @@ def test_phys_no_match_and_hidden(fake, run):
     from conftest import assert_one_error
     code, _, err = run(argv(fake, "--phys", "0x4242000"))
     assert_one_error(code, err, 4, "CAP_SYS_ADMIN")
+
+
+# --- --match and summaries with --flags ------------------------------------------------
+
+def match_tree(fake):
+    """Six pages at ANON: PFNs 0x500-0x505; 0x502 is KSM, 0x503 shared (map count 2),
+    0x504 the zero page; page 6 is swapped."""
+    flags = {0x500 + i: ANON_FLAGS for i in range(6)}
+    flags[0x502] |= BIT["KSM"]
+    flags[0x504] = BIT["ZERO_PAGE"] | BIT["MMAP"]
+    counts = {0x500 + i: 1 for i in range(6)}
+    counts[0x503] = 2
+    counts[0x504] = 57
+    fake.kpage("kpageflags", flags)
+    fake.kpage("kpagecount", counts)
+    entries = {ANON + i * PAGE: make_entry(present=True, pfn=0x500 + i, exclusive=(i != 3))
+               for i in range(6)}
+    entries[ANON + 6 * PAGE] = make_entry(swapped=True, swap_offset=3)
+    fake.process(PID, entries)
+
+
+def match_runs(run, fake, spec, *extra):
+    code, out, err = run(argv(fake, "--json", "--match", spec, PID, "%x+8000" % ANON) +
+                         list(extra))
+    assert code == 0, err
+    return [(r["start"] - ANON) // PAGE for r in json.loads(out)["ranges"][0]["runs"]], [
+        r["pages"] for r in json.loads(out)["ranges"][0]["runs"]]
+
+
+def test_match_filters_runs(fake, run):
+    match_tree(fake)
+    assert match_runs(run, fake, "ksm") == ([2], [1])
+    starts, lengths = match_runs(run, fake, "anon,~ksm")
+    assert list(zip(starts, lengths)) == [(0, 2), (3, 1), (5, 1)]
+    assert match_runs(run, fake, "shared") == ([3], [1])
+    assert match_runs(run, fake, "swapped") == ([6], [1])
+    assert match_runs(run, fake, "present,~exclusive") == ([3], [1])
+    assert match_runs(run, fake, "zero") == ([4], [1])
+
+
+def test_match_each_and_typo(fake, run):
+    match_tree(fake)
+    code, out, _ = run(argv(fake, "--each", "--match", "ksm", PID, "%x+8000" % ANON))
+    assert [line.split()[0] for line in out.splitlines() if line.startswith("0x")] == [
+        "0x7f0000002000"]
+    from conftest import assert_one_error
+    code, _, err = run(argv(fake, "--match", "anon,thpp", PID, "%x+8000" % ANON))
+    assert_one_error(code, err, 2, "'thpp'", "valid names", "anon", "ksm")
+
+
+def test_summary_with_flags(fake, run):
+    match_tree(fake)
+    code, out, _ = run(argv(fake, "--json", "--flags", PID))
+    row = [m for m in json.loads(out)["mappings"] if m["start"] == ANON][0]
+    assert (row["ksm"], row["zero"], row["shared"]) == (PAGE, PAGE, PAGE)
+    assert row["uss"] == 4 * PAGE                     # 5 private-ish, minus the shared one
+    assert row["pss"] == 4 * PAGE + PAGE // 2         # the zero page counts in neither
+    assert row["resident"] == 6 * PAGE and row["swapped"] == PAGE
+    code, out, _ = run(argv(fake, "--flags", PID))
+    assert "USS_KIB" in out.splitlines()[0] and "USS 16.0 KiB, PSS 18.0 KiB" in out
+    code, out, _ = run(argv(fake, "--json", PID))
+    row = [m for m in json.loads(out)["mappings"] if m["start"] == ANON][0]
+    assert row["uss"] is None and row["pss"] is None
+
+
+def test_summary_with_match(fake, run):
+    match_tree(fake)
+    code, out, _ = run(argv(fake, "--json", "--match", "anon,~ksm", PID))
+    rows = {m["start"]: m for m in json.loads(out)["mappings"]}
+    assert rows[ANON]["resident"] == 4 * PAGE and rows[ANON]["swapped"] == 0
+    assert rows[0x600000]["resident"] == 0
+    assert rows[0xFFFFFFFFFF600000]["status"] == "beyond-address-space"
+
+
+def test_count_page_facts():
+    import struct
+    flags = [BIT["THP"], BIT["HUGE"] | BIT["DIRTY"], BIT["UNEVICTABLE"], 1 << 33, BIT["LOCKED"]]
+    counts = [1, 2, 4, 1, 0]
+    facts = pagemap.count_page_facts(struct.pack("<5Q", *flags), struct.pack("<5Q", *counts))
+    assert facts[:7] == (1, 1, 0, 0, 2, 1, 3)
+    assert facts.uss == 3 and facts.pss == 1 + 0.5 + 0.25 + 1 + 1
