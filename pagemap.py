@@ -1250,8 +1250,10 @@ def split_by_mappings(maps, start, end):
 
 
 RunRecord = collections.namedtuple("RunRecord", (
-    "start", "end", "pages", "status", "entry", "pstart", "mapping"))
-RunRecord.__doc__ = "A run of pages in one state on consecutive PFNs, ready to print."
+    "start", "end", "pages", "status", "entry", "pstart", "mapping", "page"))
+RunRecord.__doc__ = ("A run of pages in one state on consecutive PFNs, ready to print; page "
+                     "the PageInfo its pages share, with --flags.")
+RunRecord.__new__.__defaults__ = (None,)
 
 
 def run_record(vpn, pages, raw, mapping, page_size, kernel, no_page_tables):
@@ -1259,14 +1261,14 @@ def run_record(vpn, pages, raw, mapping, page_size, kernel, no_page_tables):
     """Classify one run in its mapping's context."""
     start, end = vpn * page_size, (vpn + pages) * page_size
     if raw is None:
-        return RunRecord(start, end, pages, "beyond-address-space", None, None, mapping)
+        return RunRecord(start, end, pages, "beyond-address-space", None, None, mapping, None)
     entry = decode_entry(raw, kernel)
     status = entry_status(entry, page_size, 0, Privilege(None, None), None)[0]
     if status == "not-present" and not entry.guard:
         status = ("unmapped" if mapping is None else
                   "no-page-tables" if no_page_tables else status)
     pstart = entry.pfn * page_size if status == "present" else None
-    return RunRecord(start, end, pages, status, entry, pstart, mapping)
+    return RunRecord(start, end, pages, status, entry, pstart, mapping, None)
 
 
 RUN_HEADER = "%-35s %-35s %9s %-20s %-22s %s" % (
@@ -1284,9 +1286,12 @@ def format_run(run):
     else:
         prange = "-"
     flags = ",".join(entry_flag_names(entry)) if entry is not None else ""
-    return "%-35s %-35s %9d %-20s %-22s %s" % (
+    line = "%-35s %-35s %9d %-20s %-22s %s" % (
         "0x%x-0x%x" % (run.start, run.end), prange, run.pages, run.status, flags or "-",
         mapping_label(run.mapping))
+    if run.page is None:
+        return line
+    return "\n".join([line] + format_page(run.page, 0))
 
 
 def run_json(run):
@@ -1301,6 +1306,7 @@ def run_json(run):
         "swap_type": None if entry is None else entry.swap_type,
         "swap_offset": None if entry is None else entry.swap_offset,
         "mapping": mapping_json(run.mapping),
+        "page": page_json(run.page),
     }
 
 
@@ -2438,8 +2444,40 @@ class RangeView(object):
         self._no_tables = {}  # type: Dict[int, bool]
 
     def shown_runs(self, span):
-        """The runs to show: all of them, or those that pass --match."""
-        return self.runs(span) if self.spec is None else self.matching_runs(span, self.spec)
+        """The runs to show: all of them, or those that pass --match; with --flags
+        split where the physical pages' flags or map counts change."""
+        runs = self.runs(span) if self.spec is None else self.matching_runs(span, self.spec)
+        return self.flag_runs(runs) if self.ctx.flags else runs
+
+    def flag_runs(self, runs):
+        """Split runs of present pages where kpageflags or the map count change."""
+        ps = self.reader.page_size
+        kpage = self.ctx.kpage
+        for run in runs:
+            entry = run.entry
+            if entry is None or not entry.pfn:
+                yield run
+                continue
+            flags = kpage.read("kpageflags", entry.pfn, run.pages) or ()
+            counts = kpage.read("kpagecount", entry.pfn, run.pages) or ()
+            cgroups = kpage.read("kpagecgroup", entry.pfn, run.pages) or ()
+            facts = [(flags[i] if i < len(flags) else None,
+                      counts[i] if i < len(counts) else None,
+                      cgroups[i] if i < len(cgroups) else None) for i in range(run.pages)]
+            start = 0
+            for i in range(1, run.pages + 1):
+                if i < run.pages and facts[i] == facts[start]:
+                    continue
+                flag, count, inode = facts[start]
+                paddr = run.pstart + start * ps
+                page = PageInfo(flag, count, inode or None,
+                                self.ctx.facts.cgroup_path(inode) if inode else None,
+                                self.ctx.facts.node_of(paddr), self.ctx.facts.iomem_of(paddr),
+                                None)
+                yield RunRecord(run.start + start * ps, run.start + i * ps, i - start,
+                                run.status, decode_entry(entry.raw + start, self.ctx.kernel),
+                                paddr, run.mapping, page)
+                start = i
 
     def no_page_tables(self, mapping):
         # type: (Optional[Mapping]) -> bool
@@ -2510,9 +2548,11 @@ class RangeView(object):
                 status, _, paddr = entry_status(entry, ps, vaddr, self.ctx.priv, self.ctx.swaps)
                 if run.status in ("unmapped", "no-page-tables"):
                     status = run.status
+                page = (describe_page(self.reader, self.ctx, vaddr, entry, run.mapping)
+                        if self.ctx.flags and entry.present else None)
                 yield Translation(self.reader.resolved_pid(), vaddr, entry, paddr, run.mapping,
                                   status, "", ps, swap_area_for(entry, self.ctx.swaps),
-                                  None, None)
+                                  None, None, page)
 
 
 def print_ranges(console, opts, view, spans):
@@ -2523,7 +2563,8 @@ def print_ranges(console, opts, view, spans):
         if opts.each:
             console.write(TEXT_HEADER)
             for tr in view.pages(span):
-                console.write(format_text(tr, False)[0])
+                for line in format_text(tr, False):
+                    console.write(line)
             continue
         console.write(RUN_HEADER)
         for run in view.shown_runs(span):

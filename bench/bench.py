@@ -93,6 +93,58 @@ def peak_rss_kib(argv):
     return usage.ru_maxrss
 
 
+def bench_physical(reps):
+    """--physical over all of /proc/kpageflags, against reading the file alone."""
+    kpage = pagemap.KPageReader("/proc")
+    if not kpage.available("kpageflags"):
+        print("--physical: /proc/kpageflags unreadable, skipped")
+        return
+    fd = kpage.fds["kpageflags"]
+
+    def read_all():
+        off = 0
+        while True:
+            data = os.pread(fd, pagemap.PHYSICAL_CHUNK * 8, off)
+            if not data:
+                return off // 8
+            off += len(data)
+    pfns = read_all()
+    raw = median_time(read_all, reps)
+    full = median_time(lambda: pagemap.physical_flag_counts(kpage, 0, None), reps)
+    kpage.close()
+    print("--physical: %d PFNs (%s) in %.3f s (%.1f M PFN/s); reading kpageflags alone "
+          "%.3f s: ratio %.2f" % (pfns, pagemap.human_size(pfns * pagemap.system_page_size()),
+                                  full, pfns / full / 1e6, raw, full / raw))
+
+
+def bench_reverse(reps, reader, regions):
+    """--phys over every process, for a page of the target's full region."""
+    import io
+    ps = pagemap.system_page_size()
+    start = regions["full"][0] + 12345 * ps
+    paddr = pagemap.translate(reader.pid, start).paddr
+    pids = pagemap.list_pids("/proc")
+    mapped = 0
+    for pid in pids:
+        try:
+            r = pagemap.ProcessReader("/proc", pid, ps)
+            mapped += sum((m.end - m.start) // ps for m in r.maps())
+        except pagemap.PagemapError:
+            continue
+
+    def run():
+        saved = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = io.StringIO()
+        try:
+            pagemap.main(["--phys", hex(paddr)])
+        finally:
+            sys.stdout, sys.stderr = saved
+    t = median_time(run, reps)
+    print("--phys: %d processes, %d pages mapped (%s), whole machine in %.3f s "
+          "(%.1f M mapped pages/s)" % (len(pids), mapped, pagemap.human_size(mapped * ps), t,
+                                       mapped / t / 1e6))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=7)
@@ -148,6 +200,8 @@ def run(opts, pid, regions, limit):
     walker.scanner.works = saved
     print("untouched %d GiB summary: %.2f ms with PAGEMAP_SCAN (%s), %.2f ms with reads" % (
         (end - start) >> 30, with_scan * 1e3, "used" if saved else "unavailable", plain * 1e3))
+    bench_physical(opts.reps)
+    bench_reverse(opts.reps, reader, regions)
     reader.close()
     script = os.path.join(ROOT, "pagemap.py")
     floor = peak_rss_kib([script, "--version"])

@@ -350,3 +350,35 @@ def test_count_page_facts():
     facts = pagemap.count_page_facts(struct.pack("<5Q", *flags), struct.pack("<5Q", *counts))
     assert facts[:7] == (1, 1, 0, 0, 2, 1, 3)
     assert facts.uss == 3 and facts.pss == 1 + 0.5 + 0.25 + 1 + 1
+
+
+def test_ranges_with_flags_split_by_page_facts(fake, run):
+    match_tree(fake)
+    code, out, _ = run(argv(fake, "--json", "--flags", PID, "%x+8000" % ANON))
+    runs = json.loads(out)["ranges"][0]["runs"]
+    got = [((r["start"] - ANON) // PAGE, r["pages"], r["page"] and r["page"]["flags"])
+           for r in runs]
+    anon = ["UPTODATE", "LRU", "MMAP", "ANON", "SWAPBACKED"]
+    assert got == [(0, 2, anon), (2, 1, anon[:4] + ["SWAPBACKED", "KSM"]), (3, 1, anon),
+                   (4, 1, ["MMAP", "ZERO_PAGE"]), (5, 1, anon), (6, 1, None), (7, 1, None)]
+    assert runs[3]["page"]["mapcount"] == 57 and runs[2]["page"]["mapcount"] == 2
+    code, out, _ = run(argv(fake, "--flags", "--each", PID, "%x+1000" % ANON))
+    assert "  page: flags UPTODATE,LRU,MMAP,ANON,SWAPBACKED" in out
+
+
+def test_progress_only_on_a_slow_terminal():
+    import io
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+    err = Tty()
+    progress = pagemap.Progress(err, delay=0)
+    progress.update("pagemap: scanning PID 1 (1 of 9)")
+    progress.done()
+    assert "scanning PID 1" in err.getvalue() and err.getvalue().endswith("\r\x1b[K")
+    quiet = io.StringIO()
+    progress = pagemap.Progress(quiet, delay=0)
+    progress.update("x")
+    progress.done()
+    assert quiet.getvalue() == ""
