@@ -182,7 +182,7 @@ def test_physical_range_and_json(fake, run):
 
 def test_physical_big_endian_tree(tmp_path, run):
     from conftest import FakeProc
-    little, big = FakeProc(tmp_path / "l"), FakeProc(tmp_path / "b", byteorder=">")
+    little, big = FakeProc(tmp_path / "l", byteorder="<"), FakeProc(tmp_path / "b", byteorder=">")
     physical_tree(little)
     physical_tree(big)
     a = run(argv(little, "--physical", "--byteorder", "little"))[1]
