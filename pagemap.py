@@ -3031,10 +3031,11 @@ def cmd_decode(opts, console):
 EXIT_CODES_HELP = """exit codes:
   0    every address translated to a physical address; ranges and mappings listed
   1    ran, but some address could not be translated (see its state and note),
-       a mapping name matched nothing, or a range was empty
+       a mapping name matched nothing, a range was empty, or (--phys) nothing
+       maps the address
   2    usage error
   3    no such process (or it exited, is a zombie or a kernel thread)
-  4    permission denied
+  4    permission denied (--phys and --physical need root)
   5    unsupported kernel or system (no pagemap, /proc not mounted)
   6    other I/O error
   130  interrupted
