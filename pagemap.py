@@ -4,12 +4,14 @@
 Reads /proc/PID/pagemap, decodes the entry for each address and prints the
 physical address and the page's state, explaining every surprising answer
 (hidden PFNs, untouched pages, swapped pages, device memory, the end of the
-address space).
+address space); lists ranges as runs, summarises whole processes, and, as
+root, says what each physical page is.
 
     python3 pagemap.py self 0x400000           translate an address of this process
-    python3 pagemap.py 1234 7f3a1c000000 -v    another process, with the raw entry
+    python3 pagemap.py 1234 '[heap]' --flags   runs of a mapping, with page flags
+    python3 pagemap.py 1234                    one row per mapping, like pmap -x
+    python3 pagemap.py --phys 0x1bd75e000      which processes map a physical page
     python3 pagemap.py --decode 0xa600000000036afb --kernel-version 3.10
-    python3 pagemap.py 1234 55d0c8a00000 --json
 
 Python >= 3.5, standard library only: copy this file anywhere and run it.
 """
@@ -29,9 +31,10 @@ if False:  # for mypy only: typing may be missing from a board's Python
 
 __version__ = "0.1.0"
 __all__ = [
-    "Entry", "Mapping", "SwapArea", "Translation", "PagemapError",
-    "decode_entry", "parse_maps", "parse_maps_line", "parse_address",
-    "parse_kernel_version", "translate", "translate_many", "main",
+    "Counts", "Entry", "HugePage", "Mapping", "PageInfo", "PagemapError", "ProcessReader",
+    "SwapArea", "Translation", "Walker", "count_entries", "decode_entry", "find_runs",
+    "kpageflag_names", "main", "parse_address", "parse_kernel_version", "parse_maps",
+    "parse_maps_line", "parse_match", "translate", "translate_many",
 ]
 
 # --- constants --------------------------------------------------------------
