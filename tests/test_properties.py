@@ -60,7 +60,9 @@ ARG = st.one_of(
     st.text(max_size=20),
     st.sampled_from(["self", "4242", "0", "-1", "--json", "-v", "--decode", "0x", "0x600000",
                      "ffffffffff600000", "--page-size", "16k", "--kernel-version", "3.10",
-                     "--byteorder", "big", "1" * 30]),
+                     "--byteorder", "big", "1" * 30, "--flags", "--match", "anon,~ksm",
+                     "thpp", "--phys", "--physical", "--each", "--picture", "[heap]",
+                     "0x600000+4k", "600000-500000", "cat", "10+1G", "1000-2000"]),
 )
 
 
@@ -69,10 +71,12 @@ def tree(tmp_path_factory):
     fake = FakeProc(tmp_path_factory.mktemp("p") / "proc")
     fake.process("4242", {0x600000: make_entry(present=True, pfn=5)})
     fake.process("self", {0x600000: make_entry(present=True, pfn=6)})
+    fake.kpage("kpageflags", {5: 0x828, 6: 1 << 22}, pfns=64)
+    fake.kpage("kpagecount", {5: 1, 6: 2}, pfns=64)
     return fake
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(st.lists(ARG, max_size=6))
 def test_no_argument_string_gives_a_traceback(tree, args):
     import io
