@@ -1457,10 +1457,10 @@ def picture_blocks(start_vpn, end_vpn, width):
 # --- /proc layer ------------------------------------------------------------
 
 
-def _open(path):
-    # type: (str) -> int
+def _open(path, flags=os.O_RDONLY):
+    # type: (str, int) -> int
     """The one place that opens files: an fd, or OSError."""
-    return os.open(path, os.O_RDONLY)
+    return os.open(path, flags)
 
 
 def system_page_size():
@@ -3007,6 +3007,206 @@ def cmd_phys(opts, console):
     return EXIT_OK if matches else EXIT_UNTRANSLATED
 
 
+Finding = collections.namedtuple("Finding", ("name", "status", "detail"))
+Finding.__doc__ = "One line of --check: status 'ok', 'warn', 'fail' or 'info'."
+
+PAGEMAP_BITS = (((2, 6), "present 63, swapped 62, PFN 0-54"), ((3, 5), "file 61"),
+                ((3, 11), "soft-dirty 55"), ((4, 2), "exclusive 56"), ((5, 13), "uffd-wp 57"),
+                ((6, 15), "guard 58"))
+
+
+def pagemap_bits_for(kernel):
+    # type: (Optional[Tuple[int, int]]) -> str
+    """The pagemap bits a kernel version defines, for the doctor."""
+    if kernel is None:
+        return "unknown kernel version: decoding as the newest layout"
+    bits = [text for since, text in PAGEMAP_BITS if kernel >= since]
+    if kernel < (3, 11):
+        bits.append("page shift in 55-60")
+    elif kernel < (4, 2):
+        bits.append("page shift in 55-60 until the first clear_refs")
+    return ", ".join(bits)
+
+
+def probe_address(proc_root):
+    # type: (str) -> Tuple[Optional[int], Any]
+    """An address of our own that is surely present, and the object keeping it so.
+
+    Live: a fresh object's own address (CPython's id() is the address, and
+    creating the object just wrote its page). In a captured or fake tree: the
+    first page of the tree's self's first mapping."""
+    if proc_root == "/proc":
+        keep = bytearray(b"pagemap-probe")
+        return id(keep), keep
+    text = read_text_optional(os.path.join(proc_root, "self", "maps"))
+    try:
+        maps = parse_maps(text or "")
+    except ValueError:
+        return None, None
+    return (maps[0].start if maps else None), None
+
+
+def check_soft_dirty(proc_root, reader):
+    # type: (str, ProcessReader) -> Finding
+    """Prove soft-dirty tracking: clear our own bits, write, and look at bit 55.
+
+    Without CONFIG_MEM_SOFT_DIRTY, 'echo 4 > clear_refs' is accepted and does
+    nothing, and bit 55 never shows; a captured or fake tree can only show its
+    smaps VmFlags ('sd')."""
+    if proc_root != "/proc":
+        text = read_text_optional(os.path.join(proc_root, "self", "smaps")) or ""
+        if re.search(r"^VmFlags:.*\bsd\b", text, re.M):
+            return Finding("soft-dirty", "ok", "smaps VmFlags show 'sd' (CONFIG_MEM_SOFT_DIRTY)")
+        return Finding("soft-dirty", "warn", "no 'sd' in smaps VmFlags: cannot tell from "
+                       "this tree whether the kernel tracks writes")
+    try:
+        clear_soft_dirty(proc_root, "self")
+    except PagemapError as exc:
+        return Finding("soft-dirty", "warn", str(exc))
+    probe = bytearray(b"written after clear_refs")
+    found = reader.entry_at(id(probe))
+    if found is not None and found[0] & PM_SOFT_DIRTY:
+        return Finding("soft-dirty", "ok", "a page written after 'echo 4 > clear_refs' shows "
+                       "bit 55: --clear-soft-dirty and --written work")
+    return Finding("soft-dirty", "warn", "bit 55 stays clear after a write: kernel without "
+                   "CONFIG_MEM_SOFT_DIRTY, so --written cannot see writes")
+
+
+def check_kpage_files(proc_root, pfn):
+    # type: (str, Optional[int]) -> List[Finding]
+    kpage = KPageReader(proc_root)
+    findings = []
+    try:
+        for name in KPAGE_FILES:
+            if kpage.read(name, pfn or 0, 1) is not None:
+                findings.append(Finding(name, "ok", "readable: --flags, --phys and --physical "
+                                        "work" if name == "kpageflags" else "readable"))
+            else:
+                findings.append(Finding(name, "warn", kpage.problems.get(name, "unreadable")))
+    finally:
+        kpage.close()
+    return findings
+
+
+def check_system(proc_root):
+    # type: (str) -> List[Finding]
+    """THP mode, the hugetlb pool and swap areas: facts, not failures."""
+    facts = SystemFacts(proc_root)
+    thp_dir = os.path.join(facts.sys_root, "kernel", "mm", "transparent_hugepage")
+    enabled = read_text_optional(os.path.join(thp_dir, "enabled"))
+    mode = re.search(r"\[(\w+)\]", enabled or "")
+    pmd = read_text_optional(os.path.join(thp_dir, "hpage_pmd_size"))
+    thp = ("mode %s%s" % (mode.group(1), ", PMD size %s" % human_size(int(pmd))
+                          if pmd and pmd.strip().isdigit() else "")
+           if mode else "not available (kernel without CONFIG_TRANSPARENT_HUGEPAGE)")
+    meminfo = read_text_optional(os.path.join(proc_root, "meminfo")) or ""
+    pool = dict(re.findall(r"^(HugePages_Total|HugePages_Free|Hugepagesize):\s*(\d+)",
+                           meminfo, re.M))
+    hugetlb = ("%s of %s pages free, %s KiB each" % (pool.get("HugePages_Free", "?"),
+                                                      pool["HugePages_Total"],
+                                                      pool.get("Hugepagesize", "?"))
+               if "HugePages_Total" in pool else "no hugetlb pool (CONFIG_HUGETLBFS)")
+    areas = read_swaps(proc_root)
+    swap = ("none enabled" if not areas else "; ".join(
+        "%s (%s, %s)" % (a.path, a.kind, human_size(a.size_kib * 1024)) for a in areas))
+    return [Finding("thp", "info", thp), Finding("hugetlb", "info", hugetlb),
+            Finding("swap", "info", swap if areas is not None else "/proc/swaps unreadable")]
+
+
+def run_checks(proc_root, page_size):
+    # type: (str, int) -> Tuple[List[Finding], bool]
+    """Every doctor finding, and whether the basic lookup works."""
+    kernel = running_kernel(proc_root)
+    findings = [
+        Finding("python", "ok", "%s, %d-bit, %s-endian" % (
+            sys.version.split()[0], struct.calcsize("P") * 8, sys.byteorder)),
+        Finding("kernel", "ok" if kernel else "warn", "%s: pagemap bits %s" % (
+            "%d.%d" % kernel if kernel else "unknown", pagemap_bits_for(kernel))),
+        Finding("page size", "ok", "%d bytes" % page_size),
+    ]
+    priv = read_privilege(proc_root)
+    reader = ProcessReader(proc_root, "self", page_size)
+    address, keep = probe_address(proc_root)
+    works = False
+    pfn = None
+    try:
+        try:
+            found = reader.entry_at(address) if address is not None else None
+        except PagemapError as exc:
+            findings.append(Finding("pagemap", "fail", str(exc)))
+            return findings, False
+        entry = decode_entry(found[0], kernel) if found else None
+        if entry is None or not entry.present:
+            findings.append(Finding("pagemap", "fail", "%s/self/pagemap opens, but a page of "
+                                    "ours at 0x%x does not read as present" % (
+                                        proc_root, address or 0)))
+        else:
+            works = True
+            findings.append(Finding("pagemap", "ok", "%s/self/pagemap reads: our page at 0x%x "
+                                    "is present" % (proc_root, address or 0)))
+            pfn = entry.pfn or None
+            findings.append(Finding("pfn", "ok" if pfn else "warn",
+                                    "visible" if pfn else "hidden: " + hidden_pfn_reason(priv)))
+            if entry.page_shift is not None:
+                findings.append(Finding("layout", "info", "entries carry the page shift (%d) "
+                                        "in bits 55-60, as before 4.2: decoded by kernel "
+                                        "version" % entry.page_shift))
+        scan = PageScanner(reader.open_pagemap(), page_size)
+        scan.regions(address // page_size if address else 0,
+                     (address // page_size if address else 0) + 1, PAGE_IS_PRESENT, 0)
+        findings.append(Finding("pagemap_scan", "ok" if scan.works else "warn",
+                                "PAGEMAP_SCAN works: untouched memory is skipped" if scan.works
+                                else "PAGEMAP_SCAN unavailable (Linux < 6.7, or a captured "
+                                "file): whole ranges are read instead, same answers"))
+        findings.extend(check_kpage_files(proc_root, pfn))
+        if works:
+            findings.append(check_soft_dirty(proc_root, reader))
+    finally:
+        reader.close()
+        del keep
+    findings.extend(check_system(proc_root))
+    return findings, works
+
+
+def cmd_check(opts, console):
+    # type: (Namespace, Console) -> int
+    """The doctor: what this system offers, each claim tried on our own memory."""
+    page_size = opts.page_size or system_page_size()
+    findings, works = run_checks(opts.proc_root, page_size)
+    if opts.json:
+        import json
+        console.write(json.dumps({"ok": works, "checks": [dict(zip(Finding._fields, f))
+                                                          for f in findings]},
+                                 indent=2, sort_keys=True))
+    else:
+        console.write("pagemap %s --check on %s" % (__version__, opts.proc_root))
+        for f in findings:
+            console.write("  %-5s %-13s %s" % (f.status, f.name, f.detail))
+        console.write("result: " + ("the basic lookup works" if works else
+                                    "the basic lookup does not work here (see 'fail')"))
+    return EXIT_OK if works else EXIT_UNSUPPORTED
+
+
+def clear_soft_dirty(proc_root, pid):
+    # type: (str, str) -> None
+    """'echo 4 > /proc/PID/clear_refs' (3.11+): clear the soft-dirty bits."""
+    path = os.path.join(proc_root, pid, "clear_refs")
+    try:
+        fd = _open(path, os.O_WRONLY)
+        try:
+            os.write(fd, b"4")
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise PermissionDeniedError("%s: permission denied (clearing soft-dirty bits needs "
+                                        "root or the process's owner)" % path) from exc
+        if exc.errno == errno.ENOENT and not os.path.isdir(os.path.join(proc_root, pid)):
+            raise NoProcessError("no process with PID %s (it may have exited)" % pid) from exc
+        raise ProcIOError("%s: cannot write: %s (clear_refs needs Linux 3.11+ for soft-dirty)"
+                          % (path, exc.strerror or exc)) from exc
+
+
 def cmd_decode(opts, console):
     # type: (Namespace, Console) -> int
     """Decode raw entry values with no process at all."""
@@ -3088,6 +3288,9 @@ def build_parser():
     parser.add_argument("--physical", nargs="?", const="", metavar="PFN-RANGE",
                         help="summarise physical memory by /proc/kpageflags: pages per flag "
                              "combination (all PFNs, or START-END / START+COUNT in hex; root)")
+    parser.add_argument("--check", action="store_true",
+                        help="the doctor: what this system offers and why something is "
+                             "missing, each claim tried on pagemap's own memory")
     parser.add_argument("--kernel-version", metavar="X.Y", type=parse_kernel_version,
                         help="decode entries as this kernel version lays them out "
                              "(default: the running kernel)")
@@ -3149,6 +3352,8 @@ def run(argv, console):
         if opts.pid is not None:
             raise UsageError("--decode takes entry values, not a PID")
         return cmd_decode(opts, console)
+    if opts.check:
+        return cmd_check(opts, console)
     if opts.phys is not None:
         return cmd_phys(opts, console)
     if opts.physical is not None:
