@@ -143,6 +143,10 @@ class ProcIOError(PagemapError):
     exit_code = EXIT_IO
 
 
+class SnapshotError(ProcIOError):
+    """A snapshot that is damaged, truncated or not a snapshot at all."""
+
+
 # --- data types -------------------------------------------------------------
 
 
@@ -2213,8 +2217,9 @@ class Walker(object):
             raise problem
         return vpn
 
-    def find_pfn(self, vpn, end_vpn, pfn):
-        """Yield (vpn, raw entry) of the pages in [vpn, end_vpn) that map pfn."""
+    def chunks(self, vpn, end_vpn):
+        """Yield (first vpn, little-endian entries) of each chunk read over
+        [vpn, end_vpn), untouched spans skipped (PAGEMAP_SCAN) and not yielded."""
         empty = True
         while vpn < end_vpn:
             if empty:
@@ -2224,13 +2229,18 @@ class Walker(object):
                     return
             want = min(COUNT_CHUNK - vpn % COUNT_CHUNK, end_vpn - vpn)
             buf = self._read(vpn, want)
-            for index in find_pfn(buf, pfn):
-                yield vpn + index, struct.unpack_from("<Q", buf, index * 8)[0]
-            got = len(buf) // 8
-            if got < want:
+            if buf:
+                yield vpn, buf
+            if len(buf) < want * 8:
                 return
             empty = populated_lanes(buf).find(1) < 0
-            vpn += got
+            vpn += want
+
+    def find_pfn(self, vpn, end_vpn, pfn):
+        """Yield (vpn, raw entry) of the pages in [vpn, end_vpn) that map pfn."""
+        for first, buf in self.chunks(vpn, end_vpn):
+            for index in find_pfn(buf, pfn):
+                yield first + index, _lane(buf, index)
 
     def _huge_blocks(self, buf, vpn):
         # type: (bytes, int) -> Any
@@ -2374,6 +2384,18 @@ class Console(object):
         self.out = out
         self.err = err
         self.warned = set()  # type: set
+        self.aliases = []  # type: List[Tuple[str, str]]
+
+    def name(self, text):
+        # type: (str) -> str
+        """A message with temporary paths shown as what they stand for."""
+        for path, alias in self.aliases:
+            text = text.replace(path, alias)
+        return text
+
+    def error(self, message):
+        # type: (str) -> None
+        self.err.write("pagemap: error: %s\n" % self.name(message))
 
     def write(self, text):
         # type: (str) -> None
@@ -2387,7 +2409,7 @@ class Console(object):
         # type: (str, str) -> None
         if key not in self.warned:
             self.warned.add(key)
-            self.err.write("pagemap: warning: %s\n" % message)
+            self.err.write("pagemap: warning: %s\n" % self.name(message))
 
 
 def emit(console, opts, translations, header):
@@ -3229,6 +3251,363 @@ def cmd_decode(opts, console):
     return EXIT_OK
 
 
+# --- snapshots: --capture on the board, --from on the desk --------------------------
+# A snapshot is a zip: header.json, the process's text files, and pagemap entries
+# and kpage values as little-endian u64 runs with "<QQ" (first, count) indexes.
+# --from rebuilds a sparse /proc tree from it, so every view runs unchanged.
+
+SNAPSHOT_FORMAT = "pagemap-snapshot"
+SNAPSHOT_VERSION = 1
+SNAPSHOT_BLOCK = 512    # entries stored per block: untouched blocks are left out
+_EXTENT = struct.Struct("<QQ")
+
+
+class SnapshotWriter(object):
+    """Stages the big members in temp files beside the output (Python 3.5's
+    zipfile cannot stream a member it writes), then zips them at once."""
+
+    def __init__(self, directory):
+        # type: (str) -> None
+        import tempfile
+        self.dir = tempfile.mkdtemp(prefix=".pagemap-capture-", dir=directory)
+        self.files = {}  # type: Dict[str, Any]
+
+    def append(self, name, data):
+        # type: (str, bytes) -> None
+        if name not in self.files:
+            self.files[name] = open(os.path.join(self.dir, name), "wb")
+        self.files[name].write(data)
+
+    def close(self):
+        # type: () -> None
+        for f in self.files.values():
+            f.close()
+
+    def discard(self):
+        # type: () -> None
+        import shutil
+        self.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def stored_blocks(buf, vpn):
+    # type: (bytes, int) -> List[Tuple[int, int]]
+    """(first vpn, pages) of the blocks of a chunk that hold any non-zero entry,
+    adjacent blocks joined: what a snapshot stores."""
+    zero = bytes(SNAPSHOT_BLOCK * 8)
+    extents = []  # type: List[Tuple[int, int]]
+    n = len(buf) // 8
+    for i in range(0, n, SNAPSHOT_BLOCK):
+        block = buf[i * 8:(i + SNAPSHOT_BLOCK) * 8]
+        if block != zero[:len(block)]:
+            count = len(block) // 8
+            if extents and extents[-1][0] + extents[-1][1] == vpn + i:
+                extents[-1] = (extents[-1][0], extents[-1][1] + count)
+            else:
+                extents.append((vpn + i, count))
+    return extents
+
+
+def capture_process(reader, ctx, writer):
+    # type: (ProcessReader, Context, SnapshotWriter) -> Dict[str, Any]
+    """Write one process's entries and kpage values into the writer; return counts."""
+    ps = reader.page_size
+    walker = Walker(reader, pmd_pages_for(ctx.proc_root, ps))
+    stats = {"entries": 0, "pfns": 0, "huge_regions": 0}
+    limit = reader.address_space_end()
+    for mapping in reader.maps():
+        vpn, end = mapping.start // ps, -(-mapping.end // ps)
+        if limit is not None:
+            end = min(end, limit // ps)
+        for first, buf in walker.chunks(vpn, end):
+            for start, count in stored_blocks(buf, first):
+                writer.append("pagemap.idx", _EXTENT.pack(start, count))
+                writer.append("pagemap.bin", buf[(start - first) * 8:(start - first + count) * 8])
+                stats["entries"] += count
+            stats["pfns"] += capture_kpages(buf, ctx.kpage, writer)
+        if walker.scanner.works and vpn < end:
+            for s, e in walker.scanner.regions(vpn, end, PAGE_IS_HUGE, 0) or ():
+                writer.append("huge.idx", _EXTENT.pack(s, e - s))
+                stats["huge_regions"] += 1
+    return stats
+
+
+def capture_kpages(buf, kpage, writer):
+    # type: (bytes, KPageReader, SnapshotWriter) -> int
+    """Store the kpage values of the physical runs a chunk refers to."""
+    stored = 0
+    for start, length in zip(*find_runs(buf)):
+        raw = _lane(buf, start)
+        pfn = raw & PM_PFRAME_MASK
+        if not raw & PM_PRESENT or not pfn:
+            continue
+        values = dict((name, kpage.read_lanes(name, pfn, length)) for name in KPAGE_FILES)
+        got = min(len(v) for v in values.values() if v is not None) // 8 if any(
+            v is not None for v in values.values()) else 0
+        if not got:
+            continue
+        writer.append("kpage.idx", _EXTENT.pack(pfn, got))
+        for name, data in values.items():
+            if data is not None:
+                writer.append(name + ".bin", data[:got * 8])
+        stored += got
+    return stored
+
+
+def snapshot_extras(proc_root):
+    # type: (str) -> Dict[str, Optional[str]]
+    """Small files of the system a snapshot keeps for the desk: swap areas, iomem,
+    NUMA memory blocks, THP settings, and the capturing reader's privileges."""
+    facts = SystemFacts(proc_root)
+    block, nodes = facts._read_nodes()
+    thp = os.path.join(facts.sys_root, "kernel", "mm", "transparent_hugepage")
+    import json
+    return {
+        "swaps": read_text_optional(os.path.join(proc_root, "swaps")),
+        "iomem": read_text_optional(os.path.join(proc_root, "iomem")),
+        "meminfo": read_text_optional(os.path.join(proc_root, "meminfo")),
+        "reader_status": read_text_optional(os.path.join(proc_root, "self", "status")),
+        "reader_uid_map": read_text_optional(os.path.join(proc_root, "self", "uid_map")),
+        "thp_enabled": read_text_optional(os.path.join(thp, "enabled")),
+        "hpage_pmd_size": read_text_optional(os.path.join(thp, "hpage_pmd_size")),
+        "numa.json": json.dumps({"block_size": block, "nodes": dict(
+            (str(k), v) for k, v in nodes.items())}) if block else None,
+    }
+
+
+def cmd_capture(opts, console):
+    # type: (Namespace, Console) -> int
+    """Write a self-contained snapshot of one process, atomically."""
+    import json
+    import time
+    import zipfile
+    page_size = opts.page_size or system_page_size()
+    pid = parse_pid(opts.pid)
+    target = os.path.abspath(opts.capture)
+    reader = ProcessReader(opts.proc_root, pid, page_size, entry_format(opts.byteorder))
+    ctx = Context.load(opts.proc_root, opts.kernel_version, True, entry_format(opts.byteorder))
+    writer = SnapshotWriter(os.path.dirname(target))
+    partial = target + ".partial"
+    try:
+        reader.open_pagemap()
+        texts = {"maps": reader.read_file("maps")}  # type: Dict[str, Optional[str]]
+        for name in ("smaps", "stat", "comm", "status"):
+            texts[name] = read_text_optional(os.path.join(reader.dir, name))
+        stats = capture_process(reader, ctx, writer)
+        writer.close()
+        release = read_text_optional(os.path.join(opts.proc_root, "sys", "kernel", "osrelease"))
+        header = {
+            "format": SNAPSHOT_FORMAT, "version": SNAPSHOT_VERSION,
+            "pagemap_version": __version__, "pid": reader.resolved_pid(),
+            "comm": (texts.get("comm") or "").strip(),
+            "kernel": (release or (os.uname()[2] if opts.proc_root == "/proc" else "")).strip(),
+            "page_size": page_size, "captured_byteorder": sys.byteorder,
+            "task_size": reader.address_space_end(), "time": int(time.time()),
+            "entries": stats["entries"], "pfns": stats["pfns"],
+            "scan": bool(stats["huge_regions"]) or None,
+        }
+        with zipfile.ZipFile(partial, "w", _zip_compression()) as z:
+            z.writestr("header.json", json.dumps(header, indent=1, sort_keys=True))
+            for name, text in list(texts.items()) + list(snapshot_extras(opts.proc_root).items()):
+                if text is not None:
+                    z.writestr(name, text)
+            for name in sorted(writer.files):
+                z.write(os.path.join(writer.dir, name), name)
+        _fsync_path(partial)
+        os.replace(partial, target)
+    except OSError as exc:
+        _remove_quietly(partial)
+        raise ProcIOError("%s: cannot write the snapshot: %s" % (
+            opts.capture, exc.strerror or exc)) from exc
+    except BaseException:
+        _remove_quietly(partial)
+        raise
+    finally:
+        writer.discard()
+        reader.close()
+        ctx.close()
+    console.write("captured %s (%s): %d mappings, %d entries stored, page flags of %d pages, "
+                  "into %s (%s)" % (reader.label, header["comm"] or "?",
+                                    len(reader.maps()), stats["entries"], stats["pfns"],
+                                    opts.capture, human_size(os.path.getsize(target))))
+    return EXIT_OK
+
+
+def _zip_compression():
+    # type: () -> int
+    """Deflate where zlib exists (most Pythons); stored otherwise."""
+    import zipfile
+    try:
+        import zlib  # noqa: F401
+        return zipfile.ZIP_DEFLATED
+    except ImportError:
+        return zipfile.ZIP_STORED
+
+
+def _fsync_path(path):
+    # type: (str) -> None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_quietly(path):
+    # type: (str) -> None
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def read_extents(data, name):
+    # type: (bytes, str) -> List[Tuple[int, int]]
+    if len(data) % _EXTENT.size:
+        raise SnapshotError("%s is truncated" % name)
+    return [_EXTENT.unpack_from(data, i) for i in range(0, len(data), _EXTENT.size)]
+
+
+def write_sparse(path, extents, stream, size, member):
+    # type: (str, List[Tuple[int, int]], Any, Optional[int], str) -> None
+    """A sparse file of u64s: extents of (first index, count) from stream, the
+    rest holes, the whole size bytes long (beyond it reads are EOF)."""
+    with open(path, "wb") as f:
+        for first, count in extents:
+            data = stream.read(count * 8)
+            if len(data) != count * 8:
+                raise SnapshotError("%s is shorter than its index says" % member)
+            f.seek(first * 8)
+            f.write(data)
+        if stream.read(1):
+            raise SnapshotError("%s is longer than its index says" % member)
+        if size is not None:
+            try:
+                f.truncate(max(size, f.tell()))
+            except OSError:
+                pass  # a file system that cannot hold it sparse: EOF comes earlier
+
+
+def open_snapshot(path):
+    # type: (str) -> Tuple[str, str, Dict[str, Any]]
+    """Rebuild a snapshot as a /proc tree in a temp directory: (temp dir, proc root,
+    header). Raise SnapshotError naming what is wrong with a damaged file."""
+    import json
+    import shutil
+    import tempfile
+    import zipfile
+    try:
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise SnapshotError("%s: not a readable snapshot: %s" % (path, exc)) from exc
+    tmp = tempfile.mkdtemp(prefix="pagemap-from-")
+    try:
+        with archive:
+            names = set(archive.namelist())
+            try:
+                header = json.loads(archive.read("header.json").decode("utf-8"))
+            except (KeyError, ValueError, UnicodeDecodeError) as exc:
+                raise SnapshotError("%s: no valid header.json: not a pagemap snapshot" % path
+                                    ) from exc
+            if header.get("format") != SNAPSHOT_FORMAT or not isinstance(
+                    header.get("page_size"), int) or "pid" not in header:
+                raise SnapshotError("%s: header.json is not a pagemap snapshot's" % path)
+            if header.get("version", 0) > SNAPSHOT_VERSION:
+                raise SnapshotError("%s: snapshot format %s is newer than this pagemap.py "
+                                    "reads (%d)" % (path, header.get("version"),
+                                                    SNAPSHOT_VERSION))
+            root = os.path.join(tmp, "proc")
+            piddir = os.path.join(root, str(header["pid"]))
+            os.makedirs(piddir)
+            os.makedirs(os.path.join(root, "self"))
+            os.makedirs(os.path.join(root, "sys", "kernel"))
+            _rebuild_files(archive, names, header, root, piddir, tmp)
+            _rebuild_sparse(archive, names, header, root, piddir, path)
+    except zipfile.BadZipFile as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise SnapshotError("%s is damaged: %s" % (path, exc)) from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return tmp, root, header
+
+
+def _rebuild_files(archive, names, header, root, piddir, tmp):
+    """The text files of a snapshot, back where /proc and /sys keep them."""
+    import json
+    if "maps" not in names:
+        raise SnapshotError("the snapshot has no maps")
+    places = {"maps": os.path.join(piddir, "maps"), "smaps": os.path.join(piddir, "smaps"),
+              "stat": os.path.join(piddir, "stat"), "comm": os.path.join(piddir, "comm"),
+              "status": os.path.join(piddir, "status"), "swaps": os.path.join(root, "swaps"),
+              "iomem": os.path.join(root, "iomem"), "meminfo": os.path.join(root, "meminfo"),
+              "reader_status": os.path.join(root, "self", "status"),
+              "reader_uid_map": os.path.join(root, "self", "uid_map"),
+              "thp_enabled": os.path.join(tmp, "sys", "kernel", "mm", "transparent_hugepage",
+                                          "enabled"),
+              "hpage_pmd_size": os.path.join(tmp, "sys", "kernel", "mm",
+                                             "transparent_hugepage", "hpage_pmd_size")}
+    for name, place in places.items():
+        if name in names:
+            if not os.path.isdir(os.path.dirname(place)):
+                os.makedirs(os.path.dirname(place))
+            with open(place, "wb") as f:
+                f.write(archive.read(name))
+    with open(os.path.join(root, "sys", "kernel", "osrelease"), "w") as f:
+        f.write(str(header.get("kernel") or "") + "\n")
+    if "numa.json" in names:
+        numa = json.loads(archive.read("numa.json").decode("utf-8"))
+        memory = os.path.join(tmp, "sys", "devices", "system", "memory")
+        os.makedirs(memory)
+        with open(os.path.join(memory, "block_size_bytes"), "w") as f:
+            f.write("%x\n" % numa["block_size"])
+        for block, node in numa["nodes"].items():
+            nodedir = os.path.join(tmp, "sys", "devices", "system", "node", "node%d" % node,
+                                   "memory%s" % block)
+            os.makedirs(nodedir)
+
+
+def _rebuild_sparse(archive, names, header, root, piddir, path):
+    """pagemap and the kpage files, sparse, from their indexes and runs."""
+    ps = header["page_size"]
+    for member in ("pagemap.idx", "pagemap.bin"):
+        if member not in names:
+            raise SnapshotError("%s: %s is missing" % (path, member))
+    extents = read_extents(archive.read("pagemap.idx"), "pagemap.idx")
+    task = header.get("task_size")
+    with archive.open("pagemap.bin") as stream:
+        write_sparse(os.path.join(piddir, "pagemap"), extents, stream,
+                     task // ps * 8 if task else None, "pagemap.bin")
+    if "huge.idx" in names:
+        with open(os.path.join(piddir, "pagemap-huge"), "wb") as f:
+            f.write(archive.read("huge.idx"))
+    if "kpage.idx" in names:
+        kextents = read_extents(archive.read("kpage.idx"), "kpage.idx")
+        size = max([(p + c) * 8 for p, c in kextents] or [0])
+        for name in KPAGE_FILES:
+            if name + ".bin" in names:
+                with archive.open(name + ".bin") as stream:
+                    write_sparse(os.path.join(root, name), kextents, stream, size,
+                                 name + ".bin")
+
+
+def with_snapshot(opts, console, command):
+    # type: (Namespace, Console, Any) -> int
+    """Run a command on a snapshot as if on the live process it was taken of."""
+    import shutil
+    tmp, root, header = open_snapshot(opts.source)
+    console.aliases.append((root, opts.source + ":/proc"))
+    try:
+        opts.addresses = ([opts.pid] if opts.pid is not None else []) + list(opts.addresses)
+        opts.pid = str(header["pid"])
+        opts.proc_root = root
+        opts.page_size = header["page_size"]
+        opts.byteorder = "little"
+        return command(opts, console)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 # --- command line -----------------------------------------------------------
 
 EXIT_CODES_HELP = """exit codes:
@@ -3288,6 +3667,12 @@ def build_parser():
     parser.add_argument("--physical", nargs="?", const="", metavar="PFN-RANGE",
                         help="summarise physical memory by /proc/kpageflags: pages per flag "
                              "combination (all PFNs, or START-END / START+COUNT in hex; root)")
+    parser.add_argument("--capture", metavar="FILE",
+                        help="write a snapshot of the process to FILE (zip): maps, smaps, "
+                             "pagemap entries, page flags; read it anywhere with --from")
+    parser.add_argument("--from", dest="source", metavar="FILE",
+                        help="read a snapshot made by --capture instead of a live process: "
+                             "every lookup, range, summary and picture works on it")
     parser.add_argument("--check", action="store_true",
                         help="the doctor: what this system offers and why something is "
                              "missing, each claim tried on pagemap's own memory")
@@ -3360,8 +3745,16 @@ def run(argv, console):
         if opts.pid is not None:
             raise UsageError("--physical reads all physical memory: it takes no PID")
         return cmd_physical(opts, console)
+    if opts.source is not None:
+        if opts.capture:
+            raise UsageError("--from reads a snapshot; --capture writes one: not both")
+        return with_snapshot(opts, console, cmd_process)
     if opts.pid is None:
         raise UsageError("no PID given: try 'pagemap self ADDRESS' (see 'pagemap --help')")
+    if opts.capture:
+        if opts.addresses:
+            raise UsageError("--capture takes the whole process: no ADDRESS")
+        return cmd_capture(opts, console)
     return cmd_process(opts, console)
 
 
@@ -3374,7 +3767,7 @@ def main(argv=None):
         console.out.flush()
         return code
     except PagemapError as exc:
-        console.err.write("pagemap: error: %s\n" % exc)
+        console.error(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

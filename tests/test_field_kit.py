@@ -79,3 +79,119 @@ def test_pagemap_bits_for():
     assert pagemap.pagemap_bits_for((4, 1)).endswith("until the first clear_refs")
     assert "exclusive 56" in pagemap.pagemap_bits_for((4, 2))
     assert "unknown" in pagemap.pagemap_bits_for(None)
+
+
+# --- --capture / --from ------------------------------------------------------------
+
+ANON = 0x7F0000000000
+
+
+def rich_tree(fake):
+    """A process with present, swapped, file and huge pages, kpage values and swaps."""
+    fake.swaps("/swapfile")
+    entries = {ANON + i * PAGE: make_entry(present=True, pfn=0x500 + i, exclusive=True)
+               for i in range(5)}
+    entries[ANON + 9 * PAGE] = make_entry(swapped=True, swap_offset=0x33, soft_dirty=True)
+    entries[0x400000] = make_entry(present=True, pfn=0x77, file_shared=True)
+    entries[0x600000] = make_entry(present=True, pfn=0x90)
+    fake.process(PID, entries)
+    fake.kpage("kpageflags", dict((0x500 + i, 0x5828) for i in range(5)), pfns=0x1000)
+    fake.kpage("kpagecount", dict((0x500 + i, 1 + i % 2) for i in range(5)), pfns=0x1000)
+    return fake
+
+
+VIEWS = [["--json"], ["--json", "--flags"], ["--json", "%x+10000" % ANON],
+         ["--json", "--flags", "[heap]", "cat"], ["--json", "--each", "%x+3000" % ANON],
+         ["--picture"], [], ["--json", hex(ANON + 5), "0x10", "ffffffffff600000"]]
+
+
+def test_capture_then_from_is_identical(fake, run, tmp_path):
+    rich_tree(fake)
+    snap = str(tmp_path / "snap.zip")
+    code, out, err = run(argv(fake, PID, "--capture", snap))
+    assert code == 0 and err == "" and "captured PID 4242" in out
+    assert os.path.exists(snap) and not os.path.exists(snap + ".partial")
+    for view in VIEWS:
+        code, out, err = run(argv(fake, PID, *view))
+        assert run(["--from", snap] + view) == (code, out, err.replace(fake.root, snap + ":/proc"))
+
+
+def test_snapshot_is_compact(fake, run, tmp_path):
+    rich_tree(fake)
+    snap = str(tmp_path / "snap.zip")
+    run(argv(fake, PID, "--capture", snap))
+    import zipfile
+    with zipfile.ZipFile(snap) as z:
+        header = json.loads(z.read("header.json").decode())
+        assert header["format"] == "pagemap-snapshot" and header["page_size"] == PAGE
+        # Blocks with data, cut by the mappings: [anon] 16 pages, cat 1, [heap] 3.
+        assert header["entries"] == 16 + 1 + 3
+        assert z.getinfo("pagemap.bin").file_size == 20 * 8
+    assert os.path.getsize(snap) < 16384
+
+
+def test_capture_failure_leaves_nothing(fake, run, tmp_path, monkeypatch):
+    rich_tree(fake)
+    snap = str(tmp_path / "snap.zip")
+
+    def broken(*args):
+        raise pagemap.ProcIOError("simulated read failure")
+    monkeypatch.setattr(pagemap, "capture_process", broken)
+    code, _, err = run(argv(fake, PID, "--capture", snap))
+    assert code == 6 and "simulated" in err
+    assert sorted(os.listdir(str(tmp_path))) == ["proc"]
+
+
+@pytest.mark.parametrize("damage,fragment", [
+    (lambda b: b[:len(b) // 2], "damaged"),
+    (lambda b: b"not a zip at all", "not a readable snapshot"),
+    (lambda b: b[:-10] + b"\0" * 10, "damaged"),
+])
+def test_damaged_snapshot(fake, run, tmp_path, damage, fragment):
+    from conftest import assert_one_error
+    rich_tree(fake)
+    snap = str(tmp_path / "snap.zip")
+    run(argv(fake, PID, "--capture", snap))
+    with open(snap, "rb") as f:
+        data = f.read()
+    with open(snap, "wb") as f:
+        f.write(damage(data))
+    code, out, err = run(["--from", snap])
+    assert_one_error(code, err, 6, "snap.zip")
+    assert fragment in err or "not a readable snapshot" in err
+
+
+def rewrite(snap, changes):
+    import zipfile
+    with zipfile.ZipFile(snap) as z:
+        members = dict((n, z.read(n)) for n in z.namelist())
+    members.update(changes)
+    for name in [n for n, v in members.items() if v is None]:
+        del members[name]
+    with zipfile.ZipFile(snap, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+
+
+@pytest.mark.parametrize("changes,fragment", [
+    ({"pagemap.bin": b"\0" * 8}, "pagemap.bin is shorter than its index says"),
+    ({"pagemap.idx": b"\0" * 5}, "pagemap.idx is truncated"),
+    ({"header.json": None}, "no valid header.json"),
+    ({"header.json": b'{"format": "pagemap-snapshot", "version": 99, "pid": 1, '
+                     b'"page_size": 4096}'}, "newer than this pagemap.py reads"),
+    ({"maps": None}, "has no maps"),
+])
+def test_snapshot_contents_checked(fake, run, tmp_path, changes, fragment):
+    from conftest import assert_one_error
+    rich_tree(fake)
+    snap = str(tmp_path / "snap.zip")
+    run(argv(fake, PID, "--capture", snap))
+    rewrite(snap, changes)
+    code, _, err = run(["--from", snap])
+    assert_one_error(code, err, 6, fragment)
+
+
+def test_capture_usage(fake, run, tmp_path):
+    rich_tree(fake)
+    assert run(argv(fake, PID, "600000", "--capture", str(tmp_path / "x.zip")))[0] == 2
+    assert run(argv(fake, "--from", "a.zip", "--capture", "b.zip"))[0] == 2
