@@ -1822,8 +1822,7 @@ def huge_page_from_scan(reader, ctx, vaddr, pfn, mapping):
     """A huge page seen without kpageflags: PAGEMAP_SCAN's HUGE category (6.7+)
     says PMD-mapped THP or hugetlb; smaps KernelPageSize gives hugetlb's size."""
     ps = reader.page_size
-    found = PageScanner(reader.open_pagemap(), ps).regions(vaddr // ps, vaddr // ps + 1,
-                                                           PAGE_IS_HUGE, 0)
+    found = scanner_for(reader).regions(vaddr // ps, vaddr // ps + 1, PAGE_IS_HUGE, 0)
     if not found:
         return None
     size = pmd_pages_for(ctx.proc_root, ps) * ps
@@ -2147,6 +2146,43 @@ class PageScanner(object):
         return sum(min(e, end_vpn) - max(s, start_vpn) for s, e in found)
 
 
+class RecordedScanner(object):
+    """PAGEMAP_SCAN's huge-page answers as recorded in a snapshot (the
+    <pid>/pagemap-huge file of a rebuilt tree); other questions go to reads."""
+
+    works = True
+
+    def __init__(self, regions):
+        # type: (List[Tuple[int, int]]) -> None
+        self.recorded = regions
+
+    def regions(self, start_vpn, end_vpn, mask, anyof, max_pages=0):
+        # type: (int, int, int, int, int) -> Optional[List[Tuple[int, int]]]
+        if mask != PAGE_IS_HUGE or anyof:
+            return None
+        return [(max(s, start_vpn), min(e, end_vpn)) for s, e in self.recorded
+                if s < end_vpn and e > start_vpn]
+
+    def next_populated(self, start_vpn, end_vpn):
+        # type: (int, int) -> Optional[int]
+        return None
+
+    def huge_pages(self, start_vpn, end_vpn):
+        # type: (int, int) -> Optional[int]
+        return sum(e - s for s, e in self.regions(start_vpn, end_vpn, PAGE_IS_HUGE, 0) or ())
+
+
+def scanner_for(reader):
+    # type: (ProcessReader) -> Any
+    """PAGEMAP_SCAN on the live fd, or its recorded answers in a snapshot tree."""
+    recorded = os.path.join(reader.dir, "pagemap-huge")
+    if os.path.exists(recorded):
+        with open(recorded, "rb") as f:
+            data = f.read()
+        return RecordedScanner([(s, s + c) for s, c in read_extents(data, recorded)])
+    return PageScanner(reader.open_pagemap(), reader.page_size)
+
+
 class PageFacts(object):
     """Collects PageCounts for the resident pages of the chunks a walk reads.
 
@@ -2191,7 +2227,8 @@ class Walker(object):
         # type: (ProcessReader, int) -> None
         self.reader = reader
         self.pmd_pages = pmd_pages
-        self.scanner = PageScanner(reader.open_pagemap(), reader.page_size)
+        reader.open_pagemap()
+        self.scanner = scanner_for(reader)
 
     def _read(self, vpn, count):
         # type: (int, int) -> bytes
@@ -3315,6 +3352,8 @@ def capture_process(reader, ctx, writer):
     walker = Walker(reader, pmd_pages_for(ctx.proc_root, ps))
     stats = {"entries": 0, "pfns": 0, "huge_regions": 0}
     limit = reader.address_space_end()
+    if walker.scanner.next_populated(0, 1) is not None:
+        writer.append("huge.idx", b"")  # SCAN works: no huge region is an answer too
     for mapping in reader.maps():
         vpn, end = mapping.start // ps, -(-mapping.end // ps)
         if limit is not None:

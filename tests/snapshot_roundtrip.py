@@ -16,9 +16,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
-import pagemap  # noqa: E402
 from conftest import FakeProc  # noqa: E402
 from test_field_kit import PID, VIEWS, rich_tree  # noqa: E402
+
+import pagemap  # noqa: E402
 
 
 def call(argv):

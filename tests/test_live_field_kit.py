@@ -24,6 +24,13 @@ m = mmap.mmap(-1, 64 << 20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
 for i in range(0, 64 << 20, 3 * 4096):
     m[i] = 1
 big = bytearray(8 << 20)
+thp = mmap.mmap(-1, 8 << 20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+try:
+    thp.madvise(getattr(mmap, "MADV_HUGEPAGE", 14))
+except OSError:
+    pass
+for i in range(0, 8 << 20, 4096):
+    thp[i] = 1
 print("ready", flush=True)
 sys.stdin.read()
 """
@@ -73,3 +80,5 @@ def test_summary_of_capture_equals_live(stopped_target, tmp_path):
     assert code == 0 and "captured PID %s" % pid in out
     for view, expected in zip(views, live):
         assert call(["--from", snap] + view) == expected, view
+    total = json.loads(live[0][1])["total"]
+    assert total["resident"] > 20 << 20 and total["huge"] >= 0
