@@ -1072,16 +1072,17 @@ MATCH_KPF.update({"hugetlb": KPF_HUGE, "zero": KPF_ZERO_PAGE, "head": KPF_COMPOU
 MATCH_OTHER = ("shared",)               # map count above 1 (kpagecount)
 
 MatchSpec = collections.namedtuple("MatchSpec", (
-    "pm_set", "pm_clear", "kpf_set", "kpf_clear", "shared"))
-MatchSpec.__doc__ = "A --match filter: bits that must be set or clear; shared True/False/None."
+    "pm_set", "pm_clear", "kpf_set", "kpf_clear", "shared", "written"))
+MatchSpec.__doc__ = ("A --match filter: bits that must be set or clear; shared True/False/None; "
+                     "written: soft-dirty on a present or swapped page (--written).")
 
 
-def parse_match(text):
-    # type: (str) -> MatchSpec
+def parse_match(text, written=False):
+    # type: (str, bool) -> MatchSpec
     """'thp', 'anon,~ksm', 'present,~exclusive,shared': all must hold; ~ negates."""
     pm_set = pm_clear = kpf_set = kpf_clear = 0
     shared = None
-    for word in [w.strip() for w in (text or "").split(",")]:
+    for word in [w.strip() for w in (text or "").split(",") if w.strip()]:
         negate = word.startswith("~")
         name = word.lstrip("~").lower().replace("_", "-")
         if name in MATCH_PAGEMAP:
@@ -1101,7 +1102,7 @@ def parse_match(text):
             names = sorted(set(MATCH_PAGEMAP) | set(MATCH_KPF) | set(MATCH_OTHER))
             raise UsageError("unknown --match name %r; valid names (prefix ~ to negate, "
                              "join with commas): %s" % (word, ", ".join(names)))
-    return MatchSpec(pm_set, pm_clear, kpf_set, kpf_clear, shared)
+    return MatchSpec(pm_set, pm_clear, kpf_set, kpf_clear, shared, written)
 
 
 def match_needs_kpage(spec):
@@ -1113,6 +1114,8 @@ def page_matches(spec, raw, kpageflags, mapcount):
     # type: (MatchSpec, int, Optional[int], Optional[int]) -> bool
     """True if a page (its pagemap entry, kpageflags and map count) passes spec."""
     if raw & spec.pm_set != spec.pm_set or raw & spec.pm_clear:
+        return False
+    if spec.written and not (raw & PM_SOFT_DIRTY and raw & (PM_PRESENT | PM_SWAP)):
         return False
     if spec.kpf_set or spec.kpf_clear:
         if kpageflags is None or kpageflags & spec.kpf_set != spec.kpf_set or (
@@ -2677,7 +2680,7 @@ def cmd_lookup(opts, console, reader, ctx):
               }  # type: Dict[str, Any]
     view = RangeView(reader, ctx, Walker(reader, pmd_pages_for(opts.proc_root,
                                                                 reader.page_size)),
-                     parse_match(opts.match) if opts.match else None)
+                     match_spec(opts))
     if opts.json:
         write_json_lookup(console, opts, view, header, translations, spans)
     else:
@@ -2791,7 +2794,7 @@ def cmd_summary(opts, console, reader, ctx):
     ps = reader.page_size
     walker = Walker(reader, pmd_pages_for(opts.proc_root, ps))
     facts = PageFacts(ctx.kpage) if opts.flags else None
-    spec = parse_match(opts.match) if opts.match else None
+    spec = match_spec(opts)
     view = RangeView(reader, ctx, walker, spec)
     chars, width = picture_style(console.out)
     limit = [None]  # type: List[Optional[int]]
@@ -2837,6 +2840,110 @@ def cmd_summary(opts, console, reader, ctx):
     return EXIT_OK
 
 
+def match_spec(opts):
+    # type: (Namespace) -> Optional[MatchSpec]
+    """The page filter of --match and --written, or None for every page."""
+    if not opts.match and not opts.written:
+        return None
+    return parse_match(opts.match or "", opts.written)
+
+
+def require_soft_dirty(opts, reader):
+    # type: (Namespace, ProcessReader) -> None
+    """Refuse --written and --clear-soft-dirty where the kernel cannot track writes,
+    with the doctor's reason (it tries clear_refs and a write on its own memory)."""
+    probe = ProcessReader(opts.proc_root, "self", reader.page_size,
+                          entry_format(opts.byteorder))
+    try:
+        finding = check_soft_dirty(opts.proc_root, probe)
+    finally:
+        probe.close()
+    if finding.status != "ok":
+        raise UnsupportedError("cannot track writes here: " + finding.detail)
+
+
+def diff_counts(before, after):
+    # type: (Counts, Counts) -> List[str]
+    """What changed between two counts of the same pages, as '+3 present'."""
+    changes = []
+    for field, word in (("present", "present"), ("swapped", "swapped"),
+                        ("soft_dirty", "written")):
+        delta = getattr(after, field) - getattr(before, field)
+        if delta:
+            changes.append("%+d %s (now %d)" % (delta, word, getattr(after, field)))
+    return changes
+
+
+def watch_rounds(before, after):
+    # type: (List[Tuple[Any, str, Counts]], List[Tuple[Any, str, Counts]]) -> List[str]
+    """Change lines between two rounds of (key, label, counts)."""
+    old = dict((key, (label, counts)) for key, label, counts in before)
+    new = dict((key, (label, counts)) for key, label, counts in after)
+    lines = []
+    for key, label, counts in after:
+        if key not in old:
+            lines.append("%s: new mapping, %d present" % (label, counts.present))
+        else:
+            changes = diff_counts(old[key][1], counts)
+            if changes:
+                lines.append("%s: %s" % (label, ", ".join(changes)))
+    lines.extend("%s: gone" % old[key][0] for key, _, _ in before if key not in new)
+    return lines
+
+
+def cmd_watch(opts, console, reader, ctx):
+    # type: (Namespace, Console, ProcessReader, Context) -> int
+    """Repeat a summary (or ranges) every interval and print what changed."""
+    import time
+    ps = reader.page_size
+    walker = Walker(reader, pmd_pages_for(opts.proc_root, ps))
+    spans = None
+    if opts.addresses:
+        addresses, spans, unmatched = resolve_arguments(opts.addresses, reader)
+        spans = spans + [Span(a, a + 1, "0x%x" % a) for a in addresses]
+
+    def round_counts():
+        if spans is not None:
+            return [(i, s.label, walker.counts(*page_span(s, ps))[0])
+                    for i, s in enumerate(spans)]
+        reader._maps = None  # mappings come and go: read them again each round
+        limit = [None]  # type: List[Optional[int]]
+        return [((m.start, m.path), "%x-%x %s" % (m.start, m.end, m.path or "[anonymous]"),
+                 summarize_mapping(walker, m, limit).counts) for m in reader.maps()]
+    previous = round_counts()
+    total = ZERO_COUNTS
+    for _, _, counts in previous:
+        total = add_counts(total, counts)
+    console.write("watching %s every %gs: %d present, %d swapped, %d written (Ctrl-C stops)"
+                  % (reader.label, opts.watch, total.present, total.swapped, total.soft_dirty))
+    done = 0
+    while opts.times is None or done < opts.times:
+        time.sleep(opts.watch)
+        current = round_counts()
+        stamp = time.strftime("%H:%M:%S")
+        lines = watch_rounds(previous, current)
+        if opts.json:
+            import json
+            console.write(json.dumps({"time": stamp, "changes": lines}))
+        else:
+            for line in lines or ["no change"]:
+                console.write("%s  %s" % (stamp, line))
+        console.out.flush()
+        previous = current
+        done += 1
+    return EXIT_OK
+
+
+def cmd_clear_soft_dirty(opts, console, reader):
+    # type: (Namespace, Console, ProcessReader) -> int
+    """echo 4 > /proc/PID/clear_refs, said out loud."""
+    require_soft_dirty(opts, reader)
+    clear_soft_dirty(opts.proc_root, reader.pid)
+    console.write("cleared the soft-dirty bits of %s (4 > %s): pages written from now on show "
+                  "with --written" % (reader.label, os.path.join(reader.dir, "clear_refs")))
+    return EXIT_OK
+
+
 def cmd_process(opts, console):
     # type: (Namespace, Console) -> int
     """Everything that reads one process: lookups, ranges, the summary."""
@@ -2847,6 +2954,12 @@ def cmd_process(opts, console):
                        entry_format(opts.byteorder))
     try:
         reader.open_pagemap()
+        if opts.clear_soft_dirty:
+            return cmd_clear_soft_dirty(opts, console, reader)
+        if opts.written:
+            require_soft_dirty(opts, reader)
+        if opts.watch is not None:
+            return cmd_watch(opts, console, reader, ctx)
         if not opts.addresses:
             code = cmd_summary(opts, console, reader, ctx)
         else:
@@ -3262,8 +3375,13 @@ def clear_soft_dirty(proc_root, pid):
                                         "root or the process's owner)" % path) from exc
         if exc.errno == errno.ENOENT and not os.path.isdir(os.path.join(proc_root, pid)):
             raise NoProcessError("no process with PID %s (it may have exited)" % pid) from exc
-        raise ProcIOError("%s: cannot write: %s (clear_refs needs Linux 3.11+ for soft-dirty)"
-                          % (path, exc.strerror or exc)) from exc
+        if exc.errno == errno.ENOENT:
+            raise UnsupportedError("%s: no such file: kernel without "
+                                   "CONFIG_PROC_PAGE_MONITOR" % path) from exc
+        if exc.errno == errno.EINVAL:
+            raise UnsupportedError("%s: the kernel refused '4': soft-dirty needs Linux 3.11+"
+                                   % path) from exc
+        raise ProcIOError("%s: cannot write: %s" % (path, exc.strerror or exc)) from exc
 
 
 def cmd_decode(opts, console):
@@ -3434,6 +3552,11 @@ def cmd_capture(opts, console):
             texts[name] = read_text_optional(os.path.join(reader.dir, name))
         stats = capture_process(reader, ctx, writer)
         writer.close()
+        own = ProcessReader(opts.proc_root, "self", page_size, entry_format(opts.byteorder))
+        try:
+            soft_dirty = check_soft_dirty(opts.proc_root, own).status == "ok"
+        finally:
+            own.close()
         release = read_text_optional(os.path.join(opts.proc_root, "sys", "kernel", "osrelease"))
         header = {
             "format": SNAPSHOT_FORMAT, "version": SNAPSHOT_VERSION,
@@ -3443,7 +3566,7 @@ def cmd_capture(opts, console):
             "page_size": page_size, "captured_byteorder": sys.byteorder,
             "task_size": reader.address_space_end(), "time": int(time.time()),
             "entries": stats["entries"], "pfns": stats["pfns"],
-            "scan": bool(stats["huge_regions"]) or None,
+            "scan": bool(stats["huge_regions"]) or None, "soft_dirty": soft_dirty,
         }
         with zipfile.ZipFile(partial, "w", _zip_compression()) as z:
             z.writestr("header.json", json.dumps(header, indent=1, sort_keys=True))
@@ -3594,6 +3717,10 @@ def _rebuild_files(archive, names, header, root, piddir, tmp):
                 f.write(archive.read(name))
     with open(os.path.join(root, "sys", "kernel", "osrelease"), "w") as f:
         f.write(str(header.get("kernel") or "") + "\n")
+    if header.get("soft_dirty"):
+        # The capturing kernel tracked writes: say so the way a tree can (VmFlags sd).
+        with open(os.path.join(root, "self", "smaps"), "w") as f:
+            f.write("VmFlags: sd\n")
     if "numa.json" in names:
         numa = json.loads(archive.read("numa.json").decode("utf-8"))
         memory = os.path.join(tmp, "sys", "devices", "system", "memory")
@@ -3693,6 +3820,17 @@ def build_parser():
                         help="only pages with these flags, comma-separated, ~ to negate: "
                              "pagemap's (present, swapped, file, exclusive, soft-dirty, ...) "
                              "and kpageflags' (anon, thp, ksm, zero, dirty, ...), shared")
+    parser.add_argument("--written", action="store_true",
+                        help="only pages written since --clear-soft-dirty (soft-dirty, "
+                             "present or swapped)")
+    parser.add_argument("--clear-soft-dirty", action="store_true",
+                        help="clear the process's soft-dirty bits (writes 4 to "
+                             "/proc/PID/clear_refs), to see later writes with --written")
+    parser.add_argument("--watch", metavar="SECONDS", type=parse_interval,
+                        help="repeat the summary (or the ranges) every SECONDS and print "
+                             "what changed: pages present, swapped, written")
+    parser.add_argument("--times", metavar="N", type=parse_times,
+                        help="with --watch: stop after N rounds")
     parser.add_argument("--each", action="store_true",
                         help="list ranges page by page instead of as runs")
     parser.add_argument("--picture", action="store_true",
@@ -3743,6 +3881,26 @@ def parse_arguments(argv):
     positionals = ([] if opts.pid is None else [opts.pid]) + opts.addresses + extras
     opts.pid, opts.addresses = (positionals[0], positionals[1:]) if positionals else (None, [])
     return opts
+
+
+def parse_interval(text):
+    # type: (str) -> float
+    """--watch SECONDS: a positive number."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value > 86400:
+        raise UsageError("invalid interval %r: expected seconds such as 1 or 0.5" % (text,))
+    return value
+
+
+def parse_times(text):
+    # type: (str) -> int
+    """--times N: a positive whole number."""
+    if not re.match(r"^[0-9]+$", text or "") or int(text) < 1:
+        raise UsageError("invalid --times %r: expected a whole number of rounds" % (text,))
+    return int(text)
 
 
 def parse_page_size(text):

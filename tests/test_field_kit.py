@@ -195,3 +195,102 @@ def test_capture_usage(fake, run, tmp_path):
     rich_tree(fake)
     assert run(argv(fake, PID, "600000", "--capture", str(tmp_path / "x.zip")))[0] == 2
     assert run(argv(fake, "--from", "a.zip", "--capture", "b.zip"))[0] == 2
+
+
+# --- write tracking ------------------------------------------------------------------
+
+SOFT_DIRTY_SMAPS = "7f0000000000-7f0000004000 rw-p 00000000 00:00 0\nVmFlags: rd wr sd\n"
+
+
+def written_tree(fake, soft_dirty=True):
+    fake.process("self", {0x7F0000000000: make_entry(present=True, pfn=1)}, maps=SELF_MAPS,
+                 smaps=SOFT_DIRTY_SMAPS if soft_dirty else None)
+    entries = {ANON + i * PAGE: make_entry(present=True, pfn=0x500 + i, soft_dirty=i in (1, 2))
+               for i in range(5)}
+    entries[ANON + 7 * PAGE] = make_entry(swapped=True, swap_offset=9, soft_dirty=True)
+    entries[ANON + 8 * PAGE] = 1 << 55          # soft-dirty hole: not a written page
+    fake.process(PID, entries)
+    fake.write(PID + "/clear_refs", "")         # the kernel's is write-only; ours a file
+
+
+def test_written_ranges_and_summary(fake, run):
+    written_tree(fake)
+    code, out, err = run(argv(fake, "--json", "--written", PID, "%x+10000" % ANON))
+    assert code == 0, err
+    runs = json.loads(out)["ranges"][0]["runs"]
+    assert [((r["start"] - ANON) // PAGE, r["pages"], r["status"]) for r in runs] == [
+        (1, 2, "present"), (7, 1, "swapped")]
+    code, out, _ = run(argv(fake, "--json", "--written", PID))
+    row = [m for m in json.loads(out)["mappings"] if m["start"] == ANON][0]
+    assert (row["resident"], row["swapped"], row["soft_dirty"]) == (2 * PAGE, PAGE, 3 * PAGE)
+
+
+def test_written_refused_without_soft_dirty(fake, run):
+    from conftest import assert_one_error
+    written_tree(fake, soft_dirty=False)
+    code, _, err = run(argv(fake, "--written", PID))
+    assert_one_error(code, err, 5, "cannot track writes here")
+    code, _, err = run(argv(fake, "--clear-soft-dirty", PID))
+    assert_one_error(code, err, 5, "cannot track writes here")
+
+
+def test_clear_soft_dirty_writes_clear_refs(fake, run):
+    written_tree(fake)
+    code, out, err = run(argv(fake, "--clear-soft-dirty", PID))
+    assert code == 0 and err == ""
+    assert "cleared the soft-dirty bits of PID 4242" in out
+    with open(os.path.join(fake.root, PID, "clear_refs")) as f:
+        assert f.read() == "4"
+
+
+def test_clear_soft_dirty_permission(fake, run, monkeypatch):
+    import errno
+
+    from conftest import assert_one_error
+    written_tree(fake)
+    real = pagemap._open
+
+    def guarded(path, flags=os.O_RDONLY):
+        if path.endswith("clear_refs") and "4242" in path:
+            raise PermissionError(errno.EACCES, "denied")
+        return real(path, flags)
+    monkeypatch.setattr(pagemap, "_open", guarded)
+    code, _, err = run(argv(fake, "--clear-soft-dirty", PID))
+    assert_one_error(code, err, 4, "clear_refs", "permission denied")
+
+
+def test_watch_prints_what_changed(fake, run, monkeypatch):
+    import time
+    written_tree(fake)
+    rounds = []
+
+    def sleep(seconds):
+        rounds.append(seconds)
+        if len(rounds) == 1:            # between the first two rounds the process works
+            written_tree(fake)
+            fake.process(PID, {ANON + i * PAGE: make_entry(present=True, pfn=0x600 + i,
+                                                           soft_dirty=True) for i in range(9)})
+    monkeypatch.setattr(time, "sleep", sleep)
+    code, out, err = run(argv(fake, "--watch", "0.5", "--times", "2", PID))
+    assert code == 0 and err == "" and rounds == [0.5, 0.5]
+    lines = out.splitlines()
+    assert lines[0].startswith("watching PID 4242 every 0.5s: 5 present, 1 swapped, 3 written")
+    assert "7f0000000000-7f0000010000 [anonymous]: +4 present (now 9), -1 swapped (now 0), " \
+           "+6 written (now 9)" in lines[1]
+    assert lines[2].endswith("no change")
+
+
+def test_watch_ranges_json(fake, run, monkeypatch):
+    import time
+    written_tree(fake)
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    code, out, _ = run(argv(fake, "--json", "--watch", "1", "--times", "1", PID,
+                            "%x+2000" % ANON))
+    assert code == 0 and json.loads(out.splitlines()[1])["changes"] == []
+
+
+@pytest.mark.parametrize("args", [["--watch", "0"], ["--watch", "x"], ["--watch", "1",
+                                                                       "--times", "0"]])
+def test_watch_usage(fake, run, args):
+    written_tree(fake)
+    assert run(argv(fake, PID, *args))[0] == 2

@@ -82,3 +82,61 @@ def test_summary_of_capture_equals_live(stopped_target, tmp_path):
         assert call(["--from", snap] + view) == expected, view
     total = json.loads(live[0][1])["total"]
     assert total["resident"] > 20 << 20 and total["huge"] >= 0
+
+
+GROWER = r"""
+import mmap, sys, time
+m = mmap.mmap(-1, 256 << 20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+print("ready", flush=True)
+for i in range(0, 256 << 20, 4096):
+    m[i] = 1
+    if i % (1 << 20) == 0:
+        time.sleep(0.01)
+sys.stdin.read()
+"""
+
+
+def test_watch_sees_pages_arrive():
+    child = subprocess.Popen([sys.executable, "-c", GROWER], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, universal_newlines=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        code, out, err = call([str(child.pid), "--watch", "0.3", "--times", "2"])
+        assert code == 0 and err == ""
+        import re
+        assert re.search(r"\[anonymous\]: \+\d+ present \(now \d+\)", out), out
+    finally:
+        child.kill()
+        child.wait()
+
+
+def soft_dirty_or_skip():
+    reader = pagemap.ProcessReader("/proc", "self", pagemap.system_page_size())
+    try:
+        finding = pagemap.check_soft_dirty("/proc", reader)
+    finally:
+        reader.close()
+    if finding.status != "ok":
+        pytest.skip("the doctor says: " + finding.detail)
+
+
+def test_written_after_clearing(stopped_target):
+    soft_dirty_or_skip()
+    pid = str(stopped_target)
+    code, out, _ = call([pid, "--clear-soft-dirty"])
+    assert code == 0 and "cleared the soft-dirty bits" in out
+    code, out, _ = call([pid, "--json", "--written"])
+    assert json.loads(out)["total"]["resident"] == 0     # stopped: nothing written since
+    os.kill(stopped_target, signal.SIGCONT)
+
+
+def test_written_refused_where_the_kernel_cannot(stopped_target):
+    reader = pagemap.ProcessReader("/proc", "self", pagemap.system_page_size())
+    try:
+        finding = pagemap.check_soft_dirty("/proc", reader)
+    finally:
+        reader.close()
+    if finding.status == "ok":
+        pytest.skip("this kernel tracks writes")
+    code, _, err = call([str(stopped_target), "--written"])
+    assert code == 5 and "CONFIG_MEM_SOFT_DIRTY" in err
