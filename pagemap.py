@@ -3784,8 +3784,9 @@ EXIT_CODES_HELP = """exit codes:
   2    usage error
   3    no such process (or it exited, is a zombie or a kernel thread)
   4    permission denied (--phys and --physical need root)
-  5    unsupported kernel or system (no pagemap, /proc not mounted)
-  6    other I/O error
+  5    unsupported kernel or system (no pagemap, /proc not mounted, no
+       soft-dirty for --written); --check: the basic lookup does not work
+  6    other I/O error, or a damaged snapshot
   130  interrupted
 """
 
