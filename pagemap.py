@@ -3356,6 +3356,10 @@ def cmd_check(opts, console):
             console.write("  %-5s %-13s %s" % (f.status, f.name, f.detail))
         console.write("result: " + ("the basic lookup works" if works else
                                     "the basic lookup does not work here (see 'fail')"))
+    if not works:
+        failed = [f.detail for f in findings if f.status == "fail"]
+        console.out.flush()
+        console.error("the basic lookup does not work here: " + "; ".join(failed))
     return EXIT_OK if works else EXIT_UNSUPPORTED
 
 

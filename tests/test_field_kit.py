@@ -20,7 +20,9 @@ def argv(fake, *args):
 
 def doctor(run, fake):
     code, out, err = run(argv(fake, "--json", "--check"))
-    assert err == "" and "Traceback" not in err
+    assert (err == "") == (code == 0) and "Traceback" not in err
+    if code:
+        assert len(err.splitlines()) == 1 and "does not work here" in err
     doc = json.loads(out)
     return code, dict((c["name"], (c["status"], c["detail"])) for c in doc["checks"])
 

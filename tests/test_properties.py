@@ -1,6 +1,8 @@
 """Property tests: decoding is total and consistent; no argument string ever
 produces a traceback."""
 
+import os
+
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
@@ -62,7 +64,9 @@ ARG = st.one_of(
                      "ffffffffff600000", "--page-size", "16k", "--kernel-version", "3.10",
                      "--byteorder", "big", "1" * 30, "--flags", "--match", "anon,~ksm",
                      "thpp", "--phys", "--physical", "--each", "--picture", "[heap]",
-                     "0x600000+4k", "600000-500000", "cat", "10+1G", "1000-2000"]),
+                     "0x600000+4k", "600000-500000", "cat", "10+1G", "1000-2000", "--check",
+                     "--capture", "snap.zip", "--from", "--written", "--clear-soft-dirty",
+                     "--times", "2"]),
 )
 
 
@@ -83,11 +87,14 @@ def test_no_argument_string_gives_a_traceback(tree, args):
     import sys
     out, err = io.StringIO(), io.StringIO()
     saved = sys.stdout, sys.stderr
+    cwd = os.getcwd()
     sys.stdout, sys.stderr = out, err
+    os.chdir(os.path.dirname(tree.root))          # where --capture may write
     try:
         code = pagemap.main(["--proc-root", tree.root] + args)
     finally:
         sys.stdout, sys.stderr = saved
+        os.chdir(cwd)
     assert code in (0, 1, 2, 3, 4, 5, 6)
     assert "Traceback" not in err.getvalue()
     if code >= 2:
