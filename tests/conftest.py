@@ -167,6 +167,42 @@ def run(capsys):
     return lambda argv: run_main(argv, capsys)
 
 
+def call(argv):
+    """pagemap.main with its output captured, outside pytest's capsys: [code, out, err]."""
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    try:
+        code = pagemap.main(argv)
+    finally:
+        sys.stdout, sys.stderr = saved
+    return [code, out.getvalue(), err.getvalue()]
+
+
+class forked_child(object):
+    """A forked copy of this process, paused until the block ends, then killed:
+    its pages are shared with ours (copy on write) for the block's duration."""
+
+    def __enter__(self):
+        import signal
+        r, w = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.close(r)
+            os.write(w, b"x")
+            signal.pause()
+            os._exit(0)
+        os.close(w)
+        os.read(r, 1)
+        os.close(r)
+        return self.pid
+
+    def __exit__(self, *exc):
+        import signal
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+
+
 def assert_one_error(code, err, expected_code, *fragments):
     """Exactly one 'pagemap: error:' line, the right exit code, no traceback."""
     assert code == expected_code, err

@@ -7,7 +7,6 @@ Made on big-endian s390x or 32-bit armhf and checked on x86-64 (or the
 reverse), it proves a snapshot reads back identically on any machine.
 """
 
-import io
 import json
 import os
 import sys
@@ -16,21 +15,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
-from conftest import FakeProc  # noqa: E402
+from conftest import FakeProc, call  # noqa: E402
 from test_field_kit import PID, VIEWS, rich_tree  # noqa: E402
 
 import pagemap  # noqa: E402
-
-
-def call(argv):
-    out, err = io.StringIO(), io.StringIO()
-    saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out, err
-    try:
-        code = pagemap.main(argv)
-    finally:
-        sys.stdout, sys.stderr = saved
-    return [code, out.getvalue(), err.getvalue()]
 
 
 def make(directory):

@@ -1,6 +1,5 @@
 """Live: the doctor on this machine, and snapshots of a stopped process."""
 
-import io
 import json
 import os
 import signal
@@ -8,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import call
 from test_live import IS_ROOT
 
 import pagemap
@@ -34,17 +34,6 @@ for i in range(0, 8 << 20, 4096):
 print("ready", flush=True)
 sys.stdin.read()
 """
-
-
-def call(argv):
-    out, err = io.StringIO(), io.StringIO()
-    saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out, err
-    try:
-        code = pagemap.main(argv)
-    finally:
-        sys.stdout, sys.stderr = saved
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_doctor_live():

@@ -4,9 +4,9 @@ import ctypes
 import json
 import mmap
 import os
-import signal
 
 import pytest
+from conftest import forked_child
 from test_live import IS_ROOT, PAGE, hugetlb_page, private_anon  # noqa: F401
 from test_live_ranges import thp_region
 
@@ -30,22 +30,10 @@ def test_anon_page_written_once_then_forked(capsys):
     before = page_of(capsys, addr)
     assert "ANON" in before["page"]["flags"] and before["page"]["mapcount"] == 1
     assert before["exclusive"] is True
-    r, w = os.pipe()
-    child = os.fork()
-    if child == 0:
-        os.close(r)
-        os.write(w, b"x")
-        signal.pause()
-        os._exit(0)
-    os.close(w)
-    os.read(r, 1)
-    try:
+    with forked_child():
         after = page_of(capsys, addr)
         assert after["pfn"] == before["pfn"]
         assert after["page"]["mapcount"] == 2 and after["exclusive"] is False
-    finally:
-        os.kill(child, signal.SIGKILL)
-        os.waitpid(child, 0)
     m.close()
 
 
@@ -95,22 +83,10 @@ def test_phys_finds_own_page_then_parent_and_child(capsys):
     code, found = phys_matches(capsys, paddr)
     assert code == 0
     assert [(f["pid"], f["vaddr"]) for f in found] == [(os.getpid(), addr + 0x40)]
-    r, w = os.pipe()
-    child = os.fork()
-    if child == 0:
-        os.close(r)
-        os.write(w, b"x")
-        signal.pause()
-        os._exit(0)
-    os.close(w)
-    os.read(r, 1)
-    try:
+    with forked_child() as child:
         code, found = phys_matches(capsys, paddr)
         assert sorted((f["pid"], f["vaddr"]) for f in found) == sorted(
             [(os.getpid(), addr + 0x40), (child, addr + 0x40)])
-    finally:
-        os.kill(child, signal.SIGKILL)
-        os.waitpid(child, 0)
     m.close()
 
 
@@ -141,22 +117,10 @@ def test_pss_and_uss_match_smaps(capsys):
     start = region_start(addr)
     row = flags_row(capsys, start)
     assert row["pss"] == smaps_kib(start, "Pss") and row["uss"] == 32 * PAGE
-    r, w = os.pipe()
-    child = os.fork()
-    if child == 0:
-        os.close(r)
-        os.write(w, b"x")
-        signal.pause()
-        os._exit(0)
-    os.close(w)
-    os.read(r, 1)
-    try:
+    with forked_child():
         row = flags_row(capsys, start)
         assert row["pss"] == smaps_kib(start, "Pss") == 16 * PAGE
         assert row["uss"] == 0 and row["shared"] == 32 * PAGE
-    finally:
-        os.kill(child, signal.SIGKILL)
-        os.waitpid(child, 0)
     m.close()
 
 
