@@ -634,6 +634,26 @@ def lane_mask(value, lanes, width=8):
     return mask
 
 
+def lanes_of(buf):
+    # type: (bytes) -> array.array
+    """The u64 values of a little-endian buffer, as an array (C-level indexing)."""
+    lanes = array.array("Q", buf[:len(buf) // 8 * 8])
+    if sys.byteorder == "big":
+        lanes.byteswap()
+    return lanes
+
+
+def little_endian(data, big):
+    # type: (bytes, bool) -> bytes
+    """u64s in a file's order (big-endian when big) as little-endian bytes: reversing
+    each 8-byte group is the same work on any host."""
+    if not big:
+        return data
+    lanes = array.array("Q", data[:len(data) // 8 * 8])
+    lanes.byteswap()
+    return lanes.tobytes()
+
+
 def popcount(value):
     # type: (int) -> int
     """Set bits in a non-negative int (int.bit_count is Python 3.10+)."""
@@ -676,14 +696,12 @@ def count_page_facts(flags_buf, counts_buf):
     thp, hugetlb, ksm, zero = [popcount(x & lane_mask(bit, n)) for bit in _PAGE_COUNT_BITS]
     dirty = popcount(x & lane_mask(KPF_DIRTY, n))
     locked = popcount((x | x >> 18 | x >> 33) & lane_mask(1, n))
-    counts = array.array("Q", counts_buf[:n * 8])
+    counts = lanes_of(counts_buf[:n * 8])
     if zero:
         zero_lanes = set(i for i in range(n) if _lane(flags_buf, i) & KPF_ZERO_PAGE)
         histogram = collections.Counter(c for i, c in enumerate(counts) if i not in zero_lanes)
     else:
         histogram = collections.Counter(counts)
-    if sys.byteorder == "big":
-        histogram = collections.Counter(dict((_swap64(k), v) for k, v in histogram.items()))
     shared = sum(v for k, v in histogram.items() if k > 1)
     uss = sum(v for k, v in histogram.items() if k <= 1)
     pss = sum(float(v) / max(1, k) for k, v in histogram.items())
@@ -693,11 +711,6 @@ def count_page_facts(flags_buf, counts_buf):
 def _lane(buf, index):
     # type: (bytes, int) -> int
     return struct.unpack_from("<Q", buf, index * 8)[0]
-
-
-def _swap64(value):
-    # type: (int) -> int
-    return int.from_bytes(value.to_bytes(8, "big"), "little")
 
 
 def populated_lanes(buf):
@@ -873,18 +886,13 @@ def value_runs(buf):
     ends = (w & lane_mask(0xFF, n)).to_bytes(n * 8, "little")[0::8].translate(_NONZERO)
     lengths = [len(piece) + 1 for piece in ends[:n - 1].split(b"\x01")]
     starts = itertools.accumulate(itertools.chain((0,), lengths[:-1]))
-    lanes = array.array("Q", buf)
-    if sys.byteorder == "big":
-        lanes.byteswap()
-    return list(zip(map(lanes.__getitem__, starts), lengths))
+    return list(zip(map(lanes_of(buf).__getitem__, starts), lengths))
 
 
 def _sparse_runs(buf, n, populated):
     # type: (bytes, int, bytes) -> Tuple[Any, Any]
     """Runs when few lanes are present or swapped: visit just those lanes."""
-    lanes = array.array("Q", buf)
-    if sys.byteorder == "big":
-        lanes.byteswap()
+    lanes = lanes_of(buf)
     starts, lengths = [], []  # type: (List[int], List[int])
     i = 0
     while i < n:
@@ -1951,12 +1959,8 @@ class KPageReader(object):
         # type: (str, int, int) -> Optional[bytes]
         """Raw values for count PFNs from pfn as little-endian bytes; b"" past the end."""
         data = self.read_bytes(name, pfn, count)
-        if data is None or not (self.entry_format == ">" or (
-                self.entry_format in "=@" and sys.byteorder == "big")):
-            return data
-        lanes = array.array("Q", data)
-        lanes.byteswap()
-        return lanes.tobytes()
+        big = self.entry_format == ">" or (self.entry_format in "=@" and sys.byteorder == "big")
+        return None if data is None else little_endian(data, big)
 
     def value(self, name, pfn):
         # type: (str, int) -> Optional[int]
@@ -2236,12 +2240,7 @@ class Walker(object):
     def _read(self, vpn, count):
         # type: (int, int) -> bytes
         """Entries as little-endian bytes; fewer at the end of the address space."""
-        buf = self.reader.read_raw(vpn, count)
-        if self.reader.big_endian:
-            lanes = array.array("Q", buf[:len(buf) // 8 * 8])
-            lanes.byteswap()
-            buf = lanes.tobytes()
-        return buf
+        return little_endian(self.reader.read_raw(vpn, count), self.reader.big_endian)
 
     def _skip_empty(self, vpn, end_vpn):
         # type: (int, int) -> int
@@ -2387,10 +2386,7 @@ class Walker(object):
                 populated = populated_lanes(buf)
                 starts, lengths = find_runs(buf, self.pmd_pages if aligned else 0, huge,
                                             populated)
-                lanes = array.array("Q", buf)
-                if sys.byteorder == "big":
-                    lanes.byteswap()
-                yield vpn, starts, lengths, lanes
+                yield vpn, starts, lengths, lanes_of(buf)
                 empty = populated.find(1) < 0
             if got < want:
                 end = self._end_of_space(vpn + got)
