@@ -3845,10 +3845,10 @@ def build_parser():
     parser.add_argument("--physical", nargs="?", const="", metavar="PFN-RANGE",
                         help="summarise physical memory by /proc/kpageflags: pages per flag "
                              "combination (all PFNs, or START-END / START+COUNT in hex; root)")
-    parser.add_argument("--capture", metavar="FILE",
+    parser.add_argument("--capture", metavar="FILE", type=parse_path,
                         help="write a snapshot of the process to FILE (zip): maps, smaps, "
                              "pagemap entries, page flags; read it anywhere with --from")
-    parser.add_argument("--from", dest="source", metavar="FILE",
+    parser.add_argument("--from", dest="source", metavar="FILE", type=parse_path,
                         help="read a snapshot made by --capture instead of a live process: "
                              "every lookup, range, summary and picture works on it")
     parser.add_argument("--check", action="store_true",
@@ -3861,7 +3861,7 @@ def build_parser():
                         help="page size of the captured system (default: this system's)")
     parser.add_argument("--byteorder", choices=("native", "little", "big"),
                         help="byte order of a captured pagemap (default: native)")
-    parser.add_argument("--proc-root", metavar="DIR", default="/proc",
+    parser.add_argument("--proc-root", metavar="DIR", default="/proc", type=parse_path,
                         help="read a captured or fake /proc tree instead of /proc")
     parser.add_argument("--version", action="version", version="pagemap " + __version__)
     return parser
@@ -3882,6 +3882,14 @@ def parse_arguments(argv):
     positionals = ([] if opts.pid is None else [opts.pid]) + opts.addresses + extras
     opts.pid, opts.addresses = (positionals[0], positionals[1:]) if positionals else (None, [])
     return opts
+
+
+def parse_path(text):
+    # type: (str) -> str
+    """A file or directory argument: anything the kernel accepts as a path."""
+    if not text or "\0" in text:
+        raise UsageError("invalid path %r: empty or with a NUL byte" % (text,))
+    return text
 
 
 def parse_interval(text):

@@ -390,7 +390,8 @@ def test_corrupt_maps(fake, run):
     ["-5", "400000"], ["abc", "400000"], ["self", "1" + "0" * 20], [],
     ["self", "1", "--page-size", "1000"], ["--decode"], ["--decode", "zz"],
     ["1", "--decode", "0x1"], ["--kernel-version", "x", "self", "1"],
-    ["--byteorder", "middle", "self", "1"], ["--bogus"],
+    ["--byteorder", "middle", "self", "1"], ["--bogus"], ["--from", "a\0b"],
+    ["self", "--capture", "\0"], ["--proc-root", "/p\0", "self", "1"], ["--proc-root", ""],
 ])
 def test_usage_errors(run, args):
     code, out, err = run(args)
