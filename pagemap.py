@@ -616,6 +616,7 @@ def page_span(span, page_size):
 _MASKS = {}  # type: Dict[Tuple[str, int], int]
 _NONZERO = bytes([0] + [1] * 255)
 _PRESENT_OR_SWAP = bytes(1 if b & 0xC0 else 0 for b in range(256))
+_ALL_POPULATED = b"\x01" * 32768
 _BELOW_0X80 = bytes(range(0x80))
 _NO_SWAP_BIT = bytes(b for b in range(256) if not b & 0x40)
 _RUN_KEEP_SWAP = ~PM_PFRAME_MASK & ((1 << 64) - 1) | PM_SWAP_TYPE_MASK
@@ -716,7 +717,11 @@ def _lane(buf, index):
 def populated_lanes(buf):
     # type: (bytes) -> bytes
     """One byte per entry of a little-endian buffer: 1 if present or swapped."""
-    return buf[7::8].translate(_PRESENT_OR_SWAP)
+    top = buf[7::8]
+    if top[:1] and top[0] & 0xC0 and top == top[:1] * len(top):
+        return _ALL_POPULATED[:len(top)] if len(top) <= len(_ALL_POPULATED) else (
+            b"\x01" * len(top))
+    return top.translate(_PRESENT_OR_SWAP)
 
 
 def count_entries(buf):
@@ -834,14 +839,17 @@ def find_runs(buf, block=0, huge=(), populated=None):
     first = struct.unpack_from("<Q", buf, populated.find(1) * 8)[0]
     hidden = bool(first & PM_PRESENT) and not first & PM_PFRAME_MASK
     ends = None
-    if block and count == n and not hidden:
+    # Only blocks that all start on PMD-aligned PFNs can all be physical runs:
+    # a cheap strided look spares fragmented memory the attempt.
+    if block and count == n and not hidden and (
+            huge or len(huge_candidates(buf, 0, block)) == n // block):
         ends = _block_run_ends(buf, n, block, huge)
     if ends is None:
         # Without swap entries or soft-dirty bits, absent lanes are all zero
         # already and need no normalising (the usual case).
         plain = not buf[7::8].translate(None, _NO_SWAP_BIT) and not buf[6::8].translate(
             None, _BELOW_0X80)
-        ends = _run_ends(buf, n, plain, not hidden)
+        ends = _run_ends(buf, n, plain, not hidden, plain and count == n)
     import itertools
     lengths = [len(piece) + 1 for piece in ends[:n - 1].split(b"\x01")]
     starts = list(itertools.accumulate(itertools.chain((0,), lengths[:-1])))
@@ -915,22 +923,27 @@ def _sparse_runs(buf, n, populated):
 
 def _block_run_ends(buf, n, block, huge=()):
     # type: (bytes, int, int, Any) -> Optional[bytes]
-    """Run ends if every whole block of the buffer is one physical run, else None."""
+    """Run ends if every whole block of the buffer is one physical run, else None.
+
+    Blocks in huge (known PMD-mapped) need no proof; for the others the last
+    lane tells most non-runs at once, and a comparison with the progression
+    they should be proves the rest."""
     if n % block:
         return None
-    ends = bytearray(n)
-    for b in range(0, n, block):
-        first = struct.unpack_from("<Q", buf, b * 8)[0]
+    firsts = strided_lanes(buf, 0, block)
+    lasts = strided_lanes(buf, block - 1, block)
+    for k, (first, last) in enumerate(zip(firsts, lasts)):
+        b = k * block
         if b not in huge:
-            # The last lane tells most non-runs at once; the whole block proves a run.
-            if struct.unpack_from("<Q", buf, (b + block - 1) * 8)[0] != first + block - 1:
+            if last != first + block - 1:
                 return None
             expected = progression(first, block)
             if expected is None or buf[b * 8:(b + block) * 8] != expected:
                 return None
-        if b + block < n and struct.unpack_from("<Q", buf, (b + block) * 8)[0] != (
-                first + block):
-            ends[b + block - 1] = 1
+    ends = bytearray(n)
+    for k in range(len(firsts) - 1):
+        if firsts[k + 1] != firsts[k] + block:
+            ends[(k + 1) * block - 1] = 1
     return bytes(ends)
 
 
@@ -954,25 +967,25 @@ def progression(first, count):
     return out
 
 
-def _run_ends(buf, n, plain=False, step=True):
-    # type: (bytes, int, bool, bool) -> bytes
+def _run_ends(buf, n, plain=False, step=True, all_present=False):
+    # type: (bytes, int, bool, bool, bool) -> bytes
     """One byte per lane, 1 where a run ends after that lane: one big-int pass.
 
     Normalise each lane to its run key, add 1 to present lanes (not when PFNs
     are hidden: step False), compare each lane with the next (a shift by 64),
-    and collapse each lane to one byte.
+    and fold each lane's difference into its top bit: adding 2^63-1 to its
+    low 63 bits carries into bit 63 exactly when they are not all zero.
     """
     ones = lane_mask(1, n)
     x = int.from_bytes(buf, "little")
-    present = (x >> 63) & ones
+    present = ones if all_present else (x >> 63) & ones
     if not plain:
         swap = (x >> 62) & ones & ~present
         x &= present * ((1 << 64) - 1) | swap * _RUN_KEEP_SWAP
     w = (x >> 64) ^ (x + present if step else x)
-    w |= w >> 32
-    w |= w >> 16
-    w |= w >> 8
-    return (w & lane_mask(0xFF, n)).to_bytes(n * 8, "little")[0::8].translate(_NONZERO)
+    low = lane_mask((1 << 63) - 1, n)
+    w = (((w & low) + low) | w) & lane_mask(1 << 63, n)
+    return w.to_bytes(n * 8, "little")[7::8].translate(_NONZERO)
 
 def huge_candidates(buf, first_vpn, pmd_pages):
     # type: (bytes, int, int) -> List[int]
@@ -983,11 +996,19 @@ def huge_candidates(buf, first_vpn, pmd_pages):
     one strided memoryview, not a loop over the buffer.
     """
     first = (-first_vpn) % pmd_pages
-    lanes = memoryview(buf).cast("B").cast("Q")[first::pmd_pages].tolist()
-    if sys.byteorder == "big":
-        lanes = [int.from_bytes(v.to_bytes(8, "big"), "little") for v in lanes]
+    lanes = strided_lanes(buf, first, pmd_pages)
     return [first + k * pmd_pages for k, raw in enumerate(lanes)
             if raw & PM_PRESENT and (raw & PM_PFRAME_MASK) % pmd_pages == 0]
+
+
+def strided_lanes(buf, start, step):
+    # type: (bytes, int, int) -> List[int]
+    """The values of lanes start, start+step, ... of a little-endian buffer, by one
+    strided memoryview (no loop over the buffer)."""
+    lanes = memoryview(buf).cast("B").cast("Q")[start::step].tolist()
+    if sys.byteorder == "big":
+        lanes = [int.from_bytes(v.to_bytes(8, "big"), "little") for v in lanes]
+    return lanes
 
 
 def contiguous_lanes(buf, index, count):
@@ -2082,6 +2103,7 @@ PAGE_IS_PRESENT = 1 << 3
 PAGE_IS_SWAPPED = 1 << 4
 PAGE_IS_HUGE = 1 << 6               # PMD-mapped THP or hugetlb
 SCAN_VEC_LEN = 512                  # at most 512 regions a call: avoids the stale walk_end
+HUGE_AHEAD = 16384                  # pages one PAGEMAP_SCAN HUGE query covers (64 MiB)
 
 
 class PageScanner(object):
@@ -2236,6 +2258,7 @@ class Walker(object):
         self.pmd_pages = pmd_pages
         reader.open_pagemap()
         self.scanner = scanner_for(reader)
+        self._huge_cache = None  # type: Optional[Tuple[int, int, List[Tuple[int, int]]]]
 
     def _read(self, vpn, count):
         # type: (int, int) -> bytes
@@ -2283,23 +2306,33 @@ class Walker(object):
 
     def _huge_blocks(self, buf, vpn):
         # type: (bytes, int) -> Any
-        """Lane indexes of the PMD blocks PAGEMAP_SCAN reports as huge pages."""
+        """Lane indexes of the PMD blocks PAGEMAP_SCAN reports as huge pages.
+
+        One query covers HUGE_AHEAD pages and is kept: THP memory comes in long
+        stretches, and one ioctl per chunk would cost more than the chunk."""
         if self.scanner.works is False or not huge_candidates(buf, vpn, self.pmd_pages):
             return ()
-        regions = self.scanner.regions(vpn, vpn + len(buf) // 8, PAGE_IS_HUGE, 0)
+        end = vpn + len(buf) // 8
+        cached = self._huge_cache
+        if cached is None or not cached[0] <= vpn or end > cached[1]:
+            ahead = max(end, vpn + HUGE_AHEAD)
+            cached = self._huge_cache = (vpn, ahead, self.scanner.regions(
+                vpn, ahead, PAGE_IS_HUGE, 0) or [])
         pmd = self.pmd_pages
-        return set(b - vpn for s, e in regions or ()
-                   for b in range(-(-s // pmd) * pmd, e - pmd + 1, pmd))
+        return set(b - vpn for s, e in cached[2] if s < end and e > vpn
+                   for b in range(max(-(-s // pmd) * pmd, vpn), min(e, end) - pmd + 1, pmd))
 
     def _huge(self, buf, vpn):
         # type: (bytes, int) -> int
+        """Pages of a chunk in PMD-mapped huge pages: PAGEMAP_SCAN's word, else
+        blocks that start aligned and are one physical run (no SCAN: < 6.7)."""
         candidates = huge_candidates(buf, vpn, self.pmd_pages)
         if not candidates:
             return 0
-        n = len(buf) // 8
-        counted = self.scanner.huge_pages(vpn, vpn + n)
-        if counted is not None:
-            return counted
+        if self.scanner.works is not False:
+            blocks = self._huge_blocks(buf, vpn)
+            if self.scanner.works:
+                return len(blocks) * self.pmd_pages
         return self.pmd_pages * sum(1 for i in candidates
                                     if contiguous_lanes(buf, i, self.pmd_pages))
 
@@ -2308,6 +2341,7 @@ class Walker(object):
         """Counts for [vpn, end_vpn), and the vpn where the address space ended, if it did."""
         total = ZERO_COUNTS
         empty = True
+        self._huge_cache = None
         while vpn < end_vpn:
             if empty:
                 empty = False
@@ -2369,6 +2403,7 @@ class Walker(object):
         """(base vpn, run starts, run lengths, entries by index) per chunk read or
         span skipped; entries of a skipped span are 0, beyond the end None."""
         empty = True
+        self._huge_cache = None
         while vpn < end_vpn:
             if empty:
                 empty = False
