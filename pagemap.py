@@ -84,6 +84,7 @@ KPF_MLOCKED = 1 << 33
 KPF_STABLE_MASK = (1 << 27) - 1         # bits 0-26; 32+ are kernel-internal
 
 PF_KTHREAD = 0x00200000                 # /proc/PID/stat flags: a kernel thread
+SMAPS_KEPT = ("VmFlags", "KernelPageSize", "MMUPageSize")  # smaps fields pagemap uses
 CAP_SYS_ADMIN = 21
 ADDRESS_MAX = (1 << 64) - 1             # the widest virtual address of any target
 
@@ -1562,6 +1563,10 @@ class ProcessReader(object):
         self.dir = os.path.join(proc_root, pid)
         self.fd = None  # type: Optional[int]
         self._maps = None  # type: Optional[List[Mapping]]
+        self._smaps = {}  # type: Dict[int, Dict[str, str]]
+        self._smaps_at = 0  # type: Optional[int]
+        self._smaps_stream = None  # type: Any
+        self._smaps_pending = ""
         number = self.resolved_pid()
         self.label = "PID %s" % (pid if number is None else number)
 
@@ -1656,34 +1661,61 @@ class ProcessReader(object):
 
     def smaps_fields(self, mapping):
         # type: (Mapping) -> Optional[Dict[str, str]]
-        """The smaps block of one mapping as {field: value}, reading smaps only up
-        to that mapping (smaps walks page tables: the rest would cost a walk)."""
-        path = os.path.join(self.dir, "smaps")
+        """The smaps fields pagemap uses (SMAPS_KEPT) of one mapping, or None.
+
+        smaps walks page tables as it is read, so it is read only as far as
+        needed, and resumed: asking for mappings in address order (as a
+        summary does) costs at most one pass, whatever the number of asks."""
+        cached = self._smaps.get(mapping.start)
+        if cached is not None or self._smaps_at is None:
+            return cached
+        if mapping.start < self._smaps_at:
+            self._close_smaps()          # asked for an earlier one: start over
+            self._smaps_at = 0
+        while self._smaps_at is not None and self._smaps_at <= mapping.start:
+            self._next_smaps_block()
+        return self._smaps.get(mapping.start)
+
+    def _next_smaps_block(self):
+        # type: () -> None
+        """Read one more mapping's block of smaps into the cache."""
+        if self._smaps_stream is None:
+            try:
+                fd = _open(os.path.join(self.dir, "smaps"))
+                self._smaps_stream = os.fdopen(fd, "r", errors="backslashreplace")
+            except OSError:
+                self._smaps_at = None
+                return
+        fields = None  # type: Optional[Dict[str, str]]
         try:
-            fd = _open(path)
+            while True:
+                line = self._smaps_pending or self._smaps_stream.readline()
+                self._smaps_pending = ""
+                if not line:
+                    self._close_smaps()
+                    self._smaps_at = None
+                    return
+                match = _MAPS_RE.match(line)
+                if match:
+                    if fields is not None:
+                        self._smaps_pending = line  # the next block's head
+                        return
+                    self._smaps_at = int(match.group(1), 16) + 1
+                    fields = self._smaps.setdefault(int(match.group(1), 16), {})
+                elif fields is not None:
+                    key, _, value = line.partition(":")
+                    if key in SMAPS_KEPT:
+                        fields[key] = value.strip()
         except OSError:
-            return None
-        head = "%x-" % mapping.start
-        block = []  # type: List[str]
-        try:
-            with os.fdopen(fd, "r", errors="backslashreplace") as stream:
-                for line in stream:
-                    if _MAPS_RE.match(line):
-                        if block:
-                            break
-                        if line.startswith(head) or line.startswith("%08x-" % mapping.start):
-                            block.append(line)
-                    elif block:
-                        block.append(line)
-        except OSError:
-            return None
-        if not block:
-            return None
-        fields = {}
-        for line in block[1:]:
-            key, _, value = line.partition(":")
-            fields[key.strip()] = value.strip()
-        return fields
+            self._close_smaps()
+            self._smaps_at = None
+
+    def _close_smaps(self):
+        # type: () -> None
+        if self._smaps_stream is not None:
+            self._smaps_stream.close()
+            self._smaps_stream = None
+        self._smaps_pending = ""
 
     # pagemap
     def open_pagemap(self):
@@ -1702,6 +1734,7 @@ class ProcessReader(object):
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+        self._close_smaps()
 
     def read_raw(self, vpn, count):
         # type: (int, int) -> bytes

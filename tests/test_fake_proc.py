@@ -451,3 +451,25 @@ def test_maps_path_is_kept_whole(fake, run):
     fake.process(PID, {}, maps=DEFAULT_MAPS)
     code, out, _ = run(argv(fake, PID, "7f0000030000"))
     assert "/dev/sprd jpg" in out
+
+
+def test_smaps_is_read_once_in_address_order(fake, monkeypatch):
+    blocks = []
+    for i, flags in enumerate(["rd wr", "rd io pf", "rd wr ht"]):
+        start = 0x00400000 + i * 0x1000
+        blocks.append("%08x-%08x rw-p 00000000 00:00 0\nSize: 4 kB\nKernelPageSize: %d kB\n"
+                      "VmFlags: %s\n" % (start, start + 0x1000, 4 << i, flags))
+    maps = "".join(b.splitlines()[0] + "\n" for b in blocks)
+    fake.process(PID, {}, maps=maps, smaps="".join(blocks))
+    opened = []
+    real = pagemap._open
+    monkeypatch.setattr(pagemap, "_open", lambda p, *a: opened.append(p) or real(p, *a))
+    reader = pagemap.ProcessReader(fake.root, PID, 4096)
+    first, second, third = reader.maps()
+    assert reader.vmflags(second) == ["rd", "io", "pf"]
+    assert reader.smaps_fields(third)["KernelPageSize"] == "16 kB"
+    assert len([p for p in opened if p.endswith("smaps")]) == 1
+    assert reader.vmflags(first) == ["rd", "wr"]                   # earlier: read again
+    assert len([p for p in opened if p.endswith("smaps")]) == 2
+    assert reader.smaps_fields(pagemap.Mapping(0x9000, 0xA000, "r--p", 0, "", 0, "")) is None
+    reader.close()
