@@ -3123,6 +3123,16 @@ def cmd_physical(opts, console):
     return EXIT_OK
 
 
+def physical_page_info(ctx, pfn, paddr):
+    # type: (Context, int, int) -> PageInfo
+    """What a physical page is, with no process: the kpage files, node, iomem."""
+    kpage = ctx.kpage
+    inode = kpage.value("kpagecgroup", pfn)
+    return PageInfo(kpage.value("kpageflags", pfn), kpage.value("kpagecount", pfn), inode,
+                    ctx.facts.cgroup_path(inode) if inode else None, ctx.facts.node_of(paddr),
+                    ctx.facts.iomem_of(paddr), None)
+
+
 def list_pids(proc_root):
     # type: (str) -> List[str]
     """Every numeric entry of proc_root, in numeric order."""
@@ -3216,16 +3226,21 @@ def cmd_phys(opts, console):
             skipped["unreadable"] += 1
     progress.done()
     names = dict((pid, process_name(opts.proc_root, pid)) for pid in set(m[0] for m in matches))
+    page = physical_page_info(ctx, pfn, paddr) if opts.flags else None
     if opts.json:
         import json
         console.write(json.dumps({
             "paddr": paddr, "pfn": pfn, "page_size": page_size, "processes": len(pids),
+            "page": page_json(page),
             "skipped": dict(skipped),
             "matches": [{"pid": int(pid), "comm": names[pid], "vaddr": vaddr, "entry": raw,
                          "flags": entry_flag_names(decode_entry(raw, ctx.kernel)),
                          "mapping": mapping_json(mapping)}
                         for pid, vaddr, raw, mapping in matches]}, indent=2, sort_keys=True))
     else:
+        if page is not None:
+            for line in format_page(page, page_size):
+                console.write("physical 0x%x (PFN 0x%x)%s" % (paddr, pfn, line[1:]))
         console.write("%-8s %-16s %-18s %-22s %s" % ("PID", "COMM", "VADDR", "FLAGS", "MAPPING"))
         for pid, vaddr, raw, mapping in matches:
             console.write("%-8s %-16s %-18s %-22s %s" % (
@@ -3236,6 +3251,8 @@ def cmd_phys(opts, console):
         console.warn("skipped", "skipped %d of %d processes (%s); the page may also be "
                      "mapped there" % (sum(skipped.values()), len(pids), ", ".join(
                          "%d %s" % (n, why) for why, n in sorted(skipped.items()))))
+    if opts.flags:
+        warn_kpage_problems(console, ctx)
     if not matches:
         console.warn("nomatch", "no process maps physical address 0x%x (PFN 0x%x): it may be "
                      "free, page cache not mapped by anyone, or kernel memory; "

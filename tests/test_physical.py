@@ -382,3 +382,18 @@ def test_progress_only_on_a_slow_terminal():
     progress.update("x")
     progress.done()
     assert quiet.getvalue() == ""
+
+
+def test_phys_with_flags_says_what_the_page_is(machine, run):
+    pfn = phys_tree(machine)
+    machine.kpage("kpageflags", {pfn: ANON_FLAGS})
+    machine.kpage("kpagecount", {pfn: 2})
+    code, out, _ = run(argv(machine, "--flags", "--phys", hex(pfn * PAGE), "100", "200"))
+    assert code == 0
+    assert out.splitlines()[0].startswith(
+        "physical 0x4242000 (PFN 0x4242) page: flags UPTODATE,LRU,MMAP,ANON,SWAPBACKED")
+    assert "map count 2" in out.splitlines()[0]
+    code, out, _ = run(argv(machine, "--json", "--flags", "--phys", hex(pfn * PAGE), "100"))
+    assert json.loads(out)["page"]["mapcount"] == 2
+    code, out, _ = run(argv(machine, "--json", "--phys", hex(pfn * PAGE), "100"))
+    assert json.loads(out)["page"] is None
