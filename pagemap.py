@@ -27,7 +27,7 @@ import sys
 
 if False:  # for mypy only: typing may be missing from a board's Python
     from argparse import Namespace  # noqa: F401
-    from typing import Any, Dict, List, Optional, Tuple  # noqa: F401
+    from typing import Any, Dict, List, Optional, Tuple, Type  # noqa: F401
 
 __version__ = "0.1.0"
 __all__ = [
@@ -1921,6 +1921,7 @@ def translate_many(pid, addresses, proc_root="/proc", page_size=None, byteorder=
         return [translate_with(reader, ctx, vaddr) for vaddr in addresses]
     finally:
         reader.close()
+        ctx.close()
 
 
 def translate(pid, vaddr, proc_root="/proc", page_size=None, byteorder=None, kernel=None):
@@ -3628,10 +3629,11 @@ def cmd_capture(opts, console):
     target = os.path.abspath(opts.capture)
     reader = ProcessReader(opts.proc_root, pid, page_size, entry_format(opts.byteorder))
     ctx = Context.load(opts.proc_root, opts.kernel_version, True, entry_format(opts.byteorder))
-    writer = SnapshotWriter(os.path.dirname(target))
+    writer = None  # type: Optional[SnapshotWriter]
     partial = target + ".partial"
     try:
         reader.open_pagemap()
+        writer = SnapshotWriter(os.path.dirname(target))
         texts = {"maps": reader.read_file("maps")}  # type: Dict[str, Optional[str]]
         for name in ("smaps", "stat", "comm", "status"):
             texts[name] = read_text_optional(os.path.join(reader.dir, name))
@@ -3664,13 +3666,14 @@ def cmd_capture(opts, console):
         os.replace(partial, target)
     except OSError as exc:
         _remove_quietly(partial)
-        raise ProcIOError("%s: cannot write the snapshot: %s" % (
-            opts.capture, exc.strerror or exc)) from exc
+        raise ProcIOError("%s: cannot write the snapshot: %s (the directory must exist and "
+                          "be writable)" % (opts.capture, exc.strerror or exc)) from exc
     except BaseException:
         _remove_quietly(partial)
         raise
     finally:
-        writer.discard()
+        if writer is not None:
+            writer.discard()
         reader.close()
         ctx.close()
     console.write("captured %s (%s): %d mappings, %d entries stored, page flags of %d pages, "
@@ -3746,7 +3749,8 @@ def open_snapshot(path):
     try:
         archive = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as exc:
-        raise SnapshotError("%s: not a readable snapshot: %s" % (path, exc)) from exc
+        raise SnapshotError("%s: not a readable snapshot: %s (make one with 'pagemap PID "
+                            "--capture FILE')" % (path, exc)) from exc
     tmp = tempfile.mkdtemp(prefix="pagemap-from-")
     try:
         with archive:
@@ -3756,10 +3760,11 @@ def open_snapshot(path):
             except (KeyError, ValueError, UnicodeDecodeError) as exc:
                 raise SnapshotError("%s: no valid header.json: not a pagemap snapshot" % path
                                     ) from exc
-            if header.get("format") != SNAPSHOT_FORMAT or not isinstance(
-                    header.get("page_size"), int) or "pid" not in header:
-                raise SnapshotError("%s: header.json is not a pagemap snapshot's" % path)
-            if header.get("version", 0) > SNAPSHOT_VERSION:
+            problem = snapshot_header_problem(header)
+            if problem:
+                raise SnapshotError("%s: header.json %s: not a snapshot made by 'pagemap PID "
+                                    "--capture FILE'" % (path, problem))
+            if header["version"] > SNAPSHOT_VERSION:
                 raise SnapshotError("%s: snapshot format %s is newer than this pagemap.py "
                                     "reads (%d)" % (path, header.get("version"),
                                                     SNAPSHOT_VERSION))
@@ -3770,13 +3775,44 @@ def open_snapshot(path):
             os.makedirs(os.path.join(root, "sys", "kernel"))
             _rebuild_files(archive, names, header, root, piddir, tmp)
             _rebuild_sparse(archive, names, header, root, piddir, path)
-    except zipfile.BadZipFile as exc:
+    except _damage_errors() as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise SnapshotError("%s is damaged: %s" % (path, exc)) from exc
+        raise SnapshotError("%s is damaged (%s: %s); capture it again" % (
+            path, type(exc).__name__, exc)) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return tmp, root, header
+
+
+def snapshot_header_problem(header):
+    # type: (Any) -> Optional[str]
+    """What is wrong with a snapshot header, or None."""
+    if not isinstance(header, dict) or header.get("format") != SNAPSHOT_FORMAT:
+        return "has no pagemap-snapshot format"
+    for key in ("version", "pid", "page_size"):
+        if not isinstance(header.get(key), int) or header[key] <= 0:
+            return "has no valid %s" % key
+    page_size = header["page_size"]
+    if page_size < 1024 or page_size & (page_size - 1):
+        return "has page size %d, not a power of two" % page_size
+    if header.get("task_size") is not None and not isinstance(header["task_size"], int):
+        return "has no valid task_size"
+    return None
+
+
+def _damage_errors():
+    # type: () -> Tuple[Type[BaseException], ...]
+    """What reading a damaged zip member can raise (zlib may be missing)."""
+    import zipfile
+    errors = [zipfile.BadZipFile, ValueError, KeyError, TypeError, EOFError,
+              OSError]  # type: List[Type[BaseException]]
+    try:
+        import zlib
+        errors.append(zlib.error)
+    except ImportError:
+        pass
+    return tuple(errors)
 
 
 def _rebuild_files(archive, names, header, root, piddir, tmp):

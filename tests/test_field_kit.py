@@ -182,6 +182,13 @@ def rewrite(snap, changes):
     ({"header.json": b'{"format": "pagemap-snapshot", "version": 99, "pid": 1, '
                      b'"page_size": 4096}'}, "newer than this pagemap.py reads"),
     ({"maps": None}, "has no maps"),
+    ({"numa.json": b"{garbage"}, "is damaged (JSONDecodeError"),
+    ({"header.json": b'{"format": "pagemap-snapshot", "version": 1, "pid": 1, '
+                     b'"page_size": 0}'}, "no valid page_size"),
+    ({"header.json": b'{"format": "pagemap-snapshot", "version": 1, "pid": "../x", '
+                     b'"page_size": 4096}'}, "no valid pid"),
+    ({"header.json": b'{"format": "pagemap-snapshot", "version": 1, "pid": 1, '
+                     b'"page_size": 4096, "task_size": "big"}'}, "no valid task_size"),
 ])
 def test_snapshot_contents_checked(fake, run, tmp_path, changes, fragment):
     from conftest import assert_one_error
@@ -191,6 +198,13 @@ def test_snapshot_contents_checked(fake, run, tmp_path, changes, fragment):
     rewrite(snap, changes)
     code, _, err = run(["--from", snap])
     assert_one_error(code, err, 6, fragment)
+
+
+def test_capture_into_a_missing_directory(fake, run, tmp_path):
+    from conftest import assert_one_error
+    rich_tree(fake)
+    code, _, err = run(argv(fake, PID, "--capture", str(tmp_path / "no" / "such" / "x.zip")))
+    assert_one_error(code, err, 6, "cannot write the snapshot", "must exist")
 
 
 def test_capture_usage(fake, run, tmp_path):
