@@ -1567,8 +1567,11 @@ class ProcessReader(object):
         self._smaps_at = 0  # type: Optional[int]
         self._smaps_stream = None  # type: Any
         self._smaps_pending = ""
-        number = self.resolved_pid()
-        self.label = "PID %s" % (pid if number is None else number)
+        self._end = None  # type: Optional[int]
+        self._scanner = None  # type: Any
+        self._pmd_pages = None  # type: Optional[int]
+        self.number = self._resolve_pid()
+        self.label = "PID %s" % (pid if self.number is None else self.number)
 
     # errors
     def error_for(self, exc, path, action="open"):
@@ -1611,6 +1614,10 @@ class ProcessReader(object):
     def resolved_pid(self):
         # type: () -> Optional[int]
         """The numeric PID ('self' resolved through its symlink), or None."""
+        return self.number
+
+    def _resolve_pid(self):
+        # type: () -> Optional[int]
         if self.pid.isdigit():
             return int(self.pid)
         try:
@@ -1769,8 +1776,11 @@ class ProcessReader(object):
         """The first virtual address the kernel reports no entry for (TASK_SIZE).
 
         Found by bisection on the entry index: pagemap_read returns 0 bytes at
-        and beyond TASK_SIZE (the seed's "Reached end of the file").
+        and beyond TASK_SIZE (the seed's "Reached end of the file"). Kept once
+        found: it does not change while the process lives.
         """
+        if self._end is not None:
+            return self._end
         lo, hi = 0, (ADDRESS_MAX + 1) // self.page_size
         if not self.read_raw(0, 1):
             return None
@@ -1780,7 +1790,23 @@ class ProcessReader(object):
                 lo = mid
             else:
                 hi = mid
-        return hi * self.page_size
+        self._end = hi * self.page_size
+        return self._end
+
+    @property
+    def pmd_pages(self):
+        # type: () -> int
+        """Pages in a PMD-sized huge page of this system (or captured one)."""
+        if self._pmd_pages is None:
+            self._pmd_pages = pmd_pages_for(self.proc_root, self.page_size)
+        return self._pmd_pages
+
+    def scanner(self):
+        # type: () -> Any
+        """The PAGEMAP_SCAN helper for this process, made once."""
+        if self._scanner is None:
+            self._scanner = scanner_for(self)
+        return self._scanner
 
 
 def read_swaps(proc_root):
@@ -1868,7 +1894,7 @@ def describe_page(reader, ctx, vaddr, entry, mapping):
     flags = kpage.value("kpageflags", pfn) if pfn else None
     huge = None
     if flags is not None and pfn:
-        huge = huge_page_of(kpage, pfn, flags, vaddr, ps, pmd_pages_for(ctx.proc_root, ps))
+        huge = huge_page_of(kpage, pfn, flags, vaddr, ps, reader.pmd_pages)
     else:
         huge = huge_page_from_scan(reader, ctx, vaddr, pfn, mapping)
     if not ctx.flags:
@@ -1887,10 +1913,10 @@ def huge_page_from_scan(reader, ctx, vaddr, pfn, mapping):
     """A huge page seen without kpageflags: PAGEMAP_SCAN's HUGE category (6.7+)
     says PMD-mapped THP or hugetlb; smaps KernelPageSize gives hugetlb's size."""
     ps = reader.page_size
-    found = scanner_for(reader).regions(vaddr // ps, vaddr // ps + 1, PAGE_IS_HUGE, 0)
+    found = reader.scanner().regions(vaddr // ps, vaddr // ps + 1, PAGE_IS_HUGE, 0)
     if not found:
         return None
-    size = pmd_pages_for(ctx.proc_root, ps) * ps
+    size = reader.pmd_pages * ps
     kind = "THP"
     fields = reader.smaps_fields(mapping) if mapping is not None else None
     kernel_page = parse_kib(fields.get("KernelPageSize")) if fields else None
@@ -2286,12 +2312,12 @@ class PageFacts(object):
 class Walker(object):
     """Walks page ranges of one process in bounded chunks."""
 
-    def __init__(self, reader, pmd_pages):
-        # type: (ProcessReader, int) -> None
+    def __init__(self, reader, pmd_pages=None):
+        # type: (ProcessReader, Optional[int]) -> None
         self.reader = reader
-        self.pmd_pages = pmd_pages
+        self.pmd_pages = pmd_pages or reader.pmd_pages
         reader.open_pagemap()
-        self.scanner = scanner_for(reader)
+        self.scanner = reader.scanner()
         self._huge_cache = None  # type: Optional[Tuple[int, int, List[Tuple[int, int]]]]
 
     def _read(self, vpn, count):
@@ -2535,12 +2561,20 @@ def emit(console, opts, translations, header):
 def pmd_pages_for(proc_root, page_size):
     # type: (str, int) -> int
     """Pages in a PMD-sized huge page: from sysfs on a live system, else the
-    page-table fan-out (page_size / 8 entries: 2 MiB on 4K, 32 MiB on 16K)."""
-    if proc_root == "/proc":
-        text = read_text_optional("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size")
-        if text and text.strip().isdigit() and int(text) >= page_size:
-            return int(text) // page_size
-    return page_size // PM_ENTRY_BYTES
+    page-table fan-out (page_size / 8 entries: 2 MiB on 4K, 32 MiB on 16K).
+    Read once a run: a machine-wide scan asks for every process."""
+    key = (proc_root, page_size)
+    if key not in _PMD_PAGES:
+        pages = page_size // PM_ENTRY_BYTES
+        if proc_root == "/proc":
+            text = read_text_optional("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size")
+            if text and text.strip().isdigit() and int(text) >= page_size:
+                pages = int(text) // page_size
+        _PMD_PAGES[key] = pages
+    return _PMD_PAGES[key]
+
+
+_PMD_PAGES = {}  # type: Dict[Tuple[str, int], int]
 
 
 def resolve_arguments(args, reader):
@@ -2662,27 +2696,30 @@ class RangeView(object):
     def pages(self, span):
         """Yield a Translation per page of a span (--each)."""
         ps = self.reader.page_size
+        pid = self.reader.number
         for run in self.shown_runs(span):
+            slots = ()  # type: Any
+            if run.entry is not None and run.entry.swapped:
+                # A swapped run shares its state, not its slots: read the pages' own.
+                slots = lanes_of(little_endian(self.reader.read_raw(run.start // ps, run.pages),
+                                               self.reader.big_endian))
             for i in range(run.pages):
                 vaddr = run.start + i * ps
                 if run.entry is None:
-                    yield Translation(self.reader.resolved_pid(), vaddr, None, None,
-                                      run.mapping, run.status, "", ps, None, None, None)
+                    yield Translation(pid, vaddr, None, None, run.mapping, run.status, "", ps,
+                                      None, None, None)
                     continue
                 raw = run.entry.raw + i if run.entry.pfn else run.entry.raw
-                if run.entry.swapped:
-                    # A swapped run shares its state, not its slots: read each page's own.
-                    found = self.reader.entry_at(vaddr)
-                    raw = found[0] if found else raw
+                if i < len(slots):
+                    raw = slots[i]
                 entry = decode_entry(raw, self.ctx.kernel)
                 status, _, paddr = entry_status(entry, ps, vaddr, self.ctx.priv, self.ctx.swaps)
                 if run.status in ("unmapped", "no-page-tables"):
                     status = run.status
                 page = (describe_page(self.reader, self.ctx, vaddr, entry, run.mapping)
                         if self.ctx.flags and entry.present else None)
-                yield Translation(self.reader.resolved_pid(), vaddr, entry, paddr, run.mapping,
-                                  status, "", ps, swap_area_for(entry, self.ctx.swaps),
-                                  None, None, page)
+                yield Translation(pid, vaddr, entry, paddr, run.mapping, status, "", ps,
+                                  swap_area_for(entry, self.ctx.swaps), None, None, page)
 
 
 def print_ranges(console, opts, view, spans):
@@ -2743,8 +2780,7 @@ def cmd_lookup(opts, console, reader, ctx):
     header = {"pid": reader.resolved_pid(), "page_size": reader.page_size,
               "kernel": None if ctx.kernel is None else "%d.%d" % ctx.kernel
               }  # type: Dict[str, Any]
-    view = RangeView(reader, ctx, Walker(reader, pmd_pages_for(opts.proc_root,
-                                                                reader.page_size)),
+    view = RangeView(reader, ctx, Walker(reader),
                      match_spec(opts))
     if opts.json:
         write_json_lookup(console, opts, view, header, translations, spans)
@@ -2857,7 +2893,7 @@ def cmd_summary(opts, console, reader, ctx):
     # type: (Namespace, Console, ProcessReader, Context) -> int
     """One row per mapping and a total, like pmap -x, or a picture per mapping."""
     ps = reader.page_size
-    walker = Walker(reader, pmd_pages_for(opts.proc_root, ps))
+    walker = Walker(reader)
     facts = PageFacts(ctx.kpage) if opts.flags else None
     spec = match_spec(opts)
     view = RangeView(reader, ctx, walker, spec)
@@ -2961,7 +2997,7 @@ def cmd_watch(opts, console, reader, ctx):
     """Repeat a summary (or ranges) every interval and print what changed."""
     import time
     ps = reader.page_size
-    walker = Walker(reader, pmd_pages_for(opts.proc_root, ps))
+    walker = Walker(reader)
     spans = None
     if opts.addresses:
         addresses, spans, unmatched = resolve_arguments(opts.addresses, reader)
@@ -3174,12 +3210,12 @@ class Progress(object):
             self.err.flush()
 
 
-def scan_process_for_pfn(proc_root, pid, page_size, fmt, pfn, pmd_pages):
+def scan_process_for_pfn(proc_root, pid, page_size, fmt, pfn):
     """Yield (mapping, vaddr, raw) for every page of one process that maps pfn;
     raise PagemapError if the process cannot be read."""
     reader = ProcessReader(proc_root, pid, page_size, fmt)
     try:
-        walker = Walker(reader, pmd_pages)
+        walker = Walker(reader)
         for mapping in reader.maps():
             for vpn, raw in walker.find_pfn(mapping.start // page_size,
                                             -(-mapping.end // page_size), pfn):
@@ -3207,7 +3243,6 @@ def cmd_phys(opts, console):
     pids = ([parse_pid(p) for p in ([opts.pid] if opts.pid else []) + opts.addresses]
             or list_pids(opts.proc_root))
     fmt = entry_format(opts.byteorder)
-    pmd = pmd_pages_for(opts.proc_root, page_size)
     progress = Progress(console.err)
     matches = []  # type: List[Tuple[str, int, int, Mapping]]
     skipped = collections.Counter()  # type: collections.Counter
@@ -3216,7 +3251,7 @@ def cmd_phys(opts, console):
                         % (pid, i + 1, len(pids), len(matches)))
         try:
             for mapping, vaddr, raw in scan_process_for_pfn(opts.proc_root, pid, page_size,
-                                                            fmt, pfn, pmd):
+                                                            fmt, pfn):
                 matches.append((pid, vaddr + paddr % page_size, raw, mapping))
         except PermissionDeniedError:
             skipped["permission denied"] += 1
@@ -3553,7 +3588,7 @@ def capture_process(reader, ctx, writer):
     # type: (ProcessReader, Context, SnapshotWriter) -> Dict[str, Any]
     """Write one process's entries and kpage values into the writer; return counts."""
     ps = reader.page_size
-    walker = Walker(reader, pmd_pages_for(ctx.proc_root, ps))
+    walker = Walker(reader)
     stats = {"entries": 0, "pfns": 0, "huge_regions": 0}
     limit = reader.address_space_end()
     if walker.scanner.next_populated(0, 1) is not None:
