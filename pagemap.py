@@ -452,15 +452,27 @@ def explain(entry, mapping, neighbours, vaddr, page_size, pid_label, priv, areas
     # type: (Entry, Optional[Mapping], Tuple[Optional[Mapping], Optional[Mapping]], int, int, str, Privilege, Optional[List[SwapArea]], bool) -> Tuple[str, str, Optional[int]]
     """(status, note, physical address) for an entry in its mapping's context."""
     status, note, paddr = entry_status(entry, page_size, vaddr, priv, areas)
+    placed = placed_status(status, entry, mapping, no_page_tables)
+    if placed == "unmapped":
+        return placed, unmapped_note(vaddr, neighbours, pid_label), None
+    if placed == "no-page-tables":
+        return (placed, "this mapping is VM_PFNMAP/VM_IO (device memory, /dev/mem, [vvar]; "
+                "smaps VmFlags 'pf'/'io'): the kernel never reports its pages in pagemap; "
+                "ask the driver for the physical address", None)
+    if placed == "not-present" and mapping is not None and not entry.guard:
+        return placed, not_present_note(mapping), None
+    return status, note, paddr
+
+
+def placed_status(status, entry, mapping, no_page_tables):
+    # type: (str, Entry, Optional[Mapping], bool) -> str
+    """An entry's status given where it is: an absent page in no mapping is
+    'unmapped', in a VM_PFNMAP/VM_IO mapping 'no-page-tables'."""
     if status != "not-present" or entry.guard:
-        return status, note, paddr
+        return status
     if mapping is None:
-        return "unmapped", unmapped_note(vaddr, neighbours, pid_label), None
-    if no_page_tables:
-        return ("no-page-tables", "this mapping is VM_PFNMAP/VM_IO (device memory, /dev/mem, "
-                "[vvar]; smaps VmFlags 'pf'/'io'): the kernel never reports its pages in "
-                "pagemap; ask the driver for the physical address", None)
-    return "not-present", not_present_note(mapping), None
+        return "unmapped"
+    return "no-page-tables" if no_page_tables else status
 
 
 def unmapped_note(vaddr, neighbours, pid_label):
@@ -1303,10 +1315,8 @@ def run_record(vpn, pages, raw, mapping, page_size, kernel, no_page_tables):
     if raw is None:
         return RunRecord(start, end, pages, "beyond-address-space", None, None, mapping, None)
     entry = decode_entry(raw, kernel)
-    status = entry_status(entry, page_size, 0, Privilege(None, None), None)[0]
-    if status == "not-present" and not entry.guard:
-        status = ("unmapped" if mapping is None else
-                  "no-page-tables" if no_page_tables else status)
+    status = placed_status(entry_status(entry, page_size, 0, Privilege(None, None), None)[0],
+                           entry, mapping, no_page_tables)
     pstart = entry.pfn * page_size if status == "present" else None
     return RunRecord(start, end, pages, status, entry, pstart, mapping, None)
 
