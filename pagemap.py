@@ -2319,6 +2319,25 @@ class PageFacts(object):
                                                                       b"".join(counts)))
 
 
+Piece = collections.namedtuple("Piece", ("vpn", "pages", "data", "beyond"))
+Piece.__doc__ = ("A stretch of a walk: entries read (data), a span known empty (data None), "
+                 "or the part beyond the end of the address space (beyond).")
+
+
+def zero_bytes(length):
+    # type: (int) -> bytes
+    """Zero bytes of a length, kept for the chunk sizes walks use."""
+    zeros = _ZEROS.get(length)
+    if zeros is None:
+        if len(_ZEROS) > 8:
+            _ZEROS.clear()
+        zeros = _ZEROS[length] = bytes(length)
+    return zeros
+
+
+_ZEROS = {}  # type: Dict[int, bytes]
+
+
 class Walker(object):
     """Walks page ranges of one process in bounded chunks."""
 
@@ -2351,22 +2370,10 @@ class Walker(object):
 
     def chunks(self, vpn, end_vpn):
         """Yield (first vpn, little-endian entries) of each chunk read over
-        [vpn, end_vpn), untouched spans skipped (PAGEMAP_SCAN) and not yielded."""
-        empty = True
-        while vpn < end_vpn:
-            if empty:
-                empty = False
-                vpn = self._skip_empty(vpn, end_vpn)
-                if vpn >= end_vpn:
-                    return
-            want = min(COUNT_CHUNK - vpn % COUNT_CHUNK, end_vpn - vpn)
-            buf = self._read(vpn, want)
-            if buf:
-                yield vpn, buf
-            if len(buf) < want * 8:
-                return
-            empty = populated_lanes(buf).find(1) < 0
-            vpn += want
+        [vpn, end_vpn); empty spans skipped, the end of the address space too."""
+        for piece in self.pieces(vpn, end_vpn):
+            if piece.data is not None:
+                yield piece.vpn, piece.data
 
     def find_pfn(self, vpn, end_vpn, pfn):
         """Yield (vpn, raw entry) of the pages in [vpn, end_vpn) that map pfn."""
@@ -2406,34 +2413,51 @@ class Walker(object):
         return self.pmd_pages * sum(1 for i in candidates
                                     if contiguous_lanes(buf, i, self.pmd_pages))
 
-    def counts(self, vpn, end_vpn, facts=None):
-        # type: (int, int, Optional[PageFacts]) -> Tuple[Counts, Optional[int]]
-        """Counts for [vpn, end_vpn), and the vpn where the address space ended, if it did."""
-        total = ZERO_COUNTS
-        empty = True
+    def pieces(self, vpn, end_vpn, chunk=COUNT_CHUNK):
+        """Yield Pieces covering [vpn, end_vpn) in order: chunks read (data: their
+        entries, little-endian), spans PAGEMAP_SCAN found empty (data None), and,
+        should the address space end first, the rest (beyond). Raises if the
+        process went away instead. Every walk goes through here."""
         self._huge_cache = None
+        empty = True
         while vpn < end_vpn:
             if empty:
                 empty = False
                 nxt = self._skip_empty(vpn, end_vpn)
-                total = total._replace(pages=total.pages + nxt - vpn)
-                vpn = nxt
-                if vpn >= end_vpn:
-                    break
-            want = min(COUNT_CHUNK - vpn % COUNT_CHUNK, end_vpn - vpn)
+                if nxt > vpn:
+                    yield Piece(vpn, nxt - vpn, None, False)
+                    vpn = nxt
+                    continue
+            want = min(chunk - vpn % chunk, end_vpn - vpn)
             buf = self._read(vpn, want)
             got = len(buf) // 8
             if got:
-                c = count_entries(buf)
-                if c.present:
-                    c = c._replace(huge=self._huge(buf, vpn))
-                    if facts is not None:
-                        facts(buf)
-                total = add_counts(total, c)
-                empty = not (c.present or c.swapped)
+                yield Piece(vpn, got, buf, False)
+                # Only an all-zero chunk makes it worth asking PAGEMAP_SCAN where
+                # the next page is; comparing stops at the first non-zero byte.
+                empty = buf == zero_bytes(len(buf))
             if got < want:
-                return total, self._end_of_space(vpn + got)
+                end = self._end_of_space(vpn + got)
+                yield Piece(end, end_vpn - end, None, True)
+                return
             vpn += got
+
+    def counts(self, vpn, end_vpn, facts=None):
+        # type: (int, int, Optional[PageFacts]) -> Tuple[Counts, Optional[int]]
+        """Counts for [vpn, end_vpn), and the vpn where the address space ended, if it did."""
+        total = ZERO_COUNTS
+        for piece in self.pieces(vpn, end_vpn):
+            if piece.beyond:
+                return total, piece.vpn
+            if piece.data is None:
+                total = total._replace(pages=total.pages + piece.pages)
+                continue
+            c = count_entries(piece.data)
+            if c.present:
+                c = c._replace(huge=self._huge(piece.data, piece.vpn))
+                if facts is not None:
+                    facts(piece.data)
+            total = add_counts(total, c)
         return total, None
 
     def runs(self, vpn, end_vpn):
@@ -2472,32 +2496,16 @@ class Walker(object):
     def _run_batches(self, vpn, end_vpn):
         """(base vpn, run starts, run lengths, entries by index) per chunk read or
         span skipped; entries of a skipped span are 0, beyond the end None."""
-        empty = True
-        self._huge_cache = None
-        while vpn < end_vpn:
-            if empty:
-                empty = False
-                nxt = self._skip_empty(vpn, end_vpn)
-                if nxt > vpn:
-                    yield vpn, [0], [nxt - vpn], [0]
-                    vpn = nxt
-                    continue
-            want = min(RUN_CHUNK - vpn % RUN_CHUNK, end_vpn - vpn)
-            buf = self._read(vpn, want)
-            got = len(buf) // 8
-            if got:
-                aligned = vpn % self.pmd_pages == 0 and got % self.pmd_pages == 0
-                huge = self._huge_blocks(buf, vpn) if aligned else ()
-                populated = populated_lanes(buf)
-                starts, lengths = find_runs(buf, self.pmd_pages if aligned else 0, huge,
-                                            populated)
-                yield vpn, starts, lengths, lanes_of(buf)
-                empty = populated.find(1) < 0
-            if got < want:
-                end = self._end_of_space(vpn + got)
-                yield end, [0], [end_vpn - end], [None]
-                return
-            vpn += got
+        for piece in self.pieces(vpn, end_vpn, RUN_CHUNK):
+            if piece.data is None:
+                yield piece.vpn, [0], [piece.pages], [None if piece.beyond else 0]
+                continue
+            buf, got = piece.data, piece.pages
+            aligned = piece.vpn % self.pmd_pages == 0 and got % self.pmd_pages == 0
+            huge = self._huge_blocks(buf, piece.vpn) if aligned else ()
+            starts, lengths = find_runs(buf, self.pmd_pages if aligned else 0, huge,
+                                        populated_lanes(buf))
+            yield piece.vpn, starts, lengths, lanes_of(buf)
 
 
 def joins(run, following):

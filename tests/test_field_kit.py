@@ -310,3 +310,24 @@ def test_watch_ranges_json(fake, run, monkeypatch):
 def test_watch_usage(fake, run, args):
     written_tree(fake)
     assert run(argv(fake, PID, *args))[0] == 2
+
+
+def test_capture_of_a_process_that_exits_midway(fake, run, tmp_path, monkeypatch):
+    import shutil
+
+    from conftest import assert_one_error
+    rich_tree(fake)
+    d = os.path.join(fake.root, PID)
+    snap = str(tmp_path / "snap.zip")
+    real = os.pread
+
+    def vanish(fd, n, off):
+        if off == ANON // PAGE * 8 and n > 8:     # the walk reaching [anonymous]
+            if os.path.isdir(d):
+                shutil.rmtree(d)
+            return b""
+        return real(fd, n, off)
+    monkeypatch.setattr(pagemap.os, "pread", vanish)
+    code, _, err = run(argv(fake, PID, "--capture", snap))
+    assert_one_error(code, err, 3, "4242")
+    assert not os.path.exists(snap) and not os.path.exists(snap + ".partial")
