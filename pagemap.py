@@ -2817,27 +2817,41 @@ def cmd_lookup(opts, console, reader, ctx):
     return EXIT_OK if ok else EXIT_UNTRANSLATED
 
 
-def summarize_mapping(walker, mapping, limit, facts=None):
-    # type: (Walker, Mapping, List[Optional[int]], Optional[PageFacts]) -> MappingSummary
-    """Count one mapping; limit[0] remembers where the address space ended."""
+def status_before_reading(reader, mapping):
+    # type: (ProcessReader, Mapping) -> Optional[str]
+    """Why a mapping has no pagemap entries, where that is known without reading
+    them: it lies beyond the end of the address space ([vsyscall]), or it is
+    [vvar], which the kernel maps VM_PFNMAP. None for every other mapping."""
+    end = reader.address_space_end()
+    if end is not None and mapping.start >= end:
+        return "beyond-address-space"
+    if mapping.path in ("[vvar]", "[vvar_vclock]"):
+        return "no-page-tables"
+    return None
+
+
+def status_after_counting(reader, mapping, counts):
+    # type: (ProcessReader, Mapping, Counts) -> str
+    """'no-page-tables' for a device mapping with no pages that smaps marks
+    VM_PFNMAP/VM_IO (asked only then: smaps costs a walk), else 'ok'."""
+    if (not counts.present and not counts.swapped and mapping.path.startswith("/dev/")
+            and not mapping.anonymous and vm_without_page_tables(reader, mapping)):
+        return "no-page-tables"
+    return "ok"
+
+
+def summarize_mapping(walker, mapping, facts=None):
+    # type: (Walker, Mapping, Optional[PageFacts]) -> MappingSummary
+    """Count one mapping's pages (and their facts, with --flags)."""
     ps = walker.reader.page_size
     vpn0, vpn1 = mapping.start // ps, -(-mapping.end // ps)
-    if limit[0] is not None and vpn0 >= limit[0]:
-        return MappingSummary(mapping, ZERO_COUNTS._replace(pages=vpn1 - vpn0),
-                              "beyond-address-space", None)
-    if mapping.path in ("[vvar]", "[vvar_vclock]"):
-        return MappingSummary(mapping, ZERO_COUNTS._replace(pages=vpn1 - vpn0), "no-page-tables",
-                              None)
-    counts, beyond = walker.counts(vpn0, vpn1, facts)
+    status = status_before_reading(walker.reader, mapping)
+    if status is not None:
+        return MappingSummary(mapping, ZERO_COUNTS._replace(pages=vpn1 - vpn0), status, None)
+    counts, _ = walker.counts(vpn0, vpn1, facts)
     found = facts.reset() if facts is not None and facts.usable else None
-    if beyond is not None:
-        limit[0] = beyond
-        if beyond <= vpn0:
-            return MappingSummary(mapping, counts, "beyond-address-space", None)
-    if (not counts.present and not counts.swapped and mapping.path.startswith("/dev/")
-            and not mapping.anonymous and vm_without_page_tables(walker.reader, mapping)):
-        return MappingSummary(mapping, counts, "no-page-tables", None)
-    return MappingSummary(mapping, counts, "ok", found)
+    status = status_after_counting(walker.reader, mapping, counts)
+    return MappingSummary(mapping, counts, status, found if status == "ok" else None)
 
 
 def run_lanes(raw, pages):
@@ -2848,15 +2862,14 @@ def run_lanes(raw, pages):
         "<%dQ" % pages, *range(raw, raw + pages))
 
 
-def summarize_matching(view, mapping, limit, spec, facts=None):
-    # type: (RangeView, Mapping, List[Optional[int]], MatchSpec, Optional[PageFacts]) -> MappingSummary
+def summarize_matching(view, mapping, spec, facts=None):
+    # type: (RangeView, Mapping, MatchSpec, Optional[PageFacts]) -> MappingSummary
     """Counts of the pages of one mapping that pass --match."""
-    row = summarize_mapping(view.walker, mapping, limit) if mapping.path.startswith("[v") or (
-        limit[0] is not None and mapping.start // view.reader.page_size >= limit[0]) else None
-    if row is not None and row.status != "ok":
-        return row
     ps = view.reader.page_size
     total = ZERO_COUNTS._replace(pages=-(-mapping.end // ps) - mapping.start // ps)
+    status = status_before_reading(view.reader, mapping)
+    if status is not None:
+        return MappingSummary(mapping, total, status, None)
     for run in view.matching_runs(Span(mapping.start, mapping.end, ""), spec):
         e, n = run.entry, run.pages
         present, swapped = e.present, e.swapped
@@ -2869,7 +2882,8 @@ def summarize_matching(view, mapping, limit, spec, facts=None):
     found = facts.reset() if facts is not None and facts.usable else None
     if found is not None:
         total = total._replace(huge=found.thp + found.hugetlb)
-    return MappingSummary(mapping, total, "ok", found)
+    status = status_after_counting(view.reader, mapping, total)
+    return MappingSummary(mapping, total, status, found if status == "ok" else None)
 
 
 def picture_strip(walker, row, width, chars):
@@ -2916,7 +2930,6 @@ def cmd_summary(opts, console, reader, ctx):
     spec = match_spec(opts)
     view = RangeView(reader, ctx, walker, spec)
     chars, width = picture_style(console.out)
-    limit = [None]  # type: List[Optional[int]]
     rows = []
     docs = []
     if not opts.json:
@@ -2927,9 +2940,9 @@ def cmd_summary(opts, console, reader, ctx):
             console.write(summary_header(opts.flags))
     for mapping in reader.maps():
         if spec is not None:
-            row = summarize_matching(view, mapping, limit, spec, facts)
+            row = summarize_matching(view, mapping, spec, facts)
         else:
-            row = summarize_mapping(walker, mapping, limit, facts)
+            row = summarize_mapping(walker, mapping, facts)
         rows.append(row)
         strip = picture_strip(walker, row, width, chars) if opts.picture else None
         if opts.json:
@@ -3026,9 +3039,8 @@ def cmd_watch(opts, console, reader, ctx):
             return [(i, s.label, walker.counts(*page_span(s, ps))[0])
                     for i, s in enumerate(spans)]
         reader._maps = None  # mappings come and go: read them again each round
-        limit = [None]  # type: List[Optional[int]]
         return [((m.start, m.path), "%x-%x %s" % (m.start, m.end, m.path or "[anonymous]"),
-                 summarize_mapping(walker, m, limit).counts) for m in reader.maps()]
+                 summarize_mapping(walker, m).counts) for m in reader.maps()]
     previous = round_counts()
     total = ZERO_COUNTS
     for _, _, counts in previous:
