@@ -1155,10 +1155,20 @@ def match_needs_kpage(spec):
 def page_matches(spec, raw, kpageflags, mapcount):
     # type: (MatchSpec, int, Optional[int], Optional[int]) -> bool
     """True if a page (its pagemap entry, kpageflags and map count) passes spec."""
+    return entry_matches(spec, raw) and facts_match(spec, kpageflags, mapcount)
+
+
+def entry_matches(spec, raw):
+    # type: (MatchSpec, int) -> bool
+    """The pagemap part of a spec: the same for every page of a run."""
     if raw & spec.pm_set != spec.pm_set or raw & spec.pm_clear:
         return False
-    if spec.written and not (raw & PM_SOFT_DIRTY and raw & (PM_PRESENT | PM_SWAP)):
-        return False
+    return not spec.written or bool(raw & PM_SOFT_DIRTY and raw & (PM_PRESENT | PM_SWAP))
+
+
+def facts_match(spec, kpageflags, mapcount):
+    # type: (MatchSpec, Optional[int], Optional[int]) -> bool
+    """The kpageflags and map count part of a spec; unknown facts never match."""
     if spec.kpf_set or spec.kpf_clear:
         if kpageflags is None or kpageflags & spec.kpf_set != spec.kpf_set or (
                 kpageflags & spec.kpf_clear):
@@ -2680,31 +2690,35 @@ class RangeView(object):
                                  absent and self.no_page_tables(mapping))
 
     def matching_runs(self, span, spec):
-        """RunRecords of the pages of a span that pass a --match spec: each run
-        is checked page by page (kpage* read once per run) and split where
-        matching stops. Pages outside mappings never match."""
+        """RunRecords of the pages of a span that pass a --match spec. The pages of
+        a run share their pagemap flags, so that part is decided once a run; only
+        kpageflags and map counts (read once a run) are checked page by page,
+        splitting the run where matching stops. Pages outside mappings never
+        match."""
         ps = self.reader.page_size
         kpage = self.ctx.kpage
+        needs_facts = match_needs_kpage(spec)
         for run in self.runs(span):
             entry = run.entry
-            if entry is None or run.mapping is None:
+            if entry is None or run.mapping is None or not entry_matches(spec, entry.raw):
                 continue
-            step = 1 if entry.pfn else 0
-            flags = counts = None  # type: Any
-            if entry.pfn and match_needs_kpage(spec):
-                flags = kpage.read("kpageflags", entry.pfn, run.pages)
-                if spec.shared is not None:
-                    counts = kpage.read("kpagecount", entry.pfn, run.pages)
+            if not needs_facts:
+                yield run
+                continue
+            if not entry.pfn:
+                continue                 # no PFN, no facts: they cannot match
+            flags = kpage.read("kpageflags", entry.pfn, run.pages) or ()
+            counts = (kpage.read("kpagecount", entry.pfn, run.pages) or ()
+                      if spec.shared is not None else ())
             start = None
             for i in range(run.pages + 1):
-                ok = i < run.pages and page_matches(
-                    spec, entry.raw + i * step,
-                    flags[i] if flags and i < len(flags) else None,
-                    counts[i] if counts and i < len(counts) else None)
+                ok = i < run.pages and facts_match(
+                    spec, flags[i] if i < len(flags) else None,
+                    counts[i] if i < len(counts) else None)
                 if ok and start is None:
                     start = i
                 elif not ok and start is not None:
-                    first = decode_entry(entry.raw + start * step, self.ctx.kernel)
+                    first = decode_entry(entry.raw + start, self.ctx.kernel)
                     yield RunRecord(run.start + start * ps, run.start + i * ps, i - start,
                                     run.status, first,
                                     None if run.pstart is None else run.pstart + start * ps,
