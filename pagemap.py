@@ -2820,6 +2820,14 @@ def cmd_lookup(opts, console, reader, ctx):
         if translations:
             emit(console, opts, translations, header)
         print_ranges(console, opts, view, spans)
+    unresolved = warn_unresolved(console, reader, unmatched, spans)
+    ok = all(tr.paddr is not None for tr in translations) and not unresolved
+    return EXIT_OK if ok else EXIT_UNTRANSLATED
+
+
+def warn_unresolved(console, reader, unmatched, spans):
+    # type: (Console, ProcessReader, List[str], List[Span]) -> bool
+    """Warn of mapping names that matched nothing and of empty ranges; True if any."""
     for arg in unmatched:
         console.warn("unmatched:" + arg, "%r matches no mapping of %s: name a path, a file's "
                      "base name, [heap], [stack] or [anon:NAME] from /proc/%s/maps"
@@ -2827,8 +2835,7 @@ def cmd_lookup(opts, console, reader, ctx):
     empty = [s for s in spans if s.start == s.end]
     for span in empty:
         console.warn("empty:" + span.label, "range %s is empty: it covers no page" % span.label)
-    ok = all(tr.paddr is not None for tr in translations) and not unmatched and not empty
-    return EXIT_OK if ok else EXIT_UNTRANSLATED
+    return bool(unmatched or empty)
 
 
 def status_before_reading(reader, mapping):
@@ -3046,6 +3053,8 @@ def cmd_watch(opts, console, reader, ctx):
     spans = None
     if opts.addresses:
         addresses, spans, unmatched = resolve_arguments(opts.addresses, reader)
+        if warn_unresolved(console, reader, unmatched, spans) and not (spans or addresses):
+            return EXIT_UNTRANSLATED         # nothing left to watch
         spans = spans + [Span(a, a + 1, "0x%x" % a) for a in addresses]
 
     def round_counts():

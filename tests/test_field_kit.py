@@ -331,3 +331,11 @@ def test_capture_of_a_process_that_exits_midway(fake, run, tmp_path, monkeypatch
     code, _, err = run(argv(fake, PID, "--capture", snap))
     assert_one_error(code, err, 3, "4242")
     assert not os.path.exists(snap) and not os.path.exists(snap + ".partial")
+
+
+def test_watch_names_a_selector_that_matches_nothing(fake, run, monkeypatch):
+    import time
+    written_tree(fake)
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    code, out, err = run(argv(fake, "--watch", "1", "--times", "1", PID, "libnothere.so"))
+    assert code == 1 and "'libnothere.so' matches no mapping" in err and out == ""
