@@ -710,12 +710,15 @@ def count_page_facts(flags_buf, counts_buf):
     thp, hugetlb, ksm, zero = [popcount(x & lane_mask(bit, n)) for bit in _PAGE_COUNT_BITS]
     dirty = popcount(x & lane_mask(KPF_DIRTY, n))
     locked = popcount((x | x >> 18 | x >> 33) & lane_mask(1, n))
-    counts = lanes_of(counts_buf[:n * 8])
+    counts_buf = counts_buf[:n * 8]
     if zero:
-        zero_lanes = set(i for i in range(n) if _lane(flags_buf, i) & KPF_ZERO_PAGE)
-        histogram = collections.Counter(c for i, c in enumerate(counts) if i not in zero_lanes)
-    else:
-        histogram = collections.Counter(counts)
+        # Zero the map counts of zero-page lanes (a mask from their flag bit), and
+        # take those lanes back out of the count of 0s.
+        mask = ((x >> (KPF_ZERO_PAGE.bit_length() - 1)) & lane_mask(1, n)) * ((1 << 64) - 1)
+        counts_buf = (int.from_bytes(counts_buf, "little") & ~mask).to_bytes(n * 8, "little")
+    histogram = collections.Counter(lanes_of(counts_buf))
+    if zero:
+        histogram[0] -= zero
     shared = sum(v for k, v in histogram.items() if k > 1)
     uss = sum(v for k, v in histogram.items() if k <= 1)
     pss = sum(float(v) / max(1, k) for k, v in histogram.items())
@@ -1086,21 +1089,25 @@ PageInfo = collections.namedtuple("PageInfo", (
 PageInfo.__doc__ = "What the physical page is; each field None where the system hides it."
 
 
-def compound_extent(flags, index):
-    # type: (List[int], int) -> Optional[Tuple[int, int]]
-    """(head, end) indexes of the compound page holding flags[index], from the
-    kpageflags of the pages around it; None if its head is not in the window."""
-    head = index
-    while head >= 0 and not flags[head] & KPF_COMPOUND_HEAD:
-        if not flags[head] & KPF_COMPOUND_TAIL:
-            return None
-        head -= 1
-    if head < 0:
+_TAIL_LANE = bytes(b & 1 for b in range(256))   # COMPOUND_TAIL, bit 16: byte 2, bit 0
+
+
+def compound_head_in(flags_buf, index):
+    # type: (bytes, int) -> Optional[int]
+    """The lane of the compound head for lane index of little-endian kpageflags:
+    the last lane at or before it that is no tail. -1 if that lane is no head
+    (not a compound page); None if the window holds only tails up to index."""
+    lane = flags_buf[2::8].translate(_TAIL_LANE).rfind(0, 0, index + 1)
+    if lane < 0:
         return None
-    end = head + 1
-    while end < len(flags) and flags[end] & KPF_COMPOUND_TAIL:
-        end += 1
-    return head, end
+    return lane if _lane(flags_buf, lane) & KPF_COMPOUND_HEAD else -1
+
+
+def compound_end_in(flags_buf, start):
+    # type: (bytes, int) -> Optional[int]
+    """The first lane from start that is no compound tail, or None if all are."""
+    lane = flags_buf[2::8].translate(_TAIL_LANE).find(0, start)
+    return None if lane < 0 else lane
 
 
 MATCH_PAGEMAP = {
@@ -2150,24 +2157,38 @@ def huge_page_of(kpage, pfn, flags, vaddr, page_size, pmd_pages):
     # type: (KPageReader, int, int, int, int, int) -> Optional[HugePage]
     """The compound page holding pfn, found from its head in kpageflags.
 
-    The window grows from a PMD's worth of pages up to a PUD's (1 GiB on 4K
-    pages), so gigantic hugetlb pages are found too.
+    kpageflags is searched a PMD's worth of pages at a time, back for the head
+    and on for the end, up to a PUD's worth (1 GiB on 4K pages): gigantic
+    hugetlb pages are found too, and memory stays one window.
     """
     if not flags & (KPF_HUGE | KPF_THP | KPF_COMPOUND_HEAD | KPF_COMPOUND_TAIL):
         return None
-    window = pmd_pages
-    while True:
-        start = max(0, pfn - window + 1)
-        values = kpage.read("kpageflags", start, 2 * window)
-        if values is None:
+    limit = pmd_pages * pmd_pages
+    head = None  # type: Optional[int]
+    hi = pfn + 1
+    while head is None and hi > 0 and pfn - hi < limit:
+        lo = max(0, hi - pmd_pages)
+        window = kpage.read_lanes("kpageflags", lo, hi - lo)
+        if not window:
             return None
-        extent = compound_extent(list(values), pfn - start)
-        if extent is not None and (extent[1] < len(values) or window >= pmd_pages ** 2):
-            break
-        if window >= pmd_pages ** 2:
-            return None
-        window *= pmd_pages
-    head, end = start + extent[0], start + extent[1]
+        found = compound_head_in(window, hi - lo - 1)
+        if found is not None:
+            if found < 0:
+                return None
+            head = lo + found
+        hi = lo
+    if head is None:
+        return None
+    end = None  # type: Optional[int]
+    lo = head + 1
+    while end is None and lo - head <= limit:
+        window = kpage.read_lanes("kpageflags", lo, pmd_pages) or b""
+        found = compound_end_in(window, 0)
+        if found is not None or len(window) < pmd_pages * 8:
+            end = lo + (found if found is not None else len(window) // 8)
+        lo += pmd_pages
+    if end is None:
+        return None
     kind = "hugetlb" if flags & KPF_HUGE else "THP" if flags & KPF_THP else "compound"
     offset = (pfn - head) * page_size + vaddr % page_size
     return HugePage(kind, (end - head) * page_size, head, head * page_size, vaddr - offset,

@@ -144,9 +144,15 @@ def test_pure_helpers():
     assert pagemap.iomem_region(regions, 0xC0000000) is None
     assert pagemap.iomem_hidden(pagemap.parse_iomem("00000000-00000000 : x\n"))
     h, t = BIT["COMPOUND_HEAD"], BIT["COMPOUND_TAIL"]
-    assert pagemap.compound_extent([0, h, t, t, 0], 3) == (1, 4)
-    assert pagemap.compound_extent([t, t, t], 1) is None
-    assert pagemap.compound_extent([0, 0], 1) is None
+    import struct
+
+    def lanes(*values):
+        return struct.pack("<%dQ" % len(values), *values)
+    assert pagemap.compound_head_in(lanes(0, h, t, t, 0), 3) == 1
+    assert pagemap.compound_end_in(lanes(0, h, t, t, 0), 2) == 4
+    assert pagemap.compound_head_in(lanes(t, t, t), 1) is None       # head further back
+    assert pagemap.compound_end_in(lanes(t, t, t), 0) is None        # end further on
+    assert pagemap.compound_head_in(lanes(0, 0), 1) == -1            # not compound
     assert pagemap.parse_kib("2048 kB") == 2 << 20 and pagemap.parse_kib(None) is None
 
 
