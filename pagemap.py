@@ -1618,7 +1618,9 @@ class ProcessReader(object):
             return UnsupportedError(
                 "%s: no such file: this kernel was built without CONFIG_PROC_PAGE_MONITOR "
                 "(common on minimal embedded kernels); rebuild it with that option" % path)
-        return ProcIOError("%s: cannot %s: %s" % (path, action, exc.strerror or exc))
+        return ProcIOError("%s: cannot %s: %s (an error from the kernel, not a missing "
+                           "right: try again; the kernel log may say more)" % (
+                               path, action, exc.strerror or exc))
 
     def gone_error(self):
         # type: () -> PagemapError
@@ -1683,8 +1685,8 @@ class ProcessReader(object):
             try:
                 self._maps = parse_maps(text)
             except ValueError as exc:
-                raise ProcIOError("%s: unexpected content: %s" % (
-                    os.path.join(self.dir, "maps"), exc)) from exc
+                raise ProcIOError("%s: unexpected content: %s (is --proc-root a /proc "
+                                  "tree?)" % (os.path.join(self.dir, "maps"), exc)) from exc
         return self._maps
 
     def vmflags(self, mapping):
@@ -3250,8 +3252,8 @@ def list_pids(proc_root):
     try:
         names = os.listdir(proc_root)
     except OSError as exc:
-        raise UnsupportedError("%s: cannot list processes: %s" % (
-            proc_root, exc.strerror)) from exc
+        raise UnsupportedError("%s: cannot list processes: %s (name the PIDs to search "
+                               "instead)" % (proc_root, exc.strerror)) from exc
     return sorted((n for n in names if n.isdigit()), key=int)
 
 
@@ -3888,6 +3890,11 @@ def open_snapshot(path):
         shutil.rmtree(tmp, ignore_errors=True)
         raise SnapshotError("%s is damaged (%s: %s); capture it again" % (
             path, type(exc).__name__, exc)) from exc
+    except SnapshotError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if str(exc).startswith(path):
+            raise
+        raise SnapshotError("%s: %s; capture it again" % (path, exc)) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
