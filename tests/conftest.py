@@ -203,6 +203,13 @@ class forked_child(object):
         os.waitpid(self.pid, 0)
 
 
+def fail_reads(monkeypatch, exc):
+    """Make every pread of pagemap.py raise exc (a process gone, an I/O error)."""
+    def failing(fd, n, off):
+        raise exc
+    monkeypatch.setattr(pagemap.os, "pread", failing)
+
+
 def assert_one_error(code, err, expected_code, *fragments):
     """Exactly one 'pagemap: error:' line, the right exit code, no traceback."""
     assert code == expected_code, err

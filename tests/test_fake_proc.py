@@ -7,7 +7,14 @@ import struct
 import sys
 
 import pytest
-from conftest import DEFAULT_MAPS, SMAPS_TEMPLATE, FakeProc, assert_one_error, make_entry
+from conftest import (
+    DEFAULT_MAPS,
+    SMAPS_TEMPLATE,
+    FakeProc,
+    assert_one_error,
+    fail_reads,
+    make_entry,
+)
 
 import pagemap
 
@@ -370,10 +377,7 @@ def test_maps_unreadable(fake, run, monkeypatch):
 
 def test_process_exits_mid_read(fake, run, monkeypatch):
     fake.process(PID, {})
-
-    def gone(fd, n, off):
-        raise ProcessLookupError(errno.ESRCH, "No such process")
-    monkeypatch.setattr(pagemap.os, "pread", gone)
+    fail_reads(monkeypatch, ProcessLookupError(errno.ESRCH, "No such process"))
     code, _, err = run(argv(fake, PID, "400000"))
     assert_one_error(code, err, 3)
 

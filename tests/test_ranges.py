@@ -9,7 +9,7 @@ import shutil
 import struct
 
 import pytest
-from conftest import SMAPS_TEMPLATE, FakeProc, assert_one_error, make_entry
+from conftest import SMAPS_TEMPLATE, FakeProc, assert_one_error, fail_reads, make_entry
 
 import pagemap
 
@@ -321,10 +321,7 @@ def test_process_exits_mid_walk(fake, run, monkeypatch):
 
 def test_read_error_mid_walk(fake, run, monkeypatch):
     fake.process(PID, {})
-
-    def broken(fd, n, off):
-        raise OSError(errno.EIO, "Input/output error")
-    monkeypatch.setattr(pagemap.os, "pread", broken)
+    fail_reads(monkeypatch, OSError(errno.EIO, "Input/output error"))
     code, _, err = run(argv(fake, PID, "%x+2000" % ANON))
     assert_one_error(code, err, 6, "pagemap", "Input/output error")
 
