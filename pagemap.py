@@ -1689,6 +1689,14 @@ class ProcessReader(object):
                                   "tree?)" % (os.path.join(self.dir, "maps"), exc)) from exc
         return self._maps
 
+    def forget_maps(self):
+        # type: () -> None
+        """Read maps (and smaps) afresh next time: for watching a changing process."""
+        self._maps = None
+        self._smaps = {}
+        self._close_smaps()
+        self._smaps_at = 0
+
     def vmflags(self, mapping):
         # type: (Mapping) -> Optional[List[str]]
         """The smaps VmFlags of one mapping (None before 3.8 or without smaps)."""
@@ -3084,7 +3092,7 @@ def cmd_watch(opts, console, reader, ctx):
         if spans is not None:
             return [(i, s.label, walker.counts(*page_span(s, ps))[0])
                     for i, s in enumerate(spans)]
-        reader._maps = None  # mappings come and go: read them again each round
+        reader.forget_maps()  # mappings come and go: read them again each round
         return [((m.start, m.path), "%x-%x %s" % (m.start, m.end, m.path or "[anonymous]"),
                  summarize_mapping(walker, m).counts) for m in reader.maps()]
     previous = round_counts()
