@@ -2319,7 +2319,8 @@ def scanner_for(reader):
     if os.path.exists(recorded):
         with open(recorded, "rb") as f:
             data = f.read()
-        return RecordedScanner([(s, s + c) for s, c in read_extents(data, recorded)])
+        data = data[:len(data) - len(data) % _EXTENT.size]
+        return RecordedScanner([(s, s + c) for s, c in _EXTENT.iter_unpack(data)])
     return PageScanner(reader.open_pagemap(), reader.page_size)
 
 
@@ -3623,31 +3624,36 @@ _EXTENT = struct.Struct("<QQ")
 
 
 class SnapshotWriter(object):
-    """Stages the big members in temp files beside the output (Python 3.5's
-    zipfile cannot stream a member it writes), then zips them at once."""
+    """Stages the big members in unlinked temp files (a zip is written one member
+    at a time), so nothing stays behind on disk however the run ends."""
 
     def __init__(self, directory):
-        # type: (str) -> None
-        import tempfile
-        self.dir = tempfile.mkdtemp(prefix=".pagemap-capture-", dir=directory)
+        # type: (Optional[str]) -> None
+        self.dir = directory
         self.files = {}  # type: Dict[str, Any]
 
     def append(self, name, data):
         # type: (str, bytes) -> None
         if name not in self.files:
-            self.files[name] = open(os.path.join(self.dir, name), "wb")
+            import tempfile
+            self.files[name] = tempfile.TemporaryFile(dir=self.dir)
         self.files[name].write(data)
+
+    def zip_into(self, archive):
+        # type: (Any) -> None
+        for name in sorted(self.files):
+            self.files[name].flush()
+            # zipfile reads a member from a path (and 3.5 has no ZipFile.open "w"):
+            # /proc/self/fd reopens the unlinked file.
+            archive.write("/proc/self/fd/%d" % self.files[name].fileno(), name)
 
     def close(self):
         # type: () -> None
         for f in self.files.values():
-            f.close()
-
-    def discard(self):
-        # type: () -> None
-        import shutil
-        self.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+            try:
+                f.close()
+            except OSError:
+                pass  # a full disk, already reported: the file is gone with its fd
 
 
 def stored_blocks(buf, vpn):
@@ -3737,27 +3743,72 @@ def snapshot_extras(proc_root):
     }
 
 
+def raise_on_termination():
+    # type: () -> Any
+    """Let SIGTERM and SIGHUP unwind like Ctrl-C, so the files a command is
+    making are removed on the way out; returns a function that restores them."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt()
+    saved = {}
+    try:
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            saved[sig] = signal.signal(sig, interrupt)
+    except ValueError:  # not the main thread: nothing to restore
+        pass
+    return lambda: [signal.signal(sig, old) for sig, old in saved.items()]
+
+
+def capture_target(path):
+    # type: (str) -> Optional[os.stat_result]
+    """What --capture may replace: nothing, or a regular file (never a device,
+    FIFO, directory or symlink: as root, renaming over /dev/null replaces it)."""
+    import stat
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ProcIOError("%s: cannot write the snapshot: %s" % (path, exc.strerror)) from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise UsageError("%s exists and is not a regular file: --capture writes a new file or "
+                         "replaces a regular one ('-' for standard output)" % path)
+    return st
+
+
+def same_file(a, b):
+    # type: (Optional[os.stat_result], Optional[os.stat_result]) -> bool
+    return (a is None) == (b is None) and (a is None or (a.st_dev, a.st_ino) == (
+        b.st_dev, b.st_ino))  # type: ignore
+
+
 def cmd_capture(opts, console):
     # type: (Namespace, Console) -> int
-    """Write a self-contained snapshot of one process, atomically."""
+    """Write a self-contained snapshot of one process: atomically into a file, or
+    to standard output with '-' (ssh board python3 - PID --capture - < pagemap.py)."""
     import json
+    import tempfile
     import time
     import zipfile
     page_size = opts.page_size or system_page_size()
     pid = parse_pid(opts.pid)
+    to_stdout = opts.capture == "-"
+    if to_stdout and console.out.isatty():
+        raise UsageError("--capture - writes a zip to standard output: redirect it to a file")
     target = os.path.abspath(opts.capture)
+    before = None if to_stdout else capture_target(target)
     reader = ProcessReader(opts.proc_root, pid, page_size, entry_format(opts.byteorder))
     ctx = Context.load(opts.proc_root, opts.kernel_version, True, entry_format(opts.byteorder))
-    writer = None  # type: Optional[SnapshotWriter]
-    partial = target + ".partial"
+    writer = SnapshotWriter(None if to_stdout else os.path.dirname(target))
+    out = partial = None  # type: Any
+    restore = raise_on_termination()
     try:
         reader.open_pagemap()
-        writer = SnapshotWriter(os.path.dirname(target))
         texts = {"maps": reader.read_file("maps")}  # type: Dict[str, Optional[str]]
         for name in ("smaps", "stat", "comm", "status"):
             texts[name] = read_text_optional(os.path.join(reader.dir, name))
         stats = capture_process(reader, ctx, writer)
-        writer.close()
         own = ProcessReader(opts.proc_root, "self", page_size, entry_format(opts.byteorder))
         try:
             soft_dirty = check_soft_dirty(opts.proc_root, own).status == "ok"
@@ -3774,31 +3825,50 @@ def cmd_capture(opts, console):
             "entries": stats["entries"], "pfns": stats["pfns"],
             "scan": bool(stats["huge_regions"]) or None, "soft_dirty": soft_dirty,
         }
-        with zipfile.ZipFile(partial, "w", _zip_compression()) as z:
+        if to_stdout:
+            console.out.flush()
+            out = console.out.buffer
+        else:
+            # A fresh name nobody can guess or plant a link at: O_CREAT|O_EXCL|O_NOFOLLOW,
+            # mode 0600 (a snapshot holds physical addresses).
+            fd, partial = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".",
+                                           suffix=".partial", dir=os.path.dirname(target))
+            out = os.fdopen(fd, "wb")
+        with zipfile.ZipFile(out, "w", _zip_compression()) as z:
             z.writestr("header.json", json.dumps(header, indent=1, sort_keys=True))
             for name, text in list(texts.items()) + list(snapshot_extras(opts.proc_root).items()):
                 if text is not None:
                     z.writestr(name, text)
-            for name in sorted(writer.files):
-                z.write(os.path.join(writer.dir, name), name)
-        _fsync_path(partial)
-        os.replace(partial, target)
+            writer.zip_into(z)
+        out.flush()
+        if partial:
+            os.fsync(out.fileno())
+            if not same_file(before, capture_target(target)):
+                raise UsageError("%s changed while the snapshot was taken: not replaced" % target)
+            os.replace(partial, target)
+            partial = None
     except OSError as exc:
-        _remove_quietly(partial)
-        raise ProcIOError("%s: cannot write the snapshot: %s (the directory must exist and "
-                          "be writable)" % (opts.capture, exc.strerror or exc)) from exc
-    except BaseException:
-        _remove_quietly(partial)
-        raise
+        hint = ("the file system is full: free space or capture elsewhere"
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT) else
+                "the directory must exist and be writable")
+        raise ProcIOError("%s: cannot write the snapshot: %s (%s)" % (
+            opts.capture, exc.strerror or exc, hint)) from exc
     finally:
-        if writer is not None:
-            writer.discard()
+        restore()
+        writer.close()
+        if partial:
+            out.close()
+            _remove_quietly(partial)
+        elif out is not None and not to_stdout:
+            out.close()
         reader.close()
         ctx.close()
-    console.write("captured %s (%s): %d mappings, %d entries stored, page flags of %d pages, "
-                  "into %s (%s)" % (reader.label, header["comm"] or "?",
-                                    len(reader.maps()), stats["entries"], stats["pfns"],
-                                    opts.capture, human_size(os.path.getsize(target))))
+    # With '-' standard output carries the zip: the report goes to stderr.
+    (Console(console.err, None) if to_stdout else console).write(
+        "captured %s (%s): %d mappings, %d entries stored, page flags of %d pages, into %s%s"
+        % (reader.label, header["comm"] or "?", len(reader.maps()), stats["entries"],
+           stats["pfns"], "standard output" if to_stdout else opts.capture,
+           "" if to_stdout else " (%s)" % human_size(os.path.getsize(target))))
     return EXIT_OK
 
 
@@ -3813,15 +3883,6 @@ def _zip_compression():
         return zipfile.ZIP_STORED
 
 
-def _fsync_path(path):
-    # type: (str) -> None
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _remove_quietly(path):
     # type: (str) -> None
     try:
@@ -3830,24 +3891,86 @@ def _remove_quietly(path):
         pass
 
 
-def read_extents(data, name):
-    # type: (bytes, str) -> List[Tuple[int, int]]
-    if len(data) % _EXTENT.size:
-        raise SnapshotError("%s is truncated" % name)
-    return [_EXTENT.unpack_from(data, i) for i in range(0, len(data), _EXTENT.size)]
+# Where --from puts each text member of a snapshot (under its temp dir), and the
+# most it may hold: a snapshot is untrusted input, and a zip member can inflate
+# a thousandfold. smaps is bounded by maps instead: 4 KiB a mapping.
+SNAPSHOT_TEXTS = {
+    "maps": ("proc/%d/maps", 64 << 20), "smaps": ("proc/%d/smaps", None),
+    "stat": ("proc/%d/stat", 64 << 10), "comm": ("proc/%d/comm", 64 << 10),
+    "status": ("proc/%d/status", 64 << 10), "swaps": ("proc/swaps", 1 << 20),
+    "iomem": ("proc/iomem", 4 << 20), "meminfo": ("proc/meminfo", 64 << 10),
+    "reader_status": ("proc/self/status", 64 << 10),
+    "reader_uid_map": ("proc/self/uid_map", 64 << 10),
+    "thp_enabled": ("sys/kernel/mm/transparent_hugepage/enabled", 4096),
+    "hpage_pmd_size": ("sys/kernel/mm/transparent_hugepage/hpage_pmd_size", 4096),
+}
+SNAPSHOT_JSON_LIMIT = 16 << 20     # header.json, numa.json
+COPY_CHUNK = 1 << 20
+
+
+def copy_member(archive, name, path, limit):
+    # type: (Any, str, str, int) -> None
+    """Stream a member into a new file, refusing one that inflates past limit."""
+    claimed = archive.getinfo(name).file_size
+    if claimed > limit:
+        raise SnapshotError("%s claims %s, more than it can hold (%s)" % (
+            name, human_size(claimed), human_size(limit)))
+    place = os.path.dirname(path)
+    if not os.path.isdir(place):
+        os.makedirs(place)
+    with archive.open(name) as src, open(path, "xb") as dst:
+        copied = 0
+        for data in iter(lambda: src.read(COPY_CHUNK), b""):
+            copied += len(data)
+            if copied > limit:
+                raise SnapshotError("%s is longer than it claims" % name)
+            dst.write(data)
+
+
+def read_small_member(archive, name, limit=SNAPSHOT_JSON_LIMIT):
+    # type: (Any, str, int) -> bytes
+    if archive.getinfo(name).file_size > limit:
+        raise SnapshotError("%s claims more than %s" % (name, human_size(limit)))
+    with archive.open(name) as f:
+        return f.read(limit + 1)[:limit]
+
+
+def read_extents(archive, name, claimed, end, ascending=True):
+    # type: (Any, str, int, int, bool) -> Any
+    """(first, count) pairs of an index member, streamed and checked: inside
+    [0, end), ascending if asked, holding exactly the claimed number of values
+    (or, claimed negative, at most that many extents)."""
+    if archive.getinfo(name).file_size > _EXTENT.size * abs(claimed):
+        raise SnapshotError("%s claims more extents than the header allows (%d)" % (
+            name, abs(claimed)))
+    total = last = 0
+    with archive.open(name) as f:
+        for data in iter(lambda: f.read(_EXTENT.size * 4096), b""):
+            if len(data) % _EXTENT.size:
+                raise SnapshotError("%s is truncated" % name)
+            for first, count in _EXTENT.iter_unpack(data):
+                if (ascending and first < last) or not 0 < count <= end - first:
+                    raise SnapshotError("%s has an extent out of order or range" % name)
+                total, last = total + count, first + count
+                yield first, count
+    if total != claimed and claimed >= 0:
+        raise SnapshotError("%s indexes %d values, the header says %d" % (name, total, claimed))
 
 
 def write_sparse(path, extents, stream, size, member):
-    # type: (str, List[Tuple[int, int]], Any, Optional[int], str) -> None
-    """A sparse file of u64s: extents of (first index, count) from stream, the
-    rest holes, the whole size bytes long (beyond it reads are EOF)."""
-    with open(path, "wb") as f:
+    # type: (str, Any, Any, Optional[int], str) -> None
+    """A new sparse file of u64s: extents of (first index, count) from stream,
+    the rest holes, the whole size bytes long (beyond it reads are EOF)."""
+    with open(path, "xb") as f:
         for first, count in extents:
-            data = stream.read(count * 8)
-            if len(data) != count * 8:
-                raise SnapshotError("%s is shorter than its index says" % member)
             f.seek(first * 8)
-            f.write(data)
+            left = count * 8
+            while left:
+                data = stream.read(min(left, COPY_CHUNK))
+                if not data:
+                    raise SnapshotError("%s is shorter than its index says" % member)
+                f.write(data)
+                left -= len(data)
         if stream.read(1):
             raise SnapshotError("%s is longer than its index says" % member)
         if size is not None:
@@ -3857,10 +3980,49 @@ def write_sparse(path, extents, stream, size, member):
                 pass  # a file system that cannot hold it sparse: EOF comes earlier
 
 
+def sized(archive, name, entries):
+    # type: (Any, str, int) -> None
+    """Refuse up front a member of u64s longer or shorter than the header claims."""
+    size = archive.getinfo(name).file_size
+    if size != entries * 8:
+        raise SnapshotError("%s is %s than its index says" % (
+            name, "longer" if size > entries * 8 else "shorter"))
+
+
+def _count(value, below=1 << 64):
+    # type: (Any, int) -> bool
+    """A whole number in [0, below): JSON's true and false are not counts."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < below
+
+
+def snapshot_header_problem(header):
+    # type: (Any) -> Optional[str]
+    """What is wrong with a snapshot header, or None."""
+    if not isinstance(header, dict) or header.get("format") != SNAPSHOT_FORMAT:
+        return "has no pagemap-snapshot format"
+    for key, below in (("version", 1 << 16), ("pid", 1 << 31), ("page_size", 1 << 21)):
+        if not _count(header.get(key), below) or not header[key]:
+            return "has no valid %s" % key
+    page_size = header["page_size"]
+    if page_size < 1024 or page_size & (page_size - 1):
+        return "has page size %d, not a power of two" % page_size
+    task = header.get("task_size")
+    if task is not None and not (_count(task, (1 << 64) + 1) and task >= page_size):
+        return "has no valid task_size"
+    for key in ("entries", "pfns"):
+        if not _count(header.get(key), (task or 1 << 64) // page_size + 1):
+            return "has no valid %s" % key
+    for key in ("kernel", "comm"):
+        if not isinstance(header.get(key, ""), str) or len(header.get(key, "")) > 256:
+            return "has no valid %s" % key
+    return None
+
+
 def open_snapshot(path):
     # type: (str) -> Tuple[str, str, Dict[str, Any]]
-    """Rebuild a snapshot as a /proc tree in a temp directory: (temp dir, proc root,
-    header). Raise SnapshotError naming what is wrong with a damaged file."""
+    """Rebuild a snapshot as a /proc tree in a new temp directory: (temp dir,
+    proc root, header). Raise SnapshotError naming what is wrong with a damaged
+    file; leave nothing behind on any error."""
     import json
     import shutil
     import tempfile
@@ -3875,25 +4037,23 @@ def open_snapshot(path):
         with archive:
             names = set(archive.namelist())
             try:
-                header = json.loads(archive.read("header.json").decode("utf-8"))
+                header = json.loads(read_small_member(archive, "header.json").decode("utf-8"))
             except (KeyError, ValueError, UnicodeDecodeError) as exc:
                 raise SnapshotError("%s: no valid header.json: not a pagemap snapshot" % path
                                     ) from exc
+            if isinstance(header, dict) and _count(header.get("version")) and (
+                    header["version"] > SNAPSHOT_VERSION):
+                raise SnapshotError("%s: snapshot format %s is newer than this pagemap.py "
+                                    "reads (%d)" % (path, header["version"], SNAPSHOT_VERSION))
             problem = snapshot_header_problem(header)
             if problem:
                 raise SnapshotError("%s: header.json %s: not a snapshot made by 'pagemap PID "
                                     "--capture FILE'" % (path, problem))
-            if header["version"] > SNAPSHOT_VERSION:
-                raise SnapshotError("%s: snapshot format %s is newer than this pagemap.py "
-                                    "reads (%d)" % (path, header.get("version"),
-                                                    SNAPSHOT_VERSION))
-            root = os.path.join(tmp, "proc")
-            piddir = os.path.join(root, str(header["pid"]))
-            os.makedirs(piddir)
-            os.makedirs(os.path.join(root, "self"))
-            os.makedirs(os.path.join(root, "sys", "kernel"))
-            _rebuild_files(archive, names, header, root, piddir, tmp)
-            _rebuild_sparse(archive, names, header, root, piddir, path)
+            if "maps" not in names:
+                raise SnapshotError("the snapshot has no maps")
+            check_space(archive, names, tmp)
+            _rebuild_files(archive, names, header, tmp)
+            _rebuild_sparse(archive, names, header, tmp)
     except _damage_errors() as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise SnapshotError("%s is damaged (%s: %s); capture it again" % (
@@ -3906,23 +4066,18 @@ def open_snapshot(path):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return tmp, root, header
+    return tmp, os.path.join(tmp, "proc"), header
 
 
-def snapshot_header_problem(header):
-    # type: (Any) -> Optional[str]
-    """What is wrong with a snapshot header, or None."""
-    if not isinstance(header, dict) or header.get("format") != SNAPSHOT_FORMAT:
-        return "has no pagemap-snapshot format"
-    for key in ("version", "pid", "page_size"):
-        if not isinstance(header.get(key), int) or header[key] <= 0:
-            return "has no valid %s" % key
-    page_size = header["page_size"]
-    if page_size < 1024 or page_size & (page_size - 1):
-        return "has page size %d, not a power of two" % page_size
-    if header.get("task_size") is not None and not isinstance(header["task_size"], int):
-        return "has no valid task_size"
-    return None
+def check_space(archive, names, tmp):
+    # type: (Any, Any, str) -> None
+    """Refuse up front a snapshot that would fill the temp file system."""
+    need = sum(info.file_size for info in archive.infolist() if info.filename in
+               SNAPSHOT_TEXTS or info.filename.endswith((".bin", ".idx", ".json")))
+    st = os.statvfs(tmp)
+    if need > st.f_bavail * st.f_frsize:
+        raise SnapshotError("it expands to %s, more than the %s free in %s (set TMPDIR)" % (
+            human_size(need), human_size(st.f_bavail * st.f_frsize), os.path.dirname(tmp)))
 
 
 def _damage_errors():
@@ -3930,7 +4085,7 @@ def _damage_errors():
     """What reading a damaged zip member can raise (zlib may be missing)."""
     import zipfile
     errors = [zipfile.BadZipFile, ValueError, KeyError, TypeError, EOFError,
-              OSError]  # type: List[Type[BaseException]]
+              OSError, NotImplementedError]  # type: List[Type[BaseException]]
     try:
         import zlib
         errors.append(zlib.error)
@@ -3939,66 +4094,64 @@ def _damage_errors():
     return tuple(errors)
 
 
-def _rebuild_files(archive, names, header, root, piddir, tmp):
+def _rebuild_files(archive, names, header, tmp):
     """The text files of a snapshot, back where /proc and /sys keep them."""
     import json
-    if "maps" not in names:
-        raise SnapshotError("the snapshot has no maps")
-    places = {"maps": os.path.join(piddir, "maps"), "smaps": os.path.join(piddir, "smaps"),
-              "stat": os.path.join(piddir, "stat"), "comm": os.path.join(piddir, "comm"),
-              "status": os.path.join(piddir, "status"), "swaps": os.path.join(root, "swaps"),
-              "iomem": os.path.join(root, "iomem"), "meminfo": os.path.join(root, "meminfo"),
-              "reader_status": os.path.join(root, "self", "status"),
-              "reader_uid_map": os.path.join(root, "self", "uid_map"),
-              "thp_enabled": os.path.join(tmp, "sys", "kernel", "mm", "transparent_hugepage",
-                                          "enabled"),
-              "hpage_pmd_size": os.path.join(tmp, "sys", "kernel", "mm",
-                                             "transparent_hugepage", "hpage_pmd_size")}
-    for name, place in places.items():
+    pid = header["pid"]
+    for directory in ("proc/%d" % pid, "proc/self", "proc/sys/kernel"):
+        os.makedirs(os.path.join(tmp, directory))
+    mappings = archive.getinfo("maps").file_size // 20 + 16  # a maps line is >= 20 bytes
+    for name, (place, limit) in SNAPSHOT_TEXTS.items():
         if name in names:
-            if not os.path.isdir(os.path.dirname(place)):
-                os.makedirs(os.path.dirname(place))
-            with open(place, "wb") as f:
-                f.write(archive.read(name))
-    with open(os.path.join(root, "sys", "kernel", "osrelease"), "w") as f:
+            copy_member(archive, name, os.path.join(tmp, place % pid if "%" in place else place),
+                        limit or mappings * 4096)
+    with open(os.path.join(tmp, "proc", "sys", "kernel", "osrelease"), "w") as f:
         f.write(str(header.get("kernel") or "") + "\n")
     if header.get("soft_dirty"):
         # The capturing kernel tracked writes: say so the way a tree can (VmFlags sd).
-        with open(os.path.join(root, "self", "smaps"), "w") as f:
+        with open(os.path.join(tmp, "proc", "self", "smaps"), "w") as f:
             f.write("VmFlags: sd\n")
     if "numa.json" in names:
-        numa = json.loads(archive.read("numa.json").decode("utf-8"))
+        numa = json.loads(read_small_member(archive, "numa.json").decode("utf-8"))
+        nodes = numa.get("nodes")
+        # Each name becomes a directory: digits only, or it could climb out of tmp.
+        if not (_count(numa.get("block_size")) and isinstance(nodes, dict) and all(
+                re.match(r"^\d{1,12}$", k) and _count(v, 1 << 16) for k, v in nodes.items())):
+            raise SnapshotError("numa.json names no valid memory blocks and nodes")
         memory = os.path.join(tmp, "sys", "devices", "system", "memory")
         os.makedirs(memory)
         with open(os.path.join(memory, "block_size_bytes"), "w") as f:
             f.write("%x\n" % numa["block_size"])
-        for block, node in numa["nodes"].items():
-            nodedir = os.path.join(tmp, "sys", "devices", "system", "node", "node%d" % node,
-                                   "memory%s" % block)
-            os.makedirs(nodedir)
+        for block, node in nodes.items():
+            os.makedirs(os.path.join(tmp, "sys", "devices", "system", "node", "node%d" % node,
+                                     "memory" + block))
 
 
-def _rebuild_sparse(archive, names, header, root, piddir, path):
+def _rebuild_sparse(archive, names, header, tmp):
     """pagemap and the kpage files, sparse, from their indexes and runs."""
-    ps = header["page_size"]
+    ps, task = header["page_size"], header.get("task_size")
+    piddir = os.path.join(tmp, "proc", str(header["pid"]))
     for member in ("pagemap.idx", "pagemap.bin"):
         if member not in names:
-            raise SnapshotError("%s: %s is missing" % (path, member))
-    extents = read_extents(archive.read("pagemap.idx"), "pagemap.idx")
-    task = header.get("task_size")
+            raise SnapshotError("%s is missing" % member)
+    end = (task or 1 << 64) // ps
+    sized(archive, "pagemap.bin", header["entries"])
     with archive.open("pagemap.bin") as stream:
-        write_sparse(os.path.join(piddir, "pagemap"), extents, stream,
-                     task // ps * 8 if task else None, "pagemap.bin")
-    if "huge.idx" in names:
-        with open(os.path.join(piddir, "pagemap-huge"), "wb") as f:
-            f.write(archive.read("huge.idx"))
+        write_sparse(os.path.join(piddir, "pagemap"),
+                     read_extents(archive, "pagemap.idx", header["entries"], end), stream,
+                     end * 8 if task else None, "pagemap.bin")
+    if "huge.idx" in names:  # huge regions: of stored entries, or a hugetlb mapping each
+        most = header["entries"] + archive.getinfo("maps").file_size // 20 + 1
+        with open(os.path.join(piddir, "pagemap-huge"), "xb") as f:
+            for extent in read_extents(archive, "huge.idx", -most, end):
+                f.write(_EXTENT.pack(*extent))
     if "kpage.idx" in names:
-        kextents = read_extents(archive.read("kpage.idx"), "kpage.idx")
-        size = max([(p + c) * 8 for p, c in kextents] or [0])
         for name in KPAGE_FILES:
             if name + ".bin" in names:
+                sized(archive, name + ".bin", header["pfns"])
+                extents = read_extents(archive, "kpage.idx", header["pfns"], 1 << 55, False)
                 with archive.open(name + ".bin") as stream:
-                    write_sparse(os.path.join(root, name), kextents, stream, size,
+                    write_sparse(os.path.join(tmp, "proc", name), extents, stream, None,
                                  name + ".bin")
 
 
@@ -4006,9 +4159,11 @@ def with_snapshot(opts, console, command):
     # type: (Namespace, Console, Any) -> int
     """Run a command on a snapshot as if on the live process it was taken of."""
     import shutil
-    tmp, root, header = open_snapshot(opts.source)
-    console.aliases.append((root, opts.source + ":/proc"))
+    restore = raise_on_termination()
+    tmp = None
     try:
+        tmp, root, header = open_snapshot(opts.source)
+        console.aliases.append((root, opts.source + ":/proc"))
         opts.addresses = ([opts.pid] if opts.pid is not None else []) + list(opts.addresses)
         opts.pid = str(header["pid"])
         opts.proc_root = root
@@ -4016,7 +4171,9 @@ def with_snapshot(opts, console, command):
         opts.byteorder = "little"
         return command(opts, console)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+        restore()
 
 
 # --- command line -----------------------------------------------------------
