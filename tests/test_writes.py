@@ -1,0 +1,392 @@
+"""What pagemap writes, and what it never touches: --capture's target and staging,
+--from's temporary tree, hostile snapshots, signals and a full disk."""
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import zipfile
+
+import pytest
+from conftest import ROOT, assert_one_error
+from test_field_kit import PAGE, PID, VIEWS, argv, rich_tree
+
+import pagemap
+
+SCRIPT = os.path.join(ROOT, "pagemap.py")
+IS_ROOT = os.geteuid() == 0
+
+
+def snapshot(fake, run, tmp_path, name="snap.zip"):
+    rich_tree(fake)
+    snap = str(tmp_path / name)
+    assert run(argv(fake, PID, "--capture", snap))[0] == 0
+    return snap
+
+
+def rewrite(snap, changes, compression=zipfile.ZIP_STORED):
+    """Replace members of a snapshot (None removes one)."""
+    with zipfile.ZipFile(snap) as z:
+        members = dict((n, z.read(n)) for n in z.namelist())
+    members.update(changes)
+    with zipfile.ZipFile(snap, "w", compression) as z:
+        for name, data in sorted(members.items()):
+            if data is not None:
+                z.writestr(name, data)
+
+
+def tree(path):
+    """Every name under path with what it is: a file system's state to compare."""
+    out = {}
+    for top, dirs, files in os.walk(str(path)):
+        for name in dirs + files:
+            st = os.lstat(os.path.join(top, name))
+            out[os.path.join(top, name)] = (st.st_ino, st.st_mode, st.st_size, st.st_mtime)
+    return out
+
+
+# --- --capture: what it may replace ------------------------------------------------
+
+
+def not_regular(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    made = {"link": lambda p: os.symlink(str(victim), p), "fifo": os.mkfifo,
+            "dir": os.mkdir}
+    if IS_ROOT:
+        made["null"] = lambda p: os.mknod(p, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    for name, make in sorted(made.items()):
+        make(str(tmp_path / name))
+        yield str(tmp_path / name)
+
+
+def test_capture_replaces_nothing_but_a_regular_file(fake, run, tmp_path):
+    rich_tree(fake)
+    targets = list(not_regular(tmp_path))
+    before = tree(tmp_path)
+    for target in targets:
+        code, out, err = run(argv(fake, PID, "--capture", target))
+        assert_one_error(code, err, 2, target, "not a regular file", "'-'")
+    assert tree(tmp_path) == before
+    assert (tmp_path / "victim").read_text() == "precious"
+
+
+def test_capture_replaces_a_regular_file_privately(fake, run, tmp_path):
+    rich_tree(fake)
+    old = tmp_path / "snap.zip"
+    old.write_text("an old snapshot")
+    code, out, err = run(argv(fake, PID, "--capture", str(old)))
+    assert code == 0 and zipfile.is_zipfile(str(old))
+    assert stat.S_IMODE(os.stat(str(old)).st_mode) == 0o600  # it holds physical addresses
+    assert sorted(os.listdir(str(tmp_path))) == ["proc", "snap.zip"]
+
+
+def test_planted_staging_link_is_never_followed(fake, run, tmp_path):
+    rich_tree(fake)
+    victim = tmp_path / "victim"
+    victim.write_text("root's file")
+    snap = str(tmp_path / "snap.zip")
+    for guess in (".partial", ".tmp", ".pagemap-capture"):
+        os.symlink(str(victim), snap + guess)
+    before = tree(tmp_path)
+    assert run(argv(fake, PID, "--capture", snap))[0] == 0
+    after = tree(tmp_path)
+    assert victim.read_text() == "root's file"
+    assert set(after) - set(before) == {snap}
+    assert dict((k, v) for k, v in after.items() if k != snap) == before
+
+
+def test_a_target_swapped_during_capture_is_not_replaced(fake, run, tmp_path, monkeypatch):
+    rich_tree(fake)
+    snap = str(tmp_path / "snap.zip")
+    real = pagemap.capture_process
+
+    def and_plant(*args):
+        os.mkfifo(snap)
+        return real(*args)
+    monkeypatch.setattr(pagemap, "capture_process", and_plant)
+    code, _, err = run(argv(fake, PID, "--capture", snap))
+    assert_one_error(code, err, 2, "not a regular file")
+    assert stat.S_ISFIFO(os.lstat(snap).st_mode) and os.listdir(str(tmp_path)) != []
+    assert sorted(os.listdir(str(tmp_path))) == ["proc", "snap.zip"]
+
+
+# --- --capture -: standard output, and the script itself from standard input ----------
+
+
+@pytest.mark.parametrize("from_stdin", [False, True], ids=["file", "stdin-script"])
+def test_capture_to_standard_output(fake, run, tmp_path, from_stdin):
+    rich_tree(fake)
+    cmd = [sys.executable, "-" if from_stdin else SCRIPT, "--proc-root", fake.root, PID,
+           "--capture", "-"]
+    with open(SCRIPT, "rb") as source:
+        done = subprocess.run(cmd, stdin=source if from_stdin else subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.decode().startswith("captured PID 4242 (")
+    assert "into standard output" in done.stderr.decode()
+    piped = tmp_path / "piped.zip"
+    piped.write_bytes(done.stdout)     # through a pipe: written unseekable
+    for view in VIEWS:
+        code, out, err = run(argv(fake, PID, *view))
+        assert run(["--from", str(piped)] + view) == (
+            code, out, err.replace(fake.root, str(piped) + ":/proc"))
+
+
+@pytest.mark.live
+def test_board_capture_without_a_copy_of_the_tool(tmp_path):
+    """ssh board python3 - PID --capture - < pagemap.py > snap.zip, live."""
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE)
+    try:
+        with open(SCRIPT, "rb") as source:
+            done = subprocess.run([sys.executable, "-", str(child.pid), "--capture", "-"],
+                                  stdin=source, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, timeout=120)
+    finally:
+        child.kill()
+        child.wait()
+    assert done.returncode == 0, done.stderr
+    with zipfile.ZipFile(__import__("io").BytesIO(done.stdout)) as z:
+        assert json.loads(z.read("header.json").decode())["pid"] == child.pid
+        assert "python" in z.read("maps").decode()
+
+
+def test_capture_to_a_terminal_is_refused(fake, tmp_path):
+    rich_tree(fake)
+    master, slave = os.openpty()
+    try:
+        done = subprocess.run([sys.executable, SCRIPT, "--proc-root", fake.root, PID,
+                               "--capture", "-"], stdout=slave, stderr=subprocess.PIPE,
+                              timeout=60)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert_one_error(done.returncode, done.stderr.decode(), 2, "redirect it to a file")
+
+
+# --- --from: nothing escapes, nothing explodes ---------------------------------------
+
+
+def test_snapshot_names_cannot_climb_out(fake, run, tmp_path):
+    snap = snapshot(fake, run, tmp_path)
+    escape = tmp_path / "escaped"
+    key = "0/" + "../" * 16 + str(escape).lstrip("/") + "/a/b"
+    rewrite(snap, {"numa.json": json.dumps({"block_size": 1 << 27, "nodes": {key: 0}})})
+    code, _, err = run(["--from", snap])
+    assert_one_error(code, err, 6, "snap.zip", "numa.json")
+    assert not escape.exists()
+
+
+@pytest.mark.parametrize("change,fragment", [
+    ({"task_size": 1 << 100}, "no valid task_size"),
+    ({"pid": True}, "no valid pid"),
+    ({"page_size": True}, "no valid page_size"),
+    ({"entries": 1 << 60}, "no valid entries"),
+    ({"entries": -1}, "no valid entries"),
+    ({"pfns": "many"}, "no valid pfns"),
+    ({"kernel": "9" * 5000}, "no valid kernel"),
+    ({"version": True}, "no valid version"),
+])
+def test_hostile_header(fake, run, tmp_path, change, fragment):
+    snap = snapshot(fake, run, tmp_path)
+    with zipfile.ZipFile(snap) as z:
+        header = json.loads(z.read("header.json").decode())
+    header.update(change)
+    rewrite(snap, {"header.json": json.dumps(header)})
+    code, _, err = run(["--from", snap])
+    assert_one_error(code, err, 6, "snap.zip", fragment)
+
+
+def zeros(n):
+    return b"\0" * n
+
+
+@pytest.mark.parametrize("changes,fragment", [
+    ({"smaps": zeros(16 << 20)}, "smaps claims 16.0 MiB"),
+    ({"maps": zeros(65 << 20)}, "maps claims"),
+    ({"pagemap.bin": zeros(64 << 20)}, "pagemap.bin is longer than its index says"),
+    ({"kpageflags.bin": zeros(8 << 20)}, "kpageflags.bin is longer"),
+    ({"pagemap.idx": zeros(16 << 20)}, "pagemap.idx claims more extents"),
+    ({"pagemap.idx": (pagemap._EXTENT.pack(0, 1 << 60) * 2)}, "pagemap.idx has an extent out"),
+    ({"kpage.idx": pagemap._EXTENT.pack(0x500, 1 << 60)}, "kpage.idx has an extent out of"),
+    ({"huge.idx": zeros(1 << 20)}, "huge.idx claims more extents"),
+    ({"numa.json": b" " * (17 << 20)}, "numa.json claims more than"),
+])
+def test_zip_bombs_stop_before_they_expand(fake, run, tmp_path, changes, fragment):
+    snap = snapshot(fake, run, tmp_path)
+    rewrite(snap, changes, zipfile.ZIP_DEFLATED)
+    assert os.path.getsize(snap) < 256 << 10
+    code, _, err = run(["--from", snap])
+    assert_one_error(code, err, 6, "snap.zip", fragment)
+
+
+def test_a_big_snapshot_is_streamed(fake, run, tmp_path):
+    """A member of 48 MiB that matches its claims: --from's memory stays flat."""
+    snap = snapshot(fake, run, tmp_path)
+    count = 6 << 20
+    with zipfile.ZipFile(snap) as z:
+        header = json.loads(z.read("header.json").decode())
+    header["entries"] = count
+    first = 0x7f0000000000 // PAGE
+    raw = pagemap.PM_PRESENT | 0x1234
+    entry = raw.to_bytes(8, "little")
+    rewrite(snap, {"header.json": json.dumps(header),
+                   "maps": "7f0000000000-7f0800000000 rw-p 00000000 00:00 0 \n",
+                   "pagemap.idx": pagemap._EXTENT.pack(first, count),
+                   "pagemap.bin": entry * count}, zipfile.ZIP_DEFLATED)
+    probe = ("import resource, sys; sys.path.insert(0, %r); import pagemap; "
+             "code = pagemap.main(['--from', %r, '--json']); "
+             "sys.stderr.write('rss %%d\\n' %% resource.getrusage(resource.RUSAGE_SELF)."
+             "ru_maxrss); sys.exit(code)" % (ROOT, snap))
+    base = subprocess.run([sys.executable, "-c", "import resource, zipfile, json; print("
+                           "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"],
+                          stdout=subprocess.PIPE, check=True)
+    done = subprocess.run([sys.executable, "-c", probe], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rss = int(done.stderr.decode().split("rss ")[1])
+    assert rss - int(base.stdout) < 24 << 10, (rss, int(base.stdout))   # KiB: < 48 MiB
+    assert json.loads(done.stdout.decode())["total"]["resident"] >= count * PAGE
+
+
+# --- signals and a full disk: nothing stays behind --------------------------------------
+
+
+def killed_midway(monkeypatch, name, signum):
+    real = getattr(pagemap, name)
+
+    def then_signal(*args):
+        os.kill(os.getpid(), signum)
+        return real(*args)
+    monkeypatch.setattr(pagemap, name, then_signal)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_capture_interrupted_leaves_nothing(fake, run, tmp_path, monkeypatch, signum):
+    rich_tree(fake)
+    killed_midway(monkeypatch, "capture_process", signum)
+    before = signal.getsignal(signum)
+    code, _, _ = run(argv(fake, PID, "--capture", str(tmp_path / "snap.zip")))
+    assert code == 130 and sorted(os.listdir(str(tmp_path))) == ["proc"]
+    assert signal.getsignal(signum) == before
+
+
+@pytest.mark.parametrize("stage", ["_rebuild_sparse", "cmd_process"])
+def test_from_interrupted_leaves_nothing(fake, run, tmp_path, monkeypatch, stage):
+    snap = snapshot(fake, run, tmp_path)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(temp))
+    killed_midway(monkeypatch, stage, signal.SIGTERM)
+    code, _, _ = run(["--from", snap])
+    assert code == 130 and os.listdir(str(temp)) == []
+
+
+def test_full_disk_during_capture(fake, run, tmp_path, monkeypatch):
+    rich_tree(fake)
+
+    def full(self, name, data):
+        raise OSError(28, os.strerror(28))
+    monkeypatch.setattr(pagemap.SnapshotWriter, "append", full)
+    code, _, err = run(argv(fake, PID, "--capture", str(tmp_path / "snap.zip")))
+    assert_one_error(code, err, 6, "snap.zip", "file system is full")
+    assert sorted(os.listdir(str(tmp_path))) == ["proc"]
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A real 256 KiB file system (root only)."""
+    where = tmp_path / "small"
+    where.mkdir()
+    if not IS_ROOT or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs",
+                                      str(where)], stderr=subprocess.DEVNULL).returncode:
+        pytest.skip("needs root and a tmpfs mount")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)])
+
+
+def big_tree(fake):
+    """A process with 40,000 stored entries: 320 KiB in a snapshot, before compression."""
+    from conftest import make_entry
+    fake.process(PID, dict((0x7f0000000000 + i * PAGE, make_entry(present=True, pfn=i * 7))
+                           for i in range(40000)),
+                 maps="7f0000000000-7f0010000000 rw-p 00000000 00:00 0 \n")
+
+
+def test_full_disk_for_real(fake, run, small_fs):
+    big_tree(fake)
+    code, _, err = run(argv(fake, PID, "--capture", str(small_fs / "snap.zip")))
+    assert_one_error(code, err, 6, "snap.zip", "file system is full")
+    assert os.listdir(str(small_fs)) == []
+
+
+def test_from_refuses_what_the_temp_dir_cannot_hold(fake, run, tmp_path, small_fs,
+                                                    monkeypatch):
+    big_tree(fake)
+    snap = str(tmp_path / "big.zip")
+    assert run(argv(fake, PID, "--capture", snap))[0] == 0
+    monkeypatch.setattr("tempfile.tempdir", str(small_fs))
+    code, _, err = run(["--from", snap])
+    assert_one_error(code, err, 6, "big.zip", "more than the", "free", "TMPDIR")
+    assert os.listdir(str(small_fs)) == []
+
+
+# --- the promise, watched: every file-system call of a capture and a replay -----------
+
+TRACED = "open,openat,creat,rename,renameat,renameat2,link,linkat,symlink,symlinkat," \
+         "unlink,unlinkat,mkdir,mkdirat,rmdir,truncate,chmod,fchmodat,chown"
+
+
+def traced(cmd, log, env=None):
+    if not IS_ROOT and not os.access("/proc/self/status", os.R_OK):
+        pytest.skip("cannot trace")
+    from shutil import which
+    if not which("strace"):
+        pytest.skip("strace is not installed")
+    done = subprocess.run(["strace", "-f", "-qq", "-y", "-e", "trace=" + TRACED, "-o", str(log),
+                           sys.executable, "-B", SCRIPT] + cmd,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return [line for line in log.read_text().splitlines()
+            if "ENOENT" not in line and "resumed>" not in line or "= -1" not in line]
+
+
+def test_capture_writes_only_its_file(fake, tmp_path):
+    rich_tree(fake)
+    out = tmp_path / "out"
+    out.mkdir()
+    snap = str(out / "snap.zip")
+    calls = traced(["--proc-root", fake.root, PID, "--capture", snap], tmp_path / "log")
+    creating = [c for c in calls if "O_CREAT" in c or "O_TMPFILE" in c or
+                c.split("(")[0].split()[-1] in ("creat", "mkdir", "mkdirat", "link", "linkat",
+                                                 "symlink", "symlinkat")]
+    # New files only: exclusive and never through a link, or unnamed (O_TMPFILE).
+    assert creating and all(("O_EXCL" in c and "O_NOFOLLOW" in c) or "O_TMPFILE" in c
+                            for c in creating), creating
+    renames = [c for c in calls if " rename" in c or c.split("(")[0].split()[-1].startswith(
+        "rename")]
+    assert len(renames) == 1 and renames[0].count(str(out) + "/.snap.zip.") == 1
+    assert '"%s"' % snap in renames[0]
+    for c in calls:   # nothing opened for writing outside the target's directory
+        if "O_WRONLY" in c or "O_RDWR" in c:
+            assert str(out) in c or "O_TMPFILE" in c or "/proc/" in c, c
+    assert os.listdir(str(out)) == ["snap.zip"]
+
+
+def test_from_writes_only_its_temp_tree(fake, run, tmp_path):
+    snap = snapshot(fake, run, tmp_path)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = dict(os.environ, TMPDIR=str(temp))
+    calls = traced(["--from", snap, "--json"], tmp_path / "log", env)
+    writing = [c for c in calls if "O_CREAT" in c or "O_WRONLY" in c or "O_RDWR" in c or
+               c.split("(")[0].split()[-1] in ("mkdir", "mkdirat", "unlink", "unlinkat",
+                                                "rmdir", "rename", "truncate")]
+    # Python's own probe of TMPDIR, then the tree: nothing outside TMPDIR.
+    assert writing and all(str(temp) + "/" in c for c in writing if "= -1" not in c), writing
+    assert os.listdir(str(temp)) == []
