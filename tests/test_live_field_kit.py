@@ -78,7 +78,10 @@ def own_view(out):
             for run in span["runs"]:
                 pages[run["status"]] = pages.get(run["status"], 0) + run["pages"]
         return pages
-    return [row if row["path"] in (None, "[heap]", "[stack]") and row["perms"].endswith("p")
+    # The kernel sets and clears a page's DIRTY flag on its own (LRU batches, reclaim):
+    # it is the snapshot's moment, not the target's.
+    return [dict((k, v) for k, v in row.items() if k != "dirty")
+            if row["path"] in (None, "[heap]", "[stack]") and row["perms"].endswith("p")
             else dict((k, row[k]) for k in LAYOUT) for row in doc["mappings"]]
 
 
