@@ -4189,7 +4189,7 @@ EXIT_CODES_HELP = """exit codes:
   5    unsupported kernel or system (no pagemap, /proc not mounted, no
        soft-dirty for --written); --check: the basic lookup does not work
   6    other I/O error, or a damaged snapshot
-  130  interrupted
+  130  interrupted (Ctrl-C, SIGTERM, SIGHUP)
 """
 
 
