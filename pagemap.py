@@ -177,7 +177,7 @@ class Mapping(collections.namedtuple("Mapping", (
     def anonymous(self):
         """Anonymous memory, private or shared (MAP_SHARED|MAP_ANONYMOUS shows as
         '/dev/zero (deleted)' with an inode, SysV shm as '/SYSV...')."""
-        if self.path.startswith(("/dev/zero", "/SYSV", "[anon_shmem")):
+        if self.path.startswith(("/dev/zero", "/SYSV", "[anon_shmem", "/anon_hugepage")):
             return True
         return self.inode == 0 and (not self.path or self.path.startswith("["))
 
@@ -516,6 +516,9 @@ def not_present_note(mapping):
                 "process, or a shared page that was swapped out or reclaimed (the kernel "
                 "clears such PTEs, so they look never allocated); other processes or the "
                 "page cache may still hold it")
+    if mapping.path.startswith("/anon_hugepage"):
+        return ("page not present: this hugetlb memory (MAP_HUGETLB) was never touched; "
+                "touching it takes a whole huge page from the hugetlb pool")
     if mapping.anonymous:
         return ("page not present: this anonymous memory was never touched (or was "
                 "discarded with MADV_DONTNEED/MADV_FREE); reading it would map the zero "
@@ -1294,6 +1297,8 @@ def translation_json(tr):
         doc[key] = False if entry is None else getattr(entry, key)
     for key in ("pfn", "swap_type", "swap_offset"):
         doc[key] = None if entry is None else getattr(entry, key)
+    if tr.paddr is None:
+        doc["pfn"] = None                # a hidden PFN reads 0: not a real one
     return doc
 
 
@@ -3234,15 +3239,20 @@ def cmd_physical(opts, console):
             "combinations": [{"kpageflags": flags, "flags": kpageflag_names(flags),
                               "pages": pages, "bytes": pages * page_size}
                              for flags, pages in rows]}, indent=2, sort_keys=True))
+    else:
+        console.write("%14s %12s  %-18s  %s" % ("PAGES", "MIB", "KPAGEFLAGS", "FLAGS"))
+        for flags, pages in rows:
+            console.write("%14d %12.1f  0x%016x  %s" % (
+                pages, pages * page_size / 1048576.0, flags,
+                ",".join(kpageflag_names(flags)) or "(none: free, hole or unused)"))
+        console.write("total: %d pages (%s) in PFNs 0x%x-0x%x, %d flag combinations" % (
+            total, human_size(total * page_size), first, stop, len(rows)))
+    if total:
         return EXIT_OK
-    console.write("%14s %12s  %-18s  %s" % ("PAGES", "MIB", "KPAGEFLAGS", "FLAGS"))
-    for flags, pages in rows:
-        console.write("%14d %12.1f  0x%016x  %s" % (
-            pages, pages * page_size / 1048576.0, flags,
-            ",".join(kpageflag_names(flags)) or "(none: free, hole or unused)"))
-    console.write("total: %d pages (%s) in PFNs 0x%x-0x%x, %d flag combinations" % (
-        total, human_size(total * page_size), first, stop, len(rows)))
-    return EXIT_OK
+    console.warn("nopfn", "no page in PFNs 0x%x-0x%x: %s" % (
+        first, first if end is None else end, "the range is empty" if end == first else
+        "it lies past the last PFN"))
+    return EXIT_UNTRANSLATED
 
 
 def physical_page_info(ctx, pfn, paddr):
@@ -3598,18 +3608,23 @@ def cmd_decode(opts, console):
     kernel = opts.kernel_version or running_kernel(opts.proc_root)
     priv = Privilege(None, None)
     results = []
+    code = EXIT_OK
     for raw in values:
         entry = decode_entry(raw, kernel)
         status, note, paddr = entry_status(entry, page_size, 0, priv, None)
         if opts.kernel_version is None and looks_like_old_layout(raw):
             note = (note + "; " if note else "") + old_layout_hint(raw)
+        if raw & PM_PRESENT and raw & PM_SWAP:
+            note = ("present and swapped bits (63, 62) both set: no kernel writes that, "
+                    "so this is no pagemap entry")
+            code = EXIT_UNTRANSLATED
         results.append(Translation(None, None, entry, paddr, None, status, note, page_size,
                                    None, None, struct.pack(entry_format(opts.byteorder), raw),
                                    None))
     emit(console, opts, results, {
         "pid": None, "page_size": page_size,
         "kernel": None if kernel is None else "%d.%d" % kernel})
-    return EXIT_OK
+    return code
 
 
 # --- snapshots: --capture on the board, --from on the desk --------------------------
@@ -4334,6 +4349,45 @@ def check_python():
                                % sys.version_info[:2])
 
 
+def refuse_meaningless(opts):
+    # type: (Namespace) -> None
+    """Options that mean nothing together are an error, not silently ignored."""
+    other = [name for name, on in (("--phys", opts.phys is not None), ("--physical",
+             opts.physical is not None), ("--check", opts.check), ("--decode", opts.decode))
+             if on]
+    if opts.source is not None and other:
+        raise UsageError("--from reads a snapshot; %s reads the live system: not both" % other[0])
+    targets = opts.addresses or (opts.source is not None and opts.pid is not None)
+    if other:
+        return
+    if opts.each and not targets:
+        raise UsageError("--each lists ranges page by page: name a range or mapping")
+    if opts.picture and targets:
+        raise UsageError("--picture draws whole mappings: give no ADDRESS")
+    if opts.times is not None and opts.watch is None:
+        raise UsageError("--times counts the rounds of --watch: give --watch SECONDS")
+
+
+def check_live_overrides(opts, console):
+    # type: (Namespace, Console) -> None
+    """--page-size and --byteorder describe captured files: on the live /proc only
+    the kernel's own values are right. --kernel-version is a deliberate override."""
+    if opts.source is not None or opts.decode or os.path.realpath(opts.proc_root) != "/proc":
+        return
+    hint = "this is the live system; those options describe a captured tree (--proc-root DIR)"
+    if opts.page_size and opts.page_size != system_page_size():
+        raise UsageError("--page-size %d: the kernel's page size is %d; %s"
+                         % (opts.page_size, system_page_size(), hint))
+    if opts.byteorder not in (None, "native", sys.byteorder):
+        raise UsageError("--byteorder %s: the kernel writes %s-endian entries; %s"
+                         % (opts.byteorder, sys.byteorder, hint))
+    kernel = running_kernel(opts.proc_root)
+    if opts.kernel_version and opts.kernel_version != kernel and kernel:
+        console.warn("kernel-version", "--kernel-version %d.%d overrides the running kernel "
+                     "(%d.%d): entries are decoded in that kernel's layout" % (
+                         opts.kernel_version + kernel))
+
+
 def run(argv, console):
     # type: (Optional[List[str]], Console) -> int
     check_python()
@@ -4341,6 +4395,8 @@ def run(argv, console):
         opts = parse_arguments(argv)
     except SystemExit as done:  # --help and --version
         return done.code if isinstance(done.code, int) else EXIT_OK
+    refuse_meaningless(opts)
+    check_live_overrides(opts, console)
     if opts.decode:
         if opts.pid is not None:
             raise UsageError("--decode takes entry values, not a PID")
