@@ -206,10 +206,14 @@ Translation.__new__.__defaults__ = (None,)  # page: namedtuple defaults need 3.7
 
 
 class Privilege(collections.namedtuple("Privilege", (
-        "cap_sys_admin", "initial_userns"))):
-    """What the reader may see: each field True, False or None (unknown)."""
+        "cap_sys_admin", "initial_userns", "captured"))):
+    """What the reader may see: each field True, False or None (unknown);
+    captured: it is the reader that made a snapshot, not this one."""
 
     __slots__ = ()
+
+
+Privilege.__new__.__defaults__ = (False,)
 
 
 # --- pure core --------------------------------------------------------------
@@ -300,13 +304,16 @@ def decode_entry(raw, kernel=None):
         guard = since((6, 15), PM_GUARD_REGION)
     frame = raw & PM_PFRAME_MASK
     swapped = swap_bit and not guard
+    # Slot 0 of a swap area is its header, never a page's: type 0 offset 0 is the
+    # location hidden (Linux 4.2+ without CAP_SYS_ADMIN), not a location.
+    known = swapped and frame != 0
     return Entry(
         raw=raw, present=present, swapped=swapped,
         file_shared=bool(raw & PM_FILE), exclusive=exclusive, soft_dirty=soft_dirty,
         uffd_wp=uffd_wp, guard=guard,
         pfn=frame if present else None,
-        swap_type=(frame & PM_SWAP_TYPE_MASK) if swapped else None,
-        swap_offset=(frame >> PM_SWAP_TYPE_BITS) if swapped else None,
+        swap_type=(frame & PM_SWAP_TYPE_MASK) if known else None,
+        swap_offset=(frame >> PM_SWAP_TYPE_BITS) if known else None,
         page_shift=page_shift)
 
 
@@ -399,6 +406,10 @@ def parse_privilege(status_text, uid_map_text):
 def hidden_pfn_reason(priv):
     # type: (Privilege) -> str
     """Why PFNs read 0, as precisely as the reader's privileges tell."""
+    if priv.captured:
+        return ("the snapshot was captured without CAP_SYS_ADMIN in the initial user "
+                "namespace, and since Linux 4.2 the kernel then reports PFN 0 (and swap "
+                "location 0); capture it again as root on the host")
     if priv.cap_sys_admin is False:
         return ("this user lacks CAP_SYS_ADMIN, and since Linux 4.2 the kernel then "
                 "reports PFN 0 (and swap location 0); run as root")
@@ -495,7 +506,7 @@ def unmapped_note(vaddr, neighbours, pid_label):
 def swapped_note(entry, areas, priv):
     # type: (Entry, Optional[List[SwapArea]], Privilege) -> str
     """Where a swapped page went, or why that cannot be told."""
-    if entry.swap_type == 0 and entry.swap_offset == 0 and priv.cap_sys_admin is not True:
+    if entry.swap_type is None:
         return ("page is swapped out; its swap location is hidden: " + hidden_pfn_reason(priv))
     location = "swap type %d, offset 0x%x" % (entry.swap_type, entry.swap_offset)
     area = swap_area_for(entry, areas)
@@ -1354,7 +1365,8 @@ def format_run(run):
     if run.pstart is not None:
         prange = "0x%x-0x%x" % (run.pstart, run.pstart + run.end - run.start)
     elif entry is not None and entry.swapped:
-        prange = "swap:%d:0x%x" % (entry.swap_type, entry.swap_offset)
+        prange = "swap:hidden" if entry.swap_type is None else "swap:%d:0x%x" % (
+            entry.swap_type, entry.swap_offset)
     else:
         prange = "-"
     flags = ",".join(entry_flag_names(entry)) if entry is not None else ""
@@ -1615,6 +1627,10 @@ class ProcessReader(object):
             # have no mm (proc_mem_open). Say which, rather than "no such process".
             return self.address_space_problem() or self.gone_error()
         if code in (errno.EACCES, errno.EPERM):
+            # stat is world-readable: a kernel thread or zombie says so to anyone.
+            problem = self.address_space_problem()
+            if problem is not None:
+                return problem
             return PermissionDeniedError(
                 "%s: permission denied (reading another user's process needs root or "
                 "ptrace access; see /proc/sys/kernel/yama/ptrace_scope; Linux 4.0-4.1 "
@@ -1881,10 +1897,17 @@ class Context(object):
         self.facts = SystemFacts(proc_root)
 
     @classmethod
-    def load(cls, proc_root, kernel=None, flags=False, entry_format="=Q"):
-        # type: (str, Optional[Tuple[int, int]], bool, str) -> Context
-        return cls(proc_root, kernel or running_kernel(proc_root),
-                   read_privilege(proc_root), read_swaps(proc_root), flags, entry_format)
+    def load(cls, proc_root, kernel=None, flags=False, entry_format="=Q", captured=False):
+        # type: (str, Optional[Tuple[int, int]], bool, str, bool) -> Context
+        """The context of a live or fake tree, or (captured) of a rebuilt snapshot."""
+        priv = read_privilege(proc_root)
+        # Only an unprivileged capture left things out; a root one missed what was missing.
+        priv = priv._replace(captured=captured and not (priv.cap_sys_admin and
+                                                        priv.initial_userns))
+        ctx = cls(proc_root, kernel or running_kernel(proc_root), priv, read_swaps(proc_root),
+                  flags, entry_format)
+        ctx.kpage.captured = priv.captured
+        return ctx
 
     def close(self):
         # type: () -> None
@@ -2022,6 +2045,7 @@ class KPageReader(object):
         self.entry_format = entry_format[0]
         self.fds = {}  # type: Dict[str, int]
         self.problems = {}  # type: Dict[str, str]
+        self.captured = False   # a rebuilt snapshot: what is missing was not captured
 
     def _fd(self, name):
         # type: (str) -> Optional[int]
@@ -2036,6 +2060,9 @@ class KPageReader(object):
         except OSError as exc:
             if exc.errno in (errno.EACCES, errno.EPERM):
                 why = "needs root (the file is mode 0400)"
+            elif exc.errno == errno.ENOENT and self.captured:
+                why = ("not in the snapshot: its capture could not read it; capture it again "
+                       "as root")
             elif exc.errno == errno.ENOENT:
                 why = ("missing: kernel without CONFIG_MEMCG" if name == "kpagecgroup" else
                        "missing: kernel without CONFIG_PROC_PAGE_MONITOR")
@@ -2807,6 +2834,9 @@ def print_ranges(console, opts, view, spans):
             if run.status == "pfn-hidden":
                 console.warn("hidden", "physical addresses hidden: "
                              + hidden_pfn_reason(view.ctx.priv))
+            elif run.entry is not None and run.entry.swapped and run.entry.swap_type is None:
+                console.warn("swap-hidden", "swap locations hidden: "
+                             + hidden_pfn_reason(view.ctx.priv))
             console.write(format_run(run))
 
 
@@ -2839,6 +2869,24 @@ def write_json_lookup(console, opts, view, header, translations, spans):
     console.write("}")
 
 
+def whole_or_nothing(console, write):
+    # type: (Console, Any) -> None
+    """Run write() into a spool (memory, a temp file past 8 MiB) and copy it to the
+    output only once complete: a target that exits midway leaves no half document."""
+    import tempfile
+    out, console.out = console.out, tempfile.SpooledTemporaryFile(8 << 20, "w+")
+    try:
+        write()
+        console.out.seek(0)
+        chunk = console.out.read(65536)
+        while chunk:
+            out.write(chunk)
+            chunk = console.out.read(65536)
+    finally:
+        console.out.close()
+        console.out = out
+
+
 def cmd_lookup(opts, console, reader, ctx):
     # type: (Namespace, Console, ProcessReader, Context) -> int
     """Translate addresses, and list the runs of ranges and named mappings."""
@@ -2852,7 +2900,8 @@ def cmd_lookup(opts, console, reader, ctx):
     view = RangeView(reader, ctx, Walker(reader),
                      match_spec(opts))
     if opts.json:
-        write_json_lookup(console, opts, view, header, translations, spans)
+        whole_or_nothing(console, lambda: write_json_lookup(console, opts, view, header,
+                                                            translations, spans))
     else:
         if translations:
             emit(console, opts, translations, header)
@@ -3099,6 +3148,11 @@ def cmd_watch(opts, console, reader, ctx):
             return [(i, s.label, walker.counts(*page_span(s, ps))[0])
                     for i, s in enumerate(spans)]
         reader.forget_maps()  # mappings come and go: read them again each round
+        if not reader.maps():
+            # A zombie (or exited) process has no mappings: that is no "all gone".
+            problem = reader.address_space_problem()
+            if problem is not None:
+                raise problem
         return [((m.start, m.path), "%x-%x %s" % (m.start, m.end, m.path or "[anonymous]"),
                  summarize_mapping(walker, m).counts) for m in reader.maps()]
     previous = round_counts()
@@ -3142,13 +3196,18 @@ def cmd_process(opts, console):
     reader = ProcessReader(opts.proc_root, parse_pid(opts.pid), page_size,
                            entry_format(opts.byteorder))
     ctx = Context.load(opts.proc_root, opts.kernel_version, opts.flags,
-                       entry_format(opts.byteorder))
+                       entry_format(opts.byteorder), opts.source is not None)
     try:
         reader.open_pagemap()
         if opts.clear_soft_dirty:
             return cmd_clear_soft_dirty(opts, console, reader)
         if opts.written:
             require_soft_dirty(opts, reader)
+        spec = match_spec(opts)
+        if spec is not None and match_needs_kpage(spec):
+            # Without the kpage files no page could pass or fail: an error, not nothing.
+            open_kpageflags(ctx.kpage, ("kpageflags",) if spec.shared is None else KPAGE_FILES[:2],
+                            "--match %s cannot be decided: " % opts.match)
         if opts.watch is not None:
             return cmd_watch(opts, console, reader, ctx)
         if not opts.addresses:
@@ -3177,14 +3236,15 @@ def warn_kpage_problems(console, ctx):
 PHYSICAL_CHUNK = 65536  # kpageflags entries per read: 512 KiB
 
 
-def open_kpageflags(kpage):
-    # type: (KPageReader) -> None
-    """Fail with one line if /proc/kpageflags cannot be read: root, or a kernel option."""
-    if not kpage.available("kpageflags"):
-        problem = kpage.problems.get("kpageflags", "/proc/kpageflags unreadable")
-        if "needs root" in problem:
-            raise PermissionDeniedError(problem + "; run as root")
-        raise UnsupportedError(problem)
+def open_kpageflags(kpage, names=("kpageflags",), what=""):
+    # type: (KPageReader, Any, str) -> None
+    """Fail with one line if a kpage file cannot be read: root, or a kernel option."""
+    for name in names:
+        if not kpage.available(name):
+            problem = what + kpage.problems.get(name, "/proc/%s unreadable" % name)
+            if "needs root" in problem:
+                raise PermissionDeniedError(problem + "; run as root")
+            raise UnsupportedError(problem)
 
 
 def physical_flag_counts(kpage, first, end):

@@ -124,3 +124,75 @@ def test_distribution_name_is_not_the_other_pypi_project():
     assert re.sub(r"[-_.]+", "-", name).lower() != "pagemap"
     assert re.search(r'^pagemap = "pagemap:main"', text, re.M)
     assert "pip install %s" % name in readme()
+
+
+# --- 7: a hidden swap location is no location ------------------------------------------
+
+def test_hidden_swap_location_is_null_and_said(fake, run):
+    fake.reader(privileged=False)
+    fake.swaps("/swapfile")
+    raw = make_entry(swapped=True, swap_type=0, swap_offset=0, exclusive=True)
+    fake.process(PID, {0x600000: raw, 0x601000: raw})
+    code, out, err = run(argv(fake, PID, "600000+2000"))
+    assert "swap:0:0x0" not in out and "swap:hidden" in out
+    assert "swap locations hidden" in err and "CAP_SYS_ADMIN" in err
+    _, out, _ = run(argv(fake, "--json", PID, "600000", "600000+2000"))
+    doc = json.loads(out)
+    res, runs = doc["results"][0], doc["ranges"][0]["runs"]
+    assert (res["swap_type"], res["swap_offset"], res["swap_area"]) == (None, None, None)
+    assert res["status"] == "swapped" and "hidden" in res["note"]
+    assert (runs[0]["swap_type"], runs[0]["swap_offset"]) == (None, None)
+    _, out, _ = run(argv(fake, "--json", "--each", PID, "600000+1000"))
+    assert json.loads(out)["ranges"][0]["pages"][0]["swap_type"] is None
+
+
+# --- 8: a filter that cannot be decided is an error ------------------------------------
+
+def test_match_on_kpageflags_without_them_is_an_error(fake, run, monkeypatch):
+    fake.process(PID, {0x600000: make_entry(present=True, pfn=0x42)})
+    for match in ("anon", "~anon", "shared"):
+        code, out, err = run(argv(fake, PID, "--match", match))
+        assert_one_error(code, err, 5, "kpage", "--match")
+        assert out == ""
+    code, out, err = run(argv(fake, PID, "--match", "present"))
+    assert code == 0 and err == ""
+    real = pagemap._open
+
+    def denied(path, flags=os.O_RDONLY):
+        if path.endswith("kpageflags"):
+            raise PermissionError(13, "Permission denied")
+        return real(path, flags)
+    monkeypatch.setattr(pagemap, "_open", denied)
+    code, out, err = run(argv(fake, PID, "600000+1000", "--match", "anon"))
+    assert_one_error(code, err, 4, "kpageflags", "root")
+
+
+# --- 13: one whole JSON document or nothing ---------------------------------------------
+
+def test_json_of_a_process_that_exits_is_nothing(fake, run, monkeypatch):
+    fake.process(PID, {0x600000: make_entry(present=True, pfn=0x42)})
+    real = os.pread
+    calls = []
+
+    def pread(fd, n, off):
+        calls.append(off)
+        if len(calls) > 1:
+            raise ProcessLookupError(3, "No such process")
+        return real(fd, n, off)
+    monkeypatch.setattr(pagemap.os, "pread", pread)
+    code, out, err = run(argv(fake, "--json", PID, "600000", "[heap]", "7f0000000000+10000"))
+    assert code == 3 and out == "" and "Traceback" not in err
+
+
+# --- 14: a snapshot taken unprivileged --------------------------------------------------
+
+def test_unprivileged_snapshot_advises_capturing_as_root(fake, run, tmp_path):
+    fake.reader(privileged=False)
+    fake.process(PID, {0x600000: make_entry(present=True, pfn=0, exclusive=True),
+                       0x601000: make_entry(swapped=True)})
+    snap = str(tmp_path / "user.zip")
+    assert run(argv(fake, PID, "--capture", snap))[0] == 0
+    code, out, err = run(["--from", snap, "600000", "601000", "--flags"])
+    text = out + err
+    assert "capture" in text and "as root" in text, text
+    assert "run as root" not in text and "CONFIG_PROC_PAGE_MONITOR" not in text
