@@ -400,7 +400,7 @@ def parse_privilege(status_text, uid_map_text):
     if uid_map_text is not None:
         # The initial namespace maps all 2^32-1 ids onto themselves.
         init_ns = uid_map_text.split() == ["0", "0", "4294967295"]
-    return Privilege(cap, init_ns)
+    return Privilege(cap, init_ns, False)
 
 
 def hidden_pfn_reason(priv):
@@ -1348,7 +1348,7 @@ def run_record(vpn, pages, raw, mapping, page_size, kernel, no_page_tables):
     if raw is None:
         return RunRecord(start, end, pages, "beyond-address-space", None, None, mapping, None)
     entry = decode_entry(raw, kernel)
-    status = placed_status(entry_status(entry, page_size, 0, Privilege(None, None), None)[0],
+    status = placed_status(entry_status(entry, page_size, 0, Privilege(None, None, False), None)[0],
                            entry, mapping, no_page_tables)
     pstart = entry.pfn * page_size if status == "present" else None
     return RunRecord(start, end, pages, status, entry, pstart, mapping, None)
@@ -3666,7 +3666,7 @@ def cmd_decode(opts, console):
     page_size = opts.page_size or system_page_size()
     values = [parse_entry_value(v) for v in opts.decode]
     kernel = opts.kernel_version or running_kernel(opts.proc_root)
-    priv = Privilege(None, None)
+    priv = Privilege(None, None, False)
     results = []
     code = EXIT_OK
     for raw in values:
