@@ -84,7 +84,7 @@ KPF_MLOCKED = 1 << 33
 KPF_STABLE_MASK = (1 << 27) - 1         # bits 0-26; 32+ are kernel-internal
 
 PF_KTHREAD = 0x00200000                 # /proc/PID/stat flags: a kernel thread
-SMAPS_KEPT = ("VmFlags", "KernelPageSize", "MMUPageSize")  # smaps fields pagemap uses
+SMAPS_KEPT = ("VmFlags", "KernelPageSize", "MMUPageSize", "Swap")  # smaps fields pagemap uses
 CAP_SYS_ADMIN = 21
 ADDRESS_MAX = (1 << 64) - 1             # the widest virtual address of any target
 
@@ -1978,7 +1978,7 @@ def huge_page_from_scan(reader, ctx, vaddr, pfn, mapping):
     """A huge page seen without kpageflags: PAGEMAP_SCAN's HUGE category (6.7+)
     says PMD-mapped THP or hugetlb; smaps KernelPageSize gives hugetlb's size."""
     ps = reader.page_size
-    found = reader.scanner().regions(vaddr // ps, vaddr // ps + 1, PAGE_IS_HUGE, 0)
+    found = reader.scanner().regions(vaddr // ps, vaddr // ps + 1, HUGE_PRESENT, 0)
     if not found:
         return None
     size = reader.pmd_pages * ps
@@ -2245,6 +2245,8 @@ PAGEMAP_SCAN = 0xC0606610           # _IOWR('f', 16, struct pm_scan_arg), 6.7
 PAGE_IS_PRESENT = 1 << 3
 PAGE_IS_SWAPPED = 1 << 4
 PAGE_IS_HUGE = 1 << 6               # PMD-mapped THP or hugetlb
+# HUGE alone also matches hugetlb pages never touched (6.7+): ask for present ones.
+HUGE_PRESENT = PAGE_IS_HUGE | PAGE_IS_PRESENT
 SCAN_VEC_LEN = 512                  # at most 512 regions a call: avoids the stale walk_end
 HUGE_AHEAD = 16384                  # pages one PAGEMAP_SCAN HUGE query covers (64 MiB)
 
@@ -2312,7 +2314,7 @@ class PageScanner(object):
     def huge_pages(self, start_vpn, end_vpn):
         # type: (int, int) -> Optional[int]
         """Pages in PMD-mapped THPs or hugetlb pages within [start, end)."""
-        found = self.regions(start_vpn, end_vpn, PAGE_IS_HUGE, 0)
+        found = self.regions(start_vpn, end_vpn, HUGE_PRESENT, 0)
         if found is None:
             return None
         return sum(min(e, end_vpn) - max(s, start_vpn) for s, e in found)
@@ -2330,7 +2332,7 @@ class RecordedScanner(object):
 
     def regions(self, start_vpn, end_vpn, mask, anyof, max_pages=0):
         # type: (int, int, int, int, int) -> Optional[List[Tuple[int, int]]]
-        if mask != PAGE_IS_HUGE or anyof:
+        if mask != HUGE_PRESENT or anyof:
             return None
         return [(max(s, start_vpn), min(e, end_vpn)) for s, e in self.recorded
                 if s < end_vpn and e > start_vpn]
@@ -2341,7 +2343,7 @@ class RecordedScanner(object):
 
     def huge_pages(self, start_vpn, end_vpn):
         # type: (int, int) -> Optional[int]
-        return sum(e - s for s, e in self.regions(start_vpn, end_vpn, PAGE_IS_HUGE, 0) or ())
+        return sum(e - s for s, e in self.regions(start_vpn, end_vpn, HUGE_PRESENT, 0) or ())
 
 
 def scanner_for(reader):
@@ -2468,7 +2470,7 @@ class Walker(object):
         if cached is None or not cached[0] <= vpn or end > cached[1]:
             ahead = max(end, vpn + HUGE_AHEAD)
             cached = self._huge_cache = (vpn, ahead, self.scanner.regions(
-                vpn, ahead, PAGE_IS_HUGE, 0) or [])
+                vpn, ahead, HUGE_PRESENT, 0) or [])
         pmd = self.pmd_pages
         return set(b - vpn for s, e in cached[2] if s < end and e > vpn
                    for b in range(max(-(-s // pmd) * pmd, vpn), min(e, end) - pmd + 1, pmd))
@@ -2483,7 +2485,8 @@ class Walker(object):
         if self.scanner.works is not False:
             blocks = self._huge_blocks(buf, vpn)
             if self.scanner.works:
-                return len(blocks) * self.pmd_pages
+                # Present blocks only, also for snapshots that recorded HUGE alone.
+                return len(set(blocks).intersection(candidates)) * self.pmd_pages
         return self.pmd_pages * sum(1 for i in candidates
                                     if contiguous_lanes(buf, i, self.pmd_pages))
 
@@ -2961,6 +2964,27 @@ def summarize_mapping(walker, mapping, facts=None):
     return MappingSummary(mapping, counts, status, found if status == "ok" else None)
 
 
+def account_like_smaps(reader, row, swap=True):
+    # type: (ProcessReader, MappingSummary, bool) -> MappingSummary
+    """A mapping's counts as smaps accounts them, where its entries alone differ:
+    hugetlb pages count in HUGE, not in RSS, FILE, EXCL, SHARED, USS or PSS (smaps:
+    *_Hugetlb, not Rss or Pss); a shared mapping's swapped pages leave no swap entry
+    (the kernel clears the PTEs), so its SWAP is smaps' Swap (shmem's own count).
+    smaps is read only for shared mappings and mappings with huge pages."""
+    m, c = row.mapping, row.counts
+    if row.status != "ok" or not (c.huge or m.shared or m.path.startswith("/anon_hugepage")):
+        return row
+    fields = reader.smaps_fields(m) or {}
+    if m.path.startswith("/anon_hugepage") or "ht" in fields.get("VmFlags", "").split():
+        c = c._replace(present=0, file=0, exclusive=0, huge=c.present)
+        if row.facts is not None:
+            row = row._replace(facts=row.facts._replace(shared=0, uss=0, pss=0.0))
+    swapped = parse_kib(fields.get("Swap"))
+    if swap and m.shared and swapped:
+        c = c._replace(swapped=max(c.swapped, swapped // reader.page_size))
+    return row._replace(counts=c)
+
+
 def run_lanes(raw, pages):
     # type: (int, int) -> bytes
     """The little-endian entries of a physical run: raw, raw+1, ..."""
@@ -3002,6 +3026,12 @@ def picture_strip(walker, row, width, chars):
         counts = ZERO_COUNTS._replace(pages=b1 - b0)
         if row.status == "ok":
             counts = walker.counts(b0, b1)[0]
+            if row.counts.huge and not counts.huge:
+                # A block smaller than a huge page, or not aligned to one, sees none:
+                # ask the PMD-aligned span around it.
+                pmd = walker.pmd_pages
+                counts = counts._replace(huge=walker.counts(b0 - b0 % pmd,
+                                                            -(-b1 // pmd) * pmd)[0].huge)
         out.append(chars[block_kind(counts, row.status)])
     return "".join(out)
 
@@ -3050,6 +3080,7 @@ def cmd_summary(opts, console, reader, ctx):
             row = summarize_matching(view, mapping, spec, facts)
         else:
             row = summarize_mapping(walker, mapping, facts)
+        row = account_like_smaps(reader, row, spec is None)
         rows.append(row)
         strip = picture_strip(walker, row, width, chars) if opts.picture else None
         if opts.json:
@@ -3076,6 +3107,10 @@ def cmd_summary(opts, console, reader, ctx):
     elif not opts.picture:
         for line in format_summary_total(rows, ps, opts.flags):
             console.write(line)
+        shmem = sum(r.counts.swapped for r in rows if r.mapping.shared)
+        if shmem:
+            console.write("%s of shared memory swapped (from smaps: the kernel keeps no swap "
+                          "entries for shared pages in page tables)" % human_size(shmem * ps))
     return EXIT_OK
 
 
@@ -3769,7 +3804,7 @@ def capture_process(reader, ctx, writer):
                 stats["entries"] += count
             stats["pfns"] += capture_kpages(buf, ctx.kpage, writer)
         if walker.scanner.works and vpn < end:
-            for s, e in walker.scanner.regions(vpn, end, PAGE_IS_HUGE, 0) or ():
+            for s, e in walker.scanner.regions(vpn, end, HUGE_PRESENT, 0) or ():
                 writer.append("huge.idx", _EXTENT.pack(s, e - s))
                 stats["huge_regions"] += 1
     return stats

@@ -1,13 +1,17 @@
 """Numbers a user can trust (issue 10), live: agreement with smaps, the observer
 effect, unprivileged answers."""
 
+import ctypes
+import json
+import mmap
 import os
 import subprocess
 import sys
+import time
 
 import pytest
-from conftest import ROOT, call
-from test_live import as_nobody
+from conftest import ROOT, call, forked_child
+from test_live import IS_ROOT, MADV_PAGEOUT, MAP_HUGETLB, as_nobody, smaps_block, swapfile  # noqa
 
 import pagemap
 
@@ -54,3 +58,107 @@ def test_watch_of_a_zombie_stops():
         assert code == 3 and "zombie" in err, (out, err)
     finally:
         child.wait()
+
+
+# --- agreement with smaps ---------------------------------------------------------------
+
+def own_row(start, *extra):
+    code, out, err = call(["self", "--json"] + list(extra))
+    assert code == 0, err
+    return [m for m in json.loads(out)["mappings"] if m["start"] == start][0]
+
+
+def smaps_sum(start, *keys):
+    block = smaps_block(start)
+    return sum(int(block.get(k, "0 kB").split()[0]) * 1024 for k in keys)
+
+
+@pytest.fixture
+def hugetlb_pages():
+    """Four more hugetlb pages in the pool for the test, restored after; a private
+    MAP_HUGETLB mapping of all four with only the first touched."""
+    knob = "/proc/sys/vm/nr_hugepages"
+    if not IS_ROOT or not os.path.exists(knob):
+        pytest.skip("needs root and hugetlb")
+    with open(knob) as f:
+        before = int(f.read())
+    try:
+        with open(knob, "w") as f:
+            f.write(str(before + 4))
+    except OSError as exc:
+        pytest.skip("cannot reserve hugetlb pages: %s" % exc)
+    try:
+        size = [int(line.split()[1]) * 1024 for line in open("/proc/meminfo")
+                if line.startswith("Hugepagesize:")][0]
+        try:
+            m = mmap.mmap(-1, 4 * size,
+                          flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_HUGETLB)
+        except OSError as exc:
+            pytest.skip("no hugetlb pages could be mapped: %s" % exc)
+        m[0:1] = b"h"
+        yield m, ctypes.addressof(ctypes.c_char.from_buffer(m)), size
+        m.close()
+    finally:
+        with open(knob, "w") as f:
+            f.write(str(before))
+
+
+def assert_hugetlb_row(row, start, size):
+    assert row["huge"] == smaps_sum(start, "Private_Hugetlb", "Shared_Hugetlb") == size
+    assert row["resident"] == smaps_sum(start, "Rss") == 0
+    assert row["file"] == row["exclusive"] == 0
+
+
+def test_hugetlb_agrees_with_smaps_also_after_fork(hugetlb_pages):
+    m, addr, size = hugetlb_pages
+    assert_hugetlb_row(own_row(addr), addr, size)
+    row = own_row(addr, "--flags")
+    assert (row["pss"], row["uss"], row["shared"]) == (smaps_sum(addr, "Pss"), 0, 0)
+    assert row["hugetlb"] == size
+    with forked_child():
+        assert_hugetlb_row(own_row(addr), addr, size)
+        row = own_row(addr, "--flags")
+        assert (row["pss"], row["uss"], row["shared"]) == (smaps_sum(addr, "Pss"), 0, 0)
+    code, out, _ = call(["self", "--picture"])
+    strip = [line for line in out.splitlines() if line.startswith("%x-" % addr)][0]
+    assert strip.split("|")[1] == "H" * 16 + "." * 48
+
+
+def test_untouched_hugetlb_page_note(hugetlb_pages):
+    m, addr, size = hugetlb_pages
+    tr = pagemap.translate("self", addr + size)
+    assert tr.status == "not-present" and "hugetlb" in tr.note and "cache" not in tr.note
+
+
+def test_shared_anonymous_memory_paged_out_counts_as_swap(swapfile):  # noqa: F811
+    n = 128
+    m = mmap.mmap(-1, n * PAGE, flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(m))
+    for i in range(n):
+        m[i * PAGE:i * PAGE + 1] = b"s"
+    for _ in range(5):
+        m.madvise(MADV_PAGEOUT)
+        if smaps_sum(addr, "Swap"):
+            break
+        time.sleep(0.2)
+    swap = smaps_sum(addr, "Swap")
+    if not swap:
+        pytest.skip("the kernel paged out no shared memory")
+    row = own_row(addr)
+    assert row["swapped"] == smaps_sum(addr, "Swap") and row["swapped"] > 0
+    assert row["resident"] == smaps_sum(addr, "Rss")
+    code, out, _ = call(["self"])
+    assert "shared memory swapped" in out.splitlines()[-1]
+    del m
+
+
+def test_picture_draws_huge_pages_at_any_size():
+    from test_live_ranges import region_start, smaps_kib, thp_region
+    m, aligned, size = thp_region()
+    start = region_start(aligned)
+    if smaps_kib(start, "AnonHugePages") != size:
+        pytest.skip("the kernel gave no THP here")
+    code, out, _ = call(["self", "--picture"])
+    strip = [line for line in out.splitlines() if line.startswith("%x-" % start)][0]
+    assert set(strip.split("|")[1]) == {"H"}
+    m.close()
