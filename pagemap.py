@@ -2046,6 +2046,10 @@ class KPageReader(object):
         self.fds = {}  # type: Dict[str, int]
         self.problems = {}  # type: Dict[str, str]
         self.captured = False   # a rebuilt snapshot: what is missing was not captured
+        # (page size, entry format) of this reader's own pagemap, to leave its own
+        # mappings out of map counts; None when pagemap is the target itself.
+        self.observer = None  # type: Optional[Tuple[int, str]]
+        self._own = None  # type: Any
 
     def _fd(self, name):
         # type: (str) -> Optional[int]
@@ -2095,7 +2099,30 @@ class KPageReader(object):
             chunks.append(chunk)
             got += len(chunk)
         data = b"".join(chunks)
-        return data[:len(data) // 8 * 8]
+        data = data[:len(data) // 8 * 8]
+        if name == "kpagecount" and self.observer is not None:
+            data = self._without_observer(data, pfn)
+        return data
+
+    def _without_observer(self, data, pfn):
+        # type: (bytes, int) -> bytes
+        """Map counts less pagemap's own mappings of the same pages (its interpreter
+        maps libc, libpython, ...): the counts of the system without the observer."""
+        import bisect
+        if self._own is None:
+            self._own = own_page_counts(self.proc_root, *self.observer or (0, ""))
+        pfns, counts = self._own
+        lo = bisect.bisect_left(pfns, pfn)
+        hi = bisect.bisect_left(pfns, pfn + len(data) // 8)
+        if lo == hi:
+            return data
+        out = bytearray(data)
+        fmt = self.entry_format + "Q"
+        for i in range(lo, hi):
+            offset = (pfns[i] - pfn) * 8
+            struct.pack_into(fmt, out, offset,
+                             max(0, struct.unpack_from(fmt, out, offset)[0] - counts[i]))
+        return bytes(out)
 
     def read(self, name, pfn, count):
         # type: (str, int, int) -> Optional[Tuple[int, ...]]
@@ -2235,6 +2262,42 @@ def huge_page_of(kpage, pfn, flags, vaddr, page_size, pmd_pages):
     offset = (pfn - head) * page_size + vaddr % page_size
     return HugePage(kind, (end - head) * page_size, head, head * page_size, vaddr - offset,
                     offset)
+
+
+def own_page_counts(proc_root, page_size, fmt):
+    # type: (str, int, str) -> Tuple[Any, List[int]]
+    """(sorted PFNs, how often pagemap itself maps each), from its own pagemap, read
+    when a map count is first needed: pages it maps only later are not left out."""
+    counts = collections.Counter()  # type: collections.Counter
+    reader = ProcessReader(proc_root, "self", page_size, fmt)
+    try:
+        walker = Walker(reader)
+        for m in reader.maps():
+            for _, pages, raw in walker.runs(m.start // page_size, -(-m.end // page_size)):
+                if raw and raw & PM_PRESENT and raw & PM_PFRAME_MASK:
+                    counts.update(range(raw & PM_PFRAME_MASK, (raw & PM_PFRAME_MASK) + pages))
+    except PagemapError:
+        pass                    # no pagemap of its own (a snapshot's tree): nothing to leave out
+    finally:
+        reader.close()
+    pfns = sorted(counts)
+    return array.array("Q", pfns), [counts[p] for p in pfns]
+
+
+def own_pid(proc_root):
+    # type: (str) -> Optional[int]
+    """pagemap's own PID as proc_root sees it (None in a tree without a self link)."""
+    try:
+        return int(os.readlink(os.path.join(proc_root, "self")))
+    except (OSError, ValueError):
+        return None
+
+
+def observe(ctx, reader):
+    # type: (Context, ProcessReader) -> None
+    """Leave pagemap's own mappings out of the target's map counts, unless it is the target."""
+    if reader.pid != "self" and reader.number != own_pid(reader.proc_root):
+        ctx.kpage.observer = (reader.page_size, ">Q" if reader.big_endian else "<Q")
 
 
 # --- walking ranges ------------------------------------------------------------
@@ -3232,6 +3295,7 @@ def cmd_process(opts, console):
                            entry_format(opts.byteorder))
     ctx = Context.load(opts.proc_root, opts.kernel_version, opts.flags,
                        entry_format(opts.byteorder), opts.source is not None)
+    observe(ctx, reader)
     try:
         reader.open_pagemap()
         if opts.clear_soft_dirty:
@@ -3430,9 +3494,11 @@ def cmd_phys(opts, console):
     if ctx.priv.cap_sys_admin is False or ctx.priv.initial_userns is False:
         raise PermissionDeniedError("--phys needs PFNs, which the kernel hides from this "
                                     "reader: " + hidden_pfn_reason(ctx.priv))
-    pids = ([parse_pid(p) for p in ([opts.pid] if opts.pid else []) + opts.addresses]
-            or list_pids(opts.proc_root))
     fmt = entry_format(opts.byteorder)
+    ctx.kpage.observer = (page_size, fmt)
+    # pagemap itself, reading every pagemap, is no mapper of interest unless named.
+    pids = ([parse_pid(p) for p in ([opts.pid] if opts.pid else []) + opts.addresses]
+            or [p for p in list_pids(opts.proc_root) if p != str(own_pid(opts.proc_root))])
     progress = Progress(console.err)
     matches = []  # type: List[Tuple[str, int, int, Mapping]]
     skipped = collections.Counter()  # type: collections.Counter
@@ -3913,6 +3979,7 @@ def cmd_capture(opts, console):
     writer = SnapshotWriter(None if to_stdout else os.path.dirname(target))
     out = partial = None  # type: Any
     restore = raise_on_termination()
+    observe(ctx, reader)
     try:
         reader.open_pagemap()
         texts = {"maps": reader.read_file("maps")}  # type: Dict[str, Optional[str]]

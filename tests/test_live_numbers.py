@@ -162,3 +162,50 @@ def test_picture_draws_huge_pages_at_any_size():
     strip = [line for line in out.splitlines() if line.startswith("%x-" % start)][0]
     assert set(strip.split("|")[1]) == {"H"}
     m.close()
+
+
+# --- the observer effect ------------------------------------------------------------------
+
+SHARER = r"""
+import ctypes, mmap, sys
+f = open(sys.argv[1], "r+b")
+m = mmap.mmap(f.fileno(), 16 * 4096)
+for i in range(0, 16 * 4096, 4096):
+    m[i]
+print(hex(ctypes.addressof(ctypes.c_char.from_buffer(m))), flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root (kpagecount)")
+def test_pagemap_leaves_itself_out_of_map_counts(tmp_path):
+    path = str(tmp_path / "shared-file")
+    with open(path, "wb") as f:
+        f.write(os.urandom(16 * 4096))
+    with open(path, "r+b") as f:
+        mine = mmap.mmap(f.fileno(), 16 * 4096)
+    for i in range(0, 16 * 4096, 4096):
+        mine[i]                      # the observer maps the same pages
+    child = subprocess.Popen([sys.executable, "-c", SHARER, path], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, universal_newlines=True)
+    try:
+        addr = int(child.stdout.readline(), 16)
+        pid = str(child.pid)
+        code, out, err = call([pid, "--json", "--flags"])
+        row = [m for m in json.loads(out)["mappings"] if m["start"] == addr][0]
+        assert row["resident"] == 16 * 4096
+        assert (row["shared"], row["uss"], row["pss"]) == (0, 16 * 4096, 16 * 4096)
+        code, out, _ = call([pid, "--json", "--flags", hex(addr)])
+        result = json.loads(out)["results"][0]
+        assert result["page"]["mapcount"] == 1
+        code, out, _ = call(["--phys", hex(result["paddr"]), "--json"])
+        assert [m["pid"] for m in json.loads(out)["matches"]] == [child.pid]
+        mine.close()                 # without the observer, smaps agrees
+        with open("/proc/%s/smaps" % pid) as f:
+            text = f.read()
+        block = text[text.index("%x-" % addr):].split("VmFlags")[0]
+        pss = [line for line in block.splitlines() if line.startswith("Pss:")][0]
+        assert int(pss.split()[1]) * 1024 == row["pss"]
+    finally:
+        child.kill()
+        child.wait()

@@ -196,3 +196,21 @@ def test_unprivileged_snapshot_advises_capturing_as_root(fake, run, tmp_path):
     text = out + err
     assert "capture" in text and "as root" in text, text
     assert "run as root" not in text and "CONFIG_PROC_PAGE_MONITOR" not in text
+
+
+# --- 2: the observer effect, on a fake tree ---------------------------------------------
+
+def test_own_mappings_left_out_of_map_counts(fake, run):
+    shared = make_entry(present=True, pfn=0x500, file_shared=True)
+    fake.process("self", {0x400000: shared}, maps="00400000-00401000 r-xp 00000000 08:02 "
+                 "1177367 /usr/bin/cat\n")
+    fake.process(PID, {0x400000: shared})
+    fake.kpage("kpageflags", {0x500: 0x828}, pfns=0x1000)
+    fake.kpage("kpagecount", {0x500: 2}, pfns=0x1000)
+    _, out, _ = run(argv(fake, "--json", "--flags", PID, "400000"))
+    assert json.loads(out)["results"][0]["page"]["mapcount"] == 1
+    _, out, _ = run(argv(fake, "--json", "--flags", PID))
+    row = json.loads(out)["mappings"][0]
+    assert (row["shared"], row["uss"], row["pss"]) == (0, 4096, 4096)
+    _, out, _ = run(argv(fake, "--json", "--flags", "self", "400000"))
+    assert json.loads(out)["results"][0]["page"]["mapcount"] == 2    # pagemap is the target
