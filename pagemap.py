@@ -2207,6 +2207,11 @@ class SystemFacts(object):
     def cgroup_path(self, inode):
         # type: (int) -> Optional[str]
         """The cgroup directory with this inode number under sys/fs/cgroup."""
+        recorded = None if self._cgroups is not None else read_text_optional(
+            os.path.join(self.proc_root, "cgroup_paths"))
+        if recorded is not None:     # a snapshot's: the paths its capture resolved
+            self._cgroups = dict((int(ino), path) for ino, _, path in (
+                line.partition(" ") for line in recorded.splitlines()) if ino.isdigit())
         if self._cgroups is None:
             self._cgroups = {}
             top = os.path.join(self.sys_root, "fs", "cgroup")
@@ -3832,6 +3837,22 @@ class SnapshotWriter(object):
                 pass  # a full disk, already reported: the file is gone with its fd
 
 
+def captured_cgroups(writer, facts):
+    # type: (SnapshotWriter, SystemFacts) -> Optional[str]
+    """'inode path' lines for the cgroups of the captured pages, so the desk shows
+    the paths the board resolved."""
+    staged = writer.files.get("kpagecgroup.bin")
+    inodes = set()  # type: set
+    if staged is not None:
+        staged.seek(0)
+        for chunk in iter(lambda: staged.read(1 << 20), b""):
+            inodes.update(lanes_of(chunk))
+        staged.seek(0, 2)
+    lines = ["%d %s" % (ino, facts.cgroup_path(ino)) for ino in sorted(inodes)
+             if ino and facts.cgroup_path(ino)]
+    return "\n".join(lines) + "\n" if lines else None
+
+
 def stored_blocks(buf, vpn):
     # type: (bytes, int) -> List[Tuple[int, int]]
     """(first vpn, pages) of the blocks of a chunk that hold any non-zero entry,
@@ -3986,6 +4007,7 @@ def cmd_capture(opts, console):
         for name in ("smaps", "stat", "comm", "status"):
             texts[name] = read_text_optional(os.path.join(reader.dir, name))
         stats = capture_process(reader, ctx, writer)
+        texts["cgroup_paths"] = captured_cgroups(writer, ctx.facts)
         own = ProcessReader(opts.proc_root, "self", page_size, entry_format(opts.byteorder))
         try:
             soft_dirty = check_soft_dirty(opts.proc_root, own).status == "ok"
@@ -4078,6 +4100,7 @@ SNAPSHOT_TEXTS = {
     "iomem": ("proc/iomem", 4 << 20), "meminfo": ("proc/meminfo", 64 << 10),
     "reader_status": ("proc/self/status", 64 << 10),
     "reader_uid_map": ("proc/self/uid_map", 64 << 10),
+    "cgroup_paths": ("proc/cgroup_paths", 4 << 20),
     "thp_enabled": ("sys/kernel/mm/transparent_hugepage/enabled", 4096),
     "hpage_pmd_size": ("sys/kernel/mm/transparent_hugepage/hpage_pmd_size", 4096),
 }

@@ -214,3 +214,18 @@ def test_own_mappings_left_out_of_map_counts(fake, run):
     assert (row["shared"], row["uss"], row["pss"]) == (0, 4096, 4096)
     _, out, _ = run(argv(fake, "--json", "--flags", "self", "400000"))
     assert json.loads(out)["results"][0]["page"]["mapcount"] == 2    # pagemap is the target
+
+
+# --- 16: the cgroup of a snapshot's page is the path the board showed ---------------------
+
+def test_snapshot_keeps_cgroup_paths(fake, run, tmp_path):
+    group = fake.sysfs("fs/cgroup/app.slice")
+    fake.process(PID, {0x600000: make_entry(present=True, pfn=0x42, exclusive=True)})
+    fake.kpage("kpageflags", {0x42: 0x5828}, pfns=0x100)
+    fake.kpage("kpagecount", {0x42: 1}, pfns=0x100)
+    fake.kpage("kpagecgroup", {0x42: os.stat(group).st_ino}, pfns=0x100)
+    live = run(argv(fake, PID, "--flags", "600000"))
+    assert "cgroup %s\n" % group in live[1]
+    snap = str(tmp_path / "s.zip")
+    assert run(argv(fake, PID, "--capture", snap))[0] == 0
+    assert run(["--from", snap, "--flags", "600000"]) == live
