@@ -147,6 +147,10 @@ def test_shared_anonymous_memory_paged_out_counts_as_swap(swapfile):  # noqa: F8
     row = own_row(addr)
     assert row["swapped"] == smaps_sum(addr, "Swap") and row["swapped"] > 0
     assert row["resident"] == smaps_sum(addr, "Rss")
+    with forked_child():
+        row = own_row(addr)
+        assert row["swapped"] == smaps_sum(addr, "Swap") and row["swapped"] > 0
+        assert row["resident"] == smaps_sum(addr, "Rss")
     code, out, _ = call(["self"])
     assert "shared memory swapped" in out.splitlines()[-1]
     del m
@@ -209,3 +213,27 @@ def test_pagemap_leaves_itself_out_of_map_counts(tmp_path):
     finally:
         child.kill()
         child.wait()
+
+
+def test_rss_less_zero_page_is_smaps_rss_also_after_fork():
+    from test_live_ranges import isolate
+    m = mmap.mmap(-1, 16 * PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(m))
+    for i in range(8):
+        m[i * PAGE]                             # a read fault maps the zero page
+    for i in range(8, 12):
+        m[i * PAGE:i * PAGE + 1] = b"w"
+    isolate(addr, 16 * PAGE)
+
+    def check():
+        row = own_row(addr, *(["--flags"] if IS_ROOT else []))
+        assert row["swapped"] == smaps_sum(addr, "Swap") == 0
+        if IS_ROOT:
+            assert row["resident"] - row["zero"] == smaps_sum(addr, "Rss") == 4 * PAGE
+            assert row["pss"] == smaps_sum(addr, "Pss")
+        else:
+            assert row["resident"] == 12 * PAGE and smaps_sum(addr, "Rss") == 4 * PAGE
+    check()
+    with forked_child():
+        check()
+    m.close()
