@@ -84,7 +84,7 @@ KPF_MLOCKED = 1 << 33
 KPF_STABLE_MASK = (1 << 27) - 1         # bits 0-26; 32+ are kernel-internal
 
 PF_KTHREAD = 0x00200000                 # /proc/PID/stat flags: a kernel thread
-SMAPS_KEPT = ("VmFlags", "KernelPageSize", "MMUPageSize")  # smaps fields pagemap uses
+SMAPS_KEPT = ("VmFlags", "KernelPageSize", "MMUPageSize", "Swap")  # smaps fields pagemap uses
 CAP_SYS_ADMIN = 21
 ADDRESS_MAX = (1 << 64) - 1             # the widest virtual address of any target
 
@@ -177,7 +177,7 @@ class Mapping(collections.namedtuple("Mapping", (
     def anonymous(self):
         """Anonymous memory, private or shared (MAP_SHARED|MAP_ANONYMOUS shows as
         '/dev/zero (deleted)' with an inode, SysV shm as '/SYSV...')."""
-        if self.path.startswith(("/dev/zero", "/SYSV", "[anon_shmem")):
+        if self.path.startswith(("/dev/zero", "/SYSV", "[anon_shmem", "/anon_hugepage")):
             return True
         return self.inode == 0 and (not self.path or self.path.startswith("["))
 
@@ -206,10 +206,14 @@ Translation.__new__.__defaults__ = (None,)  # page: namedtuple defaults need 3.7
 
 
 class Privilege(collections.namedtuple("Privilege", (
-        "cap_sys_admin", "initial_userns"))):
-    """What the reader may see: each field True, False or None (unknown)."""
+        "cap_sys_admin", "initial_userns", "captured"))):
+    """What the reader may see: each field True, False or None (unknown);
+    captured: it is the reader that made a snapshot, not this one."""
 
     __slots__ = ()
+
+
+Privilege.__new__.__defaults__ = (False,)
 
 
 # --- pure core --------------------------------------------------------------
@@ -300,13 +304,16 @@ def decode_entry(raw, kernel=None):
         guard = since((6, 15), PM_GUARD_REGION)
     frame = raw & PM_PFRAME_MASK
     swapped = swap_bit and not guard
+    # Slot 0 of a swap area is its header, never a page's: type 0 offset 0 is the
+    # location hidden (Linux 4.2+ without CAP_SYS_ADMIN), not a location.
+    known = swapped and frame != 0
     return Entry(
         raw=raw, present=present, swapped=swapped,
         file_shared=bool(raw & PM_FILE), exclusive=exclusive, soft_dirty=soft_dirty,
         uffd_wp=uffd_wp, guard=guard,
         pfn=frame if present else None,
-        swap_type=(frame & PM_SWAP_TYPE_MASK) if swapped else None,
-        swap_offset=(frame >> PM_SWAP_TYPE_BITS) if swapped else None,
+        swap_type=(frame & PM_SWAP_TYPE_MASK) if known else None,
+        swap_offset=(frame >> PM_SWAP_TYPE_BITS) if known else None,
         page_shift=page_shift)
 
 
@@ -393,12 +400,16 @@ def parse_privilege(status_text, uid_map_text):
     if uid_map_text is not None:
         # The initial namespace maps all 2^32-1 ids onto themselves.
         init_ns = uid_map_text.split() == ["0", "0", "4294967295"]
-    return Privilege(cap, init_ns)
+    return Privilege(cap, init_ns, False)
 
 
 def hidden_pfn_reason(priv):
     # type: (Privilege) -> str
     """Why PFNs read 0, as precisely as the reader's privileges tell."""
+    if priv.captured:
+        return ("the snapshot was captured without CAP_SYS_ADMIN in the initial user "
+                "namespace, and since Linux 4.2 the kernel then reports PFN 0 (and swap "
+                "location 0); capture it again as root on the host")
     if priv.cap_sys_admin is False:
         return ("this user lacks CAP_SYS_ADMIN, and since Linux 4.2 the kernel then "
                 "reports PFN 0 (and swap location 0); run as root")
@@ -495,7 +506,7 @@ def unmapped_note(vaddr, neighbours, pid_label):
 def swapped_note(entry, areas, priv):
     # type: (Entry, Optional[List[SwapArea]], Privilege) -> str
     """Where a swapped page went, or why that cannot be told."""
-    if entry.swap_type == 0 and entry.swap_offset == 0 and priv.cap_sys_admin is not True:
+    if entry.swap_type is None:
         return ("page is swapped out; its swap location is hidden: " + hidden_pfn_reason(priv))
     location = "swap type %d, offset 0x%x" % (entry.swap_type, entry.swap_offset)
     area = swap_area_for(entry, areas)
@@ -516,6 +527,9 @@ def not_present_note(mapping):
                 "process, or a shared page that was swapped out or reclaimed (the kernel "
                 "clears such PTEs, so they look never allocated); other processes or the "
                 "page cache may still hold it")
+    if mapping.path.startswith("/anon_hugepage"):
+        return ("page not present: this hugetlb memory (MAP_HUGETLB) was never touched; "
+                "touching it takes a whole huge page from the hugetlb pool")
     if mapping.anonymous:
         return ("page not present: this anonymous memory was never touched (or was "
                 "discarded with MADV_DONTNEED/MADV_FREE); reading it would map the zero "
@@ -1294,6 +1308,8 @@ def translation_json(tr):
         doc[key] = False if entry is None else getattr(entry, key)
     for key in ("pfn", "swap_type", "swap_offset"):
         doc[key] = None if entry is None else getattr(entry, key)
+    if tr.paddr is None:
+        doc["pfn"] = None                # a hidden PFN reads 0: not a real one
     return doc
 
 
@@ -1332,7 +1348,7 @@ def run_record(vpn, pages, raw, mapping, page_size, kernel, no_page_tables):
     if raw is None:
         return RunRecord(start, end, pages, "beyond-address-space", None, None, mapping, None)
     entry = decode_entry(raw, kernel)
-    status = placed_status(entry_status(entry, page_size, 0, Privilege(None, None), None)[0],
+    status = placed_status(entry_status(entry, page_size, 0, Privilege(None, None, False), None)[0],
                            entry, mapping, no_page_tables)
     pstart = entry.pfn * page_size if status == "present" else None
     return RunRecord(start, end, pages, status, entry, pstart, mapping, None)
@@ -1349,7 +1365,8 @@ def format_run(run):
     if run.pstart is not None:
         prange = "0x%x-0x%x" % (run.pstart, run.pstart + run.end - run.start)
     elif entry is not None and entry.swapped:
-        prange = "swap:%d:0x%x" % (entry.swap_type, entry.swap_offset)
+        prange = "swap:hidden" if entry.swap_type is None else "swap:%d:0x%x" % (
+            entry.swap_type, entry.swap_offset)
     else:
         prange = "-"
     flags = ",".join(entry_flag_names(entry)) if entry is not None else ""
@@ -1610,6 +1627,10 @@ class ProcessReader(object):
             # have no mm (proc_mem_open). Say which, rather than "no such process".
             return self.address_space_problem() or self.gone_error()
         if code in (errno.EACCES, errno.EPERM):
+            # stat is world-readable: a kernel thread or zombie says so to anyone.
+            problem = self.address_space_problem()
+            if problem is not None:
+                return problem
             return PermissionDeniedError(
                 "%s: permission denied (reading another user's process needs root or "
                 "ptrace access; see /proc/sys/kernel/yama/ptrace_scope; Linux 4.0-4.1 "
@@ -1876,10 +1897,17 @@ class Context(object):
         self.facts = SystemFacts(proc_root)
 
     @classmethod
-    def load(cls, proc_root, kernel=None, flags=False, entry_format="=Q"):
-        # type: (str, Optional[Tuple[int, int]], bool, str) -> Context
-        return cls(proc_root, kernel or running_kernel(proc_root),
-                   read_privilege(proc_root), read_swaps(proc_root), flags, entry_format)
+    def load(cls, proc_root, kernel=None, flags=False, entry_format="=Q", captured=False):
+        # type: (str, Optional[Tuple[int, int]], bool, str, bool) -> Context
+        """The context of a live or fake tree, or (captured) of a rebuilt snapshot."""
+        priv = read_privilege(proc_root)
+        # Only an unprivileged capture left things out; a root one missed what was missing.
+        priv = priv._replace(captured=captured and not (priv.cap_sys_admin and
+                                                        priv.initial_userns))
+        ctx = cls(proc_root, kernel or running_kernel(proc_root), priv, read_swaps(proc_root),
+                  flags, entry_format)
+        ctx.kpage.captured = priv.captured
+        return ctx
 
     def close(self):
         # type: () -> None
@@ -1950,7 +1978,7 @@ def huge_page_from_scan(reader, ctx, vaddr, pfn, mapping):
     """A huge page seen without kpageflags: PAGEMAP_SCAN's HUGE category (6.7+)
     says PMD-mapped THP or hugetlb; smaps KernelPageSize gives hugetlb's size."""
     ps = reader.page_size
-    found = reader.scanner().regions(vaddr // ps, vaddr // ps + 1, PAGE_IS_HUGE, 0)
+    found = reader.scanner().regions(vaddr // ps, vaddr // ps + 1, HUGE_PRESENT, 0)
     if not found:
         return None
     size = reader.pmd_pages * ps
@@ -2017,6 +2045,11 @@ class KPageReader(object):
         self.entry_format = entry_format[0]
         self.fds = {}  # type: Dict[str, int]
         self.problems = {}  # type: Dict[str, str]
+        self.captured = False   # a rebuilt snapshot: what is missing was not captured
+        # (page size, entry format) of this reader's own pagemap, to leave its own
+        # mappings out of map counts; None when pagemap is the target itself.
+        self.observer = None  # type: Optional[Tuple[int, str]]
+        self._own = None  # type: Any
 
     def _fd(self, name):
         # type: (str) -> Optional[int]
@@ -2031,6 +2064,9 @@ class KPageReader(object):
         except OSError as exc:
             if exc.errno in (errno.EACCES, errno.EPERM):
                 why = "needs root (the file is mode 0400)"
+            elif exc.errno == errno.ENOENT and self.captured:
+                why = ("not in the snapshot: its capture could not read it; capture it again "
+                       "as root")
             elif exc.errno == errno.ENOENT:
                 why = ("missing: kernel without CONFIG_MEMCG" if name == "kpagecgroup" else
                        "missing: kernel without CONFIG_PROC_PAGE_MONITOR")
@@ -2063,7 +2099,30 @@ class KPageReader(object):
             chunks.append(chunk)
             got += len(chunk)
         data = b"".join(chunks)
-        return data[:len(data) // 8 * 8]
+        data = data[:len(data) // 8 * 8]
+        if name == "kpagecount" and self.observer is not None:
+            data = self._without_observer(data, pfn)
+        return data
+
+    def _without_observer(self, data, pfn):
+        # type: (bytes, int) -> bytes
+        """Map counts less pagemap's own mappings of the same pages (its interpreter
+        maps libc, libpython, ...): the counts of the system without the observer."""
+        import bisect
+        if self._own is None:
+            self._own = own_page_counts(self.proc_root, *self.observer or (0, ""))
+        pfns, counts = self._own
+        lo = bisect.bisect_left(pfns, pfn)
+        hi = bisect.bisect_left(pfns, pfn + len(data) // 8)
+        if lo == hi:
+            return data
+        out = bytearray(data)
+        fmt = self.entry_format + "Q"
+        for i in range(lo, hi):
+            offset = (pfns[i] - pfn) * 8
+            struct.pack_into(fmt, out, offset,
+                             max(0, struct.unpack_from(fmt, out, offset)[0] - counts[i]))
+        return bytes(out)
 
     def read(self, name, pfn, count):
         # type: (str, int, int) -> Optional[Tuple[int, ...]]
@@ -2148,6 +2207,11 @@ class SystemFacts(object):
     def cgroup_path(self, inode):
         # type: (int) -> Optional[str]
         """The cgroup directory with this inode number under sys/fs/cgroup."""
+        recorded = None if self._cgroups is not None else read_text_optional(
+            os.path.join(self.proc_root, "cgroup_paths"))
+        if recorded is not None:     # a snapshot's: the paths its capture resolved
+            self._cgroups = dict((int(ino), path) for ino, _, path in (
+                line.partition(" ") for line in recorded.splitlines()) if ino.isdigit())
         if self._cgroups is None:
             self._cgroups = {}
             top = os.path.join(self.sys_root, "fs", "cgroup")
@@ -2205,6 +2269,42 @@ def huge_page_of(kpage, pfn, flags, vaddr, page_size, pmd_pages):
                     offset)
 
 
+def own_page_counts(proc_root, page_size, fmt):
+    # type: (str, int, str) -> Tuple[Any, List[int]]
+    """(sorted PFNs, how often pagemap itself maps each), from its own pagemap, read
+    when a map count is first needed: pages it maps only later are not left out."""
+    counts = collections.Counter()  # type: collections.Counter
+    reader = ProcessReader(proc_root, "self", page_size, fmt)
+    try:
+        walker = Walker(reader)
+        for m in reader.maps():
+            for _, pages, raw in walker.runs(m.start // page_size, -(-m.end // page_size)):
+                if raw and raw & PM_PRESENT and raw & PM_PFRAME_MASK:
+                    counts.update(range(raw & PM_PFRAME_MASK, (raw & PM_PFRAME_MASK) + pages))
+    except PagemapError:
+        pass                    # no pagemap of its own (a snapshot's tree): nothing to leave out
+    finally:
+        reader.close()
+    pfns = sorted(counts)
+    return array.array("Q", pfns), [counts[p] for p in pfns]
+
+
+def own_pid(proc_root):
+    # type: (str) -> Optional[int]
+    """pagemap's own PID as proc_root sees it (None in a tree without a self link)."""
+    try:
+        return int(os.readlink(os.path.join(proc_root, "self")))
+    except (OSError, ValueError):
+        return None
+
+
+def observe(ctx, reader):
+    # type: (Context, ProcessReader) -> None
+    """Leave pagemap's own mappings out of the target's map counts, unless it is the target."""
+    if reader.pid != "self" and reader.number != own_pid(reader.proc_root):
+        ctx.kpage.observer = (reader.page_size, ">Q" if reader.big_endian else "<Q")
+
+
 # --- walking ranges ------------------------------------------------------------
 
 COUNT_CHUNK = 32768     # entries per read for counts: 256 KiB, a multiple of every PMD
@@ -2213,6 +2313,8 @@ PAGEMAP_SCAN = 0xC0606610           # _IOWR('f', 16, struct pm_scan_arg), 6.7
 PAGE_IS_PRESENT = 1 << 3
 PAGE_IS_SWAPPED = 1 << 4
 PAGE_IS_HUGE = 1 << 6               # PMD-mapped THP or hugetlb
+# HUGE alone also matches hugetlb pages never touched (6.7+): ask for present ones.
+HUGE_PRESENT = PAGE_IS_HUGE | PAGE_IS_PRESENT
 SCAN_VEC_LEN = 512                  # at most 512 regions a call: avoids the stale walk_end
 HUGE_AHEAD = 16384                  # pages one PAGEMAP_SCAN HUGE query covers (64 MiB)
 
@@ -2280,7 +2382,7 @@ class PageScanner(object):
     def huge_pages(self, start_vpn, end_vpn):
         # type: (int, int) -> Optional[int]
         """Pages in PMD-mapped THPs or hugetlb pages within [start, end)."""
-        found = self.regions(start_vpn, end_vpn, PAGE_IS_HUGE, 0)
+        found = self.regions(start_vpn, end_vpn, HUGE_PRESENT, 0)
         if found is None:
             return None
         return sum(min(e, end_vpn) - max(s, start_vpn) for s, e in found)
@@ -2298,7 +2400,7 @@ class RecordedScanner(object):
 
     def regions(self, start_vpn, end_vpn, mask, anyof, max_pages=0):
         # type: (int, int, int, int, int) -> Optional[List[Tuple[int, int]]]
-        if mask != PAGE_IS_HUGE or anyof:
+        if mask != HUGE_PRESENT or anyof:
             return None
         return [(max(s, start_vpn), min(e, end_vpn)) for s, e in self.recorded
                 if s < end_vpn and e > start_vpn]
@@ -2309,7 +2411,7 @@ class RecordedScanner(object):
 
     def huge_pages(self, start_vpn, end_vpn):
         # type: (int, int) -> Optional[int]
-        return sum(e - s for s, e in self.regions(start_vpn, end_vpn, PAGE_IS_HUGE, 0) or ())
+        return sum(e - s for s, e in self.regions(start_vpn, end_vpn, HUGE_PRESENT, 0) or ())
 
 
 def scanner_for(reader):
@@ -2436,7 +2538,7 @@ class Walker(object):
         if cached is None or not cached[0] <= vpn or end > cached[1]:
             ahead = max(end, vpn + HUGE_AHEAD)
             cached = self._huge_cache = (vpn, ahead, self.scanner.regions(
-                vpn, ahead, PAGE_IS_HUGE, 0) or [])
+                vpn, ahead, HUGE_PRESENT, 0) or [])
         pmd = self.pmd_pages
         return set(b - vpn for s, e in cached[2] if s < end and e > vpn
                    for b in range(max(-(-s // pmd) * pmd, vpn), min(e, end) - pmd + 1, pmd))
@@ -2451,7 +2553,8 @@ class Walker(object):
         if self.scanner.works is not False:
             blocks = self._huge_blocks(buf, vpn)
             if self.scanner.works:
-                return len(blocks) * self.pmd_pages
+                # Present blocks only, also for snapshots that recorded HUGE alone.
+                return len(set(blocks).intersection(candidates)) * self.pmd_pages
         return self.pmd_pages * sum(1 for i in candidates
                                     if contiguous_lanes(buf, i, self.pmd_pages))
 
@@ -2802,6 +2905,9 @@ def print_ranges(console, opts, view, spans):
             if run.status == "pfn-hidden":
                 console.warn("hidden", "physical addresses hidden: "
                              + hidden_pfn_reason(view.ctx.priv))
+            elif run.entry is not None and run.entry.swapped and run.entry.swap_type is None:
+                console.warn("swap-hidden", "swap locations hidden: "
+                             + hidden_pfn_reason(view.ctx.priv))
             console.write(format_run(run))
 
 
@@ -2834,6 +2940,24 @@ def write_json_lookup(console, opts, view, header, translations, spans):
     console.write("}")
 
 
+def whole_or_nothing(console, write):
+    # type: (Console, Any) -> None
+    """Run write() into a spool (memory, a temp file past 8 MiB) and copy it to the
+    output only once complete: a target that exits midway leaves no half document."""
+    import tempfile
+    out, console.out = console.out, tempfile.SpooledTemporaryFile(8 << 20, "w+")
+    try:
+        write()
+        console.out.seek(0)
+        chunk = console.out.read(65536)
+        while chunk:
+            out.write(chunk)
+            chunk = console.out.read(65536)
+    finally:
+        console.out.close()
+        console.out = out
+
+
 def cmd_lookup(opts, console, reader, ctx):
     # type: (Namespace, Console, ProcessReader, Context) -> int
     """Translate addresses, and list the runs of ranges and named mappings."""
@@ -2847,7 +2971,8 @@ def cmd_lookup(opts, console, reader, ctx):
     view = RangeView(reader, ctx, Walker(reader),
                      match_spec(opts))
     if opts.json:
-        write_json_lookup(console, opts, view, header, translations, spans)
+        whole_or_nothing(console, lambda: write_json_lookup(console, opts, view, header,
+                                                            translations, spans))
     else:
         if translations:
             emit(console, opts, translations, header)
@@ -2907,6 +3032,27 @@ def summarize_mapping(walker, mapping, facts=None):
     return MappingSummary(mapping, counts, status, found if status == "ok" else None)
 
 
+def account_like_smaps(reader, row, swap=True):
+    # type: (ProcessReader, MappingSummary, bool) -> MappingSummary
+    """A mapping's counts as smaps accounts them, where its entries alone differ:
+    hugetlb pages count in HUGE, not in RSS, FILE, EXCL, SHARED, USS or PSS (smaps:
+    *_Hugetlb, not Rss or Pss); a shared mapping's swapped pages leave no swap entry
+    (the kernel clears the PTEs), so its SWAP is smaps' Swap (shmem's own count).
+    smaps is read only for shared mappings and mappings with huge pages."""
+    m, c = row.mapping, row.counts
+    if row.status != "ok" or not (c.huge or m.shared or m.path.startswith("/anon_hugepage")):
+        return row
+    fields = reader.smaps_fields(m) or {}
+    if m.path.startswith("/anon_hugepage") or "ht" in fields.get("VmFlags", "").split():
+        c = c._replace(present=0, file=0, exclusive=0, huge=c.present)
+        if row.facts is not None:
+            row = row._replace(facts=row.facts._replace(shared=0, uss=0, pss=0.0))
+    swapped = parse_kib(fields.get("Swap"))
+    if swap and m.shared and swapped:
+        c = c._replace(swapped=max(c.swapped, swapped // reader.page_size))
+    return row._replace(counts=c)
+
+
 def run_lanes(raw, pages):
     # type: (int, int) -> bytes
     """The little-endian entries of a physical run: raw, raw+1, ..."""
@@ -2948,6 +3094,12 @@ def picture_strip(walker, row, width, chars):
         counts = ZERO_COUNTS._replace(pages=b1 - b0)
         if row.status == "ok":
             counts = walker.counts(b0, b1)[0]
+            if row.counts.huge and not counts.huge:
+                # A block smaller than a huge page, or not aligned to one, sees none:
+                # ask the PMD-aligned span around it.
+                pmd = walker.pmd_pages
+                counts = counts._replace(huge=walker.counts(b0 - b0 % pmd,
+                                                            -(-b1 // pmd) * pmd)[0].huge)
         out.append(chars[block_kind(counts, row.status)])
     return "".join(out)
 
@@ -2996,6 +3148,7 @@ def cmd_summary(opts, console, reader, ctx):
             row = summarize_matching(view, mapping, spec, facts)
         else:
             row = summarize_mapping(walker, mapping, facts)
+        row = account_like_smaps(reader, row, spec is None)
         rows.append(row)
         strip = picture_strip(walker, row, width, chars) if opts.picture else None
         if opts.json:
@@ -3022,6 +3175,10 @@ def cmd_summary(opts, console, reader, ctx):
     elif not opts.picture:
         for line in format_summary_total(rows, ps, opts.flags):
             console.write(line)
+        shmem = sum(r.counts.swapped for r in rows if r.mapping.shared)
+        if shmem:
+            console.write("%s of shared memory swapped (from smaps: the kernel keeps no swap "
+                          "entries for shared pages in page tables)" % human_size(shmem * ps))
     return EXIT_OK
 
 
@@ -3094,6 +3251,11 @@ def cmd_watch(opts, console, reader, ctx):
             return [(i, s.label, walker.counts(*page_span(s, ps))[0])
                     for i, s in enumerate(spans)]
         reader.forget_maps()  # mappings come and go: read them again each round
+        if not reader.maps():
+            # A zombie (or exited) process has no mappings: that is no "all gone".
+            problem = reader.address_space_problem()
+            if problem is not None:
+                raise problem
         return [((m.start, m.path), "%x-%x %s" % (m.start, m.end, m.path or "[anonymous]"),
                  summarize_mapping(walker, m).counts) for m in reader.maps()]
     previous = round_counts()
@@ -3137,13 +3299,19 @@ def cmd_process(opts, console):
     reader = ProcessReader(opts.proc_root, parse_pid(opts.pid), page_size,
                            entry_format(opts.byteorder))
     ctx = Context.load(opts.proc_root, opts.kernel_version, opts.flags,
-                       entry_format(opts.byteorder))
+                       entry_format(opts.byteorder), opts.source is not None)
+    observe(ctx, reader)
     try:
         reader.open_pagemap()
         if opts.clear_soft_dirty:
             return cmd_clear_soft_dirty(opts, console, reader)
         if opts.written:
             require_soft_dirty(opts, reader)
+        spec = match_spec(opts)
+        if spec is not None and match_needs_kpage(spec):
+            # Without the kpage files no page could pass or fail: an error, not nothing.
+            open_kpageflags(ctx.kpage, ("kpageflags",) if spec.shared is None else KPAGE_FILES[:2],
+                            "--match %s cannot be decided: " % opts.match)
         if opts.watch is not None:
             return cmd_watch(opts, console, reader, ctx)
         if not opts.addresses:
@@ -3172,14 +3340,15 @@ def warn_kpage_problems(console, ctx):
 PHYSICAL_CHUNK = 65536  # kpageflags entries per read: 512 KiB
 
 
-def open_kpageflags(kpage):
-    # type: (KPageReader) -> None
-    """Fail with one line if /proc/kpageflags cannot be read: root, or a kernel option."""
-    if not kpage.available("kpageflags"):
-        problem = kpage.problems.get("kpageflags", "/proc/kpageflags unreadable")
-        if "needs root" in problem:
-            raise PermissionDeniedError(problem + "; run as root")
-        raise UnsupportedError(problem)
+def open_kpageflags(kpage, names=("kpageflags",), what=""):
+    # type: (KPageReader, Any, str) -> None
+    """Fail with one line if a kpage file cannot be read: root, or a kernel option."""
+    for name in names:
+        if not kpage.available(name):
+            problem = what + kpage.problems.get(name, "/proc/%s unreadable" % name)
+            if "needs root" in problem:
+                raise PermissionDeniedError(problem + "; run as root")
+            raise UnsupportedError(problem)
 
 
 def physical_flag_counts(kpage, first, end):
@@ -3234,15 +3403,20 @@ def cmd_physical(opts, console):
             "combinations": [{"kpageflags": flags, "flags": kpageflag_names(flags),
                               "pages": pages, "bytes": pages * page_size}
                              for flags, pages in rows]}, indent=2, sort_keys=True))
+    else:
+        console.write("%14s %12s  %-18s  %s" % ("PAGES", "MIB", "KPAGEFLAGS", "FLAGS"))
+        for flags, pages in rows:
+            console.write("%14d %12.1f  0x%016x  %s" % (
+                pages, pages * page_size / 1048576.0, flags,
+                ",".join(kpageflag_names(flags)) or "(none: free, hole or unused)"))
+        console.write("total: %d pages (%s) in PFNs 0x%x-0x%x, %d flag combinations" % (
+            total, human_size(total * page_size), first, stop, len(rows)))
+    if total:
         return EXIT_OK
-    console.write("%14s %12s  %-18s  %s" % ("PAGES", "MIB", "KPAGEFLAGS", "FLAGS"))
-    for flags, pages in rows:
-        console.write("%14d %12.1f  0x%016x  %s" % (
-            pages, pages * page_size / 1048576.0, flags,
-            ",".join(kpageflag_names(flags)) or "(none: free, hole or unused)"))
-    console.write("total: %d pages (%s) in PFNs 0x%x-0x%x, %d flag combinations" % (
-        total, human_size(total * page_size), first, stop, len(rows)))
-    return EXIT_OK
+    console.warn("nopfn", "no page in PFNs 0x%x-0x%x: %s" % (
+        first, first if end is None else end, "the range is empty" if end == first else
+        "it lies past the last PFN"))
+    return EXIT_UNTRANSLATED
 
 
 def physical_page_info(ctx, pfn, paddr):
@@ -3325,9 +3499,11 @@ def cmd_phys(opts, console):
     if ctx.priv.cap_sys_admin is False or ctx.priv.initial_userns is False:
         raise PermissionDeniedError("--phys needs PFNs, which the kernel hides from this "
                                     "reader: " + hidden_pfn_reason(ctx.priv))
-    pids = ([parse_pid(p) for p in ([opts.pid] if opts.pid else []) + opts.addresses]
-            or list_pids(opts.proc_root))
     fmt = entry_format(opts.byteorder)
+    ctx.kpage.observer = (page_size, fmt)
+    # pagemap itself, reading every pagemap, is no mapper of interest unless named.
+    pids = ([parse_pid(p) for p in ([opts.pid] if opts.pid else []) + opts.addresses]
+            or [p for p in list_pids(opts.proc_root) if p != str(own_pid(opts.proc_root))])
     progress = Progress(console.err)
     matches = []  # type: List[Tuple[str, int, int, Mapping]]
     skipped = collections.Counter()  # type: collections.Counter
@@ -3596,20 +3772,25 @@ def cmd_decode(opts, console):
     page_size = opts.page_size or system_page_size()
     values = [parse_entry_value(v) for v in opts.decode]
     kernel = opts.kernel_version or running_kernel(opts.proc_root)
-    priv = Privilege(None, None)
+    priv = Privilege(None, None, False)
     results = []
+    code = EXIT_OK
     for raw in values:
         entry = decode_entry(raw, kernel)
         status, note, paddr = entry_status(entry, page_size, 0, priv, None)
         if opts.kernel_version is None and looks_like_old_layout(raw):
             note = (note + "; " if note else "") + old_layout_hint(raw)
+        if raw & PM_PRESENT and raw & PM_SWAP:
+            note = ("present and swapped bits (63, 62) both set: no kernel writes that, "
+                    "so this is no pagemap entry")
+            code = EXIT_UNTRANSLATED
         results.append(Translation(None, None, entry, paddr, None, status, note, page_size,
                                    None, None, struct.pack(entry_format(opts.byteorder), raw),
                                    None))
     emit(console, opts, results, {
         "pid": None, "page_size": page_size,
         "kernel": None if kernel is None else "%d.%d" % kernel})
-    return EXIT_OK
+    return code
 
 
 # --- snapshots: --capture on the board, --from on the desk --------------------------
@@ -3656,6 +3837,22 @@ class SnapshotWriter(object):
                 pass  # a full disk, already reported: the file is gone with its fd
 
 
+def captured_cgroups(writer, facts):
+    # type: (SnapshotWriter, SystemFacts) -> Optional[str]
+    """'inode path' lines for the cgroups of the captured pages, so the desk shows
+    the paths the board resolved."""
+    staged = writer.files.get("kpagecgroup.bin")
+    inodes = set()  # type: set
+    if staged is not None:
+        staged.seek(0)
+        for chunk in iter(lambda: staged.read(1 << 20), b""):
+            inodes.update(lanes_of(chunk))
+        staged.seek(0, 2)
+    lines = ["%d %s" % (ino, facts.cgroup_path(ino)) for ino in sorted(inodes)
+             if ino and facts.cgroup_path(ino)]
+    return "\n".join(lines) + "\n" if lines else None
+
+
 def stored_blocks(buf, vpn):
     # type: (bytes, int) -> List[Tuple[int, int]]
     """(first vpn, pages) of the blocks of a chunk that hold any non-zero entry,
@@ -3694,7 +3891,7 @@ def capture_process(reader, ctx, writer):
                 stats["entries"] += count
             stats["pfns"] += capture_kpages(buf, ctx.kpage, writer)
         if walker.scanner.works and vpn < end:
-            for s, e in walker.scanner.regions(vpn, end, PAGE_IS_HUGE, 0) or ():
+            for s, e in walker.scanner.regions(vpn, end, HUGE_PRESENT, 0) or ():
                 writer.append("huge.idx", _EXTENT.pack(s, e - s))
                 stats["huge_regions"] += 1
     return stats
@@ -3803,12 +4000,14 @@ def cmd_capture(opts, console):
     writer = SnapshotWriter(None if to_stdout else os.path.dirname(target))
     out = partial = None  # type: Any
     restore = raise_on_termination()
+    observe(ctx, reader)
     try:
         reader.open_pagemap()
         texts = {"maps": reader.read_file("maps")}  # type: Dict[str, Optional[str]]
         for name in ("smaps", "stat", "comm", "status"):
             texts[name] = read_text_optional(os.path.join(reader.dir, name))
         stats = capture_process(reader, ctx, writer)
+        texts["cgroup_paths"] = captured_cgroups(writer, ctx.facts)
         own = ProcessReader(opts.proc_root, "self", page_size, entry_format(opts.byteorder))
         try:
             soft_dirty = check_soft_dirty(opts.proc_root, own).status == "ok"
@@ -3901,6 +4100,7 @@ SNAPSHOT_TEXTS = {
     "iomem": ("proc/iomem", 4 << 20), "meminfo": ("proc/meminfo", 64 << 10),
     "reader_status": ("proc/self/status", 64 << 10),
     "reader_uid_map": ("proc/self/uid_map", 64 << 10),
+    "cgroup_paths": ("proc/cgroup_paths", 4 << 20),
     "thp_enabled": ("sys/kernel/mm/transparent_hugepage/enabled", 4096),
     "hpage_pmd_size": ("sys/kernel/mm/transparent_hugepage/hpage_pmd_size", 4096),
 }
@@ -4334,6 +4534,45 @@ def check_python():
                                % sys.version_info[:2])
 
 
+def refuse_meaningless(opts):
+    # type: (Namespace) -> None
+    """Options that mean nothing together are an error, not silently ignored."""
+    other = [name for name, on in (("--phys", opts.phys is not None), ("--physical",
+             opts.physical is not None), ("--check", opts.check), ("--decode", opts.decode))
+             if on]
+    if opts.source is not None and other:
+        raise UsageError("--from reads a snapshot; %s reads the live system: not both" % other[0])
+    targets = opts.addresses or (opts.source is not None and opts.pid is not None)
+    if other:
+        return
+    if opts.each and not targets:
+        raise UsageError("--each lists ranges page by page: name a range or mapping")
+    if opts.picture and targets:
+        raise UsageError("--picture draws whole mappings: give no ADDRESS")
+    if opts.times is not None and opts.watch is None:
+        raise UsageError("--times counts the rounds of --watch: give --watch SECONDS")
+
+
+def check_live_overrides(opts, console):
+    # type: (Namespace, Console) -> None
+    """--page-size and --byteorder describe captured files: on the live /proc only
+    the kernel's own values are right. --kernel-version is a deliberate override."""
+    if opts.source is not None or opts.decode or os.path.realpath(opts.proc_root) != "/proc":
+        return
+    hint = "this is the live system; those options describe a captured tree (--proc-root DIR)"
+    if opts.page_size and opts.page_size != system_page_size():
+        raise UsageError("--page-size %d: the kernel's page size is %d; %s"
+                         % (opts.page_size, system_page_size(), hint))
+    if opts.byteorder not in (None, "native", sys.byteorder):
+        raise UsageError("--byteorder %s: the kernel writes %s-endian entries; %s"
+                         % (opts.byteorder, sys.byteorder, hint))
+    kernel = running_kernel(opts.proc_root)
+    if opts.kernel_version and opts.kernel_version != kernel and kernel:
+        console.warn("kernel-version", "--kernel-version %d.%d overrides the running kernel "
+                     "(%d.%d): entries are decoded in that kernel's layout" % (
+                         opts.kernel_version + kernel))
+
+
 def run(argv, console):
     # type: (Optional[List[str]], Console) -> int
     check_python()
@@ -4341,6 +4580,8 @@ def run(argv, console):
         opts = parse_arguments(argv)
     except SystemExit as done:  # --help and --version
         return done.code if isinstance(done.code, int) else EXIT_OK
+    refuse_meaningless(opts)
+    check_live_overrides(opts, console)
     if opts.decode:
         if opts.pid is not None:
             raise UsageError("--decode takes entry values, not a PID")

@@ -1,0 +1,239 @@
+"""Numbers a user can trust (issue 10), live: agreement with smaps, the observer
+effect, unprivileged answers."""
+
+import ctypes
+import json
+import mmap
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import ROOT, call, forked_child
+from test_live import IS_ROOT, MADV_PAGEOUT, MAP_HUGETLB, as_nobody, smaps_block, swapfile  # noqa
+
+import pagemap
+
+pytestmark = [
+    pytest.mark.live,
+    pytest.mark.skipif(not os.path.exists("/proc/self/pagemap"),
+                       reason="no /proc/self/pagemap on this system"),
+]
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+SCRIPT = os.path.join(ROOT, "pagemap.py")
+
+
+def kernel_thread():
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open("/proc/%s/stat" % pid) as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if int(stat[stat.rfind(")") + 2:].split()[6]) & pagemap.PF_KTHREAD:
+                return pid
+    pytest.skip("no kernel thread visible in this pid namespace")
+
+
+def test_kernel_thread_same_answer_unprivileged():
+    pid = kernel_thread()
+    done = as_nobody(SCRIPT, pid, "400000")
+    assert done.returncode == 3 and "kernel thread" in done.stderr, done.stderr
+    assert len(done.stderr.splitlines()) == 1
+
+
+def test_match_on_kpageflags_unprivileged_is_an_error():
+    done = as_nobody(SCRIPT, "self", "--match", "anon")
+    assert done.returncode == 4 and done.stdout == "", done.stderr
+    assert "kpageflags" in done.stderr and len(done.stderr.splitlines()) == 1
+
+
+def test_watch_of_a_zombie_stops():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.4)"])
+    try:
+        code, out, err = call([str(child.pid), "--watch", "0.2", "--times", "20"])
+        assert code == 3 and "zombie" in err, (out, err)
+    finally:
+        child.wait()
+
+
+# --- agreement with smaps ---------------------------------------------------------------
+
+def own_row(start, *extra):
+    code, out, err = call(["self", "--json"] + list(extra))
+    assert code == 0, err
+    return [m for m in json.loads(out)["mappings"] if m["start"] == start][0]
+
+
+def smaps_sum(start, *keys):
+    block = smaps_block(start)
+    return sum(int(block.get(k, "0 kB").split()[0]) * 1024 for k in keys)
+
+
+@pytest.fixture
+def hugetlb_pages():
+    """Four more hugetlb pages in the pool for the test, restored after; a private
+    MAP_HUGETLB mapping of all four with only the first touched."""
+    knob = "/proc/sys/vm/nr_hugepages"
+    if not IS_ROOT or not os.path.exists(knob):
+        pytest.skip("needs root and hugetlb")
+    with open(knob) as f:
+        before = int(f.read())
+    try:
+        with open(knob, "w") as f:
+            f.write(str(before + 4))
+    except OSError as exc:
+        pytest.skip("cannot reserve hugetlb pages: %s" % exc)
+    try:
+        size = [int(line.split()[1]) * 1024 for line in open("/proc/meminfo")
+                if line.startswith("Hugepagesize:")][0]
+        try:
+            m = mmap.mmap(-1, 4 * size,
+                          flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_HUGETLB)
+        except OSError as exc:
+            pytest.skip("no hugetlb pages could be mapped: %s" % exc)
+        m[0:1] = b"h"
+        yield m, ctypes.addressof(ctypes.c_char.from_buffer(m)), size
+        m.close()
+    finally:
+        with open(knob, "w") as f:
+            f.write(str(before))
+
+
+def assert_hugetlb_row(row, start, size):
+    assert row["huge"] == smaps_sum(start, "Private_Hugetlb", "Shared_Hugetlb") == size
+    assert row["resident"] == smaps_sum(start, "Rss") == 0
+    assert row["file"] == row["exclusive"] == 0
+
+
+def test_hugetlb_agrees_with_smaps_also_after_fork(hugetlb_pages):
+    m, addr, size = hugetlb_pages
+    assert_hugetlb_row(own_row(addr), addr, size)
+    row = own_row(addr, "--flags")
+    assert (row["pss"], row["uss"], row["shared"]) == (smaps_sum(addr, "Pss"), 0, 0)
+    assert row["hugetlb"] == size
+    with forked_child():
+        assert_hugetlb_row(own_row(addr), addr, size)
+        row = own_row(addr, "--flags")
+        assert (row["pss"], row["uss"], row["shared"]) == (smaps_sum(addr, "Pss"), 0, 0)
+    code, out, _ = call(["self", "--picture"])
+    strip = [line for line in out.splitlines() if line.startswith("%x-" % addr)][0]
+    assert strip.split("|")[1] == "H" * 16 + "." * 48
+
+
+def test_untouched_hugetlb_page_note(hugetlb_pages):
+    m, addr, size = hugetlb_pages
+    tr = pagemap.translate("self", addr + size)
+    assert tr.status == "not-present" and "hugetlb" in tr.note and "cache" not in tr.note
+
+
+def test_shared_anonymous_memory_paged_out_counts_as_swap(swapfile):  # noqa: F811
+    n = 128
+    m = mmap.mmap(-1, n * PAGE, flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(m))
+    for i in range(n):
+        m[i * PAGE:i * PAGE + 1] = b"s"
+    for _ in range(5):
+        m.madvise(MADV_PAGEOUT)
+        if smaps_sum(addr, "Swap"):
+            break
+        time.sleep(0.2)
+    swap = smaps_sum(addr, "Swap")
+    if not swap:
+        pytest.skip("the kernel paged out no shared memory")
+    row = own_row(addr)
+    assert row["swapped"] == smaps_sum(addr, "Swap") and row["swapped"] > 0
+    assert row["resident"] == smaps_sum(addr, "Rss")
+    with forked_child():
+        row = own_row(addr)
+        assert row["swapped"] == smaps_sum(addr, "Swap") and row["swapped"] > 0
+        assert row["resident"] == smaps_sum(addr, "Rss")
+    code, out, _ = call(["self"])
+    assert "shared memory swapped" in out.splitlines()[-1]
+    del m
+
+
+def test_picture_draws_huge_pages_at_any_size():
+    from test_live_ranges import region_start, smaps_kib, thp_region
+    m, aligned, size = thp_region()
+    start = region_start(aligned)
+    if smaps_kib(start, "AnonHugePages") != size:
+        pytest.skip("the kernel gave no THP here")
+    code, out, _ = call(["self", "--picture"])
+    strip = [line for line in out.splitlines() if line.startswith("%x-" % start)][0]
+    assert set(strip.split("|")[1]) == {"H"}
+    m.close()
+
+
+# --- the observer effect ------------------------------------------------------------------
+
+SHARER = r"""
+import ctypes, mmap, sys
+f = open(sys.argv[1], "r+b")
+m = mmap.mmap(f.fileno(), 16 * 4096)
+for i in range(0, 16 * 4096, 4096):
+    m[i]
+print(hex(ctypes.addressof(ctypes.c_char.from_buffer(m))), flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root (kpagecount)")
+def test_pagemap_leaves_itself_out_of_map_counts(tmp_path):
+    path = str(tmp_path / "shared-file")
+    with open(path, "wb") as f:
+        f.write(os.urandom(16 * 4096))
+    with open(path, "r+b") as f:
+        mine = mmap.mmap(f.fileno(), 16 * 4096)
+    for i in range(0, 16 * 4096, 4096):
+        mine[i]                      # the observer maps the same pages
+    child = subprocess.Popen([sys.executable, "-c", SHARER, path], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, universal_newlines=True)
+    try:
+        addr = int(child.stdout.readline(), 16)
+        pid = str(child.pid)
+        code, out, err = call([pid, "--json", "--flags"])
+        row = [m for m in json.loads(out)["mappings"] if m["start"] == addr][0]
+        assert row["resident"] == 16 * 4096
+        assert (row["shared"], row["uss"], row["pss"]) == (0, 16 * 4096, 16 * 4096)
+        code, out, _ = call([pid, "--json", "--flags", hex(addr)])
+        result = json.loads(out)["results"][0]
+        assert result["page"]["mapcount"] == 1
+        code, out, _ = call(["--phys", hex(result["paddr"]), "--json"])
+        assert [m["pid"] for m in json.loads(out)["matches"]] == [child.pid]
+        mine.close()                 # without the observer, smaps agrees
+        with open("/proc/%s/smaps" % pid) as f:
+            text = f.read()
+        block = text[text.index("%x-" % addr):].split("VmFlags")[0]
+        pss = [line for line in block.splitlines() if line.startswith("Pss:")][0]
+        assert int(pss.split()[1]) * 1024 == row["pss"]
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_rss_less_zero_page_is_smaps_rss_also_after_fork():
+    from test_live_ranges import isolate
+    m = mmap.mmap(-1, 16 * PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(m))
+    for i in range(8):
+        m[i * PAGE]                             # a read fault maps the zero page
+    for i in range(8, 12):
+        m[i * PAGE:i * PAGE + 1] = b"w"
+    isolate(addr, 16 * PAGE)
+
+    def check():
+        row = own_row(addr, *(["--flags"] if IS_ROOT else []))
+        assert row["swapped"] == smaps_sum(addr, "Swap") == 0
+        if IS_ROOT:
+            assert row["resident"] - row["zero"] == smaps_sum(addr, "Rss") == 4 * PAGE
+            assert row["pss"] == smaps_sum(addr, "Pss")
+        else:
+            assert row["resident"] == 12 * PAGE and smaps_sum(addr, "Rss") == 4 * PAGE
+    check()
+    with forked_child():
+        check()
+    m.close()
