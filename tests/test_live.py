@@ -199,33 +199,38 @@ def test_paged_out_page_is_swapped_to_our_area(swapfile):
 # --- hugetlb -----------------------------------------------------------------
 
 
-@pytest.fixture
-def hugetlb_page():
-    """Reserve one more hugetlb page for the test, restoring the pool after."""
+def reserved_hugetlb(count):
+    """count more hugetlb pages in the pool, restored after; a private MAP_HUGETLB
+    mapping of all of them with only the first touched: (mmap, address, page size)."""
     knob = "/proc/sys/vm/nr_hugepages"
     if not IS_ROOT or not os.path.exists(knob):
         pytest.skip("needs root and hugetlb")
-    before = int(open(knob).read())
+    with open(knob) as f:
+        before = int(f.read())
     try:
         with open(knob, "w") as f:
-            f.write(str(before + 1))
+            f.write(str(before + count))
     except OSError as exc:
-        pytest.skip("cannot reserve a hugetlb page: %s" % exc)
+        pytest.skip("cannot reserve hugetlb pages: %s" % exc)
     try:
-        size = 0
-        for line in open("/proc/meminfo"):
-            if line.startswith("Hugepagesize:"):
-                size = int(line.split()[1]) * 1024
+        size = [int(line.split()[1]) * 1024 for line in open("/proc/meminfo")
+                if line.startswith("Hugepagesize:")][0]
         try:
-            m = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_HUGETLB)
+            m = mmap.mmap(-1, count * size,
+                          flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_HUGETLB)
         except OSError as exc:
-            pytest.skip("no hugetlb page could be mapped: %s" % exc)
+            pytest.skip("no hugetlb pages could be mapped: %s" % exc)
         m[0:1] = b"h"
         yield m, ctypes.addressof(ctypes.c_char.from_buffer(m)), size
         m.close()
     finally:
         with open(knob, "w") as f:
             f.write(str(before))
+
+
+@pytest.fixture
+def hugetlb_page():
+    yield from reserved_hugetlb(1)
 
 
 def test_hugetlb_page_has_consecutive_pfns(hugetlb_page):

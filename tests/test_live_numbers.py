@@ -11,7 +11,15 @@ import time
 
 import pytest
 from conftest import ROOT, call, forked_child
-from test_live import IS_ROOT, MADV_PAGEOUT, MAP_HUGETLB, as_nobody, smaps_block, swapfile  # noqa
+from test_live import (  # noqa
+    IS_ROOT,
+    MADV_PAGEOUT,
+    MAP_HUGETLB,
+    as_nobody,
+    reserved_hugetlb,
+    smaps_block,
+    swapfile,
+)
 
 import pagemap
 
@@ -75,32 +83,7 @@ def smaps_sum(start, *keys):
 
 @pytest.fixture
 def hugetlb_pages():
-    """Four more hugetlb pages in the pool for the test, restored after; a private
-    MAP_HUGETLB mapping of all four with only the first touched."""
-    knob = "/proc/sys/vm/nr_hugepages"
-    if not IS_ROOT or not os.path.exists(knob):
-        pytest.skip("needs root and hugetlb")
-    with open(knob) as f:
-        before = int(f.read())
-    try:
-        with open(knob, "w") as f:
-            f.write(str(before + 4))
-    except OSError as exc:
-        pytest.skip("cannot reserve hugetlb pages: %s" % exc)
-    try:
-        size = [int(line.split()[1]) * 1024 for line in open("/proc/meminfo")
-                if line.startswith("Hugepagesize:")][0]
-        try:
-            m = mmap.mmap(-1, 4 * size,
-                          flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_HUGETLB)
-        except OSError as exc:
-            pytest.skip("no hugetlb pages could be mapped: %s" % exc)
-        m[0:1] = b"h"
-        yield m, ctypes.addressof(ctypes.c_char.from_buffer(m)), size
-        m.close()
-    finally:
-        with open(knob, "w") as f:
-            f.write(str(before))
+    yield from reserved_hugetlb(4)
 
 
 def assert_hugetlb_row(row, start, size):
