@@ -4551,6 +4551,14 @@ def refuse_meaningless(opts):
         raise UsageError("--picture draws whole mappings: give no ADDRESS")
     if opts.times is not None and opts.watch is None:
         raise UsageError("--times counts the rounds of --watch: give --watch SECONDS")
+    ignored = [name for name, on in (("--match", opts.match), ("--written", opts.written),
+               ("--flags", opts.flags), ("--picture", opts.picture), ("--each", opts.each))
+               if on]
+    if opts.watch is not None and ignored:
+        raise UsageError("--watch counts pages present, swapped and written: %s means nothing "
+                         "there" % ignored[0])
+    if opts.clear_soft_dirty and (targets or opts.watch is not None or ignored):
+        raise UsageError("--clear-soft-dirty only clears: run the view on its own afterwards")
 
 
 def check_live_overrides(opts, console):

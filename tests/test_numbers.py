@@ -80,7 +80,9 @@ def test_meaningless_combinations_are_refused(run, tmp_path):
     snap = str(tmp_path / "nothing.zip")
     for args in (["--from", snap, "--phys", "0x1000"], ["--from", snap, "--check"],
                  ["--from", snap, "--physical"], ["self", "--each"],
-                 ["self", "--times", "2"], ["self", "0x10", "--picture"]):
+                 ["self", "--times", "2"], ["self", "0x10", "--picture"],
+                 ["self", "--watch", "1", "--match", "anon"], ["self", "--watch", "1", "--flags"],
+                 ["self", "--clear-soft-dirty", "[heap]"]):
         code, out, err = run(args)
         assert_one_error(code, err, 2)
         assert out == "", args
