@@ -3032,18 +3032,30 @@ def summarize_mapping(walker, mapping, facts=None):
     return MappingSummary(mapping, counts, status, found if status == "ok" else None)
 
 
-def account_like_smaps(reader, row, swap=True):
-    # type: (ProcessReader, MappingSummary, bool) -> MappingSummary
+def hugetlb_in_use(proc_root):
+    # type: (str) -> bool
+    """False only where meminfo says no hugetlb page exists (Hugetlb, all sizes, 4.8+;
+    else HugePages_Total): then no mapping needs smaps to tell hugetlb from THP."""
+    text = read_text_optional(os.path.join(proc_root, "meminfo")) or ""
+    match = (re.search(r"^Hugetlb:\s*(\d+)", text, re.M) or
+             re.search(r"^HugePages_Total:\s*(\d+)", text, re.M))
+    return match is None or int(match.group(1)) > 0
+
+
+def account_like_smaps(reader, row, hugetlb, swap):
+    # type: (ProcessReader, MappingSummary, bool, bool) -> MappingSummary
     """A mapping's counts as smaps accounts them, where its entries alone differ:
     hugetlb pages count in HUGE, not in RSS, FILE, EXCL, SHARED, USS or PSS (smaps:
     *_Hugetlb, not Rss or Pss); a shared mapping's swapped pages leave no swap entry
     (the kernel clears the PTEs), so its SWAP is smaps' Swap (shmem's own count).
-    smaps is read only for shared mappings and mappings with huge pages."""
+    smaps (a page-table walk of its own) is read only where hugetlb pages may be
+    (hugetlb: any in the system) or shared memory swapped (swap: any swap area)."""
     m, c = row.mapping, row.counts
-    if row.status != "ok" or not (c.huge or m.shared or m.path.startswith("/anon_hugepage")):
+    anon_hugetlb = m.path.startswith("/anon_hugepage")
+    if row.status != "ok" or not ((hugetlb and c.huge) or (swap and m.shared) or anon_hugetlb):
         return row
     fields = reader.smaps_fields(m) or {}
-    if m.path.startswith("/anon_hugepage") or "ht" in fields.get("VmFlags", "").split():
+    if anon_hugetlb or "ht" in fields.get("VmFlags", "").split():
         c = c._replace(present=0, file=0, exclusive=0, huge=c.present)
         if row.facts is not None:
             row = row._replace(facts=row.facts._replace(shared=0, uss=0, pss=0.0))
@@ -3135,6 +3147,7 @@ def cmd_summary(opts, console, reader, ctx):
     spec = match_spec(opts)
     view = RangeView(reader, ctx, walker, spec)
     chars, width = picture_style(console.out)
+    hugetlb = hugetlb_in_use(reader.proc_root)
     rows = []
     docs = []
     if not opts.json:
@@ -3148,7 +3161,7 @@ def cmd_summary(opts, console, reader, ctx):
             row = summarize_matching(view, mapping, spec, facts)
         else:
             row = summarize_mapping(walker, mapping, facts)
-        row = account_like_smaps(reader, row, spec is None)
+        row = account_like_smaps(reader, row, hugetlb, spec is None and ctx.swaps != [])
         rows.append(row)
         strip = picture_strip(walker, row, width, chars) if opts.picture else None
         if opts.json:
