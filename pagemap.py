@@ -4587,8 +4587,8 @@ def check_live_overrides(opts, console):
     if opts.byteorder not in (None, "native", sys.byteorder):
         raise UsageError("--byteorder %s: the kernel writes %s-endian entries; %s"
                          % (opts.byteorder, sys.byteorder, hint))
-    kernel = running_kernel(opts.proc_root)
-    if opts.kernel_version and opts.kernel_version != kernel and kernel:
+    kernel = opts.kernel_version and running_kernel(opts.proc_root)
+    if kernel and opts.kernel_version != kernel:
         console.warn("kernel-version", "--kernel-version %d.%d overrides the running kernel "
                      "(%d.%d): entries are decoded in that kernel's layout" % (
                          opts.kernel_version + kernel))
