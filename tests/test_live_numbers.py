@@ -221,3 +221,20 @@ def test_rss_less_zero_page_is_smaps_rss_also_after_fork():
     with forked_child():
         check()
     m.close()
+
+
+def test_thp_agrees_with_smaps_also_after_fork():
+    from test_live_ranges import region_start, smaps_kib, thp_region
+    m, aligned, size = thp_region()
+    start = region_start(aligned)
+    if not smaps_kib(start, "AnonHugePages"):
+        pytest.skip("the kernel gave no THP here")
+
+    def check():
+        row = own_row(start)
+        assert row["resident"] == smaps_sum(start, "Rss")
+        assert row["huge"] == smaps_sum(start, "AnonHugePages")
+    check()
+    with forked_child():
+        check()
+    m.close()
