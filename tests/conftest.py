@@ -19,6 +19,16 @@ if ROOT not in sys.path:
 
 import pagemap  # noqa: E402
 
+try:
+    # No deadlines: a timed test fails on a busy machine or an emulated CPU, and speed
+    # is bench/'s to measure.
+    from hypothesis import HealthCheck, settings
+    settings.register_profile("pagemap", deadline=None,
+                              suppress_health_check=[HealthCheck.too_slow])
+    settings.load_profile("pagemap")
+except ImportError:
+    pass
+
 
 def bit(n):
     return 1 << n
