@@ -84,6 +84,7 @@ KPF_MLOCKED = 1 << 33
 KPF_STABLE_MASK = (1 << 27) - 1         # bits 0-26; 32+ are kernel-internal
 
 PF_KTHREAD = 0x00200000                 # /proc/PID/stat flags: a kernel thread
+PID_MAX_LIMIT = 1 << 22                 # the ceiling of kernel.pid_max, 2.5.34
 SMAPS_KEPT = ("VmFlags", "KernelPageSize", "MMUPageSize", "Swap")  # smaps fields pagemap uses
 CAP_SYS_ADMIN = 21
 ADDRESS_MAX = (1 << 64) - 1             # the widest virtual address of any target
@@ -220,9 +221,17 @@ Privilege.__new__.__defaults__ = (False,)
 
 _HEX_RE = re.compile(r"^(?:0[xX])?([0-9a-fA-F]+)$")
 _VALUE_RE = re.compile(r"^\s*(?:[A-Za-z_][A-Za-z_ ]*:\s*)?(?:0[xX])?([0-9a-fA-F]+)\s*$")
-_MAPS_RE = re.compile(
-    r"^([0-9a-fA-F]+)-([0-9a-fA-F]+)\s+(\S{4})\s+([0-9a-fA-F]+)\s+(\S+)\s+(\d+)(?: +(.*))?$")
-_KVER_RE = re.compile(r"^\s*(\d+)\.(\d+)")
+_MAPS_RE = re.compile(r"^([0-9a-fA-F]{1,16})-([0-9a-fA-F]{1,16})\s+(\S{4})\s+([0-9a-fA-F]{1,16})"
+                      r"\s+(\S+)\s+([0-9]{1,20})(?: +(.*))?$")
+_KVER_RE = re.compile(r"^\s*([0-9]{1,9})\.([0-9]{1,9})(?![0-9])")
+_DECIMAL_RE = re.compile(r"^[0-9]{1,20}$")
+
+
+def parse_decimal(text):
+    # type: (Optional[str]) -> Optional[int]
+    """ASCII decimal digits that fit a u64, else None: int() alone takes '٣' and
+    '1_0', and refuses more than 4300 digits (Python 3.11+)."""
+    return int(text) if text and _DECIMAL_RE.match(text) else None
 
 
 def parse_address(text):
@@ -256,9 +265,11 @@ def parse_pid(text):
     """Validate a PID argument: a positive decimal number or 'self'."""
     if text == "self":
         return text
-    if not re.match(r"^[0-9]+$", text or "") or int(text) <= 0:
-        raise UsageError("invalid PID %r: expected a positive number or 'self'" % (text,))
-    return str(int(text))
+    pid = parse_decimal(text)
+    if pid is None or not 0 < pid <= PID_MAX_LIMIT:
+        raise UsageError("invalid PID %r: expected 'self' or a number from 1 to %d" % (
+            text, PID_MAX_LIMIT))
+    return str(pid)
 
 
 def parse_kernel_version(text):
@@ -343,6 +354,8 @@ def parse_maps_line(line):
     if not match:
         raise ValueError("not a maps line: %r" % (line,))
     start, end, perms, offset, dev, inode, path = match.groups()
+    if int(end, 16) < int(start, 16):
+        raise ValueError("a maps line ending before it starts: %r" % (line,))
     return Mapping(int(start, 16), int(end, 16), perms, int(offset, 16), dev,
                    int(inode), path or "")
 
@@ -559,7 +572,7 @@ def old_layout_hint(raw):
 # --- ranges and selectors ------------------------------------------------------
 
 _RANGE_RE = re.compile(r"^(?:0[xX])?([0-9a-fA-F]+)\s*([-+])\s*(.+)$")
-_LENGTH_RE = re.compile(r"^(?:(?:0[xX])?([0-9a-fA-F]+)|(\d+)\s*([kKmMgGtT])(?:i?[bB])?)$")
+_LENGTH_RE = re.compile(r"^(?:(?:0[xX])?([0-9a-fA-F]+)|([0-9]+)\s*([kKmMgGtT])(?:i?[bB])?)$")
 _UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
@@ -578,7 +591,10 @@ def parse_length(text):
                          "4k, 2M, 1G" % (text,))
     if match.group(1) is not None:
         return int(match.group(1), 16)
-    return int(match.group(2)) * _UNITS[match.group(3).lower()]
+    number = parse_decimal(match.group(2).lstrip("0") or "0")
+    if number is None:
+        raise UsageError("length %s is larger than any 64-bit address space" % (text,))
+    return number * _UNITS[match.group(3).lower()]
 
 
 def parse_range(text):
@@ -1693,7 +1709,7 @@ class ProcessReader(object):
             return NoProcessError("%s (%s) is a zombie: it has exited and has no address "
                                   "space left; its parent has not reaped it" % (self.label, name),
                                   "zombie")
-        if int(fields[6]) & PF_KTHREAD:
+        if (parse_decimal(fields[6]) or 0) & PF_KTHREAD:
             return NoProcessError("%s (%s) is a kernel thread: it has no user address space "
                                   "to translate; pick a user process" % (self.label, name),
                                   "kernel-thread")
@@ -1996,7 +2012,7 @@ def huge_page_from_scan(reader, ctx, vaddr, pfn, mapping):
 def parse_kib(text):
     # type: (Optional[str]) -> Optional[int]
     """'2048 kB' -> 2097152."""
-    match = re.match(r"^\s*(\d+)\s*kB", text or "")
+    match = re.match(r"^\s*([0-9]{1,20})\s*kB", text or "")
     return int(match.group(1)) * 1024 if match else None
 
 
@@ -2323,8 +2339,8 @@ class PageScanner(object):
     """PAGEMAP_SCAN (Linux 6.7+) on a pagemap fd, with a one-time probe.
 
     Asks the kernel which pages are populated without reading entries, so
-    untouched spans are skipped in microseconds. Any failure turns it off and
-    the callers read entries instead: both paths give the same answers.
+    untouched spans are skipped in microseconds. Where it fails the callers
+    read entries instead: both paths give the same answers.
     """
 
     def __init__(self, fd, page_size):
@@ -2337,24 +2353,29 @@ class PageScanner(object):
     def regions(self, start_vpn, end_vpn, mask, anyof, max_pages=0):
         # type: (int, int, int, int, int) -> Optional[List[Tuple[int, int]]]
         """[(first vpn, end vpn)] of matching pages, or None if the ioctl fails."""
-        if self.works is False:
+        ps = self.page_size
+        start, end = start_vpn * ps, end_vpn * ps
+        if self.works is False or end > ADDRESS_MAX:
             return None
-        import fcntl
+        try:
+            import fcntl
+        except ImportError:             # a minimal Python: entries are read instead
+            self.works = False
+            return None
         if self._vec is None:
             self._vec = array.array("Q", bytes(24 * SCAN_VEC_LEN))
         vec = self._vec
-        ps = self.page_size
-        start, end = start_vpn * ps, end_vpn * ps
         found = []  # type: List[Tuple[int, int]]
         while start < end:
             arg = bytearray(struct.pack("=12Q", 96, 0, start, end, 0, vec.buffer_info()[0],
                                         SCAN_VEC_LEN, max_pages, 0, mask, anyof, mask | anyof))
             try:
                 n = fcntl.ioctl(self.fd, PAGEMAP_SCAN, arg)
-            except (OSError, OverflowError):
+            except (OSError, OverflowError) as exc:
                 # ENOTTY/EINVAL before 6.7, or a captured tree's regular file: off for
-                # good. Once it has worked, a failure (EFAULT at [vsyscall]) is local.
-                if not self.works:
+                # good. EFAULT (a range past the address space end: [vsyscall]) is
+                # local, and so is any failure once it has worked.
+                if not self.works and getattr(exc, "errno", None) != errno.EFAULT:
                     self.works = False
                 return None
             self.works = True
@@ -2500,9 +2521,27 @@ class Walker(object):
 
     def _skip_empty(self, vpn, end_vpn):
         # type: (int, int) -> int
-        """Where the next populated page is, by PAGEMAP_SCAN; vpn itself if unknown."""
+        """Where the next page with an entry may be; vpn itself if unknown.
+
+        PAGEMAP_SCAN says, asked up to the address space end (past it: EFAULT);
+        without it (before 6.7, snapshots, fake trees), maps does for holes:
+        the kernel reports no entries outside mappings."""
         nxt = self.scanner.next_populated(vpn, end_vpn)
-        return vpn if nxt is None else nxt
+        if nxt is not None:
+            return nxt
+        ps = self.reader.page_size
+        space_end = self.reader.address_space_end()
+        if space_end is None or vpn >= space_end // ps:
+            return vpn                  # a read finds the end and says why
+        stop = min(end_vpn, space_end // ps)
+        nxt = self.scanner.next_populated(vpn, stop) if stop < end_vpn else None
+        if nxt is None:
+            try:
+                mapping, _, after = find_mapping(self.reader.maps(), vpn * ps)
+            except PagemapError:
+                return vpn              # maps unreadable: the reads will tell
+            nxt = vpn if mapping else min(stop, after.start // ps if after else stop)
+        return nxt
 
     def _end_of_space(self, vpn):
         # type: (int) -> int
@@ -2731,8 +2770,9 @@ def pmd_pages_for(proc_root, page_size):
         pages = page_size // PM_ENTRY_BYTES
         if proc_root == "/proc":
             text = read_text_optional("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size")
-            if text and text.strip().isdigit() and int(text) >= page_size:
-                pages = int(text) // page_size
+            size = parse_decimal((text or "").strip())
+            if size is not None and size >= page_size:
+                pages = size // page_size
         _PMD_PAGES[key] = pages
     return _PMD_PAGES[key]
 
@@ -2944,8 +2984,13 @@ def whole_or_nothing(console, write):
     # type: (Console, Any) -> None
     """Run write() into a spool (memory, a temp file past 8 MiB) and copy it to the
     output only once complete: a target that exits midway leaves no half document."""
-    import tempfile
-    out, console.out = console.out, tempfile.SpooledTemporaryFile(8 << 20, "w+")
+    try:
+        import tempfile
+        spool = tempfile.SpooledTemporaryFile(8 << 20, "w+")  # type: Any
+    except ImportError:  # a minimal Python (Yocto splits tempfile out): memory only
+        import io
+        spool = io.StringIO()
+    out, console.out = console.out, spool
     try:
         write()
         console.out.seek(0)
@@ -3260,10 +3305,10 @@ def cmd_watch(opts, console, reader, ctx):
         spans = spans + [Span(a, a + 1, "0x%x" % a) for a in addresses]
 
     def round_counts():
+        reader.forget_maps()  # mappings come and go (walks skip holes by them)
         if spans is not None:
             return [(i, s.label, walker.counts(*page_span(s, ps))[0])
                     for i, s in enumerate(spans)]
-        reader.forget_maps()  # mappings come and go: read them again each round
         if not reader.maps():
             # A zombie (or exited) process has no mappings: that is no "all gone".
             problem = reader.address_space_problem()
@@ -3450,7 +3495,7 @@ def list_pids(proc_root):
     except OSError as exc:
         raise UnsupportedError("%s: cannot list processes: %s (name the PIDs to search "
                                "instead)" % (proc_root, exc.strerror)) from exc
-    return sorted((n for n in names if n.isdigit()), key=int)
+    return sorted((n for n in names if parse_decimal(n) is not None), key=int)
 
 
 class Progress(object):
@@ -3658,9 +3703,9 @@ def check_system(proc_root):
     thp_dir = os.path.join(facts.sys_root, "kernel", "mm", "transparent_hugepage")
     enabled = read_text_optional(os.path.join(thp_dir, "enabled"))
     mode = re.search(r"\[(\w+)\]", enabled or "")
-    pmd = read_text_optional(os.path.join(thp_dir, "hpage_pmd_size"))
-    thp = ("mode %s%s" % (mode.group(1), ", PMD size %s" % human_size(int(pmd))
-                          if pmd and pmd.strip().isdigit() else "")
+    pmd = parse_decimal((read_text_optional(os.path.join(thp_dir, "hpage_pmd_size")) or "")
+                        .strip())
+    thp = ("mode %s%s" % (mode.group(1), ", PMD size %s" % human_size(pmd) if pmd else "")
            if mode else "not available (kernel without CONFIG_TRANSPARENT_HUGEPAGE)")
     meminfo = read_text_optional(os.path.join(proc_root, "meminfo")) or ""
     pool = dict(re.findall(r"^(HugePages_Total|HugePages_Free|Hugepagesize):\s*(\d+)",
@@ -4245,6 +4290,8 @@ def open_snapshot(path):
     except (OSError, zipfile.BadZipFile) as exc:
         raise SnapshotError("%s: not a readable snapshot: %s (make one with 'pagemap PID "
                             "--capture FILE')" % (path, exc)) from exc
+    if any(info.compress_type for info in archive.infolist()):
+        import zlib  # noqa: F401  (deflated members need it: main says so if missing)
     tmp = tempfile.mkdtemp(prefix="pagemap-from-")
     try:
         with archive:
@@ -4399,8 +4446,9 @@ EXIT_CODES_HELP = """exit codes:
   2    usage error
   3    no such process (or it exited, is a zombie or a kernel thread)
   4    permission denied (--phys and --physical need root)
-  5    unsupported kernel or system (no pagemap, /proc not mounted, no
-       soft-dirty for --written); --check: the basic lookup does not work
+  5    unsupported kernel, system or Python (no pagemap, /proc not mounted, no
+       soft-dirty for --written, a module missing); --check: the basic lookup
+       does not work
   6    other I/O error, or a damaged snapshot
   130  interrupted (Ctrl-C, SIGTERM, SIGHUP)
 """
@@ -4522,18 +4570,20 @@ def parse_interval(text):
 def parse_times(text):
     # type: (str) -> int
     """--times N: a positive whole number."""
-    if not re.match(r"^[0-9]+$", text or "") or int(text) < 1:
+    times = parse_decimal(text)
+    if not times:
         raise UsageError("invalid --times %r: expected a whole number of rounds" % (text,))
-    return int(text)
+    return times
 
 
 def parse_page_size(text):
     # type: (str) -> int
     """--page-size: a power of two of at least 1024, in decimal, hex or with k suffix."""
-    match = re.match(r"^(0x[0-9a-fA-F]+|\d+)([kK])?$", text or "")
+    match = re.match(r"^(?:0x([0-9a-fA-F]{1,16})|([0-9]{1,20}))([kK]?)$", text or "")
     size = 0
     if match:
-        size = int(match.group(1), 0) * (1024 if match.group(2) else 1)
+        size = int(match.group(1) or match.group(2), 16 if match.group(1) else 10) << (
+            10 if match.group(3) else 0)
     if size < 1024 or size & (size - 1):
         raise UsageError("invalid page size %r: expected a power of two such as 4096, "
                          "16k or 65536" % (text,))
@@ -4603,6 +4653,8 @@ def run(argv, console):
         return done.code if isinstance(done.code, int) else EXIT_OK
     refuse_meaningless(opts)
     check_live_overrides(opts, console)
+    if opts.json:
+        import json  # noqa: F401  (a Python without it fails now, not after the work)
     if opts.decode:
         if opts.pid is not None:
             raise UsageError("--decode takes entry values, not a PID")
@@ -4639,6 +4691,11 @@ def main(argv=None):
     except PagemapError as exc:
         console.error(str(exc))
         return exc.exit_code
+    except ImportError as exc:
+        # Minimal Pythons (Yocto's python3-core) leave out json, tempfile, zipfile, zlib.
+        console.error("this Python lacks the %s module, which this command needs (a "
+                      "minimal build): install it, or use a fuller Python" % (exc.name or exc))
+        return EXIT_UNSUPPORTED
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:

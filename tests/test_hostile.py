@@ -1,0 +1,234 @@
+"""Hostile input and faults: numbers past every limit, hostile /proc trees,
+ranges past the address space, and Pythons missing modules."""
+
+import ast
+import os
+import struct
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, assert_one_error, make_entry
+
+import pagemap
+
+PID = "4242"
+HUGE = "1" * 5000       # past Python 3.11's 4300-digit int() limit
+
+
+def argv(fake, *args):
+    return ["--proc-root", fake.root, "--page-size", str(fake.page_size)] + list(args)
+
+
+def assert_clean(code, err):
+    """A documented exit code, no traceback, and one error line when it failed."""
+    assert code in (0, 1, 2, 3, 4, 5, 6) and "Traceback" not in err
+    if code >= 2:
+        assert [x for x in err.splitlines() if not x.startswith("pagemap: warning:")] == [
+            x for x in err.splitlines() if x.startswith("pagemap: error:")] != [], err
+        assert len(err.splitlines()) - err.count("pagemap: warning:") == 1, err
+
+
+# --- numbers: Python 3.11+ refuses int() of more than 4300 digits ---------------
+
+@pytest.mark.parametrize("args,expected", [
+    ([HUGE], "invalid PID"),
+    (["5000000"], "invalid PID"),
+    ([PID, "0+%sk" % HUGE], "larger than any 64-bit address space"),
+    ([PID, HUGE], "larger than any 64-bit address"),
+    (["--phys", HUGE], "larger than any 64-bit address"),
+    (["--physical", "0+%sk" % HUGE], "larger than any 64-bit address space"),
+    (["--decode", "0", "--kernel-version", HUGE + ".1"], "invalid kernel version"),
+    (["--decode", "0", "--kernel-version", "6." + HUGE], "invalid kernel version"),
+    ([PID, "--watch", "1", "--times", HUGE], "invalid --times"),
+    (["--page-size", HUGE, PID], "invalid page size"),
+    ([PID, "--watch", HUGE], "invalid interval"),
+])
+def test_huge_numbers_are_usage_errors(fake, run, args, expected):
+    fake.process(PID, {})
+    code, _, err = run(["--proc-root", fake.root] + args)
+    assert_one_error(code, err, 2, expected)
+    assert "parse_" not in err              # argparse's "invalid parse_X value"
+
+
+def test_page_size_with_leading_zero(fake, run):
+    fake.process(PID, {0x600000: make_entry(present=True, pfn=5)})
+    code, out, err = run(["--proc-root", fake.root, "--page-size", "04096", PID, "600000"])
+    assert code == 0 and "0x5000" in out, err
+
+
+# --- hostile /proc trees -------------------------------------------------------------
+
+def stat_flags_not_a_number(fake):
+    fake.write(PID + "/stat", "4242 (cat) S 1 1 1 0 -1 zz 0 0 0 0\n")
+    os.truncate(os.path.join(fake.root, PID, "pagemap"), 12)
+
+
+def huge_kernel_page(fake):
+    """smaps KernelPageSize of 5000 digits, read for a huge page a snapshot recorded."""
+    fake.write(PID + "/smaps", "600000-603000 rw-p 00000000 00:00 0 [heap]\n"
+               "KernelPageSize: %s kB\n" % HUGE)
+    fake.write(PID + "/pagemap-huge", "")
+    with open(os.path.join(fake.root, PID, "pagemap-huge"), "wb") as f:
+        f.write(struct.pack("<QQ", 0x600, 1))
+
+
+def thp_pmd_size(text):
+    def setup(fake):
+        fake.sysfs("kernel/mm/transparent_hugepage/enabled", "[always] madvise never\n")
+        fake.sysfs("kernel/mm/transparent_hugepage/hpage_pmd_size", text)
+    return setup
+
+
+@pytest.mark.parametrize("setup,args", [
+    (stat_flags_not_a_number, [PID, "600000"]),
+    (stat_flags_not_a_number, [PID, "0-ffffffffffffffff"]),
+    (huge_kernel_page, [PID, "600000"]),
+    (lambda fake: fake.kernel(HUGE + ".1"), [PID, "600000"]),
+    (lambda fake: os.mkdir(os.path.join(fake.root, "\u00b2")), ["--phys", "5000"]),
+    (thp_pmd_size("\u00b2"), ["--check"]),
+    (thp_pmd_size(HUGE), ["--check"]),
+])
+def test_hostile_tree(fake, run, setup, args):
+    fake.process(PID, {0x600000: make_entry(present=True, pfn=5)})
+    fake.process("self", {0x400000: make_entry(present=True, pfn=6)})
+    setup(fake)
+    code, _, err = run(argv(fake, *args))
+    assert_clean(code, err)
+
+
+@pytest.mark.parametrize("line,args", [
+    ("fffffffffffff000-10000000000000000 rw-p 00000000 00:00 0 [heap]", [PID, "[heap]"]),
+    ("600000-400000 rw-p 00000000 00:00 0", [PID]),
+])
+def test_hostile_maps(fake, run, line, args):
+    fake.process(PID, {}, maps=line + "\n")
+    code, _, err = run(argv(fake, *args))
+    assert_one_error(code, err, 6, "maps: unexpected content")
+
+
+# --- ranges past the address space; holes skipped without reading ---------------------
+
+def count_reads(monkeypatch, limit):
+    """Count the entries read; fail at once past limit (an unskipped hole)."""
+    seen = [0]
+    real = pagemap.ProcessReader.read_raw
+
+    def read_raw(self, vpn, count):
+        seen[0] += count
+        assert seen[0] <= limit, "read %d entries: a hole was read" % seen[0]
+        return real(self, vpn, count)
+    monkeypatch.setattr(pagemap.ProcessReader, "read_raw", read_raw)
+    return seen
+
+
+@pytest.mark.parametrize("args", [
+    ["0-ffffffffffffffff"],
+    ["0-7fffffffffff", "--json"],
+    ["0+128T", "--match", "present"],
+    ["0-7fffffffffff", "--watch", "0.001", "--times", "1"],
+])
+def test_holes_are_not_read(fake, run, monkeypatch, args):
+    """DEFAULT_MAPS has terabyte holes: the fake tree has no PAGEMAP_SCAN, and
+    maps says where nothing is."""
+    fake.process(PID, {0x600000: make_entry(present=True, pfn=5)})
+    seen = count_reads(monkeypatch, 1 << 20)
+    code, out, err = run(argv(fake, PID, *args))
+    assert code in (0, 1) and "Traceback" not in err, err
+    assert seen[0] < 1 << 20
+    if "--watch" not in args and "--match" not in args:
+        assert "0x603000-0x7f0000000000" in out or "6303744, \"entry\": 0" in out
+    if args[0] == "0-ffffffffffffffff":
+        last = out.splitlines()[-1].split()
+        assert last[0] == "0xffffffffff601000-0x10000000000000000", out
+        assert last[3] == "beyond-address-space"
+
+
+def test_scanner_refuses_ranges_past_64_bits(tmp_path):
+    with open(str(tmp_path / "f"), "wb") as f:
+        scanner = pagemap.PageScanner(f.fileno(), 4096)
+        assert scanner.regions(0, (1 << 64) // 4096, 0, pagemap.PAGE_IS_PRESENT) is None
+        assert scanner.works is None
+
+
+@pytest.mark.live
+def test_efault_past_the_address_space_leaves_the_scanner_on():
+    """'[vsyscall]' first used to switch PAGEMAP_SCAN off for the whole run."""
+    ps = pagemap.system_page_size()
+    keep = bytearray(b"present")
+    own = id(keep) // ps
+    fd = os.open("/proc/self/pagemap", os.O_RDONLY)
+    try:
+        if pagemap.PageScanner(fd, ps).regions(own, own + 1, 0, pagemap.PAGE_IS_PRESENT) is None:
+            pytest.skip("no PAGEMAP_SCAN (Linux < 6.7)")
+        scanner = pagemap.PageScanner(fd, ps)
+        vsyscall = 0xffffffffff600000 // ps
+        assert scanner.regions(vsyscall, vsyscall + 1, 0, pagemap.PAGE_IS_PRESENT) is None
+        assert scanner.regions(own, own + 1, 0, pagemap.PAGE_IS_PRESENT) == [(own, own + 1)]
+        assert scanner.works
+    finally:
+        os.close(fd)
+        del keep
+
+
+@pytest.mark.live
+def test_whole_64_bit_range_of_self(run):
+    code, out, err = run(["self", "0-ffffffffffffffff"])
+    assert code == 0 and err == ""
+    assert out.splitlines()[-1].split()[0].endswith("-0x10000000000000000")
+
+
+# --- Pythons without json, zipfile, tempfile, zlib or fcntl (Yocto splits them out) --
+
+CHILD = r"""
+import io, sys
+blocked = sys.argv[1]
+
+class Block(object):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == blocked:
+            raise ImportError("blocked", name=name)
+
+sys.meta_path.insert(0, Block())
+sys.modules.pop(blocked, None)
+sys.path.insert(0, sys.argv[2])
+import pagemap
+for args in eval(sys.argv[3]):
+    sys.stdout, sys.stderr = io.StringIO(), io.StringIO()
+    code = pagemap.main(args)
+    err = sys.stderr.getvalue()
+    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+    print(repr((code, err)))
+"""
+
+
+SNAPSHOT_MODULES = ("json", "zipfile", "tempfile")
+
+
+@pytest.mark.parametrize("module", ["json", "zipfile", "tempfile", "zlib", "fcntl"])
+def test_python_without_a_module(fake, run, tmp_path, module):
+    fake.process(PID, {0x600000: make_entry(present=True, pfn=5)})
+    fake.process("self", {0x400000: make_entry(present=True, pfn=6)})
+    deflated, own = str(tmp_path / "deflated.zip"), str(tmp_path / "own.zip")
+    assert run(argv(fake, PID, "--capture", deflated))[0] == 0
+    commands = [  # (arguments, the modules they need)
+        ([PID, "600000"], ()), ([PID], ()), ([PID, "[heap]", "--json"], ("json",)),
+        (["--check"], ()), (["--decode", "0x8600000000036afb"], ()),
+        ([PID, "--capture", own], SNAPSHOT_MODULES),
+        (["--from", own, "600000"], SNAPSHOT_MODULES),
+        (["--from", deflated, "[heap]"], SNAPSHOT_MODULES + ("zlib",))]
+    proc = subprocess.run([sys.executable, "-c", CHILD, module, ROOT,
+                           repr([argv(fake, *c) for c, _ in commands])],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    results = [ast.literal_eval(line) for line in proc.stdout.splitlines()]
+    assert len(results) == len(commands)
+    for (command, needs), (code, err) in zip(commands, results):
+        if module in needs:
+            assert_one_error(code, err, 5, "lacks the %s module" % module)
+        else:
+            assert code == 0 and err == "", (command, err)
+    left = sorted(os.listdir(str(tmp_path)))
+    assert left == ["deflated.zip", "proc"] if module in SNAPSHOT_MODULES else [
+        "deflated.zip", "own.zip", "proc"]
