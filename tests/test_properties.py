@@ -2,12 +2,13 @@
 produces a traceback."""
 
 import os
+import sys
 
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
 from conftest import FakeProc, make_entry  # noqa: E402
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import pagemap  # noqa: E402
@@ -61,6 +62,7 @@ def test_parse_address_never_crashes(text):
     assert 0 <= value < 2 ** 64
 
 
+HUGE = "1" * 5000      # past Python 3.11's 4300-digit int() limit
 ARG = st.one_of(
     st.text(max_size=20),
     st.sampled_from(["self", "4242", "0", "-1", "--json", "-v", "--decode", "0x", "0x600000",
@@ -69,37 +71,79 @@ ARG = st.one_of(
                      "thpp", "--phys", "--physical", "--each", "--picture", "[heap]",
                      "0x600000+4k", "600000-500000", "cat", "10+1G", "1000-2000", "--check",
                      "--capture", "snap.zip", "--from", "--written", "--clear-soft-dirty",
-                     "--times", "2"]),
+                     "--times", "2", "-", "from.zip", "0-ffffffffffffffff", "0+128T", HUGE,
+                     "0+%sk" % HUGE, HUGE + ".1", "04096", "\u00b2", "0x10000000000000000"]),
 )
+WRITES = ("open", "os.mkdir", "os.rename", "os.remove", "os.rmdir", "os.symlink", "os.link",
+          "os.truncate", "os.chmod", "os.chown", "os.mknod", "os.mkfifo", "shutil.rmtree")
+SANDBOX = []        # (directory, violations) while the fuzz runs
+
+
+def confine(event, args):
+    """An audit hook: stop and record any write outside the sandbox."""
+    if not SANDBOX or event not in WRITES or (event == "open" and not args[2] & (
+            os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND)):
+        return
+    top, violations = SANDBOX[0]
+    for path in args[:2] if event == "os.rename" else args[:1]:
+        if isinstance(path, (str, bytes)):
+            full = os.path.abspath(os.fsdecode(path))
+            if not full.startswith(top + os.sep) and full != os.devnull:
+                violations.append((event, full))
+                raise RuntimeError("write outside the sandbox: %s %s" % (event, full))
 
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory):
-    fake = FakeProc(tmp_path_factory.mktemp("p") / "proc")
+    top = tmp_path_factory.mktemp("grammar")
+    fake = FakeProc(top / "proc")
     fake.process("4242", {0x600000: make_entry(present=True, pfn=5)})
     fake.process("self", {0x600000: make_entry(present=True, pfn=6)})
     fake.kpage("kpageflags", {5: 0x828, 6: 1 << 22}, pfns=64)
     fake.kpage("kpagecount", {5: 1, 6: 2}, pfns=64)
+    for name in ("cwd", "tmp"):
+        (top / name).mkdir()
+    assert pagemap.main(["--proc-root", fake.root, "4242", "--capture",
+                         str(top / "cwd" / "from.zip")]) == 0
+    if hasattr(sys, "addaudithook"):          # Python 3.8+
+        sys.addaudithook(confine)
     return fake
 
 
-@settings(max_examples=400, deadline=None)
+def files(top):
+    return sorted(os.path.join(d, f) for d, _, fs in os.walk(top) for f in fs)
+
+
+@settings(max_examples=200, deadline=None)
 @given(st.lists(ARG, max_size=6))
-def test_no_argument_string_gives_a_traceback(tree, args):
+def test_any_arguments_give_an_answer_or_one_error_and_write_nowhere_else(tree, args):
+    """Every argument string: a documented exit code, no traceback, one error line;
+    files only where named (--capture), temp files only in TMPDIR and removed."""
     import io
-    import sys
-    out, err = io.StringIO(), io.StringIO()
-    saved = sys.stdout, sys.stderr
-    cwd = os.getcwd()
-    sys.stdout, sys.stderr = out, err
-    os.chdir(os.path.dirname(tree.root))          # where --capture may write
+    import tempfile
+    assume("--each" not in args or not {"10+1G", "0+128T", "0-ffffffffffffffff"} & set(args))
+    top = os.path.dirname(tree.root)
+    before = files(top)
+    out, err = io.TextIOWrapper(io.BytesIO()), io.StringIO()
+    saved = sys.stdout, sys.stderr, tempfile.tempdir, os.getcwd()
+    sys.stdout, sys.stderr, tempfile.tempdir = out, err, os.path.join(top, "tmp")
+    os.chdir(os.path.join(top, "cwd"))        # where --capture may write
+    SANDBOX.append((top, []))
     try:
         code = pagemap.main(["--proc-root", tree.root] + args)
     finally:
-        sys.stdout, sys.stderr = saved
-        os.chdir(cwd)
+        sys.stdout, sys.stderr, tempfile.tempdir = saved[:3]
+        os.chdir(saved[3])
+        violations = SANDBOX.pop()[1]
+    assert violations == []
     assert code in (0, 1, 2, 3, 4, 5, 6)
-    assert "Traceback" not in err.getvalue()
+    lines = err.getvalue().splitlines()
+    assert "Traceback" not in err.getvalue() and all(x.startswith("pagemap: ") for x in lines)
     if code >= 2:
-        errors = [x for x in err.getvalue().splitlines() if x.startswith("pagemap: error:")]
-        assert len(errors) == 1
+        assert len([x for x in lines if x.startswith("pagemap: error:")]) == 1, lines
+    assert os.listdir(os.path.join(top, "tmp")) == []
+    made = os.path.join(top, "cwd", "snap.zip")
+    assert set(files(top)) - set(before) <= {made, os.path.join(top, "proc", "4242", "clear_refs"),
+                                             os.path.join(top, "proc", "self", "clear_refs")}
+    if os.path.exists(made):
+        os.remove(made)
