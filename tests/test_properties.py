@@ -63,6 +63,18 @@ def test_parse_address_never_crashes(text):
 
 
 HUGE = "1" * 5000      # past Python 3.11's 4300-digit int() limit
+
+
+@given(st.text(max_size=30) | st.sampled_from([HUGE, HUGE + ".1", "6." + HUGE, "04096", "nan",
+                                               "-inf", "1e999", "0x" + HUGE, "\u00b2"]))
+def test_option_values_are_parsed_or_explained(text):
+    """No type= function lets argparse say 'invalid parse_x value'."""
+    for action in pagemap.build_parser()._actions:
+        if action.type is not None:
+            try:
+                action.type(text)
+            except pagemap.UsageError as exc:
+                assert str(exc).startswith("invalid ")
 ARG = st.one_of(
     st.text(max_size=20),
     st.sampled_from(["self", "4242", "0", "-1", "--json", "-v", "--decode", "0x", "0x600000",
