@@ -2227,7 +2227,7 @@ class SystemFacts(object):
             os.path.join(self.proc_root, "cgroup_paths"))
         if recorded is not None:     # a snapshot's: the paths its capture resolved
             self._cgroups = dict((int(ino), path) for ino, _, path in (
-                line.partition(" ") for line in recorded.splitlines()) if ino.isdigit())
+                line.partition(" ") for line in recorded.splitlines()) if _DECIMAL_RE.match(ino))
         if self._cgroups is None:
             self._cgroups = {}
             top = os.path.join(self.sys_root, "fs", "cgroup")
@@ -3082,8 +3082,8 @@ def hugetlb_in_use(proc_root):
     """False only where meminfo says no hugetlb page exists (Hugetlb, all sizes, 4.8+;
     else HugePages_Total): then no mapping needs smaps to tell hugetlb from THP."""
     text = read_text_optional(os.path.join(proc_root, "meminfo")) or ""
-    match = (re.search(r"^Hugetlb:\s*(\d+)", text, re.M) or
-             re.search(r"^HugePages_Total:\s*(\d+)", text, re.M))
+    match = (re.search(r"^Hugetlb:\s*([0-9]{1,20})", text, re.M) or
+             re.search(r"^HugePages_Total:\s*([0-9]{1,20})", text, re.M))
     return match is None or int(match.group(1)) > 0
 
 

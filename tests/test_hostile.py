@@ -75,7 +75,16 @@ def thp_pmd_size(text):
     return setup
 
 
+def hugetlb_and_cgroups(fake):
+    fake.write("meminfo", "Hugetlb: %s kB\n" % HUGE)
+    fake.write("cgroup_paths", "\u00b2 /a\n%s /b\n" % HUGE)
+    fake.kpage("kpageflags", {5: 0x828}, pfns=64)
+    fake.kpage("kpagecgroup", {5: 7}, pfns=64)
+
+
 @pytest.mark.parametrize("setup,args", [
+    (hugetlb_and_cgroups, [PID]),
+    (hugetlb_and_cgroups, [PID, "600000", "--flags"]),
     (stat_flags_not_a_number, [PID, "600000"]),
     (stat_flags_not_a_number, [PID, "0-ffffffffffffffff"]),
     (huge_kernel_page, [PID, "600000"]),
