@@ -3765,7 +3765,8 @@ def run_checks(proc_root, page_size):
         findings.append(Finding("pagemap_scan", "ok" if scan.works else "warn",
                                 "PAGEMAP_SCAN works: untouched memory is skipped" if scan.works
                                 else "PAGEMAP_SCAN unavailable (Linux < 6.7, or a captured "
-                                "file): whole ranges are read instead, same answers"))
+                                "file): mappings are read whole instead, holes skipped by "
+                                "maps, same answers"))
         findings.extend(check_kpage_files(proc_root, pfn))
         if works:
             findings.append(check_soft_dirty(proc_root, reader))
