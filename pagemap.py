@@ -1394,6 +1394,93 @@ def run_json(run):
     }
 
 
+def json_template(doc, varying):
+    # type: (Dict[str, Any], Tuple[str, ...]) -> str
+    """doc as json.dumps(doc, sort_keys=True) writes it, with a %d for the value
+    of each key in varying: filled in key order, one % a record."""
+    import json
+    return "{%s}" % ", ".join("%s: %s" % (json.dumps(key), "%d" if key in varying else
+                                          json.dumps(doc[key], sort_keys=True).replace("%", "%%"))
+                              for key in sorted(doc))
+
+
+class RunFormatter(object):
+    """Text lines or JSON objects for the runs (vpn, pages, first raw entry) of
+    one mapping or hole, a batch at a time.
+
+    What follows from a run's flags (state, flag names, the mapping) is
+    formatted once per distinct flags into a template; each run then costs one
+    % with its addresses and counts: no object per run."""
+
+    def __init__(self, mapping, page_size, kernel, no_page_tables, as_json=False):
+        # type: (Optional[Mapping], int, Optional[Tuple[int, int]], Any, bool) -> None
+        self.mapping = mapping
+        self.page_size = page_size
+        self.kernel = kernel
+        self.no_page_tables = no_page_tables
+        self.as_json = as_json
+        self.hidden = False              # a run had its PFN hidden
+        self._shapes = {}  # type: Dict[int, Tuple[str, str]]
+
+    def _shape(self, key, raw):
+        # type: (int, Optional[int]) -> Tuple[str, str]
+        """(template, what varies: 'paddr', 'swap', 'entry' or '') for runs like raw."""
+        absent = raw is not None and not raw & (PM_PRESENT | PM_SWAP)
+        run = run_record(0, 1, raw, self.mapping, self.page_size, self.kernel,
+                         absent and self.no_page_tables())
+        entry = run.entry
+        vary = ("" if entry is None else "paddr" if run.pstart is not None else
+                "swap" if entry.swapped else "entry")
+        self.hidden = self.hidden or run.status == "pfn-hidden"
+        if self.as_json:
+            template = "      " + json_template(run_json(run), {
+                "": (), "entry": ("entry",), "paddr": ("entry", "paddr", "pfn"),
+                "swap": ("entry", "swap_type", "swap_offset")}[vary] + ("start", "end", "pages"))
+        else:
+            template = "%%-35s %%-35s %%9d %-20s %-22s %s" % (
+                run.status, ",".join(entry_flag_names(entry) if entry is not None else ()) or "-",
+                mapping_label(self.mapping).replace("%", "%%"))
+        self._shapes[key] = template, vary
+        return template, vary
+
+    def lines(self, runs):
+        # type: (List[Tuple[int, int, Any]]) -> List[str]
+        """One text line (or JSON object) per run."""
+        ps = self.page_size
+        shapes = self._shapes
+        as_json = self.as_json
+        out = []
+        for vpn, pages, raw in runs:
+            # Runs differ in their flags (bits 55-63) and, present, in a PFN of 0
+            # (hidden) or not: one template each.
+            key = -1 if raw is None else raw >> 55 if raw & PM_PFRAME_MASK else -2 - (raw >> 55)
+            template, vary = shapes.get(key) or self._shape(key, raw)
+            start, end = vpn * ps, (vpn + pages) * ps
+            if as_json:     # values in the order of their keys
+                if vary == "paddr":
+                    pfn = raw & PM_PFRAME_MASK
+                    out.append(template % (end, raw, pfn * ps, pages, pfn, start))
+                elif vary == "swap":
+                    frame = raw & PM_PFRAME_MASK
+                    out.append(template % (end, raw, pages, start, frame >> PM_SWAP_TYPE_BITS,
+                                           frame & PM_SWAP_TYPE_MASK))
+                elif vary:
+                    out.append(template % (end, raw, pages, start))
+                else:
+                    out.append(template % (end, pages, start))
+                continue
+            if vary == "paddr":
+                pstart = (raw & PM_PFRAME_MASK) * ps
+                prange = "0x%x-0x%x" % (pstart, pstart + end - start)
+            elif vary == "swap":
+                frame = raw & PM_PFRAME_MASK
+                prange = "swap:%d:0x%x" % (frame & PM_SWAP_TYPE_MASK, frame >> PM_SWAP_TYPE_BITS)
+            else:
+                prange = "-"
+            out.append(template % ("0x%x-0x%x" % (start, end), prange, pages))
+        return out
+
+
 def human_size(nbytes):
     # type: (int) -> str
     """1536 -> '1.5 KiB'."""
@@ -2309,6 +2396,7 @@ def observe(ctx, reader):
 
 COUNT_CHUNK = 32768     # entries per read for counts: 256 KiB, a multiple of every PMD
 RUN_CHUNK = 8192        # entries per read for runs: its big ints stay near 64 KiB
+RUN_BATCH = 4096        # runs formatted and written at a time
 PAGEMAP_SCAN = 0xC0606610           # _IOWR('f', 16, struct pm_scan_arg), 6.7
 PAGE_IS_PRESENT = 1 << 3
 PAGE_IS_SWAPPED = 1 << 4
@@ -2817,12 +2905,34 @@ class RangeView(object):
     def runs(self, span):
         """Yield RunRecords covering a span, split at mapping edges."""
         ps = self.reader.page_size
-        vpn0, vpn1 = page_span(span, ps)
-        for start, end, mapping in split_by_mappings(self.reader.maps(), vpn0 * ps, vpn1 * ps):
-            for vpn, pages, raw in self.walker.runs(start // ps, end // ps):
+        for mapping, runs in self.run_batches(span):
+            for vpn, pages, raw in runs:
                 absent = raw is not None and not raw & (PM_PRESENT | PM_SWAP)
                 yield run_record(vpn, pages, raw, mapping, ps, self.ctx.kernel,
                                  absent and self.no_page_tables(mapping))
+
+    def run_batches(self, span):
+        """Yield (mapping, runs) covering a span in order: runs a list of at most
+        RUN_BATCH (first vpn, pages, first raw entry) in one mapping (or hole)."""
+        import itertools
+        ps = self.reader.page_size
+        vpn0, vpn1 = page_span(span, ps)
+        for start, end, mapping in split_by_mappings(self.reader.maps(), vpn0 * ps, vpn1 * ps):
+            runs = self.walker.runs(start // ps, end // ps)
+            batch = list(itertools.islice(runs, RUN_BATCH))
+            while batch:
+                yield mapping, batch
+                batch = list(itertools.islice(runs, RUN_BATCH))
+
+    def formatted_runs(self, span, as_json=False):
+        """Yield (lines, any PFN hidden so far) for batches of a span's runs: text
+        lines or JSON objects, as RunFormatter makes them."""
+        formatter = None
+        for mapping, runs in self.run_batches(span):
+            if formatter is None or formatter.mapping is not mapping:
+                formatter = RunFormatter(mapping, self.reader.page_size, self.ctx.kernel,
+                                         lambda m=mapping: self.no_page_tables(m), as_json)
+            yield formatter.lines(runs), formatter.hidden
 
     def matching_runs(self, span, spec):
         """RunRecords of the pages of a span that pass a --match spec. The pages of
@@ -2901,6 +3011,13 @@ def print_ranges(console, opts, view, spans):
                     console.write(line)
             continue
         console.write(RUN_HEADER)
+        if view.spec is None and not view.ctx.flags:
+            for lines, hidden in view.formatted_runs(span):
+                if hidden:
+                    console.warn("hidden", "physical addresses hidden: "
+                                 + hidden_pfn_reason(view.ctx.priv))
+                console.write("\n".join(lines))
+            continue
         for run in view.shown_runs(span):
             if run.status == "pfn-hidden":
                 console.warn("hidden", "physical addresses hidden: "
@@ -2924,15 +3041,19 @@ def write_json_lookup(console, opts, view, header, translations, spans):
         head = {"start": span.start, "end": span.end, "label": span.label}
         console.write("    " + json.dumps(head, sort_keys=True)[:-1] + ", %s: [" % (
             json.dumps("pages" if opts.each else "runs")))
-        items = ((translation_json(tr) for tr in view.pages(span)) if opts.each else
-                 (run_json(run) for run in view.shown_runs(span)))
+        if opts.each or view.spec is not None or view.ctx.flags:
+            items = ((translation_json(tr) for tr in view.pages(span)) if opts.each else
+                     (run_json(run) for run in view.shown_runs(span)))
+            batches = (["      " + json.dumps(item, sort_keys=True)] for item in items)
+        else:
+            batches = (lines for lines, _ in view.formatted_runs(span, as_json=True))
         previous = None
-        for item in items:
+        for batch in batches:
             if previous is not None:
-                console.write("      " + previous + ",")
-            previous = json.dumps(item, sort_keys=True)
+                console.write(previous + ",")
+            previous = ",\n".join(batch)
         if previous is not None:
-            console.write("      " + previous)
+            console.write(previous)
         console.write("    ]}" + ("," if i + 1 < len(spans) else ""))
     console.write("  ],")
     console.write('  "results": ' + json.dumps([translation_json(tr) for tr in translations],
