@@ -45,6 +45,19 @@ def listing_tree(root, privileged):
     return fake
 
 
+def facts_tree(root):
+    """listing_tree with kpage files: the PFN 0x123456789 lies past their end."""
+    fake = listing_tree(root, True)
+    anon = (1 << 3) | (1 << 5) | (1 << 11) | (1 << 12) | (1 << 14)
+    flags = {0x500: anon, 0x501: anon, 0x502: anon | (1 << 21), 0x503: anon | (1 << 4),
+             0x600: anon | (1 << 22), 0x601: anon | (1 << 22), 0x700: (1 << 11) | (1 << 3),
+             0x1234: (1 << 11) | (1 << 5)}
+    counts = {0x500: 1, 0x501: 1, 0x502: 3, 0x503: 2, 0x600: 1, 0x601: 1, 0x700: 2, 0x1234: 9}
+    fake.kpage("kpageflags", flags)
+    fake.kpage("kpagecount", counts)
+    return fake
+
+
 @pytest.mark.parametrize("privileged", [True, False], ids=["root", "user"])
 @pytest.mark.parametrize("mode", ["text", "json"])
 def test_listing_golden(tmp_path, privileged, mode):
@@ -52,9 +65,36 @@ def test_listing_golden(tmp_path, privileged, mode):
     args = ["--proc-root", fake.root, "--page-size", str(PAGE), "4242", "/usr/bin/100% cat",
             "7f0000000000-7f0000040000", "7ffffffef000-800000003000"]
     code, out, err = call((["--json"] if mode == "json" else []) + args)
-    got = "%d\n%s---\n%s" % (code, out, err)
+    got = ("%d\n%s---\n%s" % (code, out, err)).replace(fake.root, "PROC")
     path = os.path.join(HERE, "golden", "listing-%s.%s" % (
         "root" if privileged else "user", "json" if mode == "json" else "txt"))
+    if os.environ.get("PAGEMAP_REGEN_GOLDEN"):
+        with io.open(path, "w", encoding="utf-8") as f:
+            f.write(got)
+    with io.open(path, encoding="utf-8") as f:
+        assert got == f.read()
+
+
+FACT_VIEWS = {
+    "match-list": ["--match", "anon,~ksm", "7f0000000000-7f0000040000"],
+    "match-shared-list": ["--match", "shared", "7f0000000000-7f0000040000", "/usr/bin/100% cat"],
+    "match-clean-list": ["--match", "~dirty", "7f0000000000-7f0000040000"],
+    "flags-list": ["--flags", "7f0000000000-7f0000040000", "/usr/bin/100% cat"],
+    "flags-summary": ["--flags"],
+    "match-summary": ["--match", "anon"],
+    "match-shared-summary": ["--match", "shared"],
+    "match-flags-summary": ["--match", "~ksm", "--flags"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(FACT_VIEWS))
+@pytest.mark.parametrize("mode", ["text", "json"])
+def test_page_facts_golden(tmp_path, name, mode):
+    fake = facts_tree(tmp_path / "proc")
+    args = ["--proc-root", fake.root, "--page-size", str(PAGE), "4242"] + FACT_VIEWS[name]
+    code, out, err = call((["--json"] if mode == "json" else []) + args)
+    got = ("%d\n%s---\n%s" % (code, out, err)).replace(fake.root, "PROC")
+    path = os.path.join(HERE, "golden", "facts-%s.%s" % (name, "json" if mode == "json" else "txt"))
     if os.environ.get("PAGEMAP_REGEN_GOLDEN"):
         with io.open(path, "w", encoding="utf-8") as f:
             f.write(got)
