@@ -739,6 +739,14 @@ def count_page_facts(flags_buf, counts_buf):
     return PageCounts(thp, hugetlb, ksm, zero, shared, dirty, locked, uss, pss)
 
 
+def resident_runs(firsts, lengths):
+    # type: (Any, Any) -> List[Tuple[int, int]]
+    """[(pfn, pages)] of the runs (first entry, pages) that are present with a PFN."""
+    mask = PM_PFRAME_MASK
+    return [(raw & mask, pages) for raw, pages in zip(firsts, lengths)
+            if raw >> 63 and raw & mask]
+
+
 def _lane(buf, index):
     # type: (bytes, int) -> int
     return struct.unpack_from("<Q", buf, index * 8)[0]
@@ -1173,12 +1181,6 @@ def match_needs_kpage(spec):
     return bool(spec.kpf_set or spec.kpf_clear or spec.shared is not None)
 
 
-def page_matches(spec, raw, kpageflags, mapcount):
-    # type: (MatchSpec, int, Optional[int], Optional[int]) -> bool
-    """True if a page (its pagemap entry, kpageflags and map count) passes spec."""
-    return entry_matches(spec, raw) and facts_match(spec, kpageflags, mapcount)
-
-
 def entry_matches(spec, raw):
     # type: (MatchSpec, int) -> bool
     """The pagemap part of a spec: the same for every page of a run."""
@@ -1187,19 +1189,34 @@ def entry_matches(spec, raw):
     return not spec.written or bool(raw & PM_SOFT_DIRTY and raw & (PM_PRESENT | PM_SWAP))
 
 
-def facts_match(spec, kpageflags, mapcount):
-    # type: (MatchSpec, Optional[int], Optional[int]) -> bool
-    """The kpageflags and map count part of a spec; unknown facts never match."""
-    if spec.kpf_set or spec.kpf_clear:
-        if kpageflags is None or kpageflags & spec.kpf_set != spec.kpf_set or (
-                kpageflags & spec.kpf_clear):
-            return False
+def lanes_matching(spec, n, flags, counts, known=None):
+    # type: (MatchSpec, int, Optional[bytes], Optional[bytes], Optional[bytes]) -> bytes
+    """The kpageflags and map count part of a spec, on whole buffers of n pages:
+    one byte per page, 1 where its kpageflags and map count (little-endian
+    buffers, same order; None: unknown, which never matches) pass spec, and
+    known (one byte per page, if given) is 1. A map count above 1 is shared,
+    except the zero page's (smaps agrees)."""
+    ones = lane_mask(1, n)
+    x = int.from_bytes(flags or b"", "little")
+    ok = 0 if flags is None and (spec.kpf_set or spec.kpf_clear) else ones
+    for bit in range(64):
+        if spec.kpf_set >> bit & 1:
+            ok &= x >> bit
+        if spec.kpf_clear >> bit & 1:
+            ok &= ~x >> bit
     if spec.shared is not None:
-        # The zero page's map count says nothing of sharing memory (smaps agrees).
-        zero = kpageflags is not None and kpageflags & KPF_ZERO_PAGE
-        if mapcount is None or (mapcount > 1 and not zero) != spec.shared:
-            return False
-    return True
+        # A map count above 1 has a bit above bit 0: fold bits 1-63 of each lane
+        # into its bit 0. The zero page's map count says nothing of sharing.
+        c = int.from_bytes(counts or b"", "little") & ~ones
+        for shift in (32, 16, 8, 4, 2, 1):
+            c |= c >> shift
+        shared = c & ~(x >> (KPF_ZERO_PAGE.bit_length() - 1))
+        ok = 0 if counts is None else ok & (shared if spec.shared else ~shared)
+    lanes = (ok & ones).to_bytes(n * 8, "little")[0::8]
+    if known is not None:
+        lanes = (int.from_bytes(lanes, "little") & int.from_bytes(known, "little")).to_bytes(
+            n, "little")
+    return lanes
 
 
 # --- formatting -------------------------------------------------------------
@@ -2124,6 +2141,13 @@ def entry_format(byteorder):
 KPAGE_FILES = ("kpageflags", "kpagecount", "kpagecgroup")
 
 
+# The kernel spends ~70 ns a PFN on kpageflags; a read costs ~0.45 us and its
+# Python around it a few more: physical runs this close share one read, of at
+# most KPAGE_SPAN PFNs (512 KiB).
+KPAGE_GAP = 64
+KPAGE_SPAN = 65536
+
+
 class KPageReader(object):
     """/proc/kpageflags, kpagecount and kpagecgroup: one u64 per PFN.
 
@@ -2177,20 +2201,17 @@ class KPageReader(object):
         fd = self._fd(name)
         if fd is None:
             return None
-        chunks = []
-        got = 0
-        while got < count * 8:
+        data = b""
+        while len(data) < count * 8:
             try:
-                chunk = os.pread(fd, count * 8 - got, pfn * 8 + got)
+                chunk = os.pread(fd, count * 8 - len(data), pfn * 8 + len(data))
             except OSError as exc:
                 self.problems[name] = "%s: %s" % (os.path.join(self.proc_root, name),
                                                   exc.strerror or exc)
                 return None
             if not chunk:
                 break
-            chunks.append(chunk)
-            got += len(chunk)
-        data = b"".join(chunks)
+            data = data + chunk if data else chunk
         data = data[:len(data) // 8 * 8]
         if name == "kpagecount" and self.observer is not None:
             data = self._without_observer(data, pfn)
@@ -2230,6 +2251,51 @@ class KPageReader(object):
         data = self.read_bytes(name, pfn, count)
         big = self.entry_format == ">" or (self.entry_format in "=@" and sys.byteorder == "big")
         return None if data is None else little_endian(data, big)
+
+    def gather(self, runs, *names):
+        # type: (List[Tuple[int, int]], *str) -> List[Tuple[Optional[bytes], Optional[bytes]]]
+        """For each file named, the values of PFN runs [(pfn, count)] as
+        little-endian bytes in the runs' order: (values, None), or, where a run
+        reaches past the last PFN, (values with zeros there, one byte per PFN:
+        1 where known); (None, None) if the file is unreadable. Runs within
+        KPAGE_GAP PFNs of each other share one read: no syscall per physical
+        run where memory lies close."""
+        import itertools
+        pfns = [pfn for pfn, _ in runs]
+        ends = [pfn + count for pfn, count in runs]
+        order = sorted(range(len(runs)), key=pfns.__getitem__)
+        # A window ends where the next run starts more than KPAGE_GAP past the
+        # furthest end so far (runs of shared pages may overlap).
+        reach = list(itertools.accumulate(map(ends.__getitem__, order), max))
+        cuts = [i for i in range(1, len(order)) if pfns[order[i]] - reach[i - 1] > KPAGE_GAP]
+        windows = []
+        for i, j in zip([0] + cuts, cuts + [len(order)]) if runs else ():
+            first = pfns[order[i]]
+            while reach[j - 1] - first > KPAGE_SPAN and j - i > 1:
+                k = i + 1                # a window too wide: split it, one read each
+                while reach[k] - first <= KPAGE_SPAN:
+                    k += 1
+                windows.append((first, reach[k - 1], order[i:k]))
+                i, first = k, pfns[order[k]]
+            windows.append((first, reach[j - 1], order[i:j]))
+        return [self._gather(name, windows, pfns, ends) for name in names]
+
+    def _gather(self, name, windows, pfns, ends):
+        # type: (str, List[Tuple[int, int, List[int]]], List[int], List[int]) -> Tuple[Optional[bytes], Optional[bytes]]
+        parts = [b""] * len(pfns)
+        for first, end, members in windows:
+            data = self.read_lanes(name, first, end - first)
+            if data is None:
+                return None, None
+            for k in members:
+                parts[k] = data[(pfns[k] - first) * 8:(ends[k] - first) * 8]
+        values = b"".join(parts)
+        counts = [end - pfn for pfn, end in zip(pfns, ends)]
+        if len(values) == 8 * sum(counts):
+            return values, None
+        return (b"".join(part + bytes(8 * count - len(part)) for part, count in zip(parts, counts)),
+                b"".join(b"\x01" * (len(part) // 8) + bytes(count - len(part) // 8)
+                         for part, count in zip(parts, counts)))
 
     def value(self, name, pfn):
         # type: (str, int) -> Optional[int]
@@ -2539,21 +2605,27 @@ class PageFacts(object):
 
     def __call__(self, buf):
         # type: (bytes) -> None
-        if not self.usable:
+        """Add the facts of the resident pages of a chunk (little-endian entries)."""
+        starts, lengths = find_runs(buf)
+        self.add(resident_runs(map(lanes_of(buf).__getitem__, starts), lengths))
+
+    def add(self, runs):
+        # type: (List[Tuple[int, int]]) -> None
+        """Add the facts of physical runs [(pfn, count)] of resident pages; pages
+        past the end of either file (no facts) are left out."""
+        if not self.usable or not runs:
             return
-        flags, counts = [], []
-        for start, length in zip(*find_runs(buf)):
-            raw = _lane(buf, start)
-            if raw & PM_PRESENT and raw & PM_PFRAME_MASK:
-                pfn = raw & PM_PFRAME_MASK
-                f = self.kpage.read_lanes("kpageflags", pfn, length) or b""
-                c = self.kpage.read_lanes("kpagecount", pfn, length) or b""
-                n = min(len(f), len(c))
-                flags.append(f[:n])
-                counts.append(c[:n])
-        if flags:
-            self.total = add_page_counts(self.total, count_page_facts(b"".join(flags),
-                                                                      b"".join(counts)))
+        (flags, known_flags), (counts, known_counts) = self.kpage.gather(
+            runs, "kpageflags", "kpagecount")
+        if flags is None or counts is None:
+            return
+        if known_flags is not None or known_counts is not None:
+            every = b"\x01" * (len(flags) // 8)
+            known = [i for i, (f, c) in enumerate(zip(bytearray(known_flags or every),
+                                                      bytearray(known_counts or every))) if f and c]
+            flags = b"".join(flags[i * 8:i * 8 + 8] for i in known)
+            counts = b"".join(counts[i * 8:i * 8 + 8] for i in known)
+        self.total = add_page_counts(self.total, count_page_facts(flags, counts))
 
 
 Piece = collections.namedtuple("Piece", ("vpn", "pages", "data", "beyond"))
@@ -2866,7 +2938,7 @@ class RangeView(object):
     def shown_runs(self, span):
         """The runs to show: all of them, or those that pass --match; with --flags
         split where the physical pages' flags or map counts change."""
-        runs = self.runs(span) if self.spec is None else self.matching_runs(span, self.spec)
+        runs = self.runs(span)
         return self.flag_runs(runs) if self.ctx.flags else runs
 
     def flag_runs(self, runs):
@@ -2908,9 +2980,9 @@ class RangeView(object):
         return self._no_tables[mapping.start]
 
     def runs(self, span):
-        """Yield RunRecords covering a span, split at mapping edges."""
+        """Yield RunRecords of a span's runs that pass --match (all without)."""
         ps = self.reader.page_size
-        for mapping, runs in self.run_batches(span):
+        for mapping, runs in self.shown_batches(span):
             for vpn, pages, raw in runs:
                 absent = raw is not None and not raw & (PM_PRESENT | PM_SWAP)
                 yield run_record(vpn, pages, raw, mapping, ps, self.ctx.kernel,
@@ -2929,51 +3001,64 @@ class RangeView(object):
                 yield mapping, batch
                 batch = list(itertools.islice(runs, RUN_BATCH))
 
+    def shown_batches(self, span):
+        """run_batches with only the runs, or parts of runs, that pass --match;
+        pages outside mappings never match."""
+        for mapping, runs in self.run_batches(span):
+            if self.spec is not None:
+                runs = self.matching(runs, self.spec) if mapping is not None else []
+            if runs:
+                yield mapping, runs
+
     def formatted_runs(self, span, as_json=False):
         """Yield (lines, any PFN hidden so far) for batches of a span's runs: text
         lines or JSON objects, as RunFormatter makes them."""
         formatter = None
-        for mapping, runs in self.run_batches(span):
+        for mapping, runs in self.shown_batches(span):
             if formatter is None or formatter.mapping is not mapping:
                 formatter = RunFormatter(mapping, self.reader.page_size, self.ctx.kernel,
                                          lambda m=mapping: self.no_page_tables(m), as_json)
             yield formatter.lines(runs), formatter.hidden
 
-    def matching_runs(self, span, spec):
-        """RunRecords of the pages of a span that pass a --match spec. The pages of
-        a run share their pagemap flags, so that part is decided once a run; only
-        kpageflags and map counts (read once a run) are checked page by page,
-        splitting the run where matching stops. Pages outside mappings never
-        match."""
-        ps = self.reader.page_size
+    def matching(self, runs, spec):
+        # type: (List[Tuple[int, int, Any]], MatchSpec) -> List[Tuple[int, int, int]]
+        """The parts of runs (vpn, pages, first raw entry) of one mapping whose
+        pages pass a --match spec, as runs. The pages of a run share their
+        pagemap flags, so that part is decided once a run; kpageflags and map
+        counts of all the runs are gathered at once and tested on whole
+        buffers, splitting a run where matching stops."""
+        runs = [run for run in runs if run[2] is not None and entry_matches(spec, run[2])]
+        if not match_needs_kpage(spec):
+            return runs
+        # No PFN, no facts: such pages cannot match.
+        runs = [run for run in runs if run[2] & PM_PRESENT and run[2] & PM_PFRAME_MASK]
+        physical = resident_runs([raw for _, _, raw in runs], [pages for _, pages, _ in runs])
         kpage = self.ctx.kpage
-        needs_facts = match_needs_kpage(spec)
-        for run in self.runs(span):
-            entry = run.entry
-            if entry is None or run.mapping is None or not entry_matches(spec, entry.raw):
+        counts = known_counts = None
+        if spec.shared is None:
+            [(flags, known)] = kpage.gather(physical, "kpageflags")
+        else:
+            (flags, known), (counts, known_counts) = kpage.gather(
+                physical, "kpageflags", "kpagecount")
+        if known_counts is not None:
+            known = known_counts if known is None else bytes(
+                a & b for a, b in zip(bytearray(known), bytearray(known_counts)))
+        ok = lanes_matching(spec, sum(pages for _, pages in physical), flags, counts, known)
+        matched = []
+        pos = 0
+        for vpn, pages, raw in runs:
+            lanes = ok[pos:pos + pages]
+            pos += pages
+            if b"\x00" not in lanes:
+                matched.append((vpn, pages, raw))
                 continue
-            if not needs_facts:
-                yield run
-                continue
-            if not entry.pfn:
-                continue                 # no PFN, no facts: they cannot match
-            flags = kpage.read("kpageflags", entry.pfn, run.pages) or ()
-            counts = (kpage.read("kpagecount", entry.pfn, run.pages) or ()
-                      if spec.shared is not None else ())
-            start = None
-            for i in range(run.pages + 1):
-                ok = i < run.pages and facts_match(
-                    spec, flags[i] if i < len(flags) else None,
-                    counts[i] if i < len(counts) else None)
-                if ok and start is None:
-                    start = i
-                elif not ok and start is not None:
-                    first = decode_entry(entry.raw + start, self.ctx.kernel)
-                    yield RunRecord(run.start + start * ps, run.start + i * ps, i - start,
-                                    run.status, first,
-                                    None if run.pstart is None else run.pstart + start * ps,
-                                    run.mapping)
-                    start = None
+            i = lanes.find(1)
+            while i >= 0:
+                j = lanes.find(0, i)
+                j = pages if j < 0 else j
+                matched.append((vpn + i, j - i, raw + i))
+                i = lanes.find(1, j)
+        return matched
 
     def pages(self, span):
         """Yield a Translation per page of a span (--each)."""
@@ -3016,7 +3101,7 @@ def print_ranges(console, opts, view, spans):
                     console.write(line)
             continue
         console.write(RUN_HEADER)
-        if view.spec is None and not view.ctx.flags:
+        if not view.ctx.flags:
             for lines, hidden in view.formatted_runs(span):
                 if hidden:
                     console.warn("hidden", "physical addresses hidden: "
@@ -3046,7 +3131,7 @@ def write_json_lookup(console, opts, view, header, translations, spans):
         head = {"start": span.start, "end": span.end, "label": span.label}
         console.write("    " + json.dumps(head, sort_keys=True)[:-1] + ", %s: [" % (
             json.dumps("pages" if opts.each else "runs")))
-        if opts.each or view.spec is not None or view.ctx.flags:
+        if opts.each or view.ctx.flags:
             items = ((translation_json(tr) for tr in view.pages(span)) if opts.each else
                      (run_json(run) for run in view.shown_runs(span)))
             batches = (["      " + json.dumps(item, sort_keys=True)] for item in items)
@@ -3191,31 +3276,28 @@ def account_like_smaps(reader, row, hugetlb, swap):
     return row._replace(counts=c)
 
 
-def run_lanes(raw, pages):
-    # type: (int, int) -> bytes
-    """The little-endian entries of a physical run: raw, raw+1, ..."""
-    lanes = progression(raw, pages)
-    return bytes(lanes) if lanes is not None else struct.pack(
-        "<%dQ" % pages, *range(raw, raw + pages))
-
-
 def summarize_matching(view, mapping, spec, facts=None):
     # type: (RangeView, Mapping, MatchSpec, Optional[PageFacts]) -> MappingSummary
-    """Counts of the pages of one mapping that pass --match."""
+    """Counts of the pages of one mapping that pass --match: pages summed by
+    their flags (bits 55-63), each distinct flags decoded once."""
     ps = view.reader.page_size
     total = ZERO_COUNTS._replace(pages=-(-mapping.end // ps) - mapping.start // ps)
     status = status_before_reading(view.reader, mapping)
     if status is not None:
         return MappingSummary(mapping, total, status, None)
-    for run in view.matching_runs(Span(mapping.start, mapping.end, ""), spec):
-        e, n = run.entry, run.pages
+    by_flags = collections.Counter()  # type: Dict[int, int]
+    for _, runs in view.shown_batches(Span(mapping.start, mapping.end, "")):
+        for _, pages, raw in runs:
+            by_flags[raw >> 55] += pages
+        if facts is not None:
+            facts.add(resident_runs([raw for _, _, raw in runs], [pages for _, pages, _ in runs]))
+    for flags, n in by_flags.items():
+        e = decode_entry(flags << 55, view.ctx.kernel)
         present, swapped = e.present, e.swapped
         total = add_counts(total, Counts(0, n * present, n * swapped,
                                          n * (present and e.file_shared),
                                          n * (present and e.exclusive),
                                          n * ((present or swapped) and e.soft_dirty), 0))
-        if facts is not None and present and e.pfn:
-            facts(run_lanes(e.raw, n))
     found = facts.reset() if facts is not None and facts.usable else None
     if found is not None:
         total = total._replace(huge=found.thp + found.hugetlb)
