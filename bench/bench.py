@@ -141,6 +141,9 @@ def bench_startup(rounds):
     bare = [sys.executable, "-c", "pass"]
     show_ratio("python3 pagemap.py self 0x400000", "python3 -c pass",
                ratios(lambda: command_time(headline), lambda: command_time(bare), rounds))
+    if peak_rss_kib(bare[1:]) is None:
+        print("peak RSS: needs GNU time (/usr/bin/time), skipped")
+        return
     rss = sorted(peak_rss_kib(headline[1:]) - peak_rss_kib(bare[1:]) for _ in range(rounds))
     print("%-44s +%.1f MiB (%.1f-%.1f) peak RSS over python3 -c pass" % (
         "python3 pagemap.py self 0x400000", rss[len(rss) // 2] / 1024.0, rss[0] / 1024.0,
@@ -181,17 +184,16 @@ def bench_outputs(rounds, pid, regions, limit):
 
 
 def peak_rss_kib(argv):
-    """Peak RSS of one run of a command, from the kernel's accounting of children."""
-    pid = os.fork()
-    if pid == 0:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        try:
-            os.execv(sys.executable, [sys.executable] + argv)
-        finally:
-            os._exit(127)
-    _, status, usage = os.wait4(pid, 0)
-    return usage.ru_maxrss
+    """Peak RSS of one run of python3 ARGV, as GNU time reports it (None without
+    it). Not from wait4 here: a child forked from this process starts with its
+    size, which the kernel keeps as the child's peak across exec."""
+    if not os.path.exists("/usr/bin/time"):
+        return None
+    with open(os.devnull, "w") as devnull:
+        err = subprocess.run(["/usr/bin/time", "-f", "rss=%M", sys.executable] + argv,
+                             stdout=devnull, stderr=subprocess.PIPE,
+                             universal_newlines=True).stderr
+    return int(err.rsplit("rss=", 1)[1].split()[0])
 
 
 def bench_physical(reps):
@@ -308,12 +310,15 @@ def run(opts, pid, regions, limit):
     bench_outputs(opts.reps, pid, regions, limit)
     reader.close()
     script = os.path.join(ROOT, "pagemap.py")
-    floor = peak_rss_kib([script, "--version"])
+    floor = peak_rss_kib(["-c", "pass"])
+    if floor is None:
+        return
+    started = peak_rss_kib([script, "--version"])
     summary = peak_rss_kib([script, str(pid)])
-    full = regions["full"]
-    listing = peak_rss_kib([script, str(pid), "%x-%x" % full])
-    print("peak RSS: floor %d KiB; whole-process summary %d KiB (+%d); run listing of 1 GiB "
-          "%d KiB (+%d)" % (floor, summary, summary - floor, listing, listing - floor))
+    listing = peak_rss_kib([script, str(pid), "%x-%x" % regions["full"]])
+    print("peak RSS: python3 -c pass %d KiB; pagemap --version +%d KiB; over that, "
+          "whole-process summary +%d KiB, run listing of 1 GiB +%d KiB" % (
+              floor, started - floor, summary - started, listing - started))
 
 
 if __name__ == "__main__":
