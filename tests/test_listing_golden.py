@@ -59,15 +59,17 @@ def facts_tree(root):
 
 
 @pytest.mark.parametrize("privileged", [True, False], ids=["root", "user"])
-@pytest.mark.parametrize("mode", ["text", "json"])
+@pytest.mark.parametrize("mode", ["text", "json", "each", "each-json"])
 def test_listing_golden(tmp_path, privileged, mode):
     fake = listing_tree(tmp_path / "proc", privileged)
     args = ["--proc-root", fake.root, "--page-size", str(PAGE), "4242", "/usr/bin/100% cat",
             "7f0000000000-7f0000040000", "7ffffffef000-800000003000"]
-    code, out, err = call((["--json"] if mode == "json" else []) + args)
+    code, out, err = call({"text": [], "json": ["--json"], "each": ["--each"],
+                           "each-json": ["--each", "--json"]}[mode] + args)
     got = ("%d\n%s---\n%s" % (code, out, err)).replace(fake.root, "PROC")
-    path = os.path.join(HERE, "golden", "listing-%s.%s" % (
-        "root" if privileged else "user", "json" if mode == "json" else "txt"))
+    path = os.path.join(HERE, "golden", "listing-%s%s.%s" % (
+        "root" if privileged else "user", "-each" if "each" in mode else "",
+        "json" if "json" in mode else "txt"))
     if os.environ.get("PAGEMAP_REGEN_GOLDEN"):
         with io.open(path, "w", encoding="utf-8") as f:
             f.write(got)
