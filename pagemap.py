@@ -1421,6 +1421,31 @@ def json_template(doc, varying):
                               for key in sorted(doc))
 
 
+def shape_key(raw):
+    # type: (Optional[int]) -> int
+    """What decides how a run prints, besides its addresses: its flags (bits
+    55-63), the swap type of a swapped entry, whether a present one shows its
+    PFN; -1 for the part beyond the address space (raw None)."""
+    if raw is None:
+        return -1
+    if raw & PM_PRESENT:
+        return raw >> 55 if raw & PM_PFRAME_MASK else -2 - (raw >> 55)
+    return raw & _RUN_KEEP_SWAP if raw & PM_SWAP else raw >> 55
+
+
+def vary_of(entry, paddr):
+    # type: (Optional[Entry], Optional[int]) -> str
+    """What changes along a run of entries like this one, besides addresses:
+    'paddr' (PFN and entry), 'swap' (slot and entry), 'entry' or ''."""
+    if entry is None:
+        return ""
+    return "paddr" if paddr is not None else "swap" if entry.swapped else "entry"
+
+
+VARYING = {"": (), "entry": ("entry",), "paddr": ("entry", "paddr", "pfn"),
+           "swap": ("entry", "swap_offset", "swap_type")}
+
+
 class RunFormatter(object):
     """Text lines or JSON objects for the runs (vpn, pages, first raw entry) of
     one mapping or hole, a batch at a time.
@@ -1446,13 +1471,11 @@ class RunFormatter(object):
         run = run_record(0, 1, raw, self.mapping, self.page_size, self.kernel,
                          absent and self.no_page_tables())
         entry = run.entry
-        vary = ("" if entry is None else "paddr" if run.pstart is not None else
-                "swap" if entry.swapped else "entry")
+        vary = vary_of(entry, run.pstart)
         self.hidden = self.hidden or run.status == "pfn-hidden"
         if self.as_json:
-            template = "      " + json_template(run_json(run), {
-                "": (), "entry": ("entry",), "paddr": ("entry", "paddr", "pfn"),
-                "swap": ("entry", "swap_type", "swap_offset")}[vary] + ("start", "end", "pages"))
+            template = "      " + json_template(run_json(run),
+                                                VARYING[vary] + ("start", "end", "pages"))
         else:
             template = "%%-35s %%-35s %%9d %-20s %-22s %s" % (
                 run.status, ",".join(entry_flag_names(entry) if entry is not None else ()) or "-",
@@ -1468,9 +1491,7 @@ class RunFormatter(object):
         as_json = self.as_json
         out = []
         for vpn, pages, raw in runs:
-            # Runs differ in their flags (bits 55-63) and, present, in a PFN of 0
-            # (hidden) or not: one template each.
-            key = -1 if raw is None else raw >> 55 if raw & PM_PFRAME_MASK else -2 - (raw >> 55)
+            key = shape_key(raw)
             template, vary = shapes.get(key) or self._shape(key, raw)
             start, end = vpn * ps, (vpn + pages) * ps
             if as_json:     # values in the order of their keys
@@ -3063,30 +3084,81 @@ class RangeView(object):
     def pages(self, span):
         """Yield a Translation per page of a span (--each)."""
         ps = self.reader.page_size
-        pid = self.reader.number
         for run in self.shown_runs(span):
-            slots = ()  # type: Any
-            if run.entry is not None and run.entry.swapped:
-                # A swapped run shares its state, not its slots: read the pages' own.
-                slots = lanes_of(little_endian(self.reader.read_raw(run.start // ps, run.pages),
-                                               self.reader.big_endian))
-            for i in range(run.pages):
-                vaddr = run.start + i * ps
-                if run.entry is None:
-                    yield Translation(pid, vaddr, None, None, run.mapping, run.status, "", ps,
-                                      None, None, None)
-                    continue
-                raw = run.entry.raw + i if run.entry.pfn else run.entry.raw
-                if i < len(slots):
-                    raw = slots[i]
-                entry = decode_entry(raw, self.ctx.kernel)
-                status, _, paddr = entry_status(entry, ps, vaddr, self.ctx.priv, self.ctx.swaps)
-                if run.status in ("unmapped", "no-page-tables"):
-                    status = run.status
-                page = (describe_page(self.reader, self.ctx, vaddr, entry, run.mapping)
-                        if self.ctx.flags and entry.present else None)
-                yield Translation(pid, vaddr, entry, paddr, run.mapping, status, "", ps,
-                                  swap_area_for(entry, self.ctx.swaps), None, None, page)
+            entry = run.entry
+            raws = ([None] * run.pages if entry is None else
+                    self.page_entries(run.start // ps, run.pages, entry.raw, entry.swapped))
+            for i, raw in enumerate(raws):
+                yield self.page_translation(run, run.start + i * ps, raw)
+
+    def page_entries(self, vpn, pages, raw, swapped):
+        # type: (int, int, int, bool) -> Any
+        """The raw entries of the pages of a run whose first is raw: a present
+        run's count up; a swapped run shares its state, not its slots: read the
+        pages' own."""
+        if swapped:
+            return lanes_of(little_endian(self.reader.read_raw(vpn, pages),
+                                          self.reader.big_endian))
+        return range(raw, raw + pages) if raw & PM_PRESENT and raw & PM_PFRAME_MASK else (
+            [raw] * pages)
+
+    def page_translation(self, run, vaddr, raw):
+        # type: (RunRecord, int, Optional[int]) -> Translation
+        """The Translation of one page of a run, its entry raw."""
+        ps = self.reader.page_size
+        pid = self.reader.number
+        if raw is None:
+            return Translation(pid, vaddr, None, None, run.mapping, run.status, "", ps,
+                               None, None, None, None)
+        entry = decode_entry(raw, self.ctx.kernel)
+        status, _, paddr = entry_status(entry, ps, vaddr, self.ctx.priv, self.ctx.swaps)
+        if run.status in ("unmapped", "no-page-tables"):
+            status = run.status
+        page = (describe_page(self.reader, self.ctx, vaddr, entry, run.mapping)
+                if self.ctx.flags and entry.present else None)
+        return Translation(pid, vaddr, entry, paddr, run.mapping, status, "", ps,
+                           swap_area_for(entry, self.ctx.swaps), None, None, page)
+
+    def each_json(self, span):
+        """Yield lists of the --each JSON objects of a span's pages (not with
+        --flags): a template per mapping and shape_key, made from its first
+        page's Translation, then one % a page, at most RUN_BATCH pages a list."""
+        ps = self.reader.page_size
+        shapes = {}  # type: Dict[Tuple[int, int], Tuple[str, str]]
+        out = []  # type: List[str]
+        for mapping, runs in self.shown_batches(span):
+            for vpn, pages, raw in runs:
+                key = (mapping.start if mapping else -1, shape_key(raw))
+                if key not in shapes:
+                    absent = raw is not None and not raw & (PM_PRESENT | PM_SWAP)
+                    tr = self.page_translation(run_record(
+                        vpn, pages, raw, mapping, ps, self.ctx.kernel,
+                        absent and self.no_page_tables(mapping)), vpn * ps, raw)
+                    vary = vary_of(tr.entry, tr.paddr)
+                    shapes[key] = "      " + json_template(translation_json(tr),
+                                                           VARYING[vary] + ("vaddr",)), vary
+                template, vary = shapes[key]
+                raws = () if vary in ("", "entry") else self.page_entries(
+                    vpn, pages, raw, vary == "swap")
+                for first in range(0, pages, RUN_BATCH):
+                    vaddrs = range((vpn + first) * ps, (vpn + min(pages, first + RUN_BATCH)) * ps,
+                                   ps)
+                    if vary == "paddr":     # values in the order of their keys
+                        out.extend(template % (e, (e & PM_PFRAME_MASK) * ps, e & PM_PFRAME_MASK, v)
+                                   for e, v in zip(raws[first:], vaddrs))
+                    elif vary == "swap":
+                        out.extend(template % (e, (e & PM_PFRAME_MASK) >> PM_SWAP_TYPE_BITS,
+                                               e & PM_SWAP_TYPE_MASK, v)
+                                   for e, v in zip(raws[first:], vaddrs))
+                    elif vary:
+                        out.extend(template % (raw, v) for v in vaddrs)
+                    else:
+                        out.extend(template % (v,) for v in vaddrs)
+                    if len(out) >= RUN_BATCH:
+                        yield out
+                        out = []
+        if out:
+            yield out
 
 
 def print_ranges(console, opts, view, spans):
@@ -3131,10 +3203,12 @@ def write_json_lookup(console, opts, view, header, translations, spans):
         head = {"start": span.start, "end": span.end, "label": span.label}
         console.write("    " + json.dumps(head, sort_keys=True)[:-1] + ", %s: [" % (
             json.dumps("pages" if opts.each else "runs")))
-        if opts.each or view.ctx.flags:
+        if view.ctx.flags:
             items = ((translation_json(tr) for tr in view.pages(span)) if opts.each else
                      (run_json(run) for run in view.shown_runs(span)))
             batches = (["      " + json.dumps(item, sort_keys=True)] for item in items)
+        elif opts.each:
+            batches = view.each_json(span)
         else:
             batches = (lines for lines, _ in view.formatted_runs(span, as_json=True))
         previous = None
