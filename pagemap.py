@@ -924,15 +924,38 @@ def value_runs(buf):
         return []
     if buf == buf[:8] * n:
         return [(struct.unpack_from("<Q", buf)[0], n)]
+    lengths = [len(piece) + 1 for piece in lane_changes(buf)[:n - 1].split(b"\x01")]
+    starts = itertools.accumulate(itertools.chain((0,), lengths[:-1]))
+    return list(zip(map(lanes_of(buf).__getitem__, starts), lengths))
+
+
+def lane_column(values, known, indexes):
+    # type: (Optional[bytes], Optional[bytes], List[int]) -> List[Optional[int]]
+    """The u64 lanes of little-endian values at indexes; None where values or
+    known (one byte a lane) say the value is unknown, or the index is -1."""
+    lanes = lanes_of(values or b"")
+    return [None if i < 0 or values is None or (known is not None and not known[i]) else lanes[i]
+            for i in indexes]
+
+
+def int_or(a, b):
+    # type: (Any, bytes) -> bytearray
+    """Bytewise a | b of two byte strings of one length, as one big-int operation."""
+    return bytearray((int.from_bytes(a, "little") | int.from_bytes(b, "little")).to_bytes(
+        len(a), "little"))
+
+
+def lane_changes(buf):
+    # type: (bytes) -> bytes
+    """One byte per u64 lane of a little-endian buffer: 1 where the next lane
+    differs (the last lane: where it is not 0). One big-int pass."""
+    n = len(buf) // 8
     x = int.from_bytes(buf, "little")
     w = x ^ (x >> 64)
     w |= w >> 32
     w |= w >> 16
     w |= w >> 8
-    ends = (w & lane_mask(0xFF, n)).to_bytes(n * 8, "little")[0::8].translate(_NONZERO)
-    lengths = [len(piece) + 1 for piece in ends[:n - 1].split(b"\x01")]
-    starts = itertools.accumulate(itertools.chain((0,), lengths[:-1]))
-    return list(zip(map(lanes_of(buf).__getitem__, starts), lengths))
+    return (w & lane_mask(0xFF, n)).to_bytes(n * 8, "little")[0::8].translate(_NONZERO)
 
 
 def _sparse_runs(buf, n, populated):
@@ -1375,26 +1398,6 @@ RUN_HEADER = "%-35s %-35s %9s %-20s %-22s %s" % (
     "VRANGE", "PRANGE", "PAGES", "STATE", "FLAGS", "MAPPING")
 
 
-def format_run(run):
-    # type: (RunRecord) -> str
-    """One text line for a run."""
-    entry = run.entry
-    if run.pstart is not None:
-        prange = "0x%x-0x%x" % (run.pstart, run.pstart + run.end - run.start)
-    elif entry is not None and entry.swapped:
-        prange = "swap:hidden" if entry.swap_type is None else "swap:%d:0x%x" % (
-            entry.swap_type, entry.swap_offset)
-    else:
-        prange = "-"
-    flags = ",".join(entry_flag_names(entry)) if entry is not None else ""
-    line = "%-35s %-35s %9d %-20s %-22s %s" % (
-        "0x%x-0x%x" % (run.start, run.end), prange, run.pages, run.status, flags or "-",
-        mapping_label(run.mapping))
-    if run.page is None:
-        return line
-    return "\n".join([line] + format_page(run.page, 0))
-
-
 def run_json(run):
     # type: (RunRecord) -> Dict[str, object]
     entry = run.entry
@@ -1411,26 +1414,28 @@ def run_json(run):
     }
 
 
-def json_template(doc, varying):
-    # type: (Dict[str, Any], Tuple[str, ...]) -> str
+def json_template(doc, varying, texts=()):
+    # type: (Dict[str, Any], Tuple[str, ...], Tuple[str, ...]) -> str
     """doc as json.dumps(doc, sort_keys=True) writes it, with a %d for the value
-    of each key in varying: filled in key order, one % a record."""
+    of each key in varying and a %s (JSON text) for each in texts: filled in
+    key order, one % a record."""
     import json
-    return "{%s}" % ", ".join("%s: %s" % (json.dumps(key), "%d" if key in varying else
-                                          json.dumps(doc[key], sort_keys=True).replace("%", "%%"))
-                              for key in sorted(doc))
+    return "{%s}" % ", ".join("%s: %s" % (json.dumps(key), "%d" if key in varying else "%s" if (
+        key in texts) else json.dumps(doc[key], sort_keys=True).replace("%", "%%"))
+        for key in sorted(doc))
 
 
 def shape_key(raw):
     # type: (Optional[int]) -> int
     """What decides how a run prints, besides its addresses: its flags (bits
-    55-63), the swap type of a swapped entry, whether a present one shows its
-    PFN; -1 for the part beyond the address space (raw None)."""
+    55-63), the swap type of a swapped entry, whether a present or swapped one
+    shows its PFN or swap location; -1 for the part beyond the address space
+    (raw None)."""
     if raw is None:
         return -1
-    if raw & PM_PRESENT:
-        return raw >> 55 if raw & PM_PFRAME_MASK else -2 - (raw >> 55)
-    return raw & _RUN_KEEP_SWAP if raw & PM_SWAP else raw >> 55
+    if not raw & PM_PFRAME_MASK and raw & (PM_PRESENT | PM_SWAP):
+        return -2 - (raw >> 55)         # hidden (4.2+ without CAP_SYS_ADMIN)
+    return raw & _RUN_KEEP_SWAP if raw & PM_SWAP and not raw & PM_PRESENT else raw >> 55
 
 
 def vary_of(entry, paddr):
@@ -1439,7 +1444,9 @@ def vary_of(entry, paddr):
     'paddr' (PFN and entry), 'swap' (slot and entry), 'entry' or ''."""
     if entry is None:
         return ""
-    return "paddr" if paddr is not None else "swap" if entry.swapped else "entry"
+    if paddr is not None:
+        return "paddr"
+    return "swap" if entry.swapped and entry.swap_type is not None else "entry"
 
 
 VARYING = {"": (), "entry": ("entry",), "paddr": ("entry", "paddr", "pfn"),
@@ -1461,8 +1468,10 @@ class RunFormatter(object):
         self.kernel = kernel
         self.no_page_tables = no_page_tables
         self.as_json = as_json
-        self.hidden = False              # a run had its PFN hidden
+        # What runs so far hid, in order: 'hidden' (PFNs), 'swap-hidden' (swap locations).
+        self.hidden = []  # type: List[str]
         self._shapes = {}  # type: Dict[int, Tuple[str, str]]
+        self._pages = {}  # type: Dict[Optional[PageInfo], str]
 
     def _shape(self, key, raw):
         # type: (int, Optional[int]) -> Tuple[str, str]
@@ -1472,32 +1481,40 @@ class RunFormatter(object):
                          absent and self.no_page_tables())
         entry = run.entry
         vary = vary_of(entry, run.pstart)
-        self.hidden = self.hidden or run.status == "pfn-hidden"
+        swap_hidden = entry is not None and entry.swapped and entry.swap_type is None
+        hidden = "hidden" if run.status == "pfn-hidden" else "swap-hidden" if swap_hidden else ""
+        if hidden and hidden not in self.hidden:
+            self.hidden.append(hidden)
         if self.as_json:
-            template = "      " + json_template(run_json(run),
-                                                VARYING[vary] + ("start", "end", "pages"))
+            template = "      " + json_template(run_json(run), VARYING[vary] + (
+                "start", "end", "pages"), ("page",) if vary == "paddr" else ())
         else:
-            template = "%%-35s %%-35s %%9d %-20s %-22s %s" % (
-                run.status, ",".join(entry_flag_names(entry) if entry is not None else ()) or "-",
+            # PRANGE: the physical run or swap slot, filled per run, else fixed here.
+            template = "%%-35s %s %%9d %-20s %-22s %s" % (
+                "%-35s" if vary in ("paddr", "swap") else
+                "%-35s" % ("swap:hidden" if swap_hidden else "-"), run.status,
+                ",".join(entry_flag_names(entry) if entry is not None else ()) or "-",
                 mapping_label(self.mapping).replace("%", "%%"))
         self._shapes[key] = template, vary
         return template, vary
 
-    def lines(self, runs):
-        # type: (List[Tuple[int, int, Any]]) -> List[str]
-        """One text line (or JSON object) per run."""
+    def lines(self, runs, infos=None):
+        # type: (List[Tuple[int, int, Any]], Optional[List[Optional[PageInfo]]]) -> List[str]
+        """One text line (or JSON object) per run; with infos, the PageInfo of
+        each run (--flags), its 'page:' lines after the run's (or its "page")."""
         ps = self.page_size
         shapes = self._shapes
         as_json = self.as_json
         out = []
-        for vpn, pages, raw in runs:
+        for index, (vpn, pages, raw) in enumerate(runs):
             key = shape_key(raw)
             template, vary = shapes.get(key) or self._shape(key, raw)
             start, end = vpn * ps, (vpn + pages) * ps
             if as_json:     # values in the order of their keys
                 if vary == "paddr":
                     pfn = raw & PM_PFRAME_MASK
-                    out.append(template % (end, raw, pfn * ps, pages, pfn, start))
+                    out.append(template % (end, raw, pfn * ps, self._page(
+                        infos[index] if infos else None), pages, pfn, start))
                 elif vary == "swap":
                     frame = raw & PM_PFRAME_MASK
                     out.append(template % (end, raw, pages, start, frame >> PM_SWAP_TYPE_BITS,
@@ -1509,14 +1526,33 @@ class RunFormatter(object):
                 continue
             if vary == "paddr":
                 pstart = (raw & PM_PFRAME_MASK) * ps
-                prange = "0x%x-0x%x" % (pstart, pstart + end - start)
+                out.append(template % ("0x%x-0x%x" % (start, end),
+                                       "0x%x-0x%x" % (pstart, pstart + end - start), pages))
             elif vary == "swap":
                 frame = raw & PM_PFRAME_MASK
-                prange = "swap:%d:0x%x" % (frame & PM_SWAP_TYPE_MASK, frame >> PM_SWAP_TYPE_BITS)
+                out.append(template % ("0x%x-0x%x" % (start, end), "swap:%d:0x%x" % (
+                    frame & PM_SWAP_TYPE_MASK, frame >> PM_SWAP_TYPE_BITS), pages))
             else:
-                prange = "-"
-            out.append(template % ("0x%x-0x%x" % (start, end), prange, pages))
+                out.append(template % ("0x%x-0x%x" % (start, end), pages))
+            page = self._page(infos[index]) if infos and infos[index] is not None else ""
+            if page:
+                out.append(page)
         return out
+
+    def _page(self, info):
+        # type: (Optional[PageInfo]) -> str
+        """A PageInfo's 'page:' lines, or its JSON text: made once per distinct info."""
+        text = self._pages.get(info)
+        if text is None:
+            if self.as_json:
+                import json
+                text = json.dumps(page_json(info), sort_keys=True)
+            else:
+                text = "\n".join(format_page(info, 0)) if info is not None else ""
+            if len(self._pages) > 4096:
+                self._pages.clear()
+            self._pages[info] = text
+        return text
 
 
 def human_size(nbytes):
@@ -2343,6 +2379,8 @@ class SystemFacts(object):
         self.sys_root = os.path.join(os.path.dirname(proc_root.rstrip("/")) or "/", "sys")
         self._nodes = None  # type: Optional[Tuple[int, Dict[int, int]]]
         self._iomem = None  # type: Optional[List[IomemRegion]]
+        self._iomem_edges = []  # type: List[int]
+        self._iomem_chains = {}  # type: Dict[int, Optional[str]]
         self._cgroups = None  # type: Optional[Dict[int, str]]
         self.iomem_problem = None  # type: Optional[str]
 
@@ -2381,7 +2419,18 @@ class SystemFacts(object):
                 self.iomem_problem = "/proc/iomem unreadable"
             elif iomem_hidden(self._iomem):
                 self.iomem_problem = "/proc/iomem shows addresses only to root"
-        return None if self.iomem_problem else iomem_region(self._iomem, paddr)
+        if self.iomem_problem:
+            return None
+        # The regions holding an address change only at a region's edge: one
+        # search per stretch between edges (a listing asks for every run).
+        import bisect
+        if not self._iomem_edges:
+            self._iomem_edges = sorted(set([r.start for r in self._iomem] +
+                                           [r.end + 1 for r in self._iomem]))
+        stretch = bisect.bisect_right(self._iomem_edges, paddr)
+        if stretch not in self._iomem_chains:
+            self._iomem_chains[stretch] = iomem_region(self._iomem, paddr)
+        return self._iomem_chains[stretch]
 
     def cgroup_path(self, inode):
         # type: (int) -> Optional[str]
@@ -2957,40 +3006,62 @@ class RangeView(object):
         self._no_tables = {}  # type: Dict[int, bool]
 
     def shown_runs(self, span):
-        """The runs to show: all of them, or those that pass --match; with --flags
-        split where the physical pages' flags or map counts change."""
-        runs = self.runs(span)
-        return self.flag_runs(runs) if self.ctx.flags else runs
-
-    def flag_runs(self, runs):
-        """Split runs of present pages where kpageflags or the map count change."""
+        """RunRecords of the runs to show: all of them, or those that pass --match;
+        with --flags split where the physical pages' facts change, each with
+        the PageInfo its pages share."""
         ps = self.reader.page_size
-        kpage = self.ctx.kpage
-        for run in runs:
-            entry = run.entry
-            if entry is None or not entry.pfn:
-                yield run
+        for mapping, runs in self.shown_batches(span):
+            infos = [None] * len(runs)  # type: List[Optional[PageInfo]]
+            if self.ctx.flags:
+                runs, infos = self.flag_pieces(runs)
+            for (vpn, pages, raw), info in zip(runs, infos):
+                absent = raw is not None and not raw & (PM_PRESENT | PM_SWAP)
+                yield run_record(vpn, pages, raw, mapping, ps, self.ctx.kernel,
+                                 absent and self.no_page_tables(mapping))._replace(page=info)
+
+    def flag_pieces(self, runs):
+        # type: (List[Tuple[int, int, Any]]) -> Tuple[List[Tuple[int, int, Any]], List[Optional[PageInfo]]]
+        """Runs split where the physical pages' kpageflags, map count or cgroup
+        change, and the PageInfo each piece's pages share (None where not
+        present). The kpage values of all the runs are gathered at once and
+        compared on whole buffers."""
+        import itertools
+        resident = [run for run in runs if run[2] is not None and run[2] >> 63 and (
+            run[2] & PM_PFRAME_MASK)]
+        physical = resident_runs([raw for _, _, raw in resident], [n for _, n, _ in resident])
+        files = self.ctx.kpage.gather(physical, "kpageflags", "kpagecount", "kpagecgroup")
+        n = sum(pages for _, pages in physical)
+        # 1 after each lane where a piece ends: a run's end, or a fact changing.
+        ends = bytearray(n)
+        for end in itertools.accumulate(pages for _, pages in physical):
+            ends[end - 1] = 1
+        for values, known in files:
+            if values is not None:
+                ends = int_or(ends, lane_changes(values))
+            if known is not None:
+                ends = bytearray(a | (b != c) for a, b, c in zip(ends, known, known[1:] + b"\0"))
+        pieces, firsts = [], []  # type: (List[Tuple[int, int, Any]], List[int])
+        pos = 0                  # the lane of the run's first page in the gathered values
+        for vpn, pages, raw in runs:
+            if raw is None or not raw >> 63 or not raw & PM_PFRAME_MASK:
+                pieces.append((vpn, pages, raw))
+                firsts.append(-1)
                 continue
-            flags = kpage.read("kpageflags", entry.pfn, run.pages) or ()
-            counts = kpage.read("kpagecount", entry.pfn, run.pages) or ()
-            cgroups = kpage.read("kpagecgroup", entry.pfn, run.pages) or ()
-            facts = [(flags[i] if i < len(flags) else None,
-                      counts[i] if i < len(counts) else None,
-                      cgroups[i] if i < len(cgroups) else None) for i in range(run.pages)]
-            start = 0
-            for i in range(1, run.pages + 1):
-                if i < run.pages and facts[i] == facts[start]:
-                    continue
-                flag, count, inode = facts[start]
-                paddr = run.pstart + start * ps
-                page = PageInfo(flag, count, inode or None,
-                                self.ctx.facts.cgroup_path(inode) if inode else None,
-                                self.ctx.facts.node_of(paddr), self.ctx.facts.iomem_of(paddr),
-                                None)
-                yield RunRecord(run.start + start * ps, run.start + i * ps, i - start,
-                                run.status, decode_entry(entry.raw + start, self.ctx.kernel),
-                                paddr, run.mapping, page)
-                start = i
+            i = 0
+            while i < pages:
+                j = ends.find(1, pos + i) - pos + 1
+                pieces.append((vpn + i, j - i, raw + i))
+                firsts.append(pos + i)
+                i = j
+            pos += pages
+        facts = self.ctx.facts
+        ps = self.reader.page_size
+        infos = [None if first < 0 else PageInfo(
+            flags, count, inode or None, facts.cgroup_path(inode) if inode else None,
+            facts.node_of((raw & PM_PFRAME_MASK) * ps), facts.iomem_of((raw & PM_PFRAME_MASK) * ps),
+            None) for first, (_, _, raw), flags, count, inode in zip(
+                firsts, pieces, *[lane_column(values, known, firsts) for values, known in files])]
+        return pieces, infos
 
     def no_page_tables(self, mapping):
         # type: (Optional[Mapping]) -> bool
@@ -2999,15 +3070,6 @@ class RangeView(object):
         if mapping.start not in self._no_tables:
             self._no_tables[mapping.start] = vm_without_page_tables(self.reader, mapping)
         return self._no_tables[mapping.start]
-
-    def runs(self, span):
-        """Yield RunRecords of a span's runs that pass --match (all without)."""
-        ps = self.reader.page_size
-        for mapping, runs in self.shown_batches(span):
-            for vpn, pages, raw in runs:
-                absent = raw is not None and not raw & (PM_PRESENT | PM_SWAP)
-                yield run_record(vpn, pages, raw, mapping, ps, self.ctx.kernel,
-                                 absent and self.no_page_tables(mapping))
 
     def run_batches(self, span):
         """Yield (mapping, runs) covering a span in order: runs a list of at most
@@ -3039,7 +3101,10 @@ class RangeView(object):
             if formatter is None or formatter.mapping is not mapping:
                 formatter = RunFormatter(mapping, self.reader.page_size, self.ctx.kernel,
                                          lambda m=mapping: self.no_page_tables(m), as_json)
-            yield formatter.lines(runs), formatter.hidden
+            infos = None
+            if self.ctx.flags:
+                runs, infos = self.flag_pieces(runs)
+            yield formatter.lines(runs, infos), formatter.hidden
 
     def matching(self, runs, spec):
         # type: (List[Tuple[int, int, Any]], MatchSpec) -> List[Tuple[int, int, int]]
@@ -3173,21 +3238,12 @@ def print_ranges(console, opts, view, spans):
                     console.write(line)
             continue
         console.write(RUN_HEADER)
-        if not view.ctx.flags:
-            for lines, hidden in view.formatted_runs(span):
-                if hidden:
-                    console.warn("hidden", "physical addresses hidden: "
-                                 + hidden_pfn_reason(view.ctx.priv))
-                console.write("\n".join(lines))
-            continue
-        for run in view.shown_runs(span):
-            if run.status == "pfn-hidden":
-                console.warn("hidden", "physical addresses hidden: "
-                             + hidden_pfn_reason(view.ctx.priv))
-            elif run.entry is not None and run.entry.swapped and run.entry.swap_type is None:
-                console.warn("swap-hidden", "swap locations hidden: "
-                             + hidden_pfn_reason(view.ctx.priv))
-            console.write(format_run(run))
+        for lines, hidden in view.formatted_runs(span):
+            for key in hidden:
+                console.warn(key, "%s hidden: %s" % (
+                    "physical addresses" if key == "hidden" else "swap locations",
+                    hidden_pfn_reason(view.ctx.priv)))
+            console.write("\n".join(lines))
 
 
 def write_json_lookup(console, opts, view, header, translations, spans):
@@ -3203,10 +3259,9 @@ def write_json_lookup(console, opts, view, header, translations, spans):
         head = {"start": span.start, "end": span.end, "label": span.label}
         console.write("    " + json.dumps(head, sort_keys=True)[:-1] + ", %s: [" % (
             json.dumps("pages" if opts.each else "runs")))
-        if view.ctx.flags:
-            items = ((translation_json(tr) for tr in view.pages(span)) if opts.each else
-                     (run_json(run) for run in view.shown_runs(span)))
-            batches = (["      " + json.dumps(item, sort_keys=True)] for item in items)
+        if opts.each and view.ctx.flags:
+            batches = (["      " + json.dumps(translation_json(tr), sort_keys=True)]
+                       for tr in view.pages(span))
         elif opts.each:
             batches = view.each_json(span)
         else:

@@ -466,3 +466,14 @@ def test_gather_reads_close_runs_together(fake, monkeypatch):
         assert len(reads) <= len(runs)
     kpage.close()
     assert pagemap.KPageReader(fake.root).gather([], "kpageflags") == [(b"", None)]
+
+
+def test_iomem_lookups_between_region_edges(machine):
+    # One search per stretch between region edges: answers stay those of a full search.
+    facts = pagemap.SystemFacts(machine.root)
+    regions = pagemap.parse_iomem(IOMEM)
+    edges = [r.start for r in regions] + [r.end + 1 for r in regions]
+    for paddr in sorted(set(e + d for e in edges for d in (-1, 0, 1) if e + d >= 0),
+                        key=lambda a: (a * 7919) % 1000003):
+        assert facts.iomem_of(paddr) == pagemap.iomem_region(regions, paddr), hex(paddr)
+    assert facts.iomem_of(0x1100000) == "System RAM > Kernel code"
