@@ -33,9 +33,9 @@ def listing_tree(root, privileged):
     for i in range(4):
         e[ANON + i * PAGE] = make_entry(present=True, pfn=pfn(0x500 + i), exclusive=True)
     e[ANON + 4 * PAGE] = make_entry(present=True, pfn=pfn(0x123456789), soft_dirty=True)
-    e[ANON + 6 * PAGE] = make_entry(swapped=True, swap_offset=0x10, exclusive=True)
-    e[ANON + 7 * PAGE] = make_entry(swapped=True, swap_offset=0x99, exclusive=True)
-    e[ANON + 8 * PAGE] = make_entry(swapped=True, swap_type=3, swap_offset=0x5)
+    e[ANON + 6 * PAGE] = make_entry(swapped=True, swap_offset=pfn(0x10), exclusive=True)
+    e[ANON + 7 * PAGE] = make_entry(swapped=True, swap_offset=pfn(0x99), exclusive=True)
+    e[ANON + 8 * PAGE] = make_entry(swapped=True, swap_type=pfn(3), swap_offset=pfn(0x5))
     e[ANON + 9 * PAGE] = make_entry(guard=True, swap_type=31, swap_offset=4)
     e[ANON + 10 * PAGE] = make_entry(present=True, pfn=pfn(0x600), uffd_wp=True)
     e[ANON + 11 * PAGE] = make_entry(present=True, pfn=pfn(0x601), uffd_wp=True)
