@@ -2537,7 +2537,7 @@ def observe(ctx, reader):
 
 COUNT_CHUNK = 32768     # entries per read for counts: 256 KiB, a multiple of every PMD
 RUN_CHUNK = 8192        # entries per read for runs: its big ints stay near 64 KiB
-RUN_BATCH = 4096        # runs formatted and written at a time
+RUN_BATCH = 1024        # runs formatted and written at a time: bounds memory (~1 MiB of lines)
 PAGEMAP_SCAN = 0xC0606610           # _IOWR('f', 16, struct pm_scan_arg), 6.7
 PAGE_IS_PRESENT = 1 << 3
 PAGE_IS_SWAPPED = 1 << 4
