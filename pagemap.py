@@ -2201,7 +2201,7 @@ KPAGE_FILES = ("kpageflags", "kpagecount", "kpagecgroup")
 # The kernel spends ~70 ns a PFN on kpageflags; a read costs ~0.45 us and its
 # Python around it a few more: physical runs this close share one read, of at
 # most KPAGE_SPAN PFNs (512 KiB).
-KPAGE_GAP = 64
+KPAGE_GAP = 8
 KPAGE_SPAN = 65536
 
 
@@ -2344,12 +2344,15 @@ class KPageReader(object):
             data = self.read_lanes(name, first, end - first)
             if data is None:
                 return None, None
+            if len(members) == 1 and ends[members[0]] == end:
+                parts[members[0]] = data          # the window is the run
+                continue
             for k in members:
                 parts[k] = data[(pfns[k] - first) * 8:(ends[k] - first) * 8]
         values = b"".join(parts)
-        counts = [end - pfn for pfn, end in zip(pfns, ends)]
-        if len(values) == 8 * sum(counts):
+        if len(values) == 8 * (sum(ends) - sum(pfns)):
             return values, None
+        counts = [end - pfn for pfn, end in zip(pfns, ends)]
         return (b"".join(part + bytes(8 * count - len(part)) for part, count in zip(parts, counts)),
                 b"".join(b"\x01" * (len(part) // 8) + bytes(count - len(part) // 8)
                          for part, count in zip(parts, counts)))
