@@ -755,6 +755,14 @@ def count_page_facts(flags_buf, counts_buf):
     return PageCounts(thp, hugetlb, ksm, zero, shared, dirty, locked, uss, pss)
 
 
+def resident_runs(firsts, lengths):
+    # type: (Any, Any) -> List[Tuple[int, int]]
+    """[(pfn, pages)] of the runs (first entry, pages) that are present with a PFN."""
+    mask = PM_PFRAME_MASK
+    return [(raw & mask, pages) for raw, pages in zip(firsts, lengths)
+            if raw >> 63 and raw & mask]
+
+
 def _lane(buf, index):
     # type: (bytes, int) -> int
     return struct.unpack_from("<Q", buf, index * 8)[0]
@@ -932,15 +940,38 @@ def value_runs(buf):
         return []
     if buf == buf[:8] * n:
         return [(struct.unpack_from("<Q", buf)[0], n)]
+    lengths = [len(piece) + 1 for piece in lane_changes(buf)[:n - 1].split(b"\x01")]
+    starts = itertools.accumulate(itertools.chain((0,), lengths[:-1]))
+    return list(zip(map(lanes_of(buf).__getitem__, starts), lengths))
+
+
+def lane_column(values, known, indexes):
+    # type: (Optional[bytes], Optional[bytes], List[int]) -> List[Optional[int]]
+    """The u64 lanes of little-endian values at indexes; None where values or
+    known (one byte a lane) say the value is unknown, or the index is -1."""
+    lanes = lanes_of(values or b"")
+    return [None if i < 0 or values is None or (known is not None and not known[i]) else lanes[i]
+            for i in indexes]
+
+
+def int_or(a, b):
+    # type: (Any, bytes) -> bytearray
+    """Bytewise a | b of two byte strings of one length, as one big-int operation."""
+    return bytearray((int.from_bytes(a, "little") | int.from_bytes(b, "little")).to_bytes(
+        len(a), "little"))
+
+
+def lane_changes(buf):
+    # type: (bytes) -> bytes
+    """One byte per u64 lane of a little-endian buffer: 1 where the next lane
+    differs (the last lane: where it is not 0). One big-int pass."""
+    n = len(buf) // 8
     x = int.from_bytes(buf, "little")
     w = x ^ (x >> 64)
     w |= w >> 32
     w |= w >> 16
     w |= w >> 8
-    ends = (w & lane_mask(0xFF, n)).to_bytes(n * 8, "little")[0::8].translate(_NONZERO)
-    lengths = [len(piece) + 1 for piece in ends[:n - 1].split(b"\x01")]
-    starts = itertools.accumulate(itertools.chain((0,), lengths[:-1]))
-    return list(zip(map(lanes_of(buf).__getitem__, starts), lengths))
+    return (w & lane_mask(0xFF, n)).to_bytes(n * 8, "little")[0::8].translate(_NONZERO)
 
 
 def _sparse_runs(buf, n, populated):
@@ -1189,12 +1220,6 @@ def match_needs_kpage(spec):
     return bool(spec.kpf_set or spec.kpf_clear or spec.shared is not None)
 
 
-def page_matches(spec, raw, kpageflags, mapcount):
-    # type: (MatchSpec, int, Optional[int], Optional[int]) -> bool
-    """True if a page (its pagemap entry, kpageflags and map count) passes spec."""
-    return entry_matches(spec, raw) and facts_match(spec, kpageflags, mapcount)
-
-
 def entry_matches(spec, raw):
     # type: (MatchSpec, int) -> bool
     """The pagemap part of a spec: the same for every page of a run."""
@@ -1203,19 +1228,34 @@ def entry_matches(spec, raw):
     return not spec.written or bool(raw & PM_SOFT_DIRTY and raw & (PM_PRESENT | PM_SWAP))
 
 
-def facts_match(spec, kpageflags, mapcount):
-    # type: (MatchSpec, Optional[int], Optional[int]) -> bool
-    """The kpageflags and map count part of a spec; unknown facts never match."""
-    if spec.kpf_set or spec.kpf_clear:
-        if kpageflags is None or kpageflags & spec.kpf_set != spec.kpf_set or (
-                kpageflags & spec.kpf_clear):
-            return False
+def lanes_matching(spec, n, flags, counts, known=None):
+    # type: (MatchSpec, int, Optional[bytes], Optional[bytes], Optional[bytes]) -> bytes
+    """The kpageflags and map count part of a spec, on whole buffers of n pages:
+    one byte per page, 1 where its kpageflags and map count (little-endian
+    buffers, same order; None: unknown, which never matches) pass spec, and
+    known (one byte per page, if given) is 1. A map count above 1 is shared,
+    except the zero page's (smaps agrees)."""
+    ones = lane_mask(1, n)
+    x = int.from_bytes(flags or b"", "little")
+    ok = 0 if flags is None and (spec.kpf_set or spec.kpf_clear) else ones
+    for bit in range(64):
+        if spec.kpf_set >> bit & 1:
+            ok &= x >> bit
+        if spec.kpf_clear >> bit & 1:
+            ok &= ~x >> bit
     if spec.shared is not None:
-        # The zero page's map count says nothing of sharing memory (smaps agrees).
-        zero = kpageflags is not None and kpageflags & KPF_ZERO_PAGE
-        if mapcount is None or (mapcount > 1 and not zero) != spec.shared:
-            return False
-    return True
+        # A map count above 1 has a bit above bit 0: fold bits 1-63 of each lane
+        # into its bit 0. The zero page's map count says nothing of sharing.
+        c = int.from_bytes(counts or b"", "little") & ~ones
+        for shift in (32, 16, 8, 4, 2, 1):
+            c |= c >> shift
+        shared = c & ~(x >> (KPF_ZERO_PAGE.bit_length() - 1))
+        ok = 0 if counts is None else ok & (shared if spec.shared else ~shared)
+    lanes = (ok & ones).to_bytes(n * 8, "little")[0::8]
+    if known is not None:
+        lanes = (int.from_bytes(lanes, "little") & int.from_bytes(known, "little")).to_bytes(
+            n, "little")
+    return lanes
 
 
 # --- formatting -------------------------------------------------------------
@@ -1374,26 +1414,6 @@ RUN_HEADER = "%-35s %-35s %9s %-20s %-22s %s" % (
     "VRANGE", "PRANGE", "PAGES", "STATE", "FLAGS", "MAPPING")
 
 
-def format_run(run):
-    # type: (RunRecord) -> str
-    """One text line for a run."""
-    entry = run.entry
-    if run.pstart is not None:
-        prange = "0x%x-0x%x" % (run.pstart, run.pstart + run.end - run.start)
-    elif entry is not None and entry.swapped:
-        prange = "swap:hidden" if entry.swap_type is None else "swap:%d:0x%x" % (
-            entry.swap_type, entry.swap_offset)
-    else:
-        prange = "-"
-    flags = ",".join(entry_flag_names(entry)) if entry is not None else ""
-    line = "%-35s %-35s %9d %-20s %-22s %s" % (
-        "0x%x-0x%x" % (run.start, run.end), prange, run.pages, run.status, flags or "-",
-        mapping_label(run.mapping))
-    if run.page is None:
-        return line
-    return "\n".join([line] + format_page(run.page, 0))
-
-
 def run_json(run):
     # type: (RunRecord) -> Dict[str, object]
     entry = run.entry
@@ -1408,6 +1428,147 @@ def run_json(run):
         "mapping": mapping_json(run.mapping),
         "page": page_json(run.page),
     }
+
+
+def json_template(doc, varying, texts=()):
+    # type: (Dict[str, Any], Tuple[str, ...], Tuple[str, ...]) -> str
+    """doc as json.dumps(doc, sort_keys=True) writes it, with a %d for the value
+    of each key in varying and a %s (JSON text) for each in texts: filled in
+    key order, one % a record."""
+    import json
+    return "{%s}" % ", ".join("%s: %s" % (json.dumps(key), "%d" if key in varying else "%s" if (
+        key in texts) else json.dumps(doc[key], sort_keys=True).replace("%", "%%"))
+        for key in sorted(doc))
+
+
+def shape_key(raw):
+    # type: (Optional[int]) -> int
+    """What decides how a run prints, besides its addresses: its flags (bits
+    55-63), the swap type of a swapped entry, whether a present or swapped one
+    shows its PFN or swap location; -1 for the part beyond the address space
+    (raw None)."""
+    if raw is None:
+        return -1
+    if not raw & PM_PFRAME_MASK and raw & (PM_PRESENT | PM_SWAP):
+        return -2 - (raw >> 55)         # hidden (4.2+ without CAP_SYS_ADMIN)
+    return raw & _RUN_KEEP_SWAP if raw & PM_SWAP and not raw & PM_PRESENT else raw >> 55
+
+
+def vary_of(entry, paddr):
+    # type: (Optional[Entry], Optional[int]) -> str
+    """What changes along a run of entries like this one, besides addresses:
+    'paddr' (PFN and entry), 'swap' (slot and entry), 'entry' or ''."""
+    if entry is None:
+        return ""
+    if paddr is not None:
+        return "paddr"
+    return "swap" if entry.swapped and entry.swap_type is not None else "entry"
+
+
+VARYING = {"": (), "entry": ("entry",), "paddr": ("entry", "paddr", "pfn"),
+           "swap": ("entry", "swap_offset", "swap_type")}
+
+
+class RunFormatter(object):
+    """Text lines or JSON objects for the runs (vpn, pages, first raw entry) of
+    one mapping or hole, a batch at a time.
+
+    What follows from a run's flags (state, flag names, the mapping) is
+    formatted once per distinct flags into a template; each run then costs one
+    % with its addresses and counts: no object per run."""
+
+    def __init__(self, mapping, page_size, kernel, no_page_tables, as_json=False):
+        # type: (Optional[Mapping], int, Optional[Tuple[int, int]], Any, bool) -> None
+        self.mapping = mapping
+        self.page_size = page_size
+        self.kernel = kernel
+        self.no_page_tables = no_page_tables
+        self.as_json = as_json
+        # What runs so far hid, in order: 'hidden' (PFNs), 'swap-hidden' (swap locations).
+        self.hidden = []  # type: List[str]
+        self._shapes = {}  # type: Dict[int, Tuple[str, str]]
+        self._pages = {}  # type: Dict[Optional[PageInfo], str]
+
+    def _shape(self, key, raw):
+        # type: (int, Optional[int]) -> Tuple[str, str]
+        """(template, what varies: 'paddr', 'swap', 'entry' or '') for runs like raw."""
+        absent = raw is not None and not raw & (PM_PRESENT | PM_SWAP)
+        run = run_record(0, 1, raw, self.mapping, self.page_size, self.kernel,
+                         absent and self.no_page_tables())
+        entry = run.entry
+        vary = vary_of(entry, run.pstart)
+        swap_hidden = entry is not None and entry.swapped and entry.swap_type is None
+        hidden = "hidden" if run.status == "pfn-hidden" else "swap-hidden" if swap_hidden else ""
+        if hidden and hidden not in self.hidden:
+            self.hidden.append(hidden)
+        if self.as_json:
+            template = "      " + json_template(run_json(run), VARYING[vary] + (
+                "start", "end", "pages"), ("page",) if vary == "paddr" else ())
+        else:
+            # PRANGE: the physical run or swap slot, filled per run, else fixed here.
+            template = "%%-35s %s %%9d %-20s %-22s %s" % (
+                "%-35s" if vary in ("paddr", "swap") else
+                "%-35s" % ("swap:hidden" if swap_hidden else "-"), run.status,
+                ",".join(entry_flag_names(entry) if entry is not None else ()) or "-",
+                mapping_label(self.mapping).replace("%", "%%"))
+        self._shapes[key] = template, vary
+        return template, vary
+
+    def lines(self, runs, infos=None):
+        # type: (List[Tuple[int, int, Any]], Optional[List[Optional[PageInfo]]]) -> List[str]
+        """One text line (or JSON object) per run; with infos, the PageInfo of
+        each run (--flags), its 'page:' lines after the run's (or its "page")."""
+        ps = self.page_size
+        shapes = self._shapes
+        as_json = self.as_json
+        out = []
+        for index, (vpn, pages, raw) in enumerate(runs):
+            key = shape_key(raw)
+            template, vary = shapes.get(key) or self._shape(key, raw)
+            start, end = vpn * ps, (vpn + pages) * ps
+            if as_json:     # values in the order of their keys
+                if vary == "paddr":
+                    pfn = raw & PM_PFRAME_MASK
+                    out.append(template % (end, raw, pfn * ps, self._page(
+                        infos[index] if infos else None), pages, pfn, start))
+                elif vary == "swap":
+                    frame = raw & PM_PFRAME_MASK
+                    out.append(template % (end, raw, pages, start, frame >> PM_SWAP_TYPE_BITS,
+                                           frame & PM_SWAP_TYPE_MASK))
+                elif vary:
+                    out.append(template % (end, raw, pages, start))
+                else:
+                    out.append(template % (end, pages, start))
+                continue
+            if vary == "paddr":
+                pstart = (raw & PM_PFRAME_MASK) * ps
+                out.append(template % ("0x%x-0x%x" % (start, end),
+                                       "0x%x-0x%x" % (pstart, pstart + end - start), pages))
+            elif vary == "swap":
+                frame = raw & PM_PFRAME_MASK
+                out.append(template % ("0x%x-0x%x" % (start, end), "swap:%d:0x%x" % (
+                    frame & PM_SWAP_TYPE_MASK, frame >> PM_SWAP_TYPE_BITS), pages))
+            else:
+                out.append(template % ("0x%x-0x%x" % (start, end), pages))
+            page = self._page(infos[index]) if infos and infos[index] is not None else ""
+            if page:
+                out.append(page)
+        return out
+
+    def _page(self, info):
+        # type: (Optional[PageInfo]) -> str
+        """A PageInfo's 'page:' lines, or its JSON text: made once per distinct info."""
+        text = self._pages.get(info)
+        if text is None:
+            if self.as_json:
+                import json
+                text = json.dumps(page_json(info), sort_keys=True)
+            else:
+                text = "\n".join(format_page(info, 0)) if info is not None else ""
+            if len(self._pages) > 4096:
+                self._pages.clear()
+            self._pages[info] = text
+        return text
 
 
 def human_size(nbytes):
@@ -1892,6 +2053,11 @@ def read_swaps(proc_root):
 def vm_without_page_tables(reader, mapping):
     # type: (ProcessReader, Mapping) -> bool
     """True for VM_PFNMAP/VM_IO mappings, which the kernel's page walk skips."""
+    if mapping.inode == 0 and (mapping.path in ("", "[heap]", "[stack]")
+                               or mapping.path.startswith("[anon:")):
+        # mmap(MAP_ANONYMOUS) memory never is; asking smaps would walk the whole
+        # VMA (27 ms for an untouched 16 GiB one).
+        return False
     flags = reader.vmflags(mapping)
     if flags is not None:
         return "pf" in flags or "io" in flags
@@ -2048,6 +2214,13 @@ def entry_format(byteorder):
 KPAGE_FILES = ("kpageflags", "kpagecount", "kpagecgroup")
 
 
+# The kernel spends ~70 ns a PFN on kpageflags; a read costs ~0.45 us and its
+# Python around it a few more: physical runs this close share one read, of at
+# most KPAGE_SPAN PFNs (512 KiB).
+KPAGE_GAP = 8
+KPAGE_SPAN = 65536
+
+
 class KPageReader(object):
     """/proc/kpageflags, kpagecount and kpagecgroup: one u64 per PFN.
 
@@ -2101,20 +2274,17 @@ class KPageReader(object):
         fd = self._fd(name)
         if fd is None:
             return None
-        chunks = []
-        got = 0
-        while got < count * 8:
+        data = b""
+        while len(data) < count * 8:
             try:
-                chunk = os.pread(fd, count * 8 - got, pfn * 8 + got)
+                chunk = os.pread(fd, count * 8 - len(data), pfn * 8 + len(data))
             except OSError as exc:
                 self.problems[name] = "%s: %s" % (os.path.join(self.proc_root, name),
                                                   exc.strerror or exc)
                 return None
             if not chunk:
                 break
-            chunks.append(chunk)
-            got += len(chunk)
-        data = b"".join(chunks)
+            data = data + chunk if data else chunk
         data = data[:len(data) // 8 * 8]
         if name == "kpagecount" and self.observer is not None:
             data = self._without_observer(data, pfn)
@@ -2155,6 +2325,54 @@ class KPageReader(object):
         big = self.entry_format == ">" or (self.entry_format in "=@" and sys.byteorder == "big")
         return None if data is None else little_endian(data, big)
 
+    def gather(self, runs, *names):
+        # type: (List[Tuple[int, int]], *str) -> List[Tuple[Optional[bytes], Optional[bytes]]]
+        """For each file named, the values of PFN runs [(pfn, count)] as
+        little-endian bytes in the runs' order: (values, None), or, where a run
+        reaches past the last PFN, (values with zeros there, one byte per PFN:
+        1 where known); (None, None) if the file is unreadable. Runs within
+        KPAGE_GAP PFNs of each other share one read: no syscall per physical
+        run where memory lies close."""
+        import itertools
+        pfns = [pfn for pfn, _ in runs]
+        ends = [pfn + count for pfn, count in runs]
+        order = sorted(range(len(runs)), key=pfns.__getitem__)
+        # A window ends where the next run starts more than KPAGE_GAP past the
+        # furthest end so far (runs of shared pages may overlap).
+        reach = list(itertools.accumulate(map(ends.__getitem__, order), max))
+        cuts = [i for i in range(1, len(order)) if pfns[order[i]] - reach[i - 1] > KPAGE_GAP]
+        windows = []
+        for i, j in zip([0] + cuts, cuts + [len(order)]) if runs else ():
+            first = pfns[order[i]]
+            while reach[j - 1] - first > KPAGE_SPAN and j - i > 1:
+                k = i + 1                # a window too wide: split it, one read each
+                while reach[k] - first <= KPAGE_SPAN:
+                    k += 1
+                windows.append((first, reach[k - 1], order[i:k]))
+                i, first = k, pfns[order[k]]
+            windows.append((first, reach[j - 1], order[i:j]))
+        return [self._gather(name, windows, pfns, ends) for name in names]
+
+    def _gather(self, name, windows, pfns, ends):
+        # type: (str, List[Tuple[int, int, List[int]]], List[int], List[int]) -> Tuple[Optional[bytes], Optional[bytes]]
+        parts = [b""] * len(pfns)
+        for first, end, members in windows:
+            data = self.read_lanes(name, first, end - first)
+            if data is None:
+                return None, None
+            if len(members) == 1 and ends[members[0]] == end:
+                parts[members[0]] = data          # the window is the run
+                continue
+            for k in members:
+                parts[k] = data[(pfns[k] - first) * 8:(ends[k] - first) * 8]
+        values = b"".join(parts)
+        if len(values) == 8 * (sum(ends) - sum(pfns)):
+            return values, None
+        counts = [end - pfn for pfn, end in zip(pfns, ends)]
+        return (b"".join(part + bytes(8 * count - len(part)) for part, count in zip(parts, counts)),
+                b"".join(b"\x01" * (len(part) // 8) + bytes(count - len(part) // 8)
+                         for part, count in zip(parts, counts)))
+
     def value(self, name, pfn):
         # type: (str, int) -> Optional[int]
         values = self.read(name, pfn, 1)
@@ -2180,6 +2398,8 @@ class SystemFacts(object):
         self.sys_root = os.path.join(os.path.dirname(proc_root.rstrip("/")) or "/", "sys")
         self._nodes = None  # type: Optional[Tuple[int, Dict[int, int]]]
         self._iomem = None  # type: Optional[List[IomemRegion]]
+        self._iomem_edges = []  # type: List[int]
+        self._iomem_chains = {}  # type: Dict[int, Optional[str]]
         self._cgroups = None  # type: Optional[Dict[int, str]]
         self.iomem_problem = None  # type: Optional[str]
 
@@ -2218,7 +2438,18 @@ class SystemFacts(object):
                 self.iomem_problem = "/proc/iomem unreadable"
             elif iomem_hidden(self._iomem):
                 self.iomem_problem = "/proc/iomem shows addresses only to root"
-        return None if self.iomem_problem else iomem_region(self._iomem, paddr)
+        if self.iomem_problem:
+            return None
+        # The regions holding an address change only at a region's edge: one
+        # search per stretch between edges (a listing asks for every run).
+        import bisect
+        if not self._iomem_edges:
+            self._iomem_edges = sorted(set([r.start for r in self._iomem] +
+                                           [r.end + 1 for r in self._iomem]))
+        stretch = bisect.bisect_right(self._iomem_edges, paddr)
+        if stretch not in self._iomem_chains:
+            self._iomem_chains[stretch] = iomem_region(self._iomem, paddr)
+        return self._iomem_chains[stretch]
 
     def cgroup_path(self, inode):
         # type: (int) -> Optional[str]
@@ -2325,6 +2556,7 @@ def observe(ctx, reader):
 
 COUNT_CHUNK = 32768     # entries per read for counts: 256 KiB, a multiple of every PMD
 RUN_CHUNK = 8192        # entries per read for runs: its big ints stay near 64 KiB
+RUN_BATCH = 1024        # runs formatted and written at a time: bounds memory (~1 MiB of lines)
 PAGEMAP_SCAN = 0xC0606610           # _IOWR('f', 16, struct pm_scan_arg), 6.7
 PAGE_IS_PRESENT = 1 << 3
 PAGE_IS_SWAPPED = 1 << 4
@@ -2467,21 +2699,27 @@ class PageFacts(object):
 
     def __call__(self, buf):
         # type: (bytes) -> None
-        if not self.usable:
+        """Add the facts of the resident pages of a chunk (little-endian entries)."""
+        starts, lengths = find_runs(buf)
+        self.add(resident_runs(map(lanes_of(buf).__getitem__, starts), lengths))
+
+    def add(self, runs):
+        # type: (List[Tuple[int, int]]) -> None
+        """Add the facts of physical runs [(pfn, count)] of resident pages; pages
+        past the end of either file (no facts) are left out."""
+        if not self.usable or not runs:
             return
-        flags, counts = [], []
-        for start, length in zip(*find_runs(buf)):
-            raw = _lane(buf, start)
-            if raw & PM_PRESENT and raw & PM_PFRAME_MASK:
-                pfn = raw & PM_PFRAME_MASK
-                f = self.kpage.read_lanes("kpageflags", pfn, length) or b""
-                c = self.kpage.read_lanes("kpagecount", pfn, length) or b""
-                n = min(len(f), len(c))
-                flags.append(f[:n])
-                counts.append(c[:n])
-        if flags:
-            self.total = add_page_counts(self.total, count_page_facts(b"".join(flags),
-                                                                      b"".join(counts)))
+        (flags, known_flags), (counts, known_counts) = self.kpage.gather(
+            runs, "kpageflags", "kpagecount")
+        if flags is None or counts is None:
+            return
+        if known_flags is not None or known_counts is not None:
+            every = b"\x01" * (len(flags) // 8)
+            known = [i for i, (f, c) in enumerate(zip(bytearray(known_flags or every),
+                                                      bytearray(known_counts or every))) if f and c]
+            flags = b"".join(flags[i * 8:i * 8 + 8] for i in known)
+            counts = b"".join(counts[i * 8:i * 8 + 8] for i in known)
+        self.total = add_page_counts(self.total, count_page_facts(flags, counts))
 
 
 Piece = collections.namedtuple("Piece", ("vpn", "pages", "data", "beyond"))
@@ -2811,40 +3049,62 @@ class RangeView(object):
         self._no_tables = {}  # type: Dict[int, bool]
 
     def shown_runs(self, span):
-        """The runs to show: all of them, or those that pass --match; with --flags
-        split where the physical pages' flags or map counts change."""
-        runs = self.runs(span) if self.spec is None else self.matching_runs(span, self.spec)
-        return self.flag_runs(runs) if self.ctx.flags else runs
-
-    def flag_runs(self, runs):
-        """Split runs of present pages where kpageflags or the map count change."""
+        """RunRecords of the runs to show: all of them, or those that pass --match;
+        with --flags split where the physical pages' facts change, each with
+        the PageInfo its pages share."""
         ps = self.reader.page_size
-        kpage = self.ctx.kpage
-        for run in runs:
-            entry = run.entry
-            if entry is None or not entry.pfn:
-                yield run
+        for mapping, runs in self.shown_batches(span):
+            infos = [None] * len(runs)  # type: List[Optional[PageInfo]]
+            if self.ctx.flags:
+                runs, infos = self.flag_pieces(runs)
+            for (vpn, pages, raw), info in zip(runs, infos):
+                absent = raw is not None and not raw & (PM_PRESENT | PM_SWAP)
+                yield run_record(vpn, pages, raw, mapping, ps, self.ctx.kernel,
+                                 absent and self.no_page_tables(mapping))._replace(page=info)
+
+    def flag_pieces(self, runs):
+        # type: (List[Tuple[int, int, Any]]) -> Tuple[List[Tuple[int, int, Any]], List[Optional[PageInfo]]]
+        """Runs split where the physical pages' kpageflags, map count or cgroup
+        change, and the PageInfo each piece's pages share (None where not
+        present). The kpage values of all the runs are gathered at once and
+        compared on whole buffers."""
+        import itertools
+        resident = [run for run in runs if run[2] is not None and run[2] >> 63 and (
+            run[2] & PM_PFRAME_MASK)]
+        physical = resident_runs([raw for _, _, raw in resident], [n for _, n, _ in resident])
+        files = self.ctx.kpage.gather(physical, "kpageflags", "kpagecount", "kpagecgroup")
+        n = sum(pages for _, pages in physical)
+        # 1 after each lane where a piece ends: a run's end, or a fact changing.
+        ends = bytearray(n)
+        for end in itertools.accumulate(pages for _, pages in physical):
+            ends[end - 1] = 1
+        for values, known in files:
+            if values is not None:
+                ends = int_or(ends, lane_changes(values))
+            if known is not None:
+                ends = bytearray(a | (b != c) for a, b, c in zip(ends, known, known[1:] + b"\0"))
+        pieces, firsts = [], []  # type: (List[Tuple[int, int, Any]], List[int])
+        pos = 0                  # the lane of the run's first page in the gathered values
+        for vpn, pages, raw in runs:
+            if raw is None or not raw >> 63 or not raw & PM_PFRAME_MASK:
+                pieces.append((vpn, pages, raw))
+                firsts.append(-1)
                 continue
-            flags = kpage.read("kpageflags", entry.pfn, run.pages) or ()
-            counts = kpage.read("kpagecount", entry.pfn, run.pages) or ()
-            cgroups = kpage.read("kpagecgroup", entry.pfn, run.pages) or ()
-            facts = [(flags[i] if i < len(flags) else None,
-                      counts[i] if i < len(counts) else None,
-                      cgroups[i] if i < len(cgroups) else None) for i in range(run.pages)]
-            start = 0
-            for i in range(1, run.pages + 1):
-                if i < run.pages and facts[i] == facts[start]:
-                    continue
-                flag, count, inode = facts[start]
-                paddr = run.pstart + start * ps
-                page = PageInfo(flag, count, inode or None,
-                                self.ctx.facts.cgroup_path(inode) if inode else None,
-                                self.ctx.facts.node_of(paddr), self.ctx.facts.iomem_of(paddr),
-                                None)
-                yield RunRecord(run.start + start * ps, run.start + i * ps, i - start,
-                                run.status, decode_entry(entry.raw + start, self.ctx.kernel),
-                                paddr, run.mapping, page)
-                start = i
+            i = 0
+            while i < pages:
+                j = ends.find(1, pos + i) - pos + 1
+                pieces.append((vpn + i, j - i, raw + i))
+                firsts.append(pos + i)
+                i = j
+            pos += pages
+        facts = self.ctx.facts
+        ps = self.reader.page_size
+        infos = [None if first < 0 else PageInfo(
+            flags, count, inode or None, facts.cgroup_path(inode) if inode else None,
+            facts.node_of((raw & PM_PFRAME_MASK) * ps), facts.iomem_of((raw & PM_PFRAME_MASK) * ps),
+            None) for first, (_, _, raw), flags, count, inode in zip(
+                firsts, pieces, *[lane_column(values, known, firsts) for values, known in files])]
+        return pieces, infos
 
     def no_page_tables(self, mapping):
         # type: (Optional[Mapping]) -> bool
@@ -2854,79 +3114,159 @@ class RangeView(object):
             self._no_tables[mapping.start] = vm_without_page_tables(self.reader, mapping)
         return self._no_tables[mapping.start]
 
-    def runs(self, span):
-        """Yield RunRecords covering a span, split at mapping edges."""
+    def run_batches(self, span):
+        """Yield (mapping, runs) covering a span in order: runs a list of at most
+        RUN_BATCH (first vpn, pages, first raw entry) in one mapping (or hole)."""
+        import itertools
         ps = self.reader.page_size
         vpn0, vpn1 = page_span(span, ps)
         for start, end, mapping in split_by_mappings(self.reader.maps(), vpn0 * ps, vpn1 * ps):
-            for vpn, pages, raw in self.walker.runs(start // ps, end // ps):
-                absent = raw is not None and not raw & (PM_PRESENT | PM_SWAP)
-                yield run_record(vpn, pages, raw, mapping, ps, self.ctx.kernel,
-                                 absent and self.no_page_tables(mapping))
+            runs = self.walker.runs(start // ps, end // ps)
+            batch = list(itertools.islice(runs, RUN_BATCH))
+            while batch:
+                yield mapping, batch
+                batch = list(itertools.islice(runs, RUN_BATCH))
 
-    def matching_runs(self, span, spec):
-        """RunRecords of the pages of a span that pass a --match spec. The pages of
-        a run share their pagemap flags, so that part is decided once a run; only
-        kpageflags and map counts (read once a run) are checked page by page,
-        splitting the run where matching stops. Pages outside mappings never
-        match."""
-        ps = self.reader.page_size
+    def shown_batches(self, span):
+        """run_batches with only the runs, or parts of runs, that pass --match;
+        pages outside mappings never match."""
+        for mapping, runs in self.run_batches(span):
+            if self.spec is not None:
+                runs = self.matching(runs, self.spec) if mapping is not None else []
+            if runs:
+                yield mapping, runs
+
+    def formatted_runs(self, span, as_json=False):
+        """Yield (lines, any PFN hidden so far) for batches of a span's runs: text
+        lines or JSON objects, as RunFormatter makes them."""
+        formatter = None
+        for mapping, runs in self.shown_batches(span):
+            if formatter is None or formatter.mapping is not mapping:
+                formatter = RunFormatter(mapping, self.reader.page_size, self.ctx.kernel,
+                                         lambda m=mapping: self.no_page_tables(m), as_json)
+            infos = None
+            if self.ctx.flags:
+                runs, infos = self.flag_pieces(runs)
+            yield formatter.lines(runs, infos), formatter.hidden
+
+    def matching(self, runs, spec):
+        # type: (List[Tuple[int, int, Any]], MatchSpec) -> List[Tuple[int, int, int]]
+        """The parts of runs (vpn, pages, first raw entry) of one mapping whose
+        pages pass a --match spec, as runs. The pages of a run share their
+        pagemap flags, so that part is decided once a run; kpageflags and map
+        counts of all the runs are gathered at once and tested on whole
+        buffers, splitting a run where matching stops."""
+        runs = [run for run in runs if run[2] is not None and entry_matches(spec, run[2])]
+        if not match_needs_kpage(spec):
+            return runs
+        # No PFN, no facts: such pages cannot match.
+        runs = [run for run in runs if run[2] & PM_PRESENT and run[2] & PM_PFRAME_MASK]
+        physical = resident_runs([raw for _, _, raw in runs], [pages for _, pages, _ in runs])
         kpage = self.ctx.kpage
-        needs_facts = match_needs_kpage(spec)
-        for run in self.runs(span):
-            entry = run.entry
-            if entry is None or run.mapping is None or not entry_matches(spec, entry.raw):
+        counts = known_counts = None
+        if spec.shared is None:
+            [(flags, known)] = kpage.gather(physical, "kpageflags")
+        else:
+            (flags, known), (counts, known_counts) = kpage.gather(
+                physical, "kpageflags", "kpagecount")
+        if known_counts is not None:
+            known = known_counts if known is None else bytes(
+                a & b for a, b in zip(bytearray(known), bytearray(known_counts)))
+        ok = lanes_matching(spec, sum(pages for _, pages in physical), flags, counts, known)
+        matched = []
+        pos = 0
+        for vpn, pages, raw in runs:
+            lanes = ok[pos:pos + pages]
+            pos += pages
+            if b"\x00" not in lanes:
+                matched.append((vpn, pages, raw))
                 continue
-            if not needs_facts:
-                yield run
-                continue
-            if not entry.pfn:
-                continue                 # no PFN, no facts: they cannot match
-            flags = kpage.read("kpageflags", entry.pfn, run.pages) or ()
-            counts = (kpage.read("kpagecount", entry.pfn, run.pages) or ()
-                      if spec.shared is not None else ())
-            start = None
-            for i in range(run.pages + 1):
-                ok = i < run.pages and facts_match(
-                    spec, flags[i] if i < len(flags) else None,
-                    counts[i] if i < len(counts) else None)
-                if ok and start is None:
-                    start = i
-                elif not ok and start is not None:
-                    first = decode_entry(entry.raw + start, self.ctx.kernel)
-                    yield RunRecord(run.start + start * ps, run.start + i * ps, i - start,
-                                    run.status, first,
-                                    None if run.pstart is None else run.pstart + start * ps,
-                                    run.mapping)
-                    start = None
+            i = lanes.find(1)
+            while i >= 0:
+                j = lanes.find(0, i)
+                j = pages if j < 0 else j
+                matched.append((vpn + i, j - i, raw + i))
+                i = lanes.find(1, j)
+        return matched
 
     def pages(self, span):
         """Yield a Translation per page of a span (--each)."""
         ps = self.reader.page_size
-        pid = self.reader.number
         for run in self.shown_runs(span):
-            slots = ()  # type: Any
-            if run.entry is not None and run.entry.swapped:
-                # A swapped run shares its state, not its slots: read the pages' own.
-                slots = lanes_of(little_endian(self.reader.read_raw(run.start // ps, run.pages),
-                                               self.reader.big_endian))
-            for i in range(run.pages):
-                vaddr = run.start + i * ps
-                if run.entry is None:
-                    yield Translation(pid, vaddr, None, None, run.mapping, run.status, "", ps,
-                                      None, None, None)
-                    continue
-                raw = run.entry.raw + i if run.entry.pfn else run.entry.raw
-                if i < len(slots):
-                    raw = slots[i]
-                entry = decode_entry(raw, self.ctx.kernel)
-                status, _, paddr = entry_status(entry, ps, vaddr, self.ctx.priv, self.ctx.swaps)
-                if run.status in ("unmapped", "no-page-tables"):
-                    status = run.status
-                page = (describe_page(self.reader, self.ctx, vaddr, entry, run.mapping)
-                        if self.ctx.flags and entry.present else None)
-                yield Translation(pid, vaddr, entry, paddr, run.mapping, status, "", ps,
-                                  swap_area_for(entry, self.ctx.swaps), None, None, page)
+            entry = run.entry
+            raws = ([None] * run.pages if entry is None else
+                    self.page_entries(run.start // ps, run.pages, entry.raw, entry.swapped))
+            for i, raw in enumerate(raws):
+                yield self.page_translation(run, run.start + i * ps, raw)
+
+    def page_entries(self, vpn, pages, raw, swapped):
+        # type: (int, int, int, bool) -> Any
+        """The raw entries of the pages of a run whose first is raw: a present
+        run's count up; a swapped run shares its state, not its slots: read the
+        pages' own."""
+        if swapped:
+            return lanes_of(little_endian(self.reader.read_raw(vpn, pages),
+                                          self.reader.big_endian))
+        return range(raw, raw + pages) if raw & PM_PRESENT and raw & PM_PFRAME_MASK else (
+            [raw] * pages)
+
+    def page_translation(self, run, vaddr, raw):
+        # type: (RunRecord, int, Optional[int]) -> Translation
+        """The Translation of one page of a run, its entry raw."""
+        ps = self.reader.page_size
+        pid = self.reader.number
+        if raw is None:
+            return Translation(pid, vaddr, None, None, run.mapping, run.status, "", ps,
+                               None, None, None, None)
+        entry = decode_entry(raw, self.ctx.kernel)
+        status, _, paddr = entry_status(entry, ps, vaddr, self.ctx.priv, self.ctx.swaps)
+        if run.status in ("unmapped", "no-page-tables"):
+            status = run.status
+        page = (describe_page(self.reader, self.ctx, vaddr, entry, run.mapping)
+                if self.ctx.flags and entry.present else None)
+        return Translation(pid, vaddr, entry, paddr, run.mapping, status, "", ps,
+                           swap_area_for(entry, self.ctx.swaps), None, None, page)
+
+    def each_json(self, span):
+        """Yield lists of the --each JSON objects of a span's pages (not with
+        --flags): a template per mapping and shape_key, made from its first
+        page's Translation, then one % a page, at most RUN_BATCH pages a list."""
+        ps = self.reader.page_size
+        shapes = {}  # type: Dict[Tuple[int, int], Tuple[str, str]]
+        out = []  # type: List[str]
+        for mapping, runs in self.shown_batches(span):
+            for vpn, pages, raw in runs:
+                key = (mapping.start if mapping else -1, shape_key(raw))
+                if key not in shapes:
+                    absent = raw is not None and not raw & (PM_PRESENT | PM_SWAP)
+                    tr = self.page_translation(run_record(
+                        vpn, pages, raw, mapping, ps, self.ctx.kernel,
+                        absent and self.no_page_tables(mapping)), vpn * ps, raw)
+                    vary = vary_of(tr.entry, tr.paddr)
+                    shapes[key] = "      " + json_template(translation_json(tr),
+                                                           VARYING[vary] + ("vaddr",)), vary
+                template, vary = shapes[key]
+                raws = () if vary in ("", "entry") else self.page_entries(
+                    vpn, pages, raw, vary == "swap")
+                for first in range(0, pages, RUN_BATCH):
+                    vaddrs = range((vpn + first) * ps, (vpn + min(pages, first + RUN_BATCH)) * ps,
+                                   ps)
+                    if vary == "paddr":     # values in the order of their keys
+                        out.extend(template % (e, (e & PM_PFRAME_MASK) * ps, e & PM_PFRAME_MASK, v)
+                                   for e, v in zip(raws[first:], vaddrs))
+                    elif vary == "swap":
+                        out.extend(template % (e, (e & PM_PFRAME_MASK) >> PM_SWAP_TYPE_BITS,
+                                               e & PM_SWAP_TYPE_MASK, v)
+                                   for e, v in zip(raws[first:], vaddrs))
+                    elif vary:
+                        out.extend(template % (raw, v) for v in vaddrs)
+                    else:
+                        out.extend(template % (v,) for v in vaddrs)
+                    if len(out) >= RUN_BATCH:
+                        yield out
+                        out = []
+        if out:
+            yield out
 
 
 def print_ranges(console, opts, view, spans):
@@ -2941,14 +3281,12 @@ def print_ranges(console, opts, view, spans):
                     console.write(line)
             continue
         console.write(RUN_HEADER)
-        for run in view.shown_runs(span):
-            if run.status == "pfn-hidden":
-                console.warn("hidden", "physical addresses hidden: "
-                             + hidden_pfn_reason(view.ctx.priv))
-            elif run.entry is not None and run.entry.swapped and run.entry.swap_type is None:
-                console.warn("swap-hidden", "swap locations hidden: "
-                             + hidden_pfn_reason(view.ctx.priv))
-            console.write(format_run(run))
+        for lines, hidden in view.formatted_runs(span):
+            for key in hidden:
+                console.warn(key, "%s hidden: %s" % (
+                    "physical addresses" if key == "hidden" else "swap locations",
+                    hidden_pfn_reason(view.ctx.priv)))
+            console.write("\n".join(lines))
 
 
 def write_json_lookup(console, opts, view, header, translations, spans):
@@ -2964,15 +3302,20 @@ def write_json_lookup(console, opts, view, header, translations, spans):
         head = {"start": span.start, "end": span.end, "label": span.label}
         console.write("    " + json.dumps(head, sort_keys=True)[:-1] + ", %s: [" % (
             json.dumps("pages" if opts.each else "runs")))
-        items = ((translation_json(tr) for tr in view.pages(span)) if opts.each else
-                 (run_json(run) for run in view.shown_runs(span)))
+        if opts.each and view.ctx.flags:
+            batches = (["      " + json.dumps(translation_json(tr), sort_keys=True)]
+                       for tr in view.pages(span))
+        elif opts.each:
+            batches = view.each_json(span)
+        else:
+            batches = (lines for lines, _ in view.formatted_runs(span, as_json=True))
         previous = None
-        for item in items:
+        for batch in batches:
             if previous is not None:
-                console.write("      " + previous + ",")
-            previous = json.dumps(item, sort_keys=True)
+                console.write(previous + ",")
+            previous = ",\n".join(batch)
         if previous is not None:
-            console.write("      " + previous)
+            console.write(previous)
         console.write("    ]}" + ("," if i + 1 < len(spans) else ""))
     console.write("  ],")
     console.write('  "results": ' + json.dumps([translation_json(tr) for tr in translations],
@@ -3110,31 +3453,28 @@ def account_like_smaps(reader, row, hugetlb, swap):
     return row._replace(counts=c)
 
 
-def run_lanes(raw, pages):
-    # type: (int, int) -> bytes
-    """The little-endian entries of a physical run: raw, raw+1, ..."""
-    lanes = progression(raw, pages)
-    return bytes(lanes) if lanes is not None else struct.pack(
-        "<%dQ" % pages, *range(raw, raw + pages))
-
-
 def summarize_matching(view, mapping, spec, facts=None):
     # type: (RangeView, Mapping, MatchSpec, Optional[PageFacts]) -> MappingSummary
-    """Counts of the pages of one mapping that pass --match."""
+    """Counts of the pages of one mapping that pass --match: pages summed by
+    their flags (bits 55-63), each distinct flags decoded once."""
     ps = view.reader.page_size
     total = ZERO_COUNTS._replace(pages=-(-mapping.end // ps) - mapping.start // ps)
     status = status_before_reading(view.reader, mapping)
     if status is not None:
         return MappingSummary(mapping, total, status, None)
-    for run in view.matching_runs(Span(mapping.start, mapping.end, ""), spec):
-        e, n = run.entry, run.pages
+    by_flags = collections.Counter()  # type: Dict[int, int]
+    for _, runs in view.shown_batches(Span(mapping.start, mapping.end, "")):
+        for _, pages, raw in runs:
+            by_flags[raw >> 55] += pages
+        if facts is not None:
+            facts.add(resident_runs([raw for _, _, raw in runs], [pages for _, pages, _ in runs]))
+    for flags, n in by_flags.items():
+        e = decode_entry(flags << 55, view.ctx.kernel)
         present, swapped = e.present, e.swapped
         total = add_counts(total, Counts(0, n * present, n * swapped,
                                          n * (present and e.file_shared),
                                          n * (present and e.exclusive),
                                          n * ((present or swapped) and e.soft_dirty), 0))
-        if facts is not None and present and e.pfn:
-            facts(run_lanes(e.raw, n))
     found = facts.reset() if facts is not None and facts.usable else None
     if found is not None:
         total = total._replace(huge=found.thp + found.hugetlb)
@@ -4531,6 +4871,27 @@ def build_parser():
     return parser
 
 
+# The options of a command line of PID and addresses alone, as build_parser
+# sets them (a test holds the two equal): the commonest command needs no
+# argparse, whose import costs a sixth of the interpreter's start-up.
+PLAIN_OPTIONS = {
+    "verbose": False, "json": False, "flags": False, "match": None, "written": False,
+    "clear_soft_dirty": False, "watch": None, "times": None, "each": False, "picture": False,
+    "decode": None, "phys": None, "physical": None, "capture": None, "source": None,
+    "check": False, "kernel_version": None, "page_size": None, "byteorder": None,
+    "proc_root": "/proc",
+}
+
+
+class PlainOptions(object):
+    """Parsed options of a command line without options."""
+
+    def __init__(self, args):
+        # type: (List[str]) -> None
+        self.__dict__.update(PLAIN_OPTIONS)
+        self.pid, self.addresses = args[0], args[1:]
+
+
 def parse_arguments(argv):
     # type: (Optional[List[str]]) -> Namespace
     """Parse argv, allowing options between positionals ('self --json 0x1').
@@ -4538,6 +4899,9 @@ def parse_arguments(argv):
     argparse before 3.7 has no parse_intermixed_args: positionals that follow
     an option come back as extras, and are put back in order here.
     """
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args and not any(arg.startswith("-") for arg in args):
+        return PlainOptions(args)  # type: ignore
     parser = build_parser()
     opts, extras = parser.parse_known_args(argv)
     for extra in extras:

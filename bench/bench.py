@@ -8,9 +8,11 @@ for each region, times inside this process (median of REPS):
   runs     every run of Walker.runs              vs  pmlimit runs
 
 and prints entries/s and the ratio to C (lower is better; 1.00 = C speed).
-It also times an untouched region with and without PAGEMAP_SCAN, and measures
-the peak RSS of the whole command (`pagemap PID`, `pagemap PID START-END`)
-against the interpreter's floor (`pagemap --version`).
+It also times an untouched region with and without PAGEMAP_SCAN, --physical
+against reading /proc/kpageflags, the headline command and compile() against
+the bare interpreter and the baseline file, listings and summaries end to end
+(pagemap.main, output to /dev/null) against `pmlimit list` or the plain
+command, and the peak RSS of whole commands against the interpreter's floor.
 
 Usage (as root, from the project root):  python3 bench/bench.py [--reps N]
 Needs gcc for the bench-kit programs; without them only pagemap.py is timed.
@@ -73,24 +75,125 @@ def median_time(fn, reps):
 def pmlimit(exe, pid, mode, reps, rng):
     if exe is None:
         return None
-    out = subprocess.check_output([exe, str(pid), mode, str(reps), "65536", rng],
-                                  universal_newlines=True)
+    with open(os.devnull, "w") as devnull:
+        proc = subprocess.run([exe, str(pid), mode, str(reps), "65536", rng],
+                              stdout=devnull if mode == "list" else subprocess.PIPE,
+                              stderr=subprocess.PIPE, universal_newlines=True, check=True)
+    out = proc.stderr if mode == "list" else proc.stdout
     fields = dict(kv.split("=") for kv in out.split())
     return float(fields["median_s"])
 
 
+def ratios(fn, floor, rounds):
+    """Median and range of fn() / floor() over rounds, each pair timed back to back."""
+    got = sorted(fn() / floor() for _ in range(rounds))
+    return got[len(got) // 2], got[0], got[-1]
+
+
+def show_ratio(what, floor_name, r):
+    print("%-44s %5.2fx (%.2f-%.2f)  vs %s" % (what, r[0], r[1], r[2], floor_name))
+
+
+def command_time(argv):
+    """Wall time of one run of a command, output to /dev/null."""
+    with open(os.devnull, "w") as devnull:
+        t0 = time.perf_counter()
+        subprocess.call(argv, stdout=devnull, stderr=devnull)
+        return time.perf_counter() - t0
+
+
+def main_time(argv):
+    """Time of pagemap.main(argv) in this process, output written to /dev/null:
+    the command's whole work, interpreter start-up aside."""
+    import contextlib
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        t0 = time.perf_counter()
+        pagemap.main(argv)
+        return time.perf_counter() - t0
+
+
+BASELINE = "b20a5f3"    # pagemap.py before the start-up work of issue 9
+
+
+def bench_startup(rounds):
+    """The headline command against the bare interpreter, and compile() of the
+    file against the baseline's (git show BASELINE:pagemap.py)."""
+    script = os.path.join(ROOT, "pagemap.py")
+    with open(script) as f:
+        source = f.read()
+    try:
+        old = subprocess.check_output(["git", "-C", ROOT, "show", BASELINE + ":pagemap.py"],
+                                      stderr=subprocess.DEVNULL, universal_newlines=True)
+    except (OSError, subprocess.CalledProcessError):
+        old = None
+
+    def compile_time(text):
+        t0 = time.perf_counter()
+        compile(text, "pagemap.py", "exec")
+        return time.perf_counter() - t0
+    t = median_time(lambda: compile_time(source), rounds)
+    print("compile(): %.1f ms for %d KB" % (t * 1e3, len(source) // 1000))
+    if old is not None:
+        show_ratio("compile() of pagemap.py", "the file at %s (%d KB)" % (
+            BASELINE, len(old) // 1000),
+            ratios(lambda: compile_time(source), lambda: compile_time(old), rounds))
+    headline = [sys.executable, script, "self", "0x400000"]
+    bare = [sys.executable, "-c", "pass"]
+    show_ratio("python3 pagemap.py self 0x400000", "python3 -c pass",
+               ratios(lambda: command_time(headline), lambda: command_time(bare), rounds))
+    if peak_rss_kib(bare[1:]) is None:
+        print("peak RSS: needs GNU time (/usr/bin/time), skipped")
+        return
+    rss = sorted(peak_rss_kib(headline[1:]) - peak_rss_kib(bare[1:]) for _ in range(rounds))
+    print("%-44s +%.1f MiB (%.1f-%.1f) peak RSS over python3 -c pass" % (
+        "python3 pagemap.py self 0x400000", rss[len(rss) // 2] / 1024.0, rss[0] / 1024.0,
+        rss[-1] / 1024.0))
+
+
+def bench_outputs(rounds, pid, regions, limit):
+    """Listings and summaries as the user asks for them (pagemap.main, output
+    to /dev/null), each against its floor timed in the same round."""
+    full = "%x-%x" % regions["full"]
+    p = str(pid)
+    if limit is not None:
+        c_list = lambda: pmlimit(limit, pid, "list", 1, full)  # noqa: E731
+        show_ratio("listing of 1 GiB full, text", "pmlimit list",
+                   ratios(lambda: main_time([p, full]), c_list, rounds))
+        show_ratio("listing of 1 GiB full, --json", "pmlimit list",
+                   ratios(lambda: main_time([p, full, "--json"]), c_list, rounds))
+    show_ratio("listing of 1 GiB full, --flags", "the same listing without it",
+               ratios(lambda: main_time([p, full, "--flags"]), lambda: main_time([p, full]),
+                      rounds))
+    for extra in (["--flags"], ["--match", "anon"], ["--match", "shared"]):
+        show_ratio("whole-process summary, %s" % " ".join(extra), "the plain summary",
+                   ratios(lambda e=extra: main_time([p] + e), lambda: main_time([p]), rounds))
+    start = regions["full"][0]
+    mib64 = "%x-%x" % (start, start + (64 << 20))
+    pages = (64 << 20) // pagemap.system_page_size()
+    t = median_time(lambda: main_time([p, mib64, "--each", "--json"]), rounds)
+    print("%-44s %.2f us a page (%d pages in %.2f s)" % ("--each --json of 64 MiB", t / pages * 1e6,
+                                                       pages, t))
+    if shutil.which("dd"):
+        show_ratio("--physical", "dd if=/proc/kpageflags of=/dev/null bs=1M",
+                   ratios(lambda: main_time(["--physical"]), lambda: command_time(
+                       ["dd", "if=/proc/kpageflags", "of=/dev/null", "bs=1M"]), rounds))
+    untouched = regions["untouched"]
+    show_ratio("listing of untouched 16 GiB", "a lookup of one of its pages",
+               ratios(lambda: main_time([p, "%x-%x" % untouched]),
+                      lambda: main_time([p, "%x" % (untouched[0] + (1 << 20))]), rounds))
+
+
 def peak_rss_kib(argv):
-    """Peak RSS of one run of a command, from the kernel's accounting of children."""
-    pid = os.fork()
-    if pid == 0:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        try:
-            os.execv(sys.executable, [sys.executable] + argv)
-        finally:
-            os._exit(127)
-    _, status, usage = os.wait4(pid, 0)
-    return usage.ru_maxrss
+    """Peak RSS of one run of python3 ARGV, as GNU time reports it (None without
+    it). Not from wait4 here: a child forked from this process starts with its
+    size, which the kernel keeps as the child's peak across exec."""
+    if not os.path.exists("/usr/bin/time"):
+        return None
+    with open(os.devnull, "w") as devnull:
+        err = subprocess.run(["/usr/bin/time", "-f", "rss=%M", sys.executable] + argv,
+                             stdout=devnull, stderr=subprocess.PIPE,
+                             universal_newlines=True).stderr
+    return int(err.rsplit("rss=", 1)[1].split()[0])
 
 
 def bench_physical(reps):
@@ -202,14 +305,20 @@ def run(opts, pid, regions, limit):
         (end - start) >> 30, with_scan * 1e3, "used" if saved else "unavailable", plain * 1e3))
     bench_physical(opts.reps)
     bench_reverse(opts.reps, reader, regions)
+    print("End to end (median ratio of %d rounds, range in brackets):" % opts.reps)
+    bench_startup(opts.reps)
+    bench_outputs(opts.reps, pid, regions, limit)
     reader.close()
     script = os.path.join(ROOT, "pagemap.py")
-    floor = peak_rss_kib([script, "--version"])
+    floor = peak_rss_kib(["-c", "pass"])
+    if floor is None:
+        return
+    started = peak_rss_kib([script, "--version"])
     summary = peak_rss_kib([script, str(pid)])
-    full = regions["full"]
-    listing = peak_rss_kib([script, str(pid), "%x-%x" % full])
-    print("peak RSS: floor %d KiB; whole-process summary %d KiB (+%d); run listing of 1 GiB "
-          "%d KiB (+%d)" % (floor, summary, summary - floor, listing, listing - floor))
+    listing = peak_rss_kib([script, str(pid), "%x-%x" % regions["full"]])
+    print("peak RSS: python3 -c pass %d KiB; pagemap --version +%d KiB; over that, "
+          "whole-process summary +%d KiB, run listing of 1 GiB +%d KiB" % (
+              floor, started - floor, summary - started, listing - started))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ import sysconfig
 import pytest
 from conftest import ROOT
 
+import pagemap
+
 
 def _can_exec_interpreter():
     try:
@@ -66,3 +68,23 @@ def test_closed_pipe_is_quiet():
     err = p.stderr.read().decode()
     p.wait()
     assert p.returncode == 0 and err == ""
+
+
+@pytest.mark.parametrize("argv", [["self"], ["self", "0x400000", "[heap]", "7f00-7f10"],
+                                  ["4242", "ffff", "x y"]])
+def test_plain_command_lines_skip_argparse_with_the_same_result(argv):
+    # A command line of PID and addresses alone is parsed without argparse;
+    # argparse would give the same options.
+    parser = pagemap.build_parser()
+    assert vars(pagemap.parse_arguments(argv)) == vars(parser.parse_args(argv))
+    defaults = vars(parser.parse_args([]))
+    assert pagemap.PLAIN_OPTIONS == dict((k, v) for k, v in defaults.items()
+                                         if k not in ("pid", "addresses"))
+
+
+def test_headline_command_does_not_import_argparse():
+    code = ("import sys; sys.argv = ['pagemap', 'self', '0x400000']; import pagemap; "
+            "pagemap.main(); print('argparse' in sys.modules)")
+    out = subprocess.check_output([sys.executable, "-c", code], cwd=ROOT,
+                                  universal_newlines=True)
+    assert out.splitlines()[-1] == "False"

@@ -403,3 +403,77 @@ def test_phys_with_flags_says_what_the_page_is(machine, run):
     assert json.loads(out)["page"]["mapcount"] == 2
     code, out, _ = run(argv(machine, "--json", "--phys", hex(pfn * PAGE), "100"))
     assert json.loads(out)["page"] is None
+
+
+def naive_facts_match(spec, kpageflags, mapcount):
+    """The kpageflags and map count part of a --match spec, page by page."""
+    if spec.kpf_set or spec.kpf_clear:
+        if kpageflags is None or kpageflags & spec.kpf_set != spec.kpf_set or (
+                kpageflags & spec.kpf_clear):
+            return False
+    if spec.shared is not None:
+        zero = kpageflags is not None and kpageflags & BIT["ZERO_PAGE"]
+        if mapcount is None or (mapcount > 1 and not zero) != spec.shared:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("text", ["anon", "anon,~ksm", "shared", "~shared", "thp,shared",
+                                  "zero", "~dirty,~shared", "present"])
+def test_lanes_matching_against_page_by_page(text):
+    import random
+    import struct
+    rng = random.Random(text)
+    spec = pagemap.parse_match(text)
+    choices = [0, ANON_FLAGS, ANON_FLAGS | BIT["KSM"], BIT["ZERO_PAGE"], BIT["THP"] | ANON_FLAGS,
+               BIT["DIRTY"], (1 << 63) | BIT["ANON"]]
+    flags = [rng.choice(choices) for _ in range(300)]
+    counts = [rng.choice([0, 1, 2, 3, 57, 1 << 40, (1 << 64) - 1]) for _ in range(300)]
+    known = bytes(rng.choice([0, 1, 1, 1]) for _ in range(300))
+    fbuf, cbuf = struct.pack("<300Q", *flags), struct.pack("<300Q", *counts)
+    for f, c, k in ((fbuf, cbuf, None), (fbuf, cbuf, known), (None, cbuf, None),
+                    (fbuf, None, None)):
+        got = pagemap.lanes_matching(spec, 300, f, c, k)
+        assert list(bytearray(got)) == [
+            int(naive_facts_match(spec, None if f is None else flags[i],
+                                  None if c is None else counts[i]) and (k is None or k[i] == 1))
+            for i in range(300)]
+
+
+def test_gather_reads_close_runs_together(fake, monkeypatch):
+    import random
+    import struct
+    monkeypatch.setattr(pagemap, "KPAGE_SPAN", 50)
+    fake.kpage("kpageflags", {pfn: 1000 + pfn for pfn in range(600)}, pfns=600)
+    kpage = pagemap.KPageReader(fake.root)
+    reads = []
+    real = kpage.read_lanes
+
+    def watching(name, pfn, count):
+        reads.append((pfn, count))
+        return real(name, pfn, count)
+    monkeypatch.setattr(kpage, "read_lanes", watching)
+    rng = random.Random(7)
+    for _ in range(200):
+        runs = [(rng.randrange(0, 620), rng.randrange(1, 70)) for _ in range(rng.randrange(1, 30))]
+        del reads[:]
+        [(values, known)] = kpage.gather(runs, "kpageflags")
+        want = [(1000 + p if p < 600 else 0, p < 600)
+                for pfn, n in runs for p in range(pfn, pfn + n)]
+        assert list(struct.unpack("<%dQ" % len(want), values)) == [v for v, _ in want]
+        assert known is None if all(k for _, k in want) else list(bytearray(known)) == [
+            int(k) for _, k in want]
+        assert len(reads) <= len(runs)
+    kpage.close()
+    assert pagemap.KPageReader(fake.root).gather([], "kpageflags") == [(b"", None)]
+
+
+def test_iomem_lookups_between_region_edges(machine):
+    # One search per stretch between region edges: answers stay those of a full search.
+    facts = pagemap.SystemFacts(machine.root)
+    regions = pagemap.parse_iomem(IOMEM)
+    edges = [r.start for r in regions] + [r.end + 1 for r in regions]
+    for paddr in sorted(set(e + d for e in edges for d in (-1, 0, 1) if e + d >= 0),
+                        key=lambda a: (a * 7919) % 1000003):
+        assert facts.iomem_of(paddr) == pagemap.iomem_region(regions, paddr), hex(paddr)
+    assert facts.iomem_of(0x1100000) == "System RAM > Kernel code"
