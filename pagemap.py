@@ -4628,7 +4628,7 @@ def open_snapshot(path):
     import zipfile
     try:
         archive = zipfile.ZipFile(path)
-    except (OSError, zipfile.BadZipFile) as exc:
+    except _damage_errors() as exc:  # a name not UTF-8, a zip version from the future
         raise SnapshotError("%s: not a readable snapshot: %s (make one with 'pagemap PID "
                             "--capture FILE')" % (path, exc)) from exc
     if any(info.compress_type for info in archive.infolist()):
@@ -4683,10 +4683,11 @@ def check_space(archive, names, tmp):
 
 def _damage_errors():
     # type: () -> Tuple[Type[BaseException], ...]
-    """What reading a damaged zip member can raise (zlib may be missing)."""
+    """What opening a damaged zip or reading its members can raise (RuntimeError:
+    an encrypted member; zlib may be missing)."""
     import zipfile
     errors = [zipfile.BadZipFile, ValueError, KeyError, TypeError, EOFError,
-              OSError, NotImplementedError]  # type: List[Type[BaseException]]
+              OSError, NotImplementedError, RuntimeError]  # type: List[Type[BaseException]]
     try:
         import zlib
         errors.append(zlib.error)

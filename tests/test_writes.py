@@ -201,6 +201,34 @@ def test_hostile_header(fake, run, tmp_path, change, fragment):
     assert_one_error(code, err, 6, "snap.zip", fragment)
 
 
+def central_entry(snap, name):
+    """Offset of a member's central directory record in a snapshot's bytes."""
+    data = open(snap, "rb").read()
+    at = data.index(b"PK\x01\x02")
+    while data[at + 46:at + 46 + len(name)] != name.encode():
+        at = data.index(b"PK\x01\x02", at + 4)
+    return bytearray(data), at
+
+
+@pytest.mark.parametrize("damage,fragment", [
+    # a UTF-8 flagged name that is not UTF-8
+    (lambda d, at: d.__setitem__(slice(at + 46, at + 47), b"\xff") or
+     d.__setitem__(at + 9, d[at + 9] | 0x08), "not a readable snapshot"),
+    # made by a zip version from the future
+    (lambda d, at: d.__setitem__(at + 6, 99), "not a readable snapshot"),
+    # encrypted
+    (lambda d, at: d.__setitem__(at + 8, d[at + 8] | 0x01), "damaged"),
+])
+def test_damaged_zip_structure(fake, run, tmp_path, damage, fragment):
+    snap = snapshot(fake, run, tmp_path)
+    data, at = central_entry(snap, "maps")
+    damage(data, at)
+    with open(snap, "wb") as f:
+        f.write(bytes(data))
+    code, _, err = run(["--from", snap])
+    assert_one_error(code, err, 6, "snap.zip", fragment)
+
+
 def zeros(n):
     return b"\0" * n
 
