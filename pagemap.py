@@ -4379,6 +4379,15 @@ def same_file(a, b):
         b.st_dev, b.st_ino))  # type: ignore
 
 
+class Unseekable(object):
+    """Standard output as zipfile must see it: a stream. A file opened with >> would
+    put zipfile's rewrite of each member's header at its end instead."""
+
+    def __init__(self, f):
+        # type: (Any) -> None
+        self.write, self.flush = f.write, f.flush
+
+
 def cmd_capture(opts, console):
     # type: (Namespace, Console) -> int
     """Write a self-contained snapshot of one process: atomically into a file, or
@@ -4425,7 +4434,7 @@ def cmd_capture(opts, console):
         }
         if to_stdout:
             console.out.flush()
-            out = console.out.buffer
+            out = Unseekable(console.out.buffer)
         else:
             # A fresh name nobody can guess or plant a link at: O_CREAT|O_EXCL|O_NOFOLLOW,
             # mode 0600 (a snapshot holds physical addresses).

@@ -136,6 +136,21 @@ def test_capture_to_standard_output(fake, run, tmp_path, from_stdin):
             code, out, err.replace(fake.root, str(piped) + ":/proc"))
 
 
+@pytest.mark.parametrize("mode", ["wb", "ab"])
+def test_capture_to_standard_output_that_is_a_file(fake, run, tmp_path, mode):
+    """> snap.zip and >> snap.zip: a file opened for appending puts every write at
+    its end, so zipfile's seek back to a member's header must not happen."""
+    rich_tree(fake)
+    snap = tmp_path / "out.zip"
+    with open(str(snap), mode) as out:
+        done = subprocess.run([sys.executable, SCRIPT, "--proc-root", fake.root, PID,
+                               "--capture", "-"], stdout=out, stderr=subprocess.PIPE,
+                              timeout=60)
+    assert done.returncode == 0, done.stderr
+    code, out, err = run(argv(fake, PID))
+    assert run(["--from", str(snap)]) == (code, out, err.replace(fake.root, str(snap) + ":/proc"))
+
+
 @pytest.mark.live
 def test_board_capture_without_a_copy_of_the_tool(tmp_path):
     """ssh board python3 - PID --capture - < pagemap.py > snap.zip, live."""
