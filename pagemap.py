@@ -4457,9 +4457,11 @@ def cmd_capture(opts, console):
     except OSError as exc:
         hint = ("the file system is full: free space or capture elsewhere"
                 if exc.errno in (errno.ENOSPC, errno.EDQUOT) else
+                "its reader went away" if exc.errno == errno.EPIPE else
                 "the directory must exist and be writable")
         raise ProcIOError("%s: cannot write the snapshot: %s (%s)" % (
-            opts.capture, exc.strerror or exc, hint)) from exc
+            "standard output" if to_stdout else opts.capture, exc.strerror or exc, hint)
+        ) from exc
     finally:
         restore()
         writer.close()

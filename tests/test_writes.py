@@ -340,6 +340,21 @@ def test_full_disk_during_capture(fake, run, tmp_path, monkeypatch):
     assert sorted(os.listdir(str(tmp_path))) == ["proc"]
 
 
+def test_reader_of_standard_output_gone(fake, tmp_path):
+    """--capture - | (a reader that quits): no snapshot, and the error says why."""
+    big_tree(fake)
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        done = subprocess.run([sys.executable, SCRIPT, "--proc-root", fake.root, PID,
+                               "--capture", "-"], stdout=writer, stderr=subprocess.PIPE,
+                              timeout=60)
+    finally:
+        os.close(writer)
+    assert_one_error(done.returncode, done.stderr.decode(), 6, "standard output",
+                     "went away")
+
+
 @pytest.fixture
 def small_fs(tmp_path):
     """A real 256 KiB file system (root only)."""
