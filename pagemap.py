@@ -4356,8 +4356,8 @@ def raise_on_termination():
     return lambda: [signal.signal(sig, old) for sig, old in saved.items()]
 
 
-def capture_target(path):
-    # type: (str) -> Optional[os.stat_result]
+def capture_target(path, name):
+    # type: (str, str) -> Optional[os.stat_result]
     """What --capture may replace: nothing, or a regular file (never a device,
     FIFO, directory or symlink: as root, renaming over /dev/null replaces it)."""
     import stat
@@ -4366,10 +4366,10 @@ def capture_target(path):
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise ProcIOError("%s: cannot write the snapshot: %s" % (path, exc.strerror)) from exc
+        raise ProcIOError("%s: cannot write the snapshot: %s" % (name, exc.strerror)) from exc
     if not stat.S_ISREG(st.st_mode):
         raise UsageError("%s exists and is not a regular file: --capture writes a new file or "
-                         "replaces a regular one ('-' for standard output)" % path)
+                         "replaces a regular one ('-' for standard output)" % name)
     return st
 
 
@@ -4402,14 +4402,20 @@ def cmd_capture(opts, console):
     if to_stdout and console.out.isatty():
         raise UsageError("--capture - writes a zip to standard output: redirect it to a file")
     target = os.path.abspath(opts.capture)
-    before = None if to_stdout else capture_target(target)
     reader = ProcessReader(opts.proc_root, pid, page_size, entry_format(opts.byteorder))
     ctx = Context.load(opts.proc_root, opts.kernel_version, True, entry_format(opts.byteorder))
-    writer = SnapshotWriter(None if to_stdout else os.path.dirname(target))
-    out = partial = None  # type: Any
+    writer = SnapshotWriter(None)
+    out = partial = held = None  # type: Any
     restore = raise_on_termination()
     observe(ctx, reader)
     try:
+        if not to_stdout:
+            # Held open and named through /proc/self/fd: a directory swapped for a
+            # link mid-capture cannot send the snapshot elsewhere.
+            held = os.open(os.path.dirname(target), os.O_RDONLY | os.O_DIRECTORY)
+            target = "/proc/self/fd/%d/%s" % (held, os.path.basename(target))
+            writer.dir = "/proc/self/fd/%d/." % held  # ".": O_TMPFILE opens it O_NOFOLLOW
+            before = capture_target(target, opts.capture)
         reader.open_pagemap()
         texts = {"maps": reader.read_file("maps")}  # type: Dict[str, Optional[str]]
         for name in ("smaps", "stat", "comm", "status"):
@@ -4439,7 +4445,7 @@ def cmd_capture(opts, console):
             # A fresh name nobody can guess or plant a link at: O_CREAT|O_EXCL|O_NOFOLLOW,
             # mode 0600 (a snapshot holds physical addresses).
             fd, partial = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".",
-                                           suffix=".partial", dir=os.path.dirname(target))
+                                           suffix=".partial", dir=writer.dir)
             out = os.fdopen(fd, "wb")
         with zipfile.ZipFile(out, "w", _zip_compression()) as z:
             z.writestr("header.json", json.dumps(header, indent=1, sort_keys=True))
@@ -4450,10 +4456,12 @@ def cmd_capture(opts, console):
         out.flush()
         if partial:
             os.fsync(out.fileno())
-            if not same_file(before, capture_target(target)):
-                raise UsageError("%s changed while the snapshot was taken: not replaced" % target)
+            if not same_file(before, capture_target(target, opts.capture)):
+                raise UsageError("%s changed while the snapshot was taken: not replaced"
+                                 % opts.capture)
             os.replace(partial, target)
             partial = None
+            size = os.path.getsize(target)
     except OSError as exc:
         hint = ("the file system is full: free space or capture elsewhere"
                 if exc.errno in (errno.ENOSPC, errno.EDQUOT) else
@@ -4466,10 +4474,11 @@ def cmd_capture(opts, console):
         restore()
         writer.close()
         if partial:
-            out.close()
             _remove_quietly(partial)
-        elif out is not None and not to_stdout:
+        if out is not None and not to_stdout:
             out.close()
+        if held is not None:
+            os.close(held)
         reader.close()
         ctx.close()
     # With '-' standard output carries the zip: the report goes to stderr.
@@ -4477,7 +4486,7 @@ def cmd_capture(opts, console):
         "captured %s (%s): %d mappings, %d entries stored, page flags of %d pages, into %s%s"
         % (reader.label, header["comm"] or "?", len(reader.maps()), stats["entries"],
            stats["pfns"], "standard output" if to_stdout else opts.capture,
-           "" if to_stdout else " (%s)" % human_size(os.path.getsize(target))))
+           "" if to_stdout else " (%s)" % human_size(size)))
     return EXIT_OK
 
 

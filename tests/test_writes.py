@@ -3,6 +3,7 @@
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -123,6 +124,25 @@ def test_a_target_swapped_during_capture_is_not_replaced(fake, run, tmp_path, mo
     assert_one_error(code, err, 2, "not a regular file")
     assert stat.S_ISFIFO(os.lstat(snap).st_mode) and os.listdir(str(tmp_path)) != []
     assert sorted(os.listdir(str(tmp_path))) == ["proc", "snap.zip"]
+
+
+def test_a_directory_swapped_for_a_link_during_capture(fake, run, tmp_path, monkeypatch):
+    """The target's directory renamed away and a link planted in its place (by the
+    owner of its parent, say in /tmp) does not send the snapshot elsewhere."""
+    rich_tree(fake)
+    place, moved, elsewhere = (tmp_path / n for n in ("place", "moved", "elsewhere"))
+    place.mkdir()
+    elsewhere.mkdir()
+    real = pagemap.capture_process
+
+    def and_swap(*args):
+        os.rename(str(place), str(moved))
+        os.symlink(str(elsewhere), str(place))
+        return real(*args)
+    monkeypatch.setattr(pagemap, "capture_process", and_swap)
+    code, _, err = run(argv(fake, PID, "--capture", str(place / "snap.zip")))
+    assert os.listdir(str(elsewhere)) == []
+    assert code == 0 and os.listdir(str(moved)) == ["snap.zip"], err
 
 
 # --- --capture -: standard output, and the script itself from standard input ----------
@@ -436,6 +456,14 @@ def traced(cmd, log, env=None):
             if "ENOENT" not in line and "resumed>" not in line or "= -1" not in line]
 
 
+def tmpfile_works(directory):
+    try:
+        os.close(os.open(directory, getattr(os, "O_TMPFILE", 0) | os.O_RDWR))
+        return hasattr(os, "O_TMPFILE")
+    except OSError:
+        return False
+
+
 def test_capture_writes_only_its_file(fake, tmp_path):
     rich_tree(fake)
     out = tmp_path / "out"
@@ -448,10 +476,15 @@ def test_capture_writes_only_its_file(fake, tmp_path):
     # New files only: exclusive and never through a link, or unnamed (O_TMPFILE).
     assert creating and all(("O_EXCL" in c and "O_NOFOLLOW" in c) or "O_TMPFILE" in c
                             for c in creating), creating
+    if tmpfile_works(str(out)):   # then the staging files have no names at all
+        assert [".partial" in c for c in creating if "O_TMPFILE" not in c] == [True], creating
     renames = [c for c in calls if " rename" in c or c.split("(")[0].split()[-1].startswith(
         "rename")]
-    assert len(renames) == 1 and renames[0].count(str(out) + "/.snap.zip.") == 1
-    assert '"%s"' % snap in renames[0]
+    # Into the directory held open (a link planted in its place changes nothing).
+    held = "/proc/self/fd/" + next(re.search(r"= (\d+)<%s>" % re.escape(str(out)), c).group(1)
+                                   for c in calls if "O_DIRECTORY" in c and str(out) in c)
+    assert len(renames) == 1 and renames[0].count(held + "/.snap.zip.") == 1
+    assert '"%s/snap.zip"' % held in renames[0]
     for c in calls:   # nothing opened for writing outside the target's directory
         if "O_WRONLY" in c or "O_RDWR" in c:
             assert str(out) in c or "O_TMPFILE" in c or "/proc/" in c, c
