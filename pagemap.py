@@ -4447,12 +4447,17 @@ def cmd_capture(opts, console):
             fd, partial = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".",
                                            suffix=".partial", dir=writer.dir)
             out = os.fdopen(fd, "wb")
-        with zipfile.ZipFile(out, "w", _zip_compression()) as z:
+        z = zipfile.ZipFile(out, "w", _zip_compression())
+        try:
             z.writestr("header.json", json.dumps(header, indent=1, sort_keys=True))
             for name, text in list(texts.items()) + list(snapshot_extras(opts.proc_root).items()):
                 if text is not None:
                     z.writestr(name, text)
             writer.zip_into(z)
+        except BaseException:
+            z.fp = None  # abandoned: closing with a member half written raises (3.6+)
+            raise
+        z.close()
         out.flush()
         if partial:
             os.fsync(out.fileno())

@@ -356,6 +356,20 @@ def test_capture_interrupted_leaves_nothing(fake, run, tmp_path, monkeypatch, si
     assert signal.getsignal(signum) == before
 
 
+def test_capture_interrupted_while_zipping_a_member(fake, run, tmp_path, monkeypatch):
+    """Ctrl-C with a member half written: zipfile refuses to close the archive then
+    (3.6+); that must not replace the interrupt with a traceback."""
+    rich_tree(fake)
+
+    def half(self, archive):
+        member = archive.open("pagemap.bin", "w")
+        member.write(b"x")
+        raise KeyboardInterrupt()
+    monkeypatch.setattr(pagemap.SnapshotWriter, "zip_into", half)
+    code, _, err = run(argv(fake, PID, "--capture", str(tmp_path / "snap.zip")))
+    assert (code, err) == (130, "") and sorted(os.listdir(str(tmp_path))) == ["proc"]
+
+
 @pytest.mark.parametrize("stage", ["_rebuild_sparse", "cmd_process"])
 def test_from_interrupted_leaves_nothing(fake, run, tmp_path, monkeypatch, stage):
     snap = snapshot(fake, run, tmp_path)
