@@ -4342,7 +4342,9 @@ def snapshot_extras(proc_root):
 def raise_on_termination():
     # type: () -> Any
     """Let SIGTERM and SIGHUP unwind like Ctrl-C, so the files a command is
-    making are removed on the way out; returns a function that restores them."""
+    making are removed on the way out. Returns finish(cleanup): it runs cleanup
+    with these signals and Ctrl-C held back (one arriving then would cut the
+    removal short), then restores them and lets a held one in."""
     import signal
 
     def interrupt(signum, frame):
@@ -4353,7 +4355,18 @@ def raise_on_termination():
             saved[sig] = signal.signal(sig, interrupt)
     except ValueError:  # not the main thread: nothing to restore
         pass
-    return lambda: [signal.signal(sig, old) for sig, old in saved.items()]
+
+    def finish(cleanup):
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, set(saved) | {signal.SIGINT})
+        try:
+            cleanup()
+        finally:
+            try:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            finally:
+                for sig, old in saved.items():
+                    signal.signal(sig, old)
+    return finish
 
 
 def capture_target(path, name):
@@ -4406,7 +4419,7 @@ def cmd_capture(opts, console):
     ctx = Context.load(opts.proc_root, opts.kernel_version, True, entry_format(opts.byteorder))
     writer = SnapshotWriter(None)
     out = partial = held = None  # type: Any
-    restore = raise_on_termination()
+    finish = raise_on_termination()
     observe(ctx, reader)
     try:
         if not to_stdout:
@@ -4476,16 +4489,17 @@ def cmd_capture(opts, console):
             "standard output" if to_stdout else opts.capture, exc.strerror or exc, hint)
         ) from exc
     finally:
-        restore()
-        writer.close()
-        if partial:
-            _remove_quietly(partial)
-        if out is not None and not to_stdout:
-            out.close()
-        if held is not None:
-            os.close(held)
-        reader.close()
-        ctx.close()
+        def cleanup():
+            writer.close()
+            if partial:
+                _remove_quietly(partial)
+            if out is not None and not to_stdout:
+                out.close()
+            if held is not None:
+                os.close(held)
+            reader.close()
+            ctx.close()
+        finish(cleanup)
     # With '-' standard output carries the zip: the report goes to stderr.
     (Console(console.err, None) if to_stdout else console).write(
         "captured %s (%s): %d mappings, %d entries stored, page flags of %d pages, into %s%s"
@@ -4642,14 +4656,12 @@ def snapshot_header_problem(header):
     return None
 
 
-def open_snapshot(path):
-    # type: (str) -> Tuple[str, str, Dict[str, Any]]
-    """Rebuild a snapshot as a /proc tree in a new temp directory: (temp dir,
-    proc root, header). Raise SnapshotError naming what is wrong with a damaged
-    file; leave nothing behind on any error."""
+def open_snapshot(path, tmp):
+    # type: (str, str) -> Tuple[str, Dict[str, Any]]
+    """Rebuild a snapshot as a /proc tree in the temp directory tmp (its caller
+    removes it): (proc root, header). Raise SnapshotError naming what is wrong
+    with a damaged file."""
     import json
-    import shutil
-    import tempfile
     import zipfile
     try:
         archive = zipfile.ZipFile(path)
@@ -4658,7 +4670,6 @@ def open_snapshot(path):
                             "--capture FILE')" % (path, exc)) from exc
     if any(info.compress_type for info in archive.infolist()):
         import zlib  # noqa: F401  (deflated members need it: main says so if missing)
-    tmp = tempfile.mkdtemp(prefix="pagemap-from-")
     try:
         with archive:
             names = set(archive.namelist())
@@ -4681,18 +4692,13 @@ def open_snapshot(path):
             _rebuild_files(archive, names, header, tmp)
             _rebuild_sparse(archive, names, header, tmp)
     except _damage_errors() as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise SnapshotError("%s is damaged (%s: %s); capture it again" % (
             path, type(exc).__name__, exc)) from exc
     except SnapshotError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
         if str(exc).startswith(path):
             raise
         raise SnapshotError("%s: %s; capture it again" % (path, exc)) from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return tmp, os.path.join(tmp, "proc"), header
+    return os.path.join(tmp, "proc"), header
 
 
 def check_space(archive, names, tmp):
@@ -4786,10 +4792,16 @@ def with_snapshot(opts, console, command):
     # type: (Namespace, Console, Any) -> int
     """Run a command on a snapshot as if on the live process it was taken of."""
     import shutil
-    restore = raise_on_termination()
+    import tempfile
+    finish = raise_on_termination()
     tmp = None
+
+    def remove():
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
     try:
-        tmp, root, header = open_snapshot(opts.source)
+        tmp = tempfile.mkdtemp(prefix="pagemap-from-")
+        root, header = open_snapshot(opts.source, tmp)
         console.aliases.append((root, opts.source + ":/proc"))
         opts.addresses = ([opts.pid] if opts.pid is not None else []) + list(opts.addresses)
         opts.pid = str(header["pid"])
@@ -4798,9 +4810,7 @@ def with_snapshot(opts, console, command):
         opts.byteorder = "little"
         return command(opts, console)
     finally:
-        if tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
-        restore()
+        finish(remove)
 
 
 # --- command line -----------------------------------------------------------

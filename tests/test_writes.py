@@ -381,6 +381,25 @@ def test_from_interrupted_leaves_nothing(fake, run, tmp_path, monkeypatch, stage
     assert code == 130 and os.listdir(str(temp)) == []
 
 
+def test_from_interrupted_while_cleaning_up(fake, run, tmp_path, monkeypatch):
+    """SIGTERM or Ctrl-C arriving during the removal of the temp tree waits for it."""
+    import shutil
+    snap = snapshot(fake, run, tmp_path)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(temp))
+    real = shutil.rmtree
+
+    def signalled(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(shutil, "rmtree", signalled)
+    code, _, _ = run(["--from", snap])
+    assert code == 130 and os.listdir(str(temp)) == []
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, ()) == set()
+
+
 def test_full_disk_during_capture(fake, run, tmp_path, monkeypatch):
     rich_tree(fake)
 
