@@ -4601,7 +4601,12 @@ def write_sparse(path, extents, stream, size, member):
     the rest holes, the whole size bytes long (beyond it reads are EOF)."""
     with open(path, "xb") as f:
         for first, count in extents:
-            f.seek(first * 8)
+            try:
+                f.seek(first * 8)
+            except OSError as exc:  # EINVAL past the largest file it allows (ext4: 16 TiB)
+                raise SnapshotError("%s needs a file of %s, more than the temporary file "
+                                    "system allows (set TMPDIR to a tmpfs)" % (
+                                        member, human_size(first * 8))) from exc
             left = count * 8
             while left:
                 data = stream.read(min(left, COPY_CHUNK))

@@ -304,6 +304,25 @@ def test_zip_bombs_stop_before_they_expand(fake, run, tmp_path, changes, fragmen
     assert_one_error(code, err, 6, "snap.zip", fragment)
 
 
+def test_a_high_entry_the_temp_file_system_cannot_hold(fake, run, tmp_path):
+    """An entry at 2^50 (a 2^64 address space of 1 KiB pages) needs a sparse file
+    larger than ext4 allows (16 TiB): tmpfs holds it, ext4 says so, not "damaged"."""
+    snap = snapshot(fake, run, tmp_path)
+    with zipfile.ZipFile(snap) as z:
+        header = json.loads(z.read("header.json").decode())
+    vpn = 1 << 50
+    header.update(task_size=1 << 64, page_size=1024, entries=1)
+    rewrite(snap, {"header.json": json.dumps(header), "huge.idx": None, "smaps": None,
+                   "pagemap.idx": pagemap._EXTENT.pack(vpn, 1),
+                   "pagemap.bin": pagemap.struct.pack("<Q", (1 << 63) | 0x1234),
+                   "maps": "%x-%x rw-p 00000000 00:00 0 \n" % (vpn << 10, (vpn + 1) << 10)})
+    code, out, err = run(["--from", snap])
+    if code:
+        assert_one_error(code, err, 6, "snap.zip", "pagemap.bin", "TMPDIR")
+    else:
+        assert "1 mappings" in out
+
+
 @spawns
 def test_a_big_snapshot_is_streamed(fake, run, tmp_path):
     """A member of 48 MiB that matches its claims: --from's memory stays flat."""
