@@ -4669,6 +4669,13 @@ def open_snapshot(path, tmp):
     import json
     import zipfile
     try:
+        # zipfile holds a zip's whole directory in memory, 7 times its size: look at the
+        # size its end record claims first (_EndRecData: private, the same since 2.6).
+        with open(path, "rb") as f:
+            end = zipfile._EndRecData(f)  # type: ignore
+        if end and end[zipfile._ECD_SIZE] > 1 << 20:  # type: ignore
+            raise zipfile.BadZipFile("a directory of %s, far more members than a snapshot "
+                                     "has" % human_size(end[zipfile._ECD_SIZE]))  # type: ignore
         archive = zipfile.ZipFile(path)
     except _damage_errors() as exc:  # a name not UTF-8, a zip version from the future
         raise SnapshotError("%s: not a readable snapshot: %s (make one with 'pagemap PID "

@@ -304,6 +304,16 @@ def test_zip_bombs_stop_before_they_expand(fake, run, tmp_path, changes, fragmen
     assert_one_error(code, err, 6, "snap.zip", fragment)
 
 
+def test_a_zip_of_many_members_is_refused_before_it_is_read(fake, run, tmp_path):
+    """zipfile holds its whole directory in memory, ~7 times its size on disk."""
+    snap = snapshot(fake, run, tmp_path)
+    with zipfile.ZipFile(snap, "a") as z:
+        for i in range(30000):
+            z.writestr("x%d" % i, b"")
+    code, _, err = run(["--from", snap])
+    assert_one_error(code, err, 6, "snap.zip", "directory")
+
+
 def test_a_high_entry_the_temp_file_system_cannot_hold(fake, run, tmp_path):
     """An entry at 2^50 (a 2^64 address space of 1 KiB pages) needs a sparse file
     larger than ext4 allows (16 TiB): tmpfs holds it, ext4 says so, not "damaged"."""
