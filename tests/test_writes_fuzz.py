@@ -95,3 +95,35 @@ def rewrite_members(snap, members):
         for name, data in sorted(members.items()):
             if data is not None:
                 z.writestr(name, data)
+
+
+@settings(max_examples=100, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flips=st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(0, 255)),
+                      min_size=1, max_size=8))
+def test_any_damaged_zip_is_an_answer_or_one_error(tmp_path_factory, capsys, flips):
+    """Bytes changed in the zip's own structure (its directory and end record)."""
+    where = tmp_path_factory.mktemp("flips")
+    snap = str(where / "snap.zip")
+    rewrite_members(snap, base_snapshot(tmp_path_factory))
+    with open(snap, "rb") as f:
+        data = bytearray(f.read())
+    start = data.index(b"PK\x01\x02")
+    for at, value in flips:
+        data[start + at % (len(data) - start)] = value
+    with open(snap, "wb") as f:
+        f.write(bytes(data))
+    temp = where / "tmp"
+    temp.mkdir()
+    saved = __import__("tempfile").tempdir
+    __import__("tempfile").tempdir = str(temp)
+    try:
+        code = pagemap.main(["--from", snap, "--flags"])
+    finally:
+        __import__("tempfile").tempdir = saved
+    out, err = capsys.readouterr()
+    if code == 6:
+        assert_one_error(code, err, 6, "snap.zip")
+    else:
+        assert code in (0, 1) and "Traceback" not in err, err
+    assert os.listdir(str(temp)) == []
