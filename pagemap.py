@@ -2948,6 +2948,12 @@ def last_entry(run):
 # --- commands ---------------------------------------------------------------
 
 
+# Control characters as \x1b: a file name in maps (anyone's, or a snapshot's) must
+# not drive the terminal (clear it, retitle it, set its clipboard with OSC 52).
+CONTROLS = dict((c, "\\x%02x" % c) for c in list(range(32)) + list(range(127, 160))
+                if c not in (9, 10))
+
+
 class Console(object):
     """Output and once-per-run warnings."""
 
@@ -2956,13 +2962,14 @@ class Console(object):
         self.err = err
         self.warned = set()  # type: set
         self.aliases = []  # type: List[Tuple[str, str]]
+        self.tty = getattr(out, "isatty", lambda: False)()
 
     def name(self, text):
         # type: (str) -> str
         """A message with temporary paths shown as what they stand for."""
         for path, alias in self.aliases:
             text = text.replace(path, alias)
-        return text
+        return text.translate(CONTROLS)
 
     def error(self, message):
         # type: (str) -> None
@@ -2970,6 +2977,8 @@ class Console(object):
 
     def write(self, text):
         # type: (str) -> None
+        if self.tty:  # a file or pipe gets the names as they are
+            text = text.translate(CONTROLS)
         try:
             self.out.write(text + "\n")
         except UnicodeEncodeError:

@@ -567,3 +567,32 @@ def test_from_writes_only_its_temp_tree(fake, run, tmp_path):
     # Python's own probe of TMPDIR, then the tree: nothing outside TMPDIR.
     assert writing and all(str(temp) + "/" in c for c in writing if "= -1" not in c), writing
     assert os.listdir(str(temp)) == []
+
+
+# --- what a hostile name can do to a terminal -------------------------------------
+
+
+class Terminal(__import__("io").StringIO):
+    def isatty(self):
+        return True
+
+
+def test_names_cannot_drive_the_terminal(fake, tmp_path):
+    """A mapped file named with escapes (anyone can make one; so can a snapshot):
+    escaped on a terminal and in every message, as they are in a file or pipe."""
+    evil = "/tmp/x\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J"
+    fake.process(PID, {0x400000: pagemap_entry()},
+                 maps="00400000-00401000 r--p 00000000 08:01 7 %s\n" % evil)
+    for out, shown in ((Terminal(), "/tmp/x\\x1b]52;c;cm0gLXJmIH4=\\x07\\x1b[2J"),
+                       (__import__("io").StringIO(), evil)):
+        err = Terminal()
+        console = pagemap.Console(out, err)
+        assert pagemap.run(argv(fake, PID), console) == 0
+        assert shown in out.getvalue()
+        console.error("cannot open %s" % evil)
+        assert "\x1b" not in err.getvalue() and "\\x1b]52" in err.getvalue()
+
+
+def pagemap_entry():
+    from conftest import make_entry
+    return make_entry(present=True, pfn=0x77)
