@@ -385,7 +385,7 @@ def test_capture_interrupted_leaves_nothing(fake, run, tmp_path, monkeypatch, si
     assert signal.getsignal(signum) == before
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore:Exception ignored in")
 def test_capture_interrupted_while_zipping_a_member(fake, run, tmp_path, monkeypatch):
     """Ctrl-C as zipfile opens a member (before its own 'with' can close it): zipfile
     then refuses to close the archive (3.6+); that must not replace the interrupt
