@@ -4539,7 +4539,7 @@ def _remove_quietly(path):
 
 # Where --from puts each text member of a snapshot (under its temp dir), and the
 # most it may hold: a snapshot is untrusted input, and a zip member can inflate
-# a thousandfold. smaps is bounded by maps instead: 4 KiB a mapping.
+# a thousandfold. smaps is bounded by maps instead: 4 KiB a line of maps.
 SNAPSHOT_TEXTS = {
     "maps": ("proc/%d/maps", 64 << 20), "smaps": ("proc/%d/smaps", None),
     "stat": ("proc/%d/stat", 64 << 10), "comm": ("proc/%d/comm", 64 << 10),
@@ -4679,9 +4679,12 @@ def open_snapshot(path, tmp):
     import zipfile
     try:
         # zipfile holds a zip's whole directory in memory, 7 times its size: look at the
-        # size its end record claims first (_EndRecData: private, the same since 2.6).
-        with open(path, "rb") as f:
-            end = zipfile._EndRecData(f)  # type: ignore
+        # size its end record claims first (_EndRecData: private, the same from 2.6 to
+        # 3.13; a Python without it skips the check).
+        end = None
+        if hasattr(zipfile, "_EndRecData"):
+            with open(path, "rb") as f:
+                end = zipfile._EndRecData(f)  # type: ignore
         if end and end[zipfile._ECD_SIZE] > 1 << 20:  # type: ignore
             raise zipfile.BadZipFile("a directory of %s, far more members than a snapshot "
                                      "has" % human_size(end[zipfile._ECD_SIZE]))  # type: ignore
@@ -4754,11 +4757,14 @@ def _rebuild_files(archive, names, header, tmp):
     pid = header["pid"]
     for directory in ("proc/%d" % pid, "proc/self", "proc/sys/kernel"):
         os.makedirs(os.path.join(tmp, directory))
-    mappings = archive.getinfo("maps").file_size // 20 + 16  # a maps line is >= 20 bytes
-    for name, (place, limit) in SNAPSHOT_TEXTS.items():
-        if name in names:
-            copy_member(archive, name, os.path.join(tmp, place % pid if "%" in place else place),
-                        limit or mappings * 4096)
+    mappings = 0
+    for name in ["maps"] + sorted(n for n in SNAPSHOT_TEXTS if n in names and n != "maps"):
+        place, limit = SNAPSHOT_TEXTS[name]
+        path = os.path.join(tmp, place % pid if "%" in place else place)
+        copy_member(archive, name, path, limit or 4096 * (mappings + 1))
+        if name == "maps":  # smaps' bound: the mappings maps really lists
+            with open(path, "rb") as f:
+                mappings = sum(data.count(b"\n") for data in iter(lambda: f.read(COPY_CHUNK), b""))
     with open(os.path.join(tmp, "proc", "sys", "kernel", "osrelease"), "w") as f:
         f.write(str(header.get("kernel") or "") + "\n")
     if header.get("soft_dirty"):

@@ -287,6 +287,9 @@ def zeros(n):
 
 @pytest.mark.parametrize("changes,fragment", [
     ({"smaps": zeros(16 << 20)}, "smaps claims 16.0 MiB"),
+    # A maps of one long line gives smaps room for one mapping, not for its bytes.
+    ({"maps": "400000-401000 r-xp 0 0:0 0 " + "x" * (2 << 20) + "\n",
+      "smaps": zeros(1 << 20)}, "smaps claims 1.0 MiB, more than it can hold (8.0 KiB)"),
     ({"maps": zeros(65 << 20)}, "maps claims"),
     ({"pagemap.bin": zeros(1 << 20)}, "pagemap.bin is longer than its index says"),
     ({"kpageflags.bin": zeros(1 << 20)}, "kpageflags.bin is longer"),
