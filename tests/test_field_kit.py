@@ -44,6 +44,31 @@ def test_doctor_healthy_tree(fake, run):
     assert "guard 58" in checks["kernel"][1]
 
 
+def test_doctor_says_why_huge_pages_are_missing(fake, run):
+    fake.process("self", {0x7F0000000000: make_entry(present=True, pfn=0x42)}, maps=SELF_MAPS)
+    code, checks = doctor(run, fake)
+    assert checks["thp"][1] == "not available: kernel without CONFIG_TRANSPARENT_HUGEPAGE"
+    assert checks["hugetlb"][1] == "no hugetlb pool: kernel without CONFIG_HUGETLBFS"
+    # s390x under QEMU's TCG: the kernel has both, the CPU lacks EDAT-1.
+    fake.write("cpuinfo", "vendor_id       : IBM/S390\nfeatures\t: esan3 zarch stfle msa "
+               "ldisp eimm dfp etf3eh highgprs vx\n")
+    code, checks = doctor(run, fake)
+    assert checks["thp"] == ("info", "not available: the CPU lacks EDAT-1 (s390x), which "
+                             "huge pages need")
+    assert "EDAT-1" in checks["hugetlb"][1] and "CONFIG" not in checks["hugetlb"][1]
+    fake.write("cpuinfo", "features\t: esan3 zarch stfle msa ldisp eimm dfp edat etf3eh\n")
+    assert "CONFIG_HUGETLBFS" in doctor(run, fake)[1]["hugetlb"][1]
+
+
+def test_doctor_explains_ksm_on_every_anonymous_page(fake, run):
+    fake.process("self", {0x7F0000000000: make_entry(present=True, pfn=0x42)}, maps=SELF_MAPS)
+    fake.kpage("kpageflags", {0x42: 0x5828}, pfns=0x100)       # ANON, no KSM: no finding
+    assert "ksm" not in doctor(run, fake)[1]
+    fake.kpage("kpageflags", {0x42: 0x205828}, pfns=0x100)     # ANON and KSM (Linux 6.12)
+    status, detail = doctor(run, fake)[1]["ksm"]
+    assert status == "warn" and "Linux 6.10+" in detail and "every anonymous page" in detail
+
+
 def test_doctor_without_pagemap(fake, run):
     d = fake.process("self", {}, maps=SELF_MAPS)
     os.remove(os.path.join(d, "pagemap"))

@@ -192,6 +192,9 @@ def test_racing_process_never_crashes():
 def test_whole_self_summary_and_picture(capsys):
     assert pagemap.main(["self"]) == 0
     out = capsys.readouterr().out
-    assert "[vsyscall] (beyond-address-space)" in out and "resident" in out
+    assert "resident" in out
+    # [vsyscall] only where the kernel maps it (x86-64, not vsyscall=none as Debian 12's 6.1).
+    if "[vsyscall]" in open("/proc/self/maps").read():
+        assert "[vsyscall] (beyond-address-space)" in out
     assert pagemap.main(["self", "--picture"]) == 0
     assert "[stack]" in capsys.readouterr().out

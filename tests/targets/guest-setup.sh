@@ -1,0 +1,11 @@
+# Sourced in the guest's root before the command (tests/targets/boot.sh):
+# TMPDIR on a real file system (ext4 on zram), so the tests' own swap files
+# work (not on tmpfs or 9p), and a small hugetlb pool. The guest is disposable.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 PY_COLORS=0 PYTEST_ADDOPTS="-p no:cacheprovider"
+modprobe zram
+echo 256M > /sys/block/zram0/disksize
+mkfs.ext4 -q /dev/zram0 && mount /dev/zram0 /mnt/scratch && chmod 1777 /mnt/scratch \
+  && export TMPDIR=/mnt/scratch
+echo 4 2>/dev/null > /proc/sys/vm/nr_hugepages
+echo "guest: $(uname -srm), $(python3 -V), $(nproc) CPUs, TMPDIR=${TMPDIR:-unset}, swap $(grep -c ^/ /proc/swaps) area(s), $(grep -s HugePages_Total /proc/meminfo || echo "no hugetlb")"

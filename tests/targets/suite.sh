@@ -1,0 +1,7 @@
+# The live suite in a guest (tests/targets/boot.sh TARGET sh tests/targets/suite.sh):
+# the whole test suite as root, then as nobody; fails if either fails.
+python3 -m pytest -q -rs "$@"; root=$?
+echo "== as nobody (setpriv --reuid=65534) =="
+setpriv --reuid=65534 --regid=65534 --clear-groups python3 -m pytest -q -rs "$@"; nobody=$?
+echo "suite: root exit $root, nobody exit $nobody"
+[ "$root" = 0 ] && [ "$nobody" = 0 ]
