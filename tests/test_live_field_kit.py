@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import call
+from conftest import ROOT, call
 from test_live import IS_ROOT
 
 import pagemap
@@ -160,3 +160,78 @@ def test_written_refused_where_the_kernel_cannot(stopped_target):
         pytest.skip("this kernel tracks writes")
     code, _, err = call([str(stopped_target), "--written"])
     assert code == 5 and "CONFIG_MEM_SOFT_DIRTY" in err
+
+
+WRITER = r"""
+import ctypes, mmap, os, sys
+page = os.sysconf("SC_PAGE_SIZE")
+m = mmap.mmap(-1, 32 * page, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+try:  # one soft-dirty bit per page: no huge page may cover the region
+    m.madvise(getattr(mmap, "MADV_NOHUGEPAGE", 15))
+except (AttributeError, OSError):
+    pass
+for i in range(32):
+    m[i * page] = 1
+print("%x" % ctypes.addressof(ctypes.c_char.from_buffer(m)), flush=True)
+for line in sys.stdin:
+    for i in line.split():
+        m[int(i) * page] = 2
+    print("ok", flush=True)
+"""
+
+
+@pytest.fixture
+def writer():
+    """A process with 32 resident pages that writes the pages it is told to."""
+    child = subprocess.Popen([sys.executable, "-c", WRITER], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, universal_newlines=True)
+    try:
+        start = int(child.stdout.readline(), 16)
+
+        def write(*pages):
+            child.stdin.write(" ".join(str(i) for i in pages) + "\n")
+            child.stdin.flush()
+            assert child.stdout.readline().strip() == "ok"
+        page = pagemap.system_page_size()
+        yield child.pid, start, start + 32 * page, page, write
+    finally:
+        child.kill()
+        child.wait()
+
+
+def written_pages(pid, start, end, page):
+    code, out, err = call([str(pid), "--json", "--written", "--each", "%x-%x" % (start, end)])
+    assert code == 0, err
+    return sorted((p["vaddr"] - start) // page for r in json.loads(out)["ranges"]
+                  for p in r["pages"])
+
+
+def test_written_shows_exactly_the_pages_written(writer):
+    soft_dirty_or_skip()
+    pid, start, end, page, write = writer
+    code, out, _ = call([str(pid), "--clear-soft-dirty"])
+    assert code == 0 and "cleared the soft-dirty bits" in out
+    assert written_pages(pid, start, end, page) == []
+    write(3, 4, 17)
+    assert written_pages(pid, start, end, page) == [3, 4, 17]
+    write(31)
+    assert written_pages(pid, start, end, page) == [3, 4, 17, 31]
+    assert call([str(pid), "--clear-soft-dirty"])[0] == 0
+    write(0)
+    assert written_pages(pid, start, end, page) == [0]
+
+
+def test_watch_counts_the_pages_written(writer):
+    soft_dirty_or_skip()
+    pid, start, end, page, write = writer
+    assert call([str(pid), "--clear-soft-dirty"])[0] == 0
+    watch = subprocess.Popen([sys.executable, os.path.join(ROOT, "pagemap.py"), str(pid),
+                              "%x-%x" % (start, end), "--watch", "1", "--times", "1"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             universal_newlines=True)
+    head = watch.stdout.readline()
+    assert ": 32 present, 0 swapped, 0 written" in head, head
+    write(5, 6, 7, 30)
+    out, err = watch.communicate(timeout=60)
+    assert watch.returncode == 0 and err == ""
+    assert out.split("  ", 1)[1].strip() == "%x-%x: +4 written (now 4)" % (start, end), out
