@@ -8,10 +8,15 @@ import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
 from conftest import FakeProc, make_entry  # noqa: E402
-from hypothesis import assume, given, settings  # noqa: E402
+from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import pagemap  # noqa: E402
+
+# Inside the emulated guests of tests/targets a CPU is 10-50 times slower.
+settings.register_profile("emulated", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+if os.environ.get("PAGEMAP_EMULATED"):
+    settings.load_profile("emulated")
 
 U64 = st.integers(min_value=0, max_value=2 ** 64 - 1)
 KERNELS = st.sampled_from([None, (2, 6), (3, 10), (3, 14), (4, 2), (5, 12), (5, 13),

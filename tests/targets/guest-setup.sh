@@ -2,7 +2,7 @@
 # TMPDIR on a real file system (ext4 on zram), so the tests' own swap files
 # work (not on tmpfs or 9p), and a small hugetlb pool. The guest is disposable.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-export HOME=/root LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 PY_COLORS=0 PYTEST_ADDOPTS="-p no:cacheprovider"
+export HOME=/root LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 PY_COLORS=0 PAGEMAP_EMULATED=1 PYTEST_ADDOPTS="-p no:cacheprovider"
 modprobe zram
 echo 256M > /sys/block/zram0/disksize
 mkfs.ext4 -q /dev/zram0 && mount /dev/zram0 /mnt/scratch && chmod 1777 /mnt/scratch \

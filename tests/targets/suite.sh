@@ -1,7 +1,8 @@
 # The live suite in a guest (tests/targets/boot.sh TARGET sh tests/targets/suite.sh):
 # the whole test suite as root, then as nobody; fails if either fails.
+# (/usr/bin/setpriv: busybox's sh would run its own, smaller applet.)
 python3 -m pytest -q -rs "$@"; root=$?
 echo "== as nobody (setpriv --reuid=65534) =="
-setpriv --reuid=65534 --regid=65534 --clear-groups python3 -m pytest -q -rs "$@"; nobody=$?
+/usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups python3 -m pytest -q -rs "$@"; nobody=$?
 echo "suite: root exit $root, nobody exit $nobody"
 [ "$root" = 0 ] && [ "$nobody" = 0 ]
