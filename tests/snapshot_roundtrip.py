@@ -1,6 +1,7 @@
 """Cross-machine snapshot check, run by .ci/run under foreign-python.
 
     python3 tests/snapshot_roundtrip.py make DIR    fake tree -> DIR/snap.zip + DIR/expected.json
+    python3 tests/snapshot_roundtrip.py make-live DIR   the same from a live process (real kernel)
     python3 tests/snapshot_roundtrip.py check DIR   --from DIR/snap.zip must give expected.json
 
 Made on big-endian s390x or 32-bit armhf and checked on x86-64 (or the
@@ -36,6 +37,36 @@ def make(directory):
                    "views": expected}, f)
 
 
+def make_live(directory):
+    """Capture a stopped process of this machine; the views of the snapshot made
+    here are what any other machine must see (tests/targets: inside a guest)."""
+    import signal
+    import subprocess
+
+    from test_live_field_kit import TARGET
+    child = subprocess.Popen([sys.executable, "-c", TARGET], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, universal_newlines=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        os.kill(child.pid, signal.SIGSTOP)
+        snap = os.path.join(directory, "snap.zip")
+        assert call([str(child.pid), "--capture", snap])[0] == 0
+    finally:
+        child.kill()
+        child.wait()
+    views = [[], ["--json"], ["--picture"], ["--json", "[heap]"], ["--json", "--flags"],
+             ["--json", "--written"]]
+    expected = []
+    for view in views:
+        code, out, err = call(["--from", snap] + view)
+        expected.append([view, code, out, err.replace(snap + ":/proc", "SNAPSHOT:/proc")])
+    with open(os.path.join(directory, "expected.json"), "w") as f:
+        json.dump({"made_on": "%s %s %d-bit" % (os.uname()[2], sys.byteorder,
+                                                8 * len(pagemap.struct.pack("P", 0))),
+                   "views": expected}, f)
+    return 0
+
+
 def check(directory):
     snap = os.path.join(directory, "snap.zip")
     with open(os.path.join(directory, "expected.json")) as f:
@@ -54,7 +85,7 @@ def check(directory):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in ("make", "check"):
+    if len(sys.argv) != 3 or sys.argv[1] not in ("make", "make-live", "check"):
         sys.exit(__doc__)
     os.makedirs(sys.argv[2], exist_ok=True)
-    sys.exit(make(sys.argv[2]) if sys.argv[1] == "make" else check(sys.argv[2]))
+    sys.exit({"make": make, "make-live": make_live, "check": check}[sys.argv[1]](sys.argv[2]))
