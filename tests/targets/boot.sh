@@ -8,7 +8,7 @@
 #   x86-64   Debian 12, Linux 6.1: no PAGEMAP_SCAN, soft-dirty on
 #   s390x    Debian 12, Linux 6.1: big-endian, soft-dirty on
 #   ppc64el  Debian 12, Linux 6.1: 64K pages, soft-dirty on
-#   arm64    Debian 13, Linux 6.12, 4K pages
+#   arm64    Debian 13, Linux 6.12, 4K pages (arm64-16k: its 16K-page flavour)
 #   armhf    Debian 13, Linux 6.12 armmp-lpae: 32-bit, physical addresses past 4 GiB
 #
 # From the project root:  sh tests/targets/boot.sh x86-64 python3 -m pytest -q
@@ -41,6 +41,9 @@ case $target in
            qemu=ppc64;   bus=pci;  con=hvc0;      mods="virtio_pci 9pnet_virtio 9p"
            machine="-M pseries,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off" ;;
   arm64)   arch=arm64;   suite=trixie;   kpkg=linux-image-arm64;       mem=1024
+           qemu=aarch64; bus=pci;  con=ttyAMA0;   mods="virtio_pci 9pnet_virtio 9p"
+           machine="-M virt -cpu max,pauth-impdef=on" ;;
+  arm64-16k) arch=arm64; suite=trixie;   kpkg=linux-image-arm64-16k;   mem=1024
            qemu=aarch64; bus=pci;  con=ttyAMA0;   mods="virtio_pci 9pnet_virtio 9p"
            machine="-M virt -cpu max,pauth-impdef=on" ;;
   armhf)   arch=armhf;   suite=trixie;   kpkg=linux-image-armmp-lpae;  mem=3072
