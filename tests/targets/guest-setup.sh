@@ -3,7 +3,8 @@
 # work (not on tmpfs or 9p), and a small hugetlb pool. The guest is disposable.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 PY_COLORS=0 PAGEMAP_EMULATED=1 PYTEST_ADDOPTS="-p no:cacheprovider"
-modprobe zram; modprobe ext4
+# kmod's modprobe: busybox's applet, which its sh prefers, cannot read .ko.xz.
+/sbin/modprobe zram; /sbin/modprobe ext4
 echo 256M > /sys/block/zram0/disksize
 mkfs.ext4 -q /dev/zram0 && mount -t ext4 /dev/zram0 /mnt/scratch && chmod 1777 /mnt/scratch \
   && export TMPDIR=/mnt/scratch
