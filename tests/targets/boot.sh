@@ -6,8 +6,8 @@
 # writable; prints the guest's output and exits with COMMAND's status.
 #
 #   x86-64   Debian 12, Linux 6.1: no PAGEMAP_SCAN, soft-dirty on
-#   s390x    Debian 12, Linux 6.1: big-endian, soft-dirty on
-#   ppc64el  Debian 12, Linux 6.1: 64K pages, soft-dirty on
+#   s390x    Debian 13, Linux 6.12: big-endian, soft-dirty on
+#   ppc64el  Debian 13, Linux 6.12: 64K pages, soft-dirty on
 #   arm64    Debian 13, Linux 6.12, 4K pages (arm64-16k: its 16K-page flavour)
 #   armhf    Debian 13, Linux 6.12 armmp-lpae: 32-bit, physical addresses past 4 GiB
 #
@@ -28,16 +28,16 @@ here=$(cd "$(dirname "$0")" && pwd)
 project=$(cd "$here/../.." && pwd)
 cache=${PAGEMAP_TARGETS_CACHE:-/var/cache/pagemap-targets}
 
-# Debian 13's s390x and ppc64el point updates were missing on the mirror this
-# was built with, so those two run Debian 12 (its 6.1 kernel).
+# Debian 13 as 'stable' for s390x and ppc64el: the mirror this was built with
+# lacked those two architectures' files of the newest 'trixie' point release.
 case $target in
   x86-64)  arch=amd64;   suite=bookworm; kpkg=linux-image-amd64;       mem=1024
            qemu=x86_64;  bus=pci;  con=ttyS0;     mods="virtio_pci 9pnet_virtio 9p"
            machine="-M pc -cpu max" ;;
-  s390x)   arch=s390x;   suite=bookworm; kpkg=linux-image-s390x;       mem=1024
+  s390x)   arch=s390x;   suite=stable;   kpkg=linux-image-s390x;       mem=1024
            qemu=s390x;   bus=ccw;  con=ttysclp0;  mods="virtio_ccw 9pnet_virtio 9p"
            machine="-M s390-ccw-virtio -cpu max" ;;
-  ppc64el) arch=ppc64el; suite=bookworm; kpkg=linux-image-powerpc64le; mem=1024
+  ppc64el) arch=ppc64el; suite=stable;   kpkg=linux-image-powerpc64le; mem=1024
            qemu=ppc64;   bus=pci;  con=hvc0;      mods="virtio_pci 9pnet_virtio 9p"
            machine="-M pseries,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off" ;;
   arm64)   arch=arm64;   suite=trixie;   kpkg=linux-image-arm64;       mem=1024
@@ -145,8 +145,8 @@ build_initrd() {
 }
 
 mkdir -p "$cache"
-root=$cache/$target
-initrd=$cache/$target.initrd
+root=$cache/$target-$suite
+initrd=$root.initrd
 [ -x "$root/usr/bin/python3" ] || { install_tools; build_root; }
 [ -s "$initrd" ] && [ "$initrd" -nt "$here/init" ] || { install_tools; build_initrd; }
 need "qemu-system-$qemu" || install_tools
