@@ -78,6 +78,12 @@ def test_physical_address_above_4g_on_32bit_layout(fake, run):
     fake.process(PID, {0xB6E55000: make_entry(present=True, pfn=0x123456)}, maps=maps)
     code, out, _ = run(argv(fake, PID, "b6e55abc"))
     assert code == 0 and records(out)[0][1] == "0x123456abc"
+    # JSON, and a range's run: exact integers past 32 bits (CI runs this on armhf).
+    code, out, _ = run(argv(fake, PID, "--json", "b6e55abc", "b6e55000+1000"))
+    doc = json.loads(out)
+    assert code == 0 and doc["results"][0]["paddr"] == 0x123456ABC == 0x123456 * 4096 + 0xABC
+    assert doc["results"][0]["pfn"] == 0x123456
+    assert doc["ranges"][0]["runs"][0]["paddr"] == 0x123456000
 
 
 def test_address_beyond_32bit_user_space(tmp_path, run):
