@@ -3671,6 +3671,7 @@ def cmd_watch(opts, console, reader, ctx):
         total = add_counts(total, counts)
     console.write("watching %s every %gs: %d present, %d swapped, %d written (Ctrl-C stops)"
                   % (reader.label, opts.watch, total.present, total.swapped, total.soft_dirty))
+    console.out.flush()  # now, not with the first change: a pipe's reader waits for it
     done = 0
     while opts.times is None or done < opts.times:
         time.sleep(opts.watch)

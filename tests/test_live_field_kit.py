@@ -226,12 +226,25 @@ def test_watch_counts_the_pages_written(writer):
     pid, start, end, page, write = writer
     assert call([str(pid), "--clear-soft-dirty"])[0] == 0
     watch = subprocess.Popen([sys.executable, os.path.join(ROOT, "pagemap.py"), str(pid),
-                              "%x-%x" % (start, end), "--watch", "1", "--times", "1"],
+                              "%x-%x" % (start, end), "--watch", "2", "--times", "1"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              universal_newlines=True)
     head = watch.stdout.readline()
     assert ": 32 present, 0 swapped, 0 written" in head, head
     write(5, 6, 7, 30)
-    out, err = watch.communicate(timeout=60)
-    assert watch.returncode == 0 and err == ""
-    assert out.split("  ", 1)[1].strip() == "%x-%x: +4 written (now 4)" % (start, end), out
+    out, err = watch.stdout.read(), watch.stderr.read()   # not communicate(): its own
+    assert watch.wait(timeout=60) == 0 and err == ""      # reads lose what readline buffered
+    assert out.endswith("  %x-%x: +4 written (now 4)\n" % (start, end)), (head, out)
+
+
+def test_watch_headline_reaches_a_pipe_at_once():
+    import select
+    watch = subprocess.Popen([sys.executable, os.path.join(ROOT, "pagemap.py"), str(os.getpid()),
+                              "--watch", "60", "--times", "1"], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL)
+    try:
+        ready = select.select([watch.stdout], [], [], 30)[0]   # long before the first round
+        assert ready and watch.stdout.readline().startswith(b"watching PID ")
+    finally:
+        watch.kill()
+        watch.wait()
