@@ -239,9 +239,11 @@ def test_watch_counts_the_pages_written(writer):
 
 def test_watch_headline_reaches_a_pipe_at_once():
     import select
+    env = dict(os.environ)
+    env.pop("PYTHONUNBUFFERED", None)                        # a pipe: block-buffered
     watch = subprocess.Popen([sys.executable, os.path.join(ROOT, "pagemap.py"), str(os.getpid()),
                               "--watch", "60", "--times", "1"], stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL)
+                             stderr=subprocess.DEVNULL, env=env)
     try:
         ready = select.select([watch.stdout], [], [], 30)[0]   # long before the first round
         assert ready and watch.stdout.readline().startswith(b"watching PID ")
