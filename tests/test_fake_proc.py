@@ -322,6 +322,13 @@ def test_kernel_thread(fake, run):
     assert_one_error(code, err, 3, "kernel thread", "kthreadd")
 
 
+def test_kernel_thread_to_an_unprivileged_user(fake, run, monkeypatch):
+    fake.process("2", {}, maps="", flags=0x00208040, name="kthreadd")
+    raise_for(monkeypatch, "/pagemap", PermissionError(errno.EACCES, "Permission denied"))
+    code, _, err = run(argv(fake, "2", "400000"))
+    assert_one_error(code, err, 3, "kernel thread", "kthreadd")
+
+
 def test_zombie(fake, run):
     d = fake.process("77", {}, maps="", state="Z")
     open(os.path.join(d, "pagemap"), "wb").close()
