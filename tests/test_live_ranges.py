@@ -113,6 +113,9 @@ def test_thp_region_counts_and_runs(capsys):
 
 def test_scan_and_plain_reads_agree_live():
     m, addr = private_anon(4096)
+    # No THP: Linux 6.12 splits mostly-zero THPs under pressure (the underused-THP
+    # shrinker), which would change the pages between two readings.
+    m.madvise(getattr(mmap, "MADV_NOHUGEPAGE", 15))
     for i in range(0, 4096, 7):
         m[i * PAGE:i * PAGE + 1] = b"x"
     reader = pagemap.ProcessReader("/proc", "self", PAGE)
@@ -132,13 +135,14 @@ def test_scan_and_plain_reads_agree_live():
         f.seek(v0 * 8)
         raw = struct.unpack("=%dQ" % (v1 - v0), f.read((v1 - v0) * 8))
     present = [e >> 63 for e in raw]
-    assert first[0][0].present == sum(present) >= len(range(0, 4096, 7))  # THP: more
+    assert first[0][0].present == sum(present) == len(range(0, 4096, 7))
     assert first[0][0].exclusive == sum((e >> 56) & 1 for e in raw)
     assert [r[2] >> 63 for r in first[1] for _ in range(r[1])] == present
     reader.close()
     m.close()
 
 
+@pytest.mark.skipif(sys.maxsize < 1 << 32, reason="16 GiB needs a 64-bit address space")
 def test_untouched_16g_summary_is_fast():
     m = mmap.mmap(-1, 16 << 30, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
                   | getattr(mmap, "MAP_NORESERVE", 0x4000))
