@@ -9,16 +9,17 @@
 #   s390x    Debian 13, Linux 6.12: big-endian, soft-dirty on
 #   ppc64el  Debian 13, Linux 6.12: 64K pages, soft-dirty on
 #   arm64    Debian 13, Linux 6.12, 4K pages (arm64-16k: its 16K-page flavour)
-#   armhf    Debian 13, Linux 6.12 armmp-lpae: 32-bit, physical addresses past 4 GiB
+#   armhf    Debian 13, Linux 6.12 armmp-lpae: 32-bit user space, LPAE (3 GiB)
 #
-# From the project root:  sh tests/targets/boot.sh x86-64 python3 -m pytest -q
-# The guest has swap (a swap area on zram), a hugetlb pool, TMPDIR on a real
-# (ext4) file system, and `setpriv` to run as nobody.  Environment:
+# From the project root:  sh tests/targets/boot.sh x86-64 sh tests/targets/suite.sh
+# The guest has TMPDIR on a real file system (ext4 on zram: the tests' swap
+# files work there), a hugetlb pool, and `setpriv` to run as nobody. Environment:
 #   PAGEMAP_TARGETS_CACHE  where roots and initramfs are kept (/var/cache/pagemap-targets)
 #   PAGEMAP_TARGET_MEM     guest RAM in MiB;  PAGEMAP_TARGET_CPUS  vCPUs (2)
-#   PAGEMAP_TARGET_TIMEOUT seconds before the guest is killed (3000): exit 124
+#   PAGEMAP_TARGET_TIMEOUT seconds before the guest is killed (3000)
+# Exit 125 when the guest reports no status (it hung, crashed or timed out).
 # The first use of a TARGET installs qemu-system, mmdebstrap and kmod (as root)
-# and builds the root (a few minutes); later boots take 30-90 s under TCG.
+# and builds the root (a few minutes); later boots take 15-40 s under TCG.
 set -eu
 
 usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
