@@ -22,7 +22,7 @@
 # and builds the root (a few minutes); later boots take 15-40 s under TCG.
 set -eu
 
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 2 ] || usage
 target=$1; shift
 here=$(cd "$(dirname "$0")" && pwd)
