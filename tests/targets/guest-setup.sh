@@ -5,7 +5,7 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 PY_COLORS=0 PAGEMAP_EMULATED=1 PYTEST_ADDOPTS="-p no:cacheprovider"
 # kmod's modprobe: busybox's applet, which its sh prefers, cannot read .ko.xz.
 /sbin/modprobe zram; /sbin/modprobe ext4
-echo 256M > /sys/block/zram0/disksize
+echo 2G > /sys/block/zram0/disksize  # memory only as used: swap files of zeros cost none
 mkfs.ext4 -q /dev/zram0 && mount -t ext4 /dev/zram0 /mnt/scratch && chmod 1777 /mnt/scratch \
   && export TMPDIR=/mnt/scratch
 echo 4 2>/dev/null > /proc/sys/vm/nr_hugepages
