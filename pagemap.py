@@ -2952,6 +2952,7 @@ def last_entry(run):
 # not drive the terminal (clear it, retitle it, set its clipboard with OSC 52).
 CONTROLS = dict((c, "\\x%02x" % c) for c in list(range(32)) + list(range(127, 160))
                 if c not in (9, 10))
+CONTROLS.update({0x2028: "\\u2028", 0x2029: "\\u2029"})  # line breaks to str.splitlines
 
 
 class Console(object):

@@ -599,3 +599,9 @@ def test_names_cannot_drive_the_terminal(fake, tmp_path):
 def pagemap_entry():
     from conftest import make_entry
     return make_entry(present=True, pfn=0x77)
+
+
+@pytest.mark.parametrize("name", ["\r", "\x85", "\u2028", "\u2029", "a\x1b]52;c;eA==\x07"])
+def test_a_hostile_path_is_one_error_line(run, name):
+    code, _, err = run(["--from", name])
+    assert_one_error(code, err, 6, "not a readable snapshot")
