@@ -2294,21 +2294,24 @@ class KPageReader(object):
         data: the counts of the PFN runs [(pfn, count)] one after another."""
         import bisect
         import itertools
+        import operator
         if self._own is None:
             self._own = own_page_counts(self.proc_root, *self.observer or (0, ""))
-        pfns, counts = self._own
+        pfns, counts = self._own[:2]
+        if len(self._own) == 2:
+            self._own = (pfns, counts, set(pfns))
+        # The runs holding one of its PFNs, found in C, one run at a time.
+        missed = map(self._own[2].isdisjoint, map(range, [pfn for pfn, _ in runs],
+                                                  [pfn + count for pfn, count in runs]))
+        lanes = itertools.chain([0], itertools.accumulate([count for _, count in runs]))
         out = None
         fmt = order + "Q"
-        lane = 0
-        for (pfn, count), i in zip(runs, map(bisect.bisect_left, itertools.repeat(pfns),
-                                              [pfn for pfn, _ in runs])):
-            while i < len(pfns) and pfns[i] < pfn + count:
-                out = bytearray(data) if out is None else out
+        for (pfn, count), lane in itertools.compress(zip(runs, lanes), map(operator.not_, missed)):
+            out = bytearray(data) if out is None else out
+            for i in range(bisect.bisect_left(pfns, pfn), bisect.bisect_left(pfns, pfn + count)):
                 offset = (pfns[i] - pfn + lane) * 8
                 struct.pack_into(fmt, out, offset,
                                  max(0, struct.unpack_from(fmt, out, offset)[0] - counts[i]))
-                i += 1
-            lane += count
         return data if out is None else bytes(out)
 
     def read(self, name, pfn, count):
@@ -2350,7 +2353,7 @@ class KPageReader(object):
         except OSError as exc:
             return self._failed(name, exc), None
         known = None
-        if len(values) != 8 * sum(count for _, count in runs):
+        if len(values) != 8 * sum([count for _, count in runs]):
             # Past the last PFN (or a short read): run by run, with care.
             parts = [self.read_bytes(name, pfn, count, False)
                      for pfn, count in runs]  # type: List[Any]
