@@ -2297,16 +2297,17 @@ class KPageReader(object):
         import operator
         if self._own is None:
             self._own = own_page_counts(self.proc_root, *self.observer or (0, ""))
-        pfns, counts = self._own[:2]
-        if len(self._own) == 2:
-            self._own = (pfns, counts, set(pfns))
-        # The runs holding one of its PFNs, found in C, one run at a time.
-        missed = map(self._own[2].isdisjoint, map(range, [pfn for pfn, _ in runs],
-                                                  [pfn + count for pfn, count in runs]))
+        pfns, counts = self._own
+        # The runs holding one of its PFNs, found in C: the first of its PFNs at or
+        # after a run's start lies before the run's end.
+        padded = list(pfns) + [1 << 64]
+        after = map(padded.__getitem__, map(bisect.bisect_left, itertools.repeat(padded),
+                                            [pfn for pfn, _ in runs]))
+        hit = map(operator.lt, after, [pfn + count for pfn, count in runs])
         lanes = itertools.chain([0], itertools.accumulate([count for _, count in runs]))
         out = None
         fmt = order + "Q"
-        for (pfn, count), lane in itertools.compress(zip(runs, lanes), map(operator.not_, missed)):
+        for (pfn, count), lane in itertools.compress(zip(runs, lanes), hit):
             out = bytearray(data) if out is None else out
             for i in range(bisect.bisect_left(pfns, pfn), bisect.bisect_left(pfns, pfn + count)):
                 offset = (pfns[i] - pfn + lane) * 8
@@ -2515,18 +2516,21 @@ def own_page_counts(proc_root, page_size, fmt):
     # type: (str, int, str) -> Tuple[Any, List[int]]
     """(sorted PFNs, how often pagemap itself maps each), from its own pagemap, read
     when a map count is first needed: pages it maps only later are not left out."""
-    counts = collections.Counter()  # type: collections.Counter
+    import itertools
+    runs = []  # type: List[Tuple[int, int]]
     reader = ProcessReader(proc_root, "self", page_size, fmt)
     try:
         walker = Walker(reader)
         for m in reader.maps():
-            for _, pages, raw in walker.runs(m.start // page_size, -(-m.end // page_size)):
-                if raw and raw & PM_PRESENT and raw & PM_PFRAME_MASK:
-                    counts.update(range(raw & PM_PFRAME_MASK, (raw & PM_PFRAME_MASK) + pages))
+            runs.extend((raw, pages) for _, pages, raw in walker.runs(
+                m.start // page_size, -(-m.end // page_size)) if raw)
     except PagemapError:
         pass                    # no pagemap of its own (a snapshot's tree): nothing to leave out
     finally:
         reader.close()
+    physical = resident_runs([raw for raw, _ in runs], [pages for _, pages in runs])
+    counts = collections.Counter(itertools.chain.from_iterable(
+        range(pfn, pfn + pages) for pfn, pages in physical))
     pfns = sorted(counts)
     return array.array("Q", pfns), [counts[p] for p in pfns]
 
