@@ -2214,13 +2214,6 @@ def entry_format(byteorder):
 KPAGE_FILES = ("kpageflags", "kpagecount", "kpagecgroup")
 
 
-# The kernel spends ~70 ns a PFN on kpageflags; a read costs ~0.45 us and its
-# Python around it a few more: physical runs this close share one read, of at
-# most KPAGE_SPAN PFNs (512 KiB).
-KPAGE_GAP = 8
-KPAGE_SPAN = 65536
-
-
 class KPageReader(object):
     """/proc/kpageflags, kpagecount and kpagecgroup: one u64 per PFN.
 
@@ -2268,9 +2261,10 @@ class KPageReader(object):
         # type: (str) -> bool
         return self._fd(name) is not None
 
-    def read_bytes(self, name, pfn, count):
-        # type: (str, int, int) -> Optional[bytes]
-        """The file's bytes for count PFNs from pfn (fewer past the last PFN)."""
+    def read_bytes(self, name, pfn, count, own=True):
+        # type: (str, int, int, bool) -> Optional[bytes]
+        """The file's bytes for count PFNs from pfn (fewer past the last PFN);
+        own False: map counts with the observer's own mappings left in."""
         fd = self._fd(name)
         if fd is None:
             return None
@@ -2279,36 +2273,47 @@ class KPageReader(object):
             try:
                 chunk = os.pread(fd, count * 8 - len(data), pfn * 8 + len(data))
             except OSError as exc:
-                self.problems[name] = "%s: %s" % (os.path.join(self.proc_root, name),
-                                                  exc.strerror or exc)
-                return None
+                return self._failed(name, exc)
             if not chunk:
                 break
             data = data + chunk if data else chunk
         data = data[:len(data) // 8 * 8]
-        if name == "kpagecount" and self.observer is not None:
-            data = self._without_observer(data, pfn)
+        if own and name == "kpagecount" and self.observer is not None:
+            data = self._without_observer(data, [(pfn, len(data) // 8)], self.entry_format)
         return data
 
-    def _without_observer(self, data, pfn):
-        # type: (bytes, int) -> bytes
+    def _failed(self, name, exc):
+        # type: (str, OSError) -> Optional[bytes]
+        self.problems[name] = "%s: %s" % (os.path.join(self.proc_root, name), exc.strerror or exc)
+        return None
+
+    def _without_observer(self, data, runs, order):
+        # type: (bytes, List[Tuple[int, int]], str) -> bytes
         """Map counts less pagemap's own mappings of the same pages (its interpreter
-        maps libc, libpython, ...): the counts of the system without the observer."""
+        maps libc, libpython, ...): the counts of the system without the observer.
+        data: the counts of the PFN runs [(pfn, count)] one after another."""
         import bisect
+        import itertools
+        import operator
         if self._own is None:
             self._own = own_page_counts(self.proc_root, *self.observer or (0, ""))
         pfns, counts = self._own
-        lo = bisect.bisect_left(pfns, pfn)
-        hi = bisect.bisect_left(pfns, pfn + len(data) // 8)
-        if lo == hi:
-            return data
-        out = bytearray(data)
-        fmt = self.entry_format + "Q"
-        for i in range(lo, hi):
-            offset = (pfns[i] - pfn) * 8
-            struct.pack_into(fmt, out, offset,
-                             max(0, struct.unpack_from(fmt, out, offset)[0] - counts[i]))
-        return bytes(out)
+        # The runs holding one of its PFNs, found in C: the first of its PFNs at or
+        # after a run's start lies before the run's end.
+        padded = list(pfns) + [1 << 64]
+        after = map(padded.__getitem__, map(bisect.bisect_left, itertools.repeat(padded),
+                                            [pfn for pfn, _ in runs]))
+        hit = map(operator.lt, after, [pfn + count for pfn, count in runs])
+        lanes = itertools.chain([0], itertools.accumulate([count for _, count in runs]))
+        out = None
+        fmt = order + "Q"
+        for (pfn, count), lane in itertools.compress(zip(runs, lanes), hit):
+            out = bytearray(data) if out is None else out
+            for i in range(bisect.bisect_left(pfns, pfn), bisect.bisect_left(pfns, pfn + count)):
+                offset = (pfns[i] - pfn + lane) * 8
+                struct.pack_into(fmt, out, offset,
+                                 max(0, struct.unpack_from(fmt, out, offset)[0] - counts[i]))
+        return data if out is None else bytes(out)
 
     def read(self, name, pfn, count):
         # type: (str, int, int) -> Optional[Tuple[int, ...]]
@@ -2318,60 +2323,51 @@ class KPageReader(object):
             return None
         return struct.unpack("%s%dQ" % (self.entry_format, len(data) // 8), data)
 
-    def read_lanes(self, name, pfn, count):
-        # type: (str, int, int) -> Optional[bytes]
+    def read_lanes(self, name, pfn, count, own=True):
+        # type: (str, int, int, bool) -> Optional[bytes]
         """Raw values for count PFNs from pfn as little-endian bytes; b"" past the end."""
-        data = self.read_bytes(name, pfn, count)
-        big = self.entry_format == ">" or (self.entry_format in "=@" and sys.byteorder == "big")
-        return None if data is None else little_endian(data, big)
+        data = self.read_bytes(name, pfn, count, own)
+        return None if data is None else little_endian(data, self._big())
+
+    def _big(self):
+        # type: () -> bool
+        return self.entry_format == ">" or (self.entry_format in "=@" and sys.byteorder == "big")
 
     def gather(self, runs, *names):
         # type: (List[Tuple[int, int]], *str) -> List[Tuple[Optional[bytes], Optional[bytes]]]
         """For each file named, the values of PFN runs [(pfn, count)] as
         little-endian bytes in the runs' order: (values, None), or, where a run
         reaches past the last PFN, (values with zeros there, one byte per PFN:
-        1 where known); (None, None) if the file is unreadable. Runs within
-        KPAGE_GAP PFNs of each other share one read: no syscall per physical
-        run where memory lies close."""
-        import itertools
-        pfns = [pfn for pfn, _ in runs]
-        ends = [pfn + count for pfn, count in runs]
-        order = sorted(range(len(runs)), key=pfns.__getitem__)
-        # A window ends where the next run starts more than KPAGE_GAP past the
-        # furthest end so far (runs of shared pages may overlap).
-        reach = list(itertools.accumulate(map(ends.__getitem__, order), max))
-        cuts = [i for i in range(1, len(order)) if pfns[order[i]] - reach[i - 1] > KPAGE_GAP]
-        windows = []
-        for i, j in zip([0] + cuts, cuts + [len(order)]) if runs else ():
-            first = pfns[order[i]]
-            while reach[j - 1] - first > KPAGE_SPAN and j - i > 1:
-                k = i + 1                # a window too wide: split it, one read each
-                while reach[k] - first <= KPAGE_SPAN:
-                    k += 1
-                windows.append((first, reach[k - 1], order[i:k]))
-                i, first = k, pfns[order[k]]
-            windows.append((first, reach[j - 1], order[i:j]))
-        return [self._gather(name, windows, pfns, ends) for name in names]
+        1 where known); (None, None) if the file is unreadable."""
+        return [self._gather(name, runs) for name in names]
 
-    def _gather(self, name, windows, pfns, ends):
-        # type: (str, List[Tuple[int, int, List[int]]], List[int], List[int]) -> Tuple[Optional[bytes], Optional[bytes]]
-        parts = [b""] * len(pfns)
-        for first, end, members in windows:
-            data = self.read_lanes(name, first, end - first)
-            if data is None:
+    def _gather(self, name, runs):
+        # type: (str, List[Tuple[int, int]]) -> Tuple[Optional[bytes], Optional[bytes]]
+        # One pread a run in a comprehension: the kernel's ~0.5 us a read costs
+        # less than any Python that sorts and merges scattered runs into fewer.
+        fd = self._fd(name)
+        if fd is None:
+            return None, None
+        pread = os.pread
+        try:
+            values = b"".join([pread(fd, count * 8, pfn * 8) for pfn, count in runs])
+        except OSError as exc:
+            return self._failed(name, exc), None
+        known = None
+        if len(values) != 8 * sum([count for _, count in runs]):
+            # Past the last PFN (or a short read): run by run, with care.
+            parts = [self.read_bytes(name, pfn, count, False)
+                     for pfn, count in runs]  # type: List[Any]
+            if None in parts:
                 return None, None
-            if len(members) == 1 and ends[members[0]] == end:
-                parts[members[0]] = data          # the window is the run
-                continue
-            for k in members:
-                parts[k] = data[(pfns[k] - first) * 8:(ends[k] - first) * 8]
-        values = b"".join(parts)
-        if len(values) == 8 * (sum(ends) - sum(pfns)):
-            return values, None
-        counts = [end - pfn for pfn, end in zip(pfns, ends)]
-        return (b"".join(part + bytes(8 * count - len(part)) for part, count in zip(parts, counts)),
-                b"".join(b"\x01" * (len(part) // 8) + bytes(count - len(part) // 8)
-                         for part, count in zip(parts, counts)))
+            values = b"".join(part + bytes(8 * count - len(part))
+                              for part, (_, count) in zip(parts, runs))
+            known = b"".join(b"\x01" * (len(part) // 8) + bytes(count - len(part) // 8)
+                             for part, (_, count) in zip(parts, runs))
+        values = little_endian(values, self._big())
+        if name == "kpagecount" and self.observer is not None:
+            values = self._without_observer(values, runs, "<")
+        return values, known
 
     def value(self, name, pfn):
         # type: (str, int) -> Optional[int]
@@ -2520,18 +2516,21 @@ def own_page_counts(proc_root, page_size, fmt):
     # type: (str, int, str) -> Tuple[Any, List[int]]
     """(sorted PFNs, how often pagemap itself maps each), from its own pagemap, read
     when a map count is first needed: pages it maps only later are not left out."""
-    counts = collections.Counter()  # type: collections.Counter
+    import itertools
+    runs = []  # type: List[Tuple[int, int]]
     reader = ProcessReader(proc_root, "self", page_size, fmt)
     try:
         walker = Walker(reader)
         for m in reader.maps():
-            for _, pages, raw in walker.runs(m.start // page_size, -(-m.end // page_size)):
-                if raw and raw & PM_PRESENT and raw & PM_PFRAME_MASK:
-                    counts.update(range(raw & PM_PFRAME_MASK, (raw & PM_PFRAME_MASK) + pages))
+            runs.extend((raw, pages) for _, pages, raw in walker.runs(
+                m.start // page_size, -(-m.end // page_size)) if raw)
     except PagemapError:
         pass                    # no pagemap of its own (a snapshot's tree): nothing to leave out
     finally:
         reader.close()
+    physical = resident_runs([raw for raw, _ in runs], [pages for _, pages in runs])
+    counts = collections.Counter(itertools.chain.from_iterable(
+        range(pfn, pfn + pages) for pfn, pages in physical))
     pfns = sorted(counts)
     return array.array("Q", pfns), [counts[p] for p in pfns]
 

@@ -12,7 +12,8 @@ It also times an untouched region with and without PAGEMAP_SCAN, --physical
 against reading /proc/kpageflags, the headline command and compile() against
 the bare interpreter and the baseline file, listings and summaries end to end
 (pagemap.main, output to /dev/null) against `pmlimit list` or the plain
-command, and the peak RSS of whole commands against the interpreter's floor.
+command, the summaries' CPU time against the file at BASELINE, and the peak RSS
+of whole commands against the interpreter's floor.
 
 Usage (as root, from the project root):  python3 bench/bench.py [--reps N]
 Needs gcc for the bench-kit programs; without them only pagemap.py is timed.
@@ -102,6 +103,16 @@ def command_time(argv):
         return time.perf_counter() - t0
 
 
+def command_cpu(args):
+    """CPU time (user + system) of python3 ARGS, output to /dev/null: steadier than
+    wall time on a loaded machine."""
+    t0 = os.times()
+    with open(os.devnull, "w") as devnull:
+        subprocess.call([sys.executable] + args, stdout=devnull, stderr=devnull)
+    t1 = os.times()
+    return t1.children_user + t1.children_system - t0.children_user - t0.children_system
+
+
 def main_time(argv):
     """Time of pagemap.main(argv) in this process, output written to /dev/null:
     the command's whole work, interpreter start-up aside."""
@@ -113,6 +124,21 @@ def main_time(argv):
 
 
 BASELINE = "b20a5f3"    # pagemap.py before the start-up work of issue 9
+
+
+def baseline_file():
+    """BASELINE's pagemap.py in a temporary file (removed at exit), or None."""
+    import atexit
+    try:
+        text = subprocess.check_output(["git", "-C", ROOT, "show", BASELINE + ":pagemap.py"],
+                                       stderr=subprocess.DEVNULL)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    fd, path = tempfile.mkstemp(suffix=".py")
+    with os.fdopen(fd, "wb") as f:
+        f.write(text)
+    atexit.register(os.unlink, path)
+    return path
 
 
 def bench_startup(rounds):
@@ -167,6 +193,12 @@ def bench_outputs(rounds, pid, regions, limit):
     for extra in (["--flags"], ["--match", "anon"], ["--match", "shared"]):
         show_ratio("whole-process summary, %s" % " ".join(extra), "the plain summary",
                    ratios(lambda e=extra: main_time([p] + e), lambda: main_time([p]), rounds))
+    old = baseline_file()
+    for extra in ([], ["--flags"], ["--match", "anon"], ["--match", "shared"]) if old else ():
+        argv = [p] + extra
+        show_ratio("CPU of the summary %s" % " ".join(extra), "the file at %s" % BASELINE,
+                   ratios(lambda a=argv: command_cpu([os.path.join(ROOT, "pagemap.py")] + a),
+                          lambda a=argv: command_cpu([old] + a), rounds))
     start = regions["full"][0]
     mib64 = "%x-%x" % (start, start + (64 << 20))
     pages = (64 << 20) // pagemap.system_page_size()

@@ -443,15 +443,14 @@ def test_lanes_matching_against_page_by_page(text):
 def test_gather_reads_close_runs_together(fake, monkeypatch):
     import random
     import struct
-    monkeypatch.setattr(pagemap, "KPAGE_SPAN", 50)
     fake.kpage("kpageflags", {pfn: 1000 + pfn for pfn in range(600)}, pfns=600)
     kpage = pagemap.KPageReader(fake.root)
     reads = []
     real = kpage.read_lanes
 
-    def watching(name, pfn, count):
+    def watching(name, pfn, count, *own):
         reads.append((pfn, count))
-        return real(name, pfn, count)
+        return real(name, pfn, count, *own)
     monkeypatch.setattr(kpage, "read_lanes", watching)
     rng = random.Random(7)
     for _ in range(200):
@@ -466,6 +465,24 @@ def test_gather_reads_close_runs_together(fake, monkeypatch):
         assert len(reads) <= len(runs)
     kpage.close()
     assert pagemap.KPageReader(fake.root).gather([], "kpageflags") == [(b"", None)]
+
+
+def test_gather_leaves_the_observer_out_of_each_run(fake):
+    # pagemap's own pages, in whichever runs they fall, in any order, leave their
+    # map counts once each (never below 0); read() of one span agrees.
+    import struct
+    fake.kpage("kpagecount", {pfn: 3 for pfn in range(64)}, pfns=64)
+    kpage = pagemap.KPageReader(fake.root)
+    kpage.observer = (4096, "=Q")
+    kpage._own = ([5, 6, 20, 40], [1, 2, 1, 5])
+    runs = [(38, 4), (0, 8), (19, 3), (10, 2)]
+    [(values, known)] = kpage.gather(runs, "kpagecount")
+    want = {5: 2, 6: 1, 20: 2, 40: 0}
+    assert struct.unpack("<%dQ" % (len(values) // 8), values) == tuple(
+        want.get(p, 3) for pfn, n in runs for p in range(pfn, pfn + n))
+    assert known is None
+    assert kpage.read("kpagecount", 0, 64) == tuple(want.get(p, 3) for p in range(64))
+    kpage.close()
 
 
 def test_iomem_lookups_between_region_edges(machine):
