@@ -5141,6 +5141,8 @@ def main(argv=None):
         return code
     except PagemapError as exc:
         console.error(str(exc))
+        if isinstance(exc.__cause__, BrokenPipeError):  # --capture -: its reader left
+            silence_stdout()
         return exc.exit_code
     except ImportError as exc:
         # Minimal Pythons (Yocto's python3-core) leave out json, tempfile, zipfile, zlib.
@@ -5150,11 +5152,17 @@ def main(argv=None):
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # The reader went away (| head): say nothing, and keep the interpreter
-        # from complaining when it flushes stdout at exit.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        # The reader went away (| head): say nothing.
+        silence_stdout()
         return EXIT_OK
+
+
+def silence_stdout():
+    # type: () -> None
+    """After a broken pipe: keep the interpreter from complaining when it
+    flushes stdout at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":
