@@ -2019,6 +2019,14 @@ class ProcessReader(object):
         lo, hi = 0, (ADDRESS_MAX + 1) // self.page_size
         if not self.read_raw(0, 1):
             return None
+        # A 32-bit kernel's pagemap_read keeps the entry index in an unsigned long:
+        # past 4 GiB of addresses it wraps round and reads again from 0. Look there
+        # only if the last page below 4 GiB reads.
+        below_4g = (1 << 32) // self.page_size
+        if self.read_raw(below_4g - 1, 1):
+            lo = below_4g - 1
+        else:
+            hi = below_4g
         while hi - lo > 1:
             mid = (lo + hi) // 2
             if self.read_raw(mid, 1):

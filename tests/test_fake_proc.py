@@ -493,3 +493,20 @@ def test_smaps_is_read_once_in_address_order(fake, monkeypatch):
     assert reader.smaps_fields(third)["KernelPageSize"] == "16 kB" and opens() == 2
     assert reader.smaps_fields(earlier) is None and opens() == 2    # all read: known absent
     reader.close()
+
+
+def test_address_space_end_of_a_32_bit_kernel(fake, monkeypatch):
+    """pagemap_read on a 32-bit kernel keeps the entry index in an unsigned long
+    (svpfn): an offset past 4 GiB of addresses wraps to index 0 and reads again.
+    The end found must still be TASK_SIZE (armhf: 0xbf000000), not past [vectors]."""
+    task = 0xBF000000
+    fake.process(PID, {0x400000: make_entry(present=True, pfn=0x77)})
+    reader = pagemap.ProcessReader(fake.root, PID, fake.page_size)
+
+    def read_raw_32(vpn, count):
+        svpfn = vpn % (1 << 32)             # the index, truncated to 32 bits
+        if svpfn > 0xFFFFF or svpfn * 4096 >= task:
+            return b""
+        return b"\0" * 8 * min(count, task // 4096 - svpfn)
+    monkeypatch.setattr(reader, "read_raw", read_raw_32)
+    assert reader.address_space_end() == task
