@@ -203,6 +203,12 @@ def test_board_capture_without_a_copy_of_the_tool(tmp_path):
         assert "python" in z.read("maps").decode()
 
 
+def capture_to(fake, fd):
+    """pagemap --capture - with standard output on fd, as a process."""
+    return subprocess.run([sys.executable, SCRIPT, "--proc-root", fake.root, PID, "--capture",
+                           "-"], stdout=fd, stderr=subprocess.PIPE, timeout=60)
+
+
 @spawns
 def test_capture_to_a_terminal_is_refused(fake, tmp_path):
     rich_tree(fake)
@@ -211,9 +217,7 @@ def test_capture_to_a_terminal_is_refused(fake, tmp_path):
     except OSError:
         pytest.skip("no pseudo-terminals here")
     try:
-        done = subprocess.run([sys.executable, SCRIPT, "--proc-root", fake.root, PID,
-                               "--capture", "-"], stdout=slave, stderr=subprocess.PIPE,
-                              timeout=60)
+        done = capture_to(fake, slave)
     finally:
         os.close(slave)
         os.close(master)
@@ -452,9 +456,7 @@ def test_reader_of_standard_output_gone(fake, tmp_path):
     reader, writer = os.pipe()
     os.close(reader)
     try:
-        done = subprocess.run([sys.executable, SCRIPT, "--proc-root", fake.root, PID,
-                               "--capture", "-"], stdout=writer, stderr=subprocess.PIPE,
-                              timeout=60)
+        done = capture_to(fake, writer)
     finally:
         os.close(writer)
     assert_one_error(done.returncode, done.stderr.decode(), 6, "standard output",
