@@ -2639,14 +2639,6 @@ class PageScanner(object):
             return None
         return max(start_vpn, found[0][0]) if found else end_vpn
 
-    def huge_pages(self, start_vpn, end_vpn):
-        # type: (int, int) -> Optional[int]
-        """Pages in PMD-mapped THPs or hugetlb pages within [start, end)."""
-        found = self.regions(start_vpn, end_vpn, HUGE_PRESENT, 0)
-        if found is None:
-            return None
-        return sum(min(e, end_vpn) - max(s, start_vpn) for s, e in found)
-
 
 class RecordedScanner(object):
     """PAGEMAP_SCAN's huge-page answers as recorded in a snapshot (the
@@ -2668,10 +2660,6 @@ class RecordedScanner(object):
     def next_populated(self, start_vpn, end_vpn):
         # type: (int, int) -> Optional[int]
         return None
-
-    def huge_pages(self, start_vpn, end_vpn):
-        # type: (int, int) -> Optional[int]
-        return sum(e - s for s, e in self.regions(start_vpn, end_vpn, HUGE_PRESENT, 0) or ())
 
 
 def scanner_for(reader):
