@@ -40,8 +40,7 @@ __all__ = [
 # --- constants --------------------------------------------------------------
 
 PM_ENTRY_BYTES = 8                      # one u64 per virtual page, 2.6.25
-PM_PFRAME_BITS = 55
-PM_PFRAME_MASK = (1 << PM_PFRAME_BITS) - 1   # bits 0-54: PFN, 2.6.25
+PM_PFRAME_MASK = (1 << 55) - 1          # bits 0-54: PFN, 2.6.25
 PM_SWAP_TYPE_BITS = 5                   # bits 0-4: swap type (MAX_SWAPFILES_SHIFT)
 PM_SWAP_TYPE_MASK = (1 << PM_SWAP_TYPE_BITS) - 1
 PM_SOFT_DIRTY = 1 << 55                 # 3.11
@@ -51,37 +50,28 @@ PM_GUARD_REGION = 1 << 58               # 6.15
 PM_FILE = 1 << 61                       # file page or shared anon, 3.5
 PM_SWAP = 1 << 62                       # 2.6.25
 PM_PRESENT = 1 << 63                    # 2.6.25
-PM_PSHIFT_SHIFT = 55                    # before 3.11 bits 55-60 held the page shift
-PM_PSHIFT_MASK = 0x3f
 
 # The swap type of a PTE marker (guard regions, uffd-wp markers): the highest
 # of the 32 types; real swap areas take the lowest ones.
 SWP_PTE_MARKER = PM_SWAP_TYPE_MASK
-PTE_MARKER_GUARD = 4                    # swap offset of a guard marker, 6.15
 
 # /proc/kpageflags bits (include/uapi/linux/kernel-page-flags.h), file since 2.6.25.
-KPF_NAMES = {
-    0: "LOCKED", 1: "ERROR", 2: "REFERENCED", 3: "UPTODATE", 4: "DIRTY", 5: "LRU",
-    6: "ACTIVE", 7: "SLAB", 8: "WRITEBACK", 9: "RECLAIM", 10: "BUDDY", 11: "MMAP",
-    12: "ANON", 13: "SWAPCACHE", 14: "SWAPBACKED", 15: "COMPOUND_HEAD",
-    16: "COMPOUND_TAIL", 17: "HUGE", 18: "UNEVICTABLE", 19: "HWPOISON", 20: "NOPAGE",
-    21: "KSM", 22: "THP", 23: "OFFLINE", 24: "ZERO_PAGE", 25: "IDLE", 26: "PGTABLE",
-    # Kernel-internal bits, "subject to change": named, never relied on.
-    32: "RESERVED", 33: "MLOCKED", 34: "OWNER_2", 35: "PRIVATE", 36: "PRIVATE_2",
-    37: "OWNER_PRIVATE", 38: "ARCH", 39: "UNCACHED", 40: "SOFTDIRTY", 41: "ARCH_2",
-    42: "ARCH_3",
-}
+KPF_NAMES = dict(enumerate((
+    "LOCKED ERROR REFERENCED UPTODATE DIRTY LRU ACTIVE SLAB WRITEBACK RECLAIM BUDDY MMAP ANON "
+    "SWAPCACHE SWAPBACKED COMPOUND_HEAD COMPOUND_TAIL HUGE UNEVICTABLE HWPOISON NOPAGE KSM THP "
+    "OFFLINE ZERO_PAGE IDLE PGTABLE").split()))
+# Kernel-internal bits 32-42, "subject to change": named, never relied on.
+KPF_NAMES.update(enumerate((
+    "RESERVED MLOCKED OWNER_2 PRIVATE PRIVATE_2 OWNER_PRIVATE ARCH UNCACHED SOFTDIRTY ARCH_2 "
+    "ARCH_3").split(), 32))
 KPF_DIRTY = 1 << 4
 KPF_COMPOUND_HEAD = 1 << 15
 KPF_COMPOUND_TAIL = 1 << 16
 KPF_HUGE = 1 << 17                      # hugetlb, 2.6.28
-KPF_UNEVICTABLE = 1 << 18               # 2.6.31
 KPF_KSM = 1 << 21                       # 2.6.32
 KPF_THP = 1 << 22                       # 2.6.38; any large folio, mTHP too, since 6.x
 KPF_ZERO_PAGE = 1 << 24                 # 4.0
-KPF_LOCKED = 1 << 0
 KPF_MLOCKED = 1 << 33
-KPF_STABLE_MASK = (1 << 27) - 1         # bits 0-26; 32+ are kernel-internal
 
 PF_KTHREAD = 0x00200000                 # /proc/PID/stat flags: a kernel thread
 PID_MAX_LIMIT = 1 << 22                 # the ceiling of kernel.pid_max, 2.5.34
@@ -281,70 +271,52 @@ def parse_kernel_version(text):
     return int(match.group(1)), int(match.group(2))
 
 
-def uses_page_shift_layout(raw, kernel):
-    # type: (int, Optional[Tuple[int, int]]) -> bool
-    """True when bits 55-60 hold the page shift rather than flags.
-
-    Before 3.11 every entry carried the page shift there. On 3.11-4.1 an mm
-    switched to the new layout (bit 55 soft-dirty, 56-60 zero) only after the
-    first 'echo 4 > clear_refs', so there a non-zero field 56-60 tells: any
-    real page shift (>= 12) sets one of those bits. kernel None means current.
-    """
-    if kernel is None or kernel >= (4, 2):
-        return False
-    if kernel < (3, 11):
-        return True
-    return bool((raw >> 56) & 0x1f)
+# Flags of the current layout and the kernel that defined each.
+_FLAGS_SINCE = ((PM_SOFT_DIRTY, (3, 11)), (PM_MMAP_EXCLUSIVE, (4, 2)), (PM_UFFD_WP, (5, 13)),
+                (PM_GUARD_REGION, (6, 15)))
 
 
 def decode_entry(raw, kernel=None):
     # type: (int, Optional[Tuple[int, int]]) -> Entry
     """Decode one pagemap u64 for a kernel version (None: the current layout)."""
-    present = bool(raw & PM_PRESENT)
-    swap_bit = bool(raw & PM_SWAP)
     page_shift = None
-    if uses_page_shift_layout(raw, kernel):
-        page_shift = (raw >> PM_PSHIFT_SHIFT) & PM_PSHIFT_MASK
-        soft_dirty = exclusive = uffd_wp = guard = False
-    else:
-        def since(version, bit):
-            return bool(raw & bit) and (kernel is None or kernel >= version)
-        soft_dirty = since((3, 11), PM_SOFT_DIRTY)
-        exclusive = since((4, 2), PM_MMAP_EXCLUSIVE)
-        uffd_wp = since((5, 13), PM_UFFD_WP)
-        guard = since((6, 15), PM_GUARD_REGION)
+    flags = raw
+    # Before 3.11 bits 55-60 held the page shift. On 3.11-4.1 an mm switched to
+    # the new layout (bit 55 soft-dirty, 56-60 zero) only after the first
+    # 'echo 4 > clear_refs', so there a non-zero field 56-60 tells: any real
+    # page shift (>= 12) sets one of those bits.
+    if kernel is not None and (kernel < (3, 11) or kernel < (4, 2) and raw >> 56 & 0x1f):
+        page_shift = (raw >> 55) & 0x3f
+        flags = 0
+    elif kernel is not None:
+        for bit, version in _FLAGS_SINCE:
+            if kernel < version:
+                flags &= ~bit
+    present = bool(raw & PM_PRESENT)
+    guard = bool(flags & PM_GUARD_REGION)
+    swapped = bool(raw & PM_SWAP) and not guard
     frame = raw & PM_PFRAME_MASK
-    swapped = swap_bit and not guard
     # Slot 0 of a swap area is its header, never a page's: type 0 offset 0 is the
     # location hidden (Linux 4.2+ without CAP_SYS_ADMIN), not a location.
     known = swapped and frame != 0
-    return Entry(
-        raw=raw, present=present, swapped=swapped,
-        file_shared=bool(raw & PM_FILE), exclusive=exclusive, soft_dirty=soft_dirty,
-        uffd_wp=uffd_wp, guard=guard,
-        pfn=frame if present else None,
-        swap_type=(frame & PM_SWAP_TYPE_MASK) if known else None,
-        swap_offset=(frame >> PM_SWAP_TYPE_BITS) if known else None,
-        page_shift=page_shift)
+    return Entry(raw, present, swapped, bool(raw & PM_FILE), bool(flags & PM_MMAP_EXCLUSIVE),
+                 bool(flags & PM_SOFT_DIRTY), bool(flags & PM_UFFD_WP), guard,
+                 frame if present else None, frame & PM_SWAP_TYPE_MASK if known else None,
+                 frame >> PM_SWAP_TYPE_BITS if known else None, page_shift)
 
 
 def entry_flag_names(entry):
     # type: (Entry) -> List[str]
     """The set flags of an entry as short names, in bit order."""
-    names = []
-    for flag, name in ((entry.soft_dirty, "soft-dirty"), (entry.exclusive, "exclusive"),
-                       (entry.uffd_wp, "uffd-wp"), (entry.guard, "guard"),
-                       (entry.file_shared, "file")):
-        if flag:
-            names.append(name)
-    return names
+    return [name for name, flag in zip(
+        ("soft-dirty", "exclusive", "uffd-wp", "guard", "file"),
+        (entry.soft_dirty, entry.exclusive, entry.uffd_wp, entry.guard, entry.file_shared)) if flag]
 
 
 def looks_like_old_layout(raw):
     # type: (int) -> bool
     """True when bits 55-60 hold a plausible page shift (12-16) and no newer bit."""
-    shift = (raw >> PM_PSHIFT_SHIFT) & PM_PSHIFT_MASK
-    return 12 <= shift <= 16
+    return 12 <= (raw >> 55) & 0x3f <= 16
 
 
 def parse_maps_line(line):
@@ -448,9 +420,7 @@ def mapping_label(mapping):
 def swap_area_for(entry, areas):
     # type: (Entry, Optional[List[SwapArea]]) -> Optional[SwapArea]
     """The /proc/swaps area a swapped entry points into, if it can be told."""
-    if not entry.swapped or areas is None or entry.swap_type is None:
-        return None
-    if entry.swap_type < len(areas):
+    if areas and entry.swap_type is not None and entry.swap_type < len(areas):
         return areas[entry.swap_type]
     return None
 
@@ -563,7 +533,7 @@ def beyond_note(vaddr, limit, pid_label):
 def old_layout_hint(raw):
     # type: (int) -> str
     """A hint for --decode when a value looks like it came from a pre-4.2 kernel."""
-    shift = (raw >> PM_PSHIFT_SHIFT) & PM_PSHIFT_MASK
+    shift = (raw >> 55) & 0x3f
     return ("bits 55-60 hold %d, a page shift (%d-byte pages): this entry probably comes "
             "from a kernel before 4.2; pass --kernel-version (e.g. 3.10)"
             % (shift, 1 << shift))
@@ -656,7 +626,7 @@ def page_span(span, page_size):
 # others). A buffer becomes one big int whose 64-bit "lanes" are the entries,
 # or, for counts, the slice of top bytes (bits 56-63) of every entry.
 
-_MASKS = {}  # type: Dict[Tuple[str, int], int]
+_MASKS = {}  # type: Dict[Tuple[int, int, int], int]
 _NONZERO = bytes([0] + [1] * 255)
 _PRESENT_OR_SWAP = bytes(1 if b & 0xC0 else 0 for b in range(256))
 _ALL_POPULATED = b"\x01" * 32768
@@ -668,13 +638,12 @@ _RUN_KEEP_SWAP = ~PM_PFRAME_MASK & ((1 << 64) - 1) | PM_SWAP_TYPE_MASK
 def lane_mask(value, lanes, width=8):
     # type: (int, int, int) -> int
     """An int repeating value in each of lanes little-endian lanes of width bytes."""
-    key = ("%d:%d" % (value, width), lanes)
+    key = (value, lanes, width)
     mask = _MASKS.get(key)
     if mask is None:
         if len(_MASKS) > 64:
             _MASKS.clear()
-        mask = int.from_bytes(value.to_bytes(width, "little") * lanes, "little")
-        _MASKS[key] = mask
+        mask = _MASKS[key] = int.from_bytes(value.to_bytes(width, "little") * lanes, "little")
     return mask
 
 
@@ -710,23 +679,20 @@ Counts = collections.namedtuple("Counts", (
 Counts.__doc__ = "Page counts of a range: resident, swapped, and the flags of those pages."
 ZERO_COUNTS = Counts(0, 0, 0, 0, 0, 0, 0)
 
-
-def add_counts(a, b):
-    # type: (Counts, Counts) -> Counts
-    return Counts(*[x + y for x, y in zip(a, b)])
-
-
 PageCounts = collections.namedtuple("PageCounts", (
     "thp", "hugetlb", "ksm", "zero", "shared", "dirty", "locked", "uss", "pss"))
 PageCounts.__doc__ = ("What resident pages are, from kpageflags and kpagecount: pages each, "
                       "pss a float number of pages.")
 ZERO_PAGE_COUNTS = PageCounts(0, 0, 0, 0, 0, 0, 0, 0, 0.0)
-_PAGE_COUNT_BITS = (KPF_THP, KPF_HUGE, KPF_KSM, KPF_ZERO_PAGE)
 
 
-def add_page_counts(a, b):
-    # type: (PageCounts, PageCounts) -> PageCounts
-    return PageCounts(*[x + y for x, y in zip(a, b)])
+def add_counts(a, b):
+    # type: (Any, Any) -> Any
+    """The fieldwise sum of two Counts, or of two PageCounts."""
+    return type(a)(*[x + y for x, y in zip(a, b)])
+
+
+add_page_counts = add_counts
 
 
 def count_page_facts(flags_buf, counts_buf):
@@ -737,22 +703,21 @@ def count_page_facts(flags_buf, counts_buf):
     of shared, USS and PSS, as in smaps."""
     n = len(flags_buf) // 8
     x = int.from_bytes(flags_buf, "little")
-    thp, hugetlb, ksm, zero = [popcount(x & lane_mask(bit, n)) for bit in _PAGE_COUNT_BITS]
-    dirty = popcount(x & lane_mask(KPF_DIRTY, n))
+    thp, hugetlb, ksm, zero, dirty = [popcount(x & lane_mask(bit, n)) for bit in (
+        KPF_THP, KPF_HUGE, KPF_KSM, KPF_ZERO_PAGE, KPF_DIRTY)]
     locked = popcount((x | x >> 18 | x >> 33) & lane_mask(1, n))
     counts_buf = counts_buf[:n * 8]
     if zero:
         # Zero the map counts of zero-page lanes (a mask from their flag bit), and
-        # take those lanes back out of the count of 0s.
-        mask = ((x >> (KPF_ZERO_PAGE.bit_length() - 1)) & lane_mask(1, n)) * ((1 << 64) - 1)
+        # take those lanes back out of the count of 0s. KPF_ZERO_PAGE is bit 24.
+        mask = ((x >> 24) & lane_mask(1, n)) * ((1 << 64) - 1)
         counts_buf = (int.from_bytes(counts_buf, "little") & ~mask).to_bytes(n * 8, "little")
     histogram = collections.Counter(lanes_of(counts_buf))
-    if zero:
-        histogram[0] -= zero
+    histogram[0] -= zero
     shared = sum(v for k, v in histogram.items() if k > 1)
-    uss = sum(v for k, v in histogram.items() if k <= 1)
     pss = sum(float(v) / max(1, k) for k, v in histogram.items())
-    return PageCounts(thp, hugetlb, ksm, zero, shared, dirty, locked, uss, pss)
+    return PageCounts(thp, hugetlb, ksm, zero, shared, dirty, locked,
+                      sum(histogram.values()) - shared, pss)
 
 
 def resident_runs(firsts, lengths):
@@ -876,11 +841,10 @@ def find_runs(buf, block=0, huge=(), populated=None):
     Three ways, cheapest first: an empty or sparsely populated buffer is
     handled lane by lane over its populated lanes only; a buffer whose aligned
     blocks (PMD-sized, pass block) are each one physical run, as THP and hugetlb
-    memory is, is proved so by comparing each block with the progression it
-    should be (blocks whose first lane is in huge, known PMD-mapped, need no
-    proof: the kernel writes those entries as one progression); anything else
-    goes through one big-int pass. Run ends become runs with C-level loops
-    (split, accumulate), not a Python loop per run.
+    memory is, is proved so block by block (blocks whose first lane is in huge,
+    known PMD-mapped, need no proof: the kernel writes those entries as one
+    progression); anything else goes through one big-int pass. Run ends become
+    runs with C-level loops (split, accumulate), not a Python loop per run.
     """
     n = len(buf) // PM_ENTRY_BYTES
     if n == 0:
@@ -890,24 +854,25 @@ def find_runs(buf, block=0, huge=(), populated=None):
     count = populated.count(1)
     if count * 32 < n:
         return _sparse_runs(buf, n, populated)
-    first = struct.unpack_from("<Q", buf, populated.find(1) * 8)[0]
+    first = _lane(buf, populated.find(1))
     hidden = bool(first & PM_PRESENT) and not first & PM_PFRAME_MASK
-    ends = None
-    # Only blocks that all start on PMD-aligned PFNs can all be physical runs:
-    # a cheap strided look spares fragmented memory the attempt.
-    if block and count == n and not hidden and (
-            huge or len(huge_candidates(buf, 0, block)) == n // block):
-        ends = _block_run_ends(buf, n, block, huge)
+    ends = _block_run_ends(buf, n, block, huge) if block and not hidden else None
     if ends is None:
         # Without swap entries or soft-dirty bits, absent lanes are all zero
         # already and need no normalising (the usual case).
         plain = not buf[7::8].translate(None, _NO_SWAP_BIT) and not buf[6::8].translate(
             None, _BELOW_0X80)
         ends = _run_ends(buf, n, plain, not hidden, plain and count == n)
+    return runs_from_ends(ends, n)
+
+
+def runs_from_ends(ends, n):
+    # type: (bytes, int) -> Tuple[List[int], List[int]]
+    """(starts, lengths) of the runs of n lanes from their run ends (one byte a
+    lane, 1 after a lane where a run ends), with C-level loops."""
     import itertools
     lengths = [len(piece) + 1 for piece in ends[:n - 1].split(b"\x01")]
-    starts = list(itertools.accumulate(itertools.chain((0,), lengths[:-1])))
-    return starts, lengths
+    return list(itertools.accumulate(itertools.chain((0,), lengths[:-1]))), lengths
 
 
 def find_pfn(buf, pfn):
@@ -922,7 +887,7 @@ def find_pfn(buf, pfn):
     pos = buf.find(needle)
     while pos >= 0:
         if pos % 8 == 0:
-            raw = struct.unpack_from("<Q", buf, pos)[0]
+            raw = _lane(buf, pos // 8)
             if raw & PM_PRESENT and raw & PM_PFRAME_MASK == pfn:
                 hits.append(pos // 8)
         pos = buf.find(needle, pos + 1)
@@ -934,14 +899,12 @@ def value_runs(buf):
     """[(value, count)] for the runs of equal u64 lanes of a little-endian buffer,
     in order: one big-int pass, then one step per run (for /proc/kpageflags,
     where physical memory comes in long runs of equal flags)."""
-    import itertools
     n = len(buf) // 8
     if n == 0:
         return []
     if buf == buf[:8] * n:
-        return [(struct.unpack_from("<Q", buf)[0], n)]
-    lengths = [len(piece) + 1 for piece in lane_changes(buf)[:n - 1].split(b"\x01")]
-    starts = itertools.accumulate(itertools.chain((0,), lengths[:-1]))
+        return [(_lane(buf, 0), n)]
+    starts, lengths = runs_from_ends(lane_changes(buf), n)
     return list(zip(map(lanes_of(buf).__getitem__, starts), lengths))
 
 
@@ -1000,27 +963,17 @@ def _sparse_runs(buf, n, populated):
 
 def _block_run_ends(buf, n, block, huge=()):
     # type: (bytes, int, int, Any) -> Optional[bytes]
-    """Run ends if every whole block of the buffer is one physical run, else None.
-
-    Blocks in huge (known PMD-mapped) need no proof; for the others the last
-    lane tells most non-runs at once, and a comparison with the progression
-    they should be proves the rest."""
-    if n % block:
+    """Run ends if every block of the buffer is one physical run, else None.
+    Blocks in huge (known PMD-mapped) need no proof; fragmented memory fails
+    at its first block."""
+    if n % block or not all(b in huge or contiguous_lanes(buf, b, block)
+                            for b in range(0, n, block)):
         return None
     firsts = strided_lanes(buf, 0, block)
-    lasts = strided_lanes(buf, block - 1, block)
-    for k, (first, last) in enumerate(zip(firsts, lasts)):
-        b = k * block
-        if b not in huge:
-            if last != first + block - 1:
-                return None
-            expected = progression(first, block)
-            if expected is None or buf[b * 8:(b + block) * 8] != expected:
-                return None
     ends = bytearray(n)
-    for k in range(len(firsts) - 1):
-        if firsts[k + 1] != firsts[k] + block:
-            ends[(k + 1) * block - 1] = 1
+    for k in range(1, len(firsts)):
+        if firsts[k] != firsts[k - 1] + block:
+            ends[k * block - 1] = 1
     return bytes(ends)
 
 
@@ -1030,7 +983,7 @@ _LOW16 = None  # type: Optional[Tuple[bytes, bytes]]
 def progression(first, count):
     # type: (int, int) -> Optional[bytearray]
     """count little-endian entries first, first+1, ... built from byte slices;
-    None when the low 16 bits would carry (then the big-int pass decides)."""
+    None when the low 16 bits would carry (never for a PMD-aligned block)."""
     global _LOW16
     low = first & 0xFFFF
     if low + count > 0x10000:
@@ -1064,6 +1017,7 @@ def _run_ends(buf, n, plain=False, step=True, all_present=False):
     w = (((w & low) + low) | w) & lane_mask(1 << 63, n)
     return w.to_bytes(n * 8, "little")[7::8].translate(_NONZERO)
 
+
 def huge_candidates(buf, first_vpn, pmd_pages):
     # type: (bytes, int, int) -> List[int]
     """Indexes of PMD-aligned lanes that may start a huge page.
@@ -1090,14 +1044,11 @@ def strided_lanes(buf, start, step):
 
 def contiguous_lanes(buf, index, count):
     # type: (bytes, int, int) -> bool
-    """True if count lanes from index are entry, entry+1, ...: one physical block."""
-    if (index + count) * 8 > len(buf):
-        return False
-    first = struct.unpack_from("<Q", buf, index * 8)[0]
-    if not first & PM_PFRAME_MASK:
-        return False
-    expected = struct.pack("<%dQ" % count, *range(first, first + count))
-    return buf[index * 8:(index + count) * 8] == expected
+    """True if count lanes from index are entry, entry+1, ... of a present page
+    with a PFN: one physical block."""
+    first = _lane(buf, index) if (index + count) * 8 <= len(buf) else 0
+    return bool(first & PM_PRESENT and first & PM_PFRAME_MASK) and (
+        buf[index * 8:(index + count) * 8] == progression(first, count))
 
 
 # --- physical pages: kpageflags, iomem, --match --------------------------------
