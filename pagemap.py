@@ -1726,27 +1726,38 @@ def system_page_size():
     return os.sysconf("SC_PAGE_SIZE")
 
 
-def _read_all(path):
-    # type: (str) -> bytes
-    fd = _open(path)
-    try:
-        chunks = []  # type: List[bytes]
-        while True:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
+def _read_text(path):
+    # type: (str) -> str
+    with os.fdopen(_open(path), "rb") as f:
+        return f.read().decode("utf-8", "backslashreplace")
 
 
 def read_text_optional(path):
     # type: (str) -> Optional[str]
     """A small text file, or None if it cannot be read (for best-effort context)."""
     try:
-        return _read_all(path).decode("utf-8", "backslashreplace")
+        return _read_text(path)
     except OSError:
         return None
+
+
+def pread_full(fd, size, offset):
+    # type: (int, int, int) -> bytes
+    """size bytes of fd at offset; fewer only at the end (a pread may stop short)."""
+    data = b""
+    while len(data) < size:
+        chunk = os.pread(fd, size - len(data), offset + len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def big_endian_format(fmt):
+    # type: (str) -> bool
+    """Whether entries of struct format fmt ('=Q', '<Q', '>Q') are big-endian.
+    Struct.format is bytes before Python 3.7: decided from the str given."""
+    return fmt[0] == ">" or (fmt[0] in "=@" and sys.byteorder == "big")
 
 
 def running_kernel(proc_root):
@@ -1778,16 +1789,13 @@ class ProcessReader(object):
         self.pid = pid
         self.page_size = page_size
         self.entry_struct = struct.Struct(entry_format)
-        # Struct.format is bytes before Python 3.7: decide from the str given.
-        self.big_endian = entry_format[0] == ">" or (entry_format[0] in "=@"
-                                                      and sys.byteorder == "big")
+        self.big_endian = big_endian_format(entry_format)
         self.dir = os.path.join(proc_root, pid)
         self.fd = None  # type: Optional[int]
         self._maps = None  # type: Optional[List[Mapping]]
         self._smaps = {}  # type: Dict[int, Dict[str, str]]
+        self._smaps_blocks = None  # type: Any
         self._smaps_at = 0  # type: Optional[int]
-        self._smaps_stream = None  # type: Any
-        self._smaps_pending = ""
         self._end = None  # type: Optional[int]
         self._scanner = None  # type: Any
         self._pmd_pages = None  # type: Optional[int]
@@ -1833,7 +1841,7 @@ class ProcessReader(object):
         # type: (str) -> str
         path = os.path.join(self.dir, name)
         try:
-            return _read_all(path).decode("utf-8", "backslashreplace")
+            return _read_text(path)
         except OSError as exc:
             raise self.error_for(exc, path, "read") from exc
 
@@ -1857,7 +1865,7 @@ class ProcessReader(object):
         """An error if the process is gone, a zombie or a kernel thread, else None."""
         path = os.path.join(self.dir, "stat")
         try:
-            stat = _read_all(path).decode("utf-8", "backslashreplace")
+            stat = _read_text(path)
         except OSError as exc:
             if exc.errno in (errno.ENOENT, errno.ESRCH) and not os.path.isdir(self.dir):
                 return self.gone_error()
@@ -1893,7 +1901,6 @@ class ProcessReader(object):
         self._maps = None
         self._smaps = {}
         self._close_smaps()
-        self._smaps_at = 0
 
     def vmflags(self, mapping):
         # type: (Mapping) -> Optional[List[str]]
@@ -1908,56 +1915,48 @@ class ProcessReader(object):
         smaps walks page tables as it is read, so it is read only as far as
         needed, and resumed: asking for mappings in address order (as a
         summary does) costs at most one pass, whatever the number of asks."""
-        cached = self._smaps.get(mapping.start)
-        if cached is not None or self._smaps_at is None:
-            return cached
-        if mapping.start < self._smaps_at:
+        start = mapping.start
+        if start in self._smaps or self._smaps_at is None:
+            return self._smaps.get(start)
+        if start < self._smaps_at:
             self._close_smaps()          # asked for an earlier one: start over
-            self._smaps_at = 0
-        while self._smaps_at is not None and self._smaps_at <= mapping.start:
-            self._next_smaps_block()
-        return self._smaps.get(mapping.start)
+        if self._smaps_blocks is None:
+            self._smaps_blocks = self._read_smaps()
+        for at in self._smaps_blocks:
+            self._smaps_at = at
+            if at is None or at >= start:
+                break
+        return self._smaps.get(start)
 
-    def _next_smaps_block(self):
-        # type: () -> None
-        """Read one more mapping's block of smaps into the cache."""
-        if self._smaps_stream is None:
-            try:
-                fd = _open(os.path.join(self.dir, "smaps"))
-                self._smaps_stream = os.fdopen(fd, "r", errors="backslashreplace")
-            except OSError:
-                self._smaps_at = None
-                return
-        fields = None  # type: Optional[Dict[str, str]]
+    def _read_smaps(self):
+        # type: () -> Any
+        """Reads smaps into the cache, yielding each block's start once the block
+        is complete, and None at the end of the file or on an error."""
+        start = None
         try:
-            while True:
-                line = self._smaps_pending or self._smaps_stream.readline()
-                self._smaps_pending = ""
-                if not line:
-                    self._close_smaps()
-                    self._smaps_at = None
-                    return
-                match = _MAPS_RE.match(line)
-                if match:
-                    if fields is not None:
-                        self._smaps_pending = line  # the next block's head
-                        return
-                    self._smaps_at = int(match.group(1), 16) + 1
-                    fields = self._smaps.setdefault(int(match.group(1), 16), {})
-                elif fields is not None:
-                    key, _, value = line.partition(":")
-                    if key in SMAPS_KEPT:
-                        fields[key] = value.strip()
+            with os.fdopen(_open(os.path.join(self.dir, "smaps")), "r",
+                           errors="backslashreplace") as stream:
+                for line in stream:
+                    match = _MAPS_RE.match(line)
+                    if match:
+                        if start is not None:
+                            yield start
+                        start = int(match.group(1), 16)
+                        fields = self._smaps.setdefault(start, {})
+                    elif start is not None:
+                        key, _, value = line.partition(":")
+                        if key in SMAPS_KEPT:
+                            fields[key] = value.strip()
         except OSError:
-            self._close_smaps()
-            self._smaps_at = None
+            pass
+        yield None
 
     def _close_smaps(self):
         # type: () -> None
-        if self._smaps_stream is not None:
-            self._smaps_stream.close()
-            self._smaps_stream = None
-        self._smaps_pending = ""
+        if self._smaps_blocks is not None:
+            self._smaps_blocks.close()
+            self._smaps_blocks = None
+        self._smaps_at = 0
 
     # pagemap
     def open_pagemap(self):
@@ -1982,20 +1981,10 @@ class ProcessReader(object):
         # type: (int, int) -> bytes
         """Bytes of up to count entries from virtual page vpn; fewer only at EOF."""
         fd = self.open_pagemap()
-        want = count * PM_ENTRY_BYTES
-        offset = vpn * PM_ENTRY_BYTES
-        chunks = []
-        while want > 0:
-            try:
-                chunk = os.pread(fd, want, offset)
-            except OSError as exc:
-                raise self.error_for(exc, os.path.join(self.dir, "pagemap"), "read") from exc
-            if not chunk:
-                break
-            chunks.append(chunk)
-            want -= len(chunk)
-            offset += len(chunk)
-        return b"".join(chunks)
+        try:
+            return pread_full(fd, count * PM_ENTRY_BYTES, vpn * PM_ENTRY_BYTES)
+        except OSError as exc:
+            raise self.error_for(exc, os.path.join(self.dir, "pagemap"), "read") from exc
 
     def entry_at(self, vaddr):
         # type: (int) -> Optional[Tuple[int, bytes, int]]
@@ -2143,24 +2132,18 @@ def describe_page(reader, ctx, vaddr, entry, mapping):
     Flags, map count, cgroup, node and iomem only with --flags; the huge page
     always, from kpageflags (root), else from PAGEMAP_SCAN and smaps.
     """
-    ps = reader.page_size
-    pfn = entry.pfn or None
-    kpage = ctx.kpage
-    flags = kpage.value("kpageflags", pfn) if pfn else None
-    huge = None
-    if flags is not None and pfn:
-        huge = huge_page_of(kpage, pfn, flags, vaddr, ps, reader.pmd_pages)
+    pfn = entry.pfn
+    flags = ctx.kpage.value("kpageflags", pfn) if pfn else None
+    if flags is None:
+        huge = huge_page_from_scan(reader, ctx, vaddr, pfn or None, mapping)
     else:
-        huge = huge_page_from_scan(reader, ctx, vaddr, pfn, mapping)
-    if not ctx.flags:
-        return None if huge is None else PageInfo(None, None, None, None, None, None, huge)
-    count = kpage.value("kpagecount", pfn) if pfn else None
-    inode = kpage.value("kpagecgroup", pfn) if pfn else None
-    paddr = pfn * ps + vaddr % ps if pfn else None
-    return PageInfo(flags, count, inode,
-                    ctx.facts.cgroup_path(inode) if inode else None,
-                    ctx.facts.node_of(paddr) if paddr is not None else None,
-                    ctx.facts.iomem_of(paddr) if paddr is not None else None, huge)
+        huge = huge_page_of(ctx.kpage, pfn, flags, vaddr, reader.page_size, reader.pmd_pages)
+    if ctx.flags and pfn:
+        paddr = pfn * reader.page_size + vaddr % reader.page_size
+        return physical_page_info(ctx, pfn, paddr)._replace(huge=huge)
+    if ctx.flags or huge is not None:
+        return PageInfo(None, None, None, None, None, None, huge)
+    return None
 
 
 def huge_page_from_scan(reader, ctx, vaddr, pfn, mapping):
@@ -2233,6 +2216,7 @@ class KPageReader(object):
         # type: (str, str) -> None
         self.proc_root = proc_root
         self.entry_format = entry_format[0]
+        self.big_endian = big_endian_format(entry_format)
         self.fds = {}  # type: Dict[str, int]
         self.problems = {}  # type: Dict[str, str]
         self.captured = False   # a rebuilt snapshot: what is missing was not captured
@@ -2276,15 +2260,10 @@ class KPageReader(object):
         fd = self._fd(name)
         if fd is None:
             return None
-        data = b""
-        while len(data) < count * 8:
-            try:
-                chunk = os.pread(fd, count * 8 - len(data), pfn * 8 + len(data))
-            except OSError as exc:
-                return self._failed(name, exc)
-            if not chunk:
-                break
-            data = data + chunk if data else chunk
+        try:
+            data = pread_full(fd, count * 8, pfn * 8)
+        except OSError as exc:
+            return self._failed(name, exc)
         data = data[:len(data) // 8 * 8]
         if own and name == "kpagecount" and self.observer is not None:
             data = self._without_observer(data, [(pfn, len(data) // 8)], self.entry_format)
@@ -2335,11 +2314,7 @@ class KPageReader(object):
         # type: (str, int, int, bool) -> Optional[bytes]
         """Raw values for count PFNs from pfn as little-endian bytes; b"" past the end."""
         data = self.read_bytes(name, pfn, count, own)
-        return None if data is None else little_endian(data, self._big())
-
-    def _big(self):
-        # type: () -> bool
-        return self.entry_format == ">" or (self.entry_format in "=@" and sys.byteorder == "big")
+        return None if data is None else little_endian(data, self.big_endian)
 
     def gather(self, runs, *names):
         # type: (List[Tuple[int, int]], *str) -> List[Tuple[Optional[bytes], Optional[bytes]]]
@@ -2372,7 +2347,7 @@ class KPageReader(object):
                               for part, (_, count) in zip(parts, runs))
             known = b"".join(b"\x01" * (len(part) // 8) + bytes(count - len(part) // 8)
                              for part, (_, count) in zip(parts, runs))
-        values = little_endian(values, self._big())
+        values = little_endian(values, self.big_endian)
         if name == "kpagecount" and self.observer is not None:
             values = self._without_observer(values, runs, "<")
         return values, known
