@@ -2722,11 +2722,6 @@ class Walker(object):
         self.scanner = reader.scanner()
         self._huge_cache = None  # type: Optional[Tuple[int, int, List[Tuple[int, int]]]]
 
-    def _read(self, vpn, count):
-        # type: (int, int) -> bytes
-        """Entries as little-endian bytes; fewer at the end of the address space."""
-        return little_endian(self.reader.read_raw(vpn, count), self.reader.big_endian)
-
     def _skip_empty(self, vpn, end_vpn):
         # type: (int, int) -> int
         """Where the next page with an entry may be; vpn itself if unknown.
@@ -2751,14 +2746,6 @@ class Walker(object):
             nxt = vpn if mapping else min(stop, after.start // ps if after else stop)
         return nxt
 
-    def _end_of_space(self, vpn):
-        # type: (int) -> int
-        """Called at EOF: raise if the process is gone, else return vpn."""
-        problem = self.reader.address_space_problem()
-        if problem is not None:
-            raise problem
-        return vpn
-
     def chunks(self, vpn, end_vpn):
         """Yield (first vpn, little-endian entries) of each chunk read over
         [vpn, end_vpn); empty spans skipped, the end of the address space too."""
@@ -2779,7 +2766,7 @@ class Walker(object):
         One query covers HUGE_AHEAD pages and is kept: THP memory comes in long
         stretches, and one ioctl per chunk would cost more than the chunk."""
         if self.scanner.works is False or not huge_candidates(buf, vpn, self.pmd_pages):
-            return ()
+            return set()
         end = vpn + len(buf) // 8
         cached = self._huge_cache
         if cached is None or not cached[0] <= vpn or end > cached[1]:
@@ -2797,11 +2784,10 @@ class Walker(object):
         candidates = huge_candidates(buf, vpn, self.pmd_pages)
         if not candidates:
             return 0
-        if self.scanner.works is not False:
-            blocks = self._huge_blocks(buf, vpn)
-            if self.scanner.works:
-                # Present blocks only, also for snapshots that recorded HUGE alone.
-                return len(set(blocks).intersection(candidates)) * self.pmd_pages
+        blocks = self._huge_blocks(buf, vpn)
+        if self.scanner.works:
+            # Present blocks only, also for snapshots that recorded HUGE alone.
+            return len(blocks.intersection(candidates)) * self.pmd_pages
         return self.pmd_pages * sum(1 for i in candidates
                                     if contiguous_lanes(buf, i, self.pmd_pages))
 
@@ -2821,18 +2807,21 @@ class Walker(object):
                     vpn = nxt
                     continue
             want = min(chunk - vpn % chunk, end_vpn - vpn)
-            buf = self._read(vpn, want)
+            buf = little_endian(self.reader.read_raw(vpn, want), self.reader.big_endian)
             got = len(buf) // 8
             if got:
                 yield Piece(vpn, got, buf, False)
                 # Only an all-zero chunk makes it worth asking PAGEMAP_SCAN where
                 # the next page is; comparing stops at the first non-zero byte.
                 empty = buf == zero_bytes(len(buf))
-            if got < want:
-                end = self._end_of_space(vpn + got)
-                yield Piece(end, end_vpn - end, None, True)
-                return
             vpn += got
+            if got < want:
+                # The end of the address space, unless the process is gone.
+                problem = self.reader.address_space_problem()
+                if problem is not None:
+                    raise problem
+                yield Piece(vpn, end_vpn - vpn, None, True)
+                return
 
     def counts(self, vpn, end_vpn, facts=None):
         # type: (int, int, Optional[PageFacts]) -> Tuple[Counts, Optional[int]]
@@ -2864,13 +2853,29 @@ class Walker(object):
 
     def _run_pieces(self, vpn, end_vpn):
         """Iterables of runs, in order: each chunk's runs but its last, which
-        waits to see whether the next chunk continues it."""
+        waits to see whether the next chunk continues it (adjacent pages, same
+        state, next PFN). A span skipped has one run of entry 0, the part
+        beyond the end one of entry None."""
         pending = None
-        for base, starts, lengths, lanes in self._run_batches(vpn, end_vpn):
+        pmd = self.pmd_pages
+        for piece in self.pieces(vpn, end_vpn, RUN_CHUNK):
+            base, buf = piece.vpn, piece.data
+            if buf is None:
+                starts, lengths, lanes = [0], [piece.pages], [None if piece.beyond else 0]
+            else:
+                aligned = base % pmd == 0 and piece.pages % pmd == 0
+                huge = self._huge_blocks(buf, base) if aligned else ()
+                starts, lengths = find_runs(buf, pmd if aligned else 0, huge,
+                                            populated_lanes(buf))
+                lanes = lanes_of(buf)
             k = len(starts)
             first = (base + starts[0], lengths[0], lanes[starts[0]])
             if pending is not None:
-                if joins(pending, first):
+                last = pending[2]
+                if last is not None and last & PM_PRESENT and last & PM_PFRAME_MASK:
+                    last += pending[1] - 1  # the entry of its last page
+                if (last is not None and first[2] is not None
+                        and first[0] == pending[0] + pending[1] and continues_run(last, first[2])):
                     first = (pending[0], pending[1] + first[1], pending[2])
                 else:
                     yield (pending,)
@@ -2884,35 +2889,6 @@ class Walker(object):
             pending = (base + starts[-1], lengths[-1], lanes[starts[-1]])
         if pending is not None:
             yield (pending,)
-
-    def _run_batches(self, vpn, end_vpn):
-        """(base vpn, run starts, run lengths, entries by index) per chunk read or
-        span skipped; entries of a skipped span are 0, beyond the end None."""
-        for piece in self.pieces(vpn, end_vpn, RUN_CHUNK):
-            if piece.data is None:
-                yield piece.vpn, [0], [piece.pages], [None if piece.beyond else 0]
-                continue
-            buf, got = piece.data, piece.pages
-            aligned = piece.vpn % self.pmd_pages == 0 and got % self.pmd_pages == 0
-            huge = self._huge_blocks(buf, piece.vpn) if aligned else ()
-            starts, lengths = find_runs(buf, self.pmd_pages if aligned else 0, huge,
-                                        populated_lanes(buf))
-            yield piece.vpn, starts, lengths, lanes_of(buf)
-
-
-def joins(run, following):
-    # type: (Tuple[int, int, Optional[int]], Tuple[int, int, Optional[int]]) -> bool
-    """True if following extends run (adjacent pages, same state, next PFN)."""
-    if run[2] is None or following[2] is None or following[0] != run[0] + run[1]:
-        return False
-    return continues_run(last_entry(run), following[2])
-
-
-def last_entry(run):
-    # type: (Tuple[int, int, Any]) -> int
-    """The entry of a run's last page as far as continuing it is concerned."""
-    first_vpn, pages, raw = run
-    return raw + pages - 1 if raw & PM_PRESENT and raw & PM_PFRAME_MASK else raw
 
 
 # --- commands ---------------------------------------------------------------
