@@ -1677,27 +1677,38 @@ def system_page_size():
     return os.sysconf("SC_PAGE_SIZE")
 
 
-def _read_all(path):
-    # type: (str) -> bytes
-    fd = _open(path)
-    try:
-        chunks = []  # type: List[bytes]
-        while True:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
+def _read_text(path):
+    # type: (str) -> str
+    with os.fdopen(_open(path), "rb") as f:
+        return f.read().decode("utf-8", "backslashreplace")
 
 
 def read_text_optional(path):
     # type: (str) -> Optional[str]
     """A small text file, or None if it cannot be read (for best-effort context)."""
     try:
-        return _read_all(path).decode("utf-8", "backslashreplace")
+        return _read_text(path)
     except OSError:
         return None
+
+
+def pread_full(fd, size, offset):
+    # type: (int, int, int) -> bytes
+    """size bytes of fd at offset; fewer only at the end (a pread may stop short)."""
+    data = b""
+    while len(data) < size:
+        chunk = os.pread(fd, size - len(data), offset + len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def big_endian_format(fmt):
+    # type: (str) -> bool
+    """Whether entries of struct format fmt ('=Q', '<Q', '>Q') are big-endian.
+    Struct.format is bytes before Python 3.7: decided from the str given."""
+    return fmt[0] == ">" or (fmt[0] in "=@" and sys.byteorder == "big")
 
 
 def running_kernel(proc_root):
@@ -1729,16 +1740,13 @@ class ProcessReader(object):
         self.pid = pid
         self.page_size = page_size
         self.entry_struct = struct.Struct(entry_format)
-        # Struct.format is bytes before Python 3.7: decide from the str given.
-        self.big_endian = entry_format[0] == ">" or (entry_format[0] in "=@"
-                                                      and sys.byteorder == "big")
+        self.big_endian = big_endian_format(entry_format)
         self.dir = os.path.join(proc_root, pid)
         self.fd = None  # type: Optional[int]
         self._maps = None  # type: Optional[List[Mapping]]
         self._smaps = {}  # type: Dict[int, Dict[str, str]]
+        self._smaps_blocks = None  # type: Any
         self._smaps_at = 0  # type: Optional[int]
-        self._smaps_stream = None  # type: Any
-        self._smaps_pending = ""
         self._end = None  # type: Optional[int]
         self._scanner = None  # type: Any
         self._pmd_pages = None  # type: Optional[int]
@@ -1784,7 +1792,7 @@ class ProcessReader(object):
         # type: (str) -> str
         path = os.path.join(self.dir, name)
         try:
-            return _read_all(path).decode("utf-8", "backslashreplace")
+            return _read_text(path)
         except OSError as exc:
             raise self.error_for(exc, path, "read") from exc
 
@@ -1808,7 +1816,7 @@ class ProcessReader(object):
         """An error if the process is gone, a zombie or a kernel thread, else None."""
         path = os.path.join(self.dir, "stat")
         try:
-            stat = _read_all(path).decode("utf-8", "backslashreplace")
+            stat = _read_text(path)
         except OSError as exc:
             if exc.errno in (errno.ENOENT, errno.ESRCH) and not os.path.isdir(self.dir):
                 return self.gone_error()
@@ -1844,7 +1852,6 @@ class ProcessReader(object):
         self._maps = None
         self._smaps = {}
         self._close_smaps()
-        self._smaps_at = 0
 
     def vmflags(self, mapping):
         # type: (Mapping) -> Optional[List[str]]
@@ -1859,56 +1866,48 @@ class ProcessReader(object):
         smaps walks page tables as it is read, so it is read only as far as
         needed, and resumed: asking for mappings in address order (as a
         summary does) costs at most one pass, whatever the number of asks."""
-        cached = self._smaps.get(mapping.start)
-        if cached is not None or self._smaps_at is None:
-            return cached
-        if mapping.start < self._smaps_at:
+        start = mapping.start
+        if start in self._smaps or self._smaps_at is None:
+            return self._smaps.get(start)
+        if start < self._smaps_at:
             self._close_smaps()          # asked for an earlier one: start over
-            self._smaps_at = 0
-        while self._smaps_at is not None and self._smaps_at <= mapping.start:
-            self._next_smaps_block()
-        return self._smaps.get(mapping.start)
+        if self._smaps_blocks is None:
+            self._smaps_blocks = self._read_smaps()
+        for at in self._smaps_blocks:
+            self._smaps_at = at
+            if at is None or at >= start:
+                break
+        return self._smaps.get(start)
 
-    def _next_smaps_block(self):
-        # type: () -> None
-        """Read one more mapping's block of smaps into the cache."""
-        if self._smaps_stream is None:
-            try:
-                fd = _open(os.path.join(self.dir, "smaps"))
-                self._smaps_stream = os.fdopen(fd, "r", errors="backslashreplace")
-            except OSError:
-                self._smaps_at = None
-                return
-        fields = None  # type: Optional[Dict[str, str]]
+    def _read_smaps(self):
+        # type: () -> Any
+        """Reads smaps into the cache, yielding each block's start once the block
+        is complete, and None at the end of the file or on an error."""
+        start = None
         try:
-            while True:
-                line = self._smaps_pending or self._smaps_stream.readline()
-                self._smaps_pending = ""
-                if not line:
-                    self._close_smaps()
-                    self._smaps_at = None
-                    return
-                match = _MAPS_RE.match(line)
-                if match:
-                    if fields is not None:
-                        self._smaps_pending = line  # the next block's head
-                        return
-                    self._smaps_at = int(match.group(1), 16) + 1
-                    fields = self._smaps.setdefault(int(match.group(1), 16), {})
-                elif fields is not None:
-                    key, _, value = line.partition(":")
-                    if key in SMAPS_KEPT:
-                        fields[key] = value.strip()
+            with os.fdopen(_open(os.path.join(self.dir, "smaps")), "r",
+                           errors="backslashreplace") as stream:
+                for line in stream:
+                    match = _MAPS_RE.match(line)
+                    if match:
+                        if start is not None:
+                            yield start
+                        start = int(match.group(1), 16)
+                        fields = self._smaps.setdefault(start, {})
+                    elif start is not None:
+                        key, _, value = line.partition(":")
+                        if key in SMAPS_KEPT:
+                            fields[key] = value.strip()
         except OSError:
-            self._close_smaps()
-            self._smaps_at = None
+            pass
+        yield None
 
     def _close_smaps(self):
         # type: () -> None
-        if self._smaps_stream is not None:
-            self._smaps_stream.close()
-            self._smaps_stream = None
-        self._smaps_pending = ""
+        if self._smaps_blocks is not None:
+            self._smaps_blocks.close()
+            self._smaps_blocks = None
+        self._smaps_at = 0
 
     # pagemap
     def open_pagemap(self):
@@ -1933,20 +1932,10 @@ class ProcessReader(object):
         # type: (int, int) -> bytes
         """Bytes of up to count entries from virtual page vpn; fewer only at EOF."""
         fd = self.open_pagemap()
-        want = count * PM_ENTRY_BYTES
-        offset = vpn * PM_ENTRY_BYTES
-        chunks = []
-        while want > 0:
-            try:
-                chunk = os.pread(fd, want, offset)
-            except OSError as exc:
-                raise self.error_for(exc, os.path.join(self.dir, "pagemap"), "read") from exc
-            if not chunk:
-                break
-            chunks.append(chunk)
-            want -= len(chunk)
-            offset += len(chunk)
-        return b"".join(chunks)
+        try:
+            return pread_full(fd, count * PM_ENTRY_BYTES, vpn * PM_ENTRY_BYTES)
+        except OSError as exc:
+            raise self.error_for(exc, os.path.join(self.dir, "pagemap"), "read") from exc
 
     def entry_at(self, vaddr):
         # type: (int) -> Optional[Tuple[int, bytes, int]]
@@ -2094,24 +2083,18 @@ def describe_page(reader, ctx, vaddr, entry, mapping):
     Flags, map count, cgroup, node and iomem only with --flags; the huge page
     always, from kpageflags (root), else from PAGEMAP_SCAN and smaps.
     """
-    ps = reader.page_size
-    pfn = entry.pfn or None
-    kpage = ctx.kpage
-    flags = kpage.value("kpageflags", pfn) if pfn else None
-    huge = None
-    if flags is not None and pfn:
-        huge = huge_page_of(kpage, pfn, flags, vaddr, ps, reader.pmd_pages)
+    pfn = entry.pfn
+    flags = ctx.kpage.value("kpageflags", pfn) if pfn else None
+    if flags is None:
+        huge = huge_page_from_scan(reader, ctx, vaddr, pfn or None, mapping)
     else:
-        huge = huge_page_from_scan(reader, ctx, vaddr, pfn, mapping)
-    if not ctx.flags:
-        return None if huge is None else PageInfo(None, None, None, None, None, None, huge)
-    count = kpage.value("kpagecount", pfn) if pfn else None
-    inode = kpage.value("kpagecgroup", pfn) if pfn else None
-    paddr = pfn * ps + vaddr % ps if pfn else None
-    return PageInfo(flags, count, inode,
-                    ctx.facts.cgroup_path(inode) if inode else None,
-                    ctx.facts.node_of(paddr) if paddr is not None else None,
-                    ctx.facts.iomem_of(paddr) if paddr is not None else None, huge)
+        huge = huge_page_of(ctx.kpage, pfn, flags, vaddr, reader.page_size, reader.pmd_pages)
+    if ctx.flags and pfn:
+        paddr = pfn * reader.page_size + vaddr % reader.page_size
+        return physical_page_info(ctx, pfn, paddr)._replace(huge=huge)
+    if ctx.flags or huge is not None:
+        return PageInfo(None, None, None, None, None, None, huge)
+    return None
 
 
 def huge_page_from_scan(reader, ctx, vaddr, pfn, mapping):
@@ -2184,6 +2167,7 @@ class KPageReader(object):
         # type: (str, str) -> None
         self.proc_root = proc_root
         self.entry_format = entry_format[0]
+        self.big_endian = big_endian_format(entry_format)
         self.fds = {}  # type: Dict[str, int]
         self.problems = {}  # type: Dict[str, str]
         self.captured = False   # a rebuilt snapshot: what is missing was not captured
@@ -2227,15 +2211,10 @@ class KPageReader(object):
         fd = self._fd(name)
         if fd is None:
             return None
-        data = b""
-        while len(data) < count * 8:
-            try:
-                chunk = os.pread(fd, count * 8 - len(data), pfn * 8 + len(data))
-            except OSError as exc:
-                return self._failed(name, exc)
-            if not chunk:
-                break
-            data = data + chunk if data else chunk
+        try:
+            data = pread_full(fd, count * 8, pfn * 8)
+        except OSError as exc:
+            return self._failed(name, exc)
         data = data[:len(data) // 8 * 8]
         if own and name == "kpagecount" and self.observer is not None:
             data = self._without_observer(data, [(pfn, len(data) // 8)], self.entry_format)
@@ -2286,11 +2265,7 @@ class KPageReader(object):
         # type: (str, int, int, bool) -> Optional[bytes]
         """Raw values for count PFNs from pfn as little-endian bytes; b"" past the end."""
         data = self.read_bytes(name, pfn, count, own)
-        return None if data is None else little_endian(data, self._big())
-
-    def _big(self):
-        # type: () -> bool
-        return self.entry_format == ">" or (self.entry_format in "=@" and sys.byteorder == "big")
+        return None if data is None else little_endian(data, self.big_endian)
 
     def gather(self, runs, *names):
         # type: (List[Tuple[int, int]], *str) -> List[Tuple[Optional[bytes], Optional[bytes]]]
@@ -2323,7 +2298,7 @@ class KPageReader(object):
                               for part, (_, count) in zip(parts, runs))
             known = b"".join(b"\x01" * (len(part) // 8) + bytes(count - len(part) // 8)
                              for part, (_, count) in zip(parts, runs))
-        values = little_endian(values, self._big())
+        values = little_endian(values, self.big_endian)
         if name == "kpagecount" and self.observer is not None:
             values = self._without_observer(values, runs, "<")
         return values, known
@@ -2698,11 +2673,6 @@ class Walker(object):
         self.scanner = reader.scanner()
         self._huge_cache = None  # type: Optional[Tuple[int, int, List[Tuple[int, int]]]]
 
-    def _read(self, vpn, count):
-        # type: (int, int) -> bytes
-        """Entries as little-endian bytes; fewer at the end of the address space."""
-        return little_endian(self.reader.read_raw(vpn, count), self.reader.big_endian)
-
     def _skip_empty(self, vpn, end_vpn):
         # type: (int, int) -> int
         """Where the next page with an entry may be; vpn itself if unknown.
@@ -2727,14 +2697,6 @@ class Walker(object):
             nxt = vpn if mapping else min(stop, after.start // ps if after else stop)
         return nxt
 
-    def _end_of_space(self, vpn):
-        # type: (int) -> int
-        """Called at EOF: raise if the process is gone, else return vpn."""
-        problem = self.reader.address_space_problem()
-        if problem is not None:
-            raise problem
-        return vpn
-
     def chunks(self, vpn, end_vpn):
         """Yield (first vpn, little-endian entries) of each chunk read over
         [vpn, end_vpn); empty spans skipped, the end of the address space too."""
@@ -2755,7 +2717,7 @@ class Walker(object):
         One query covers HUGE_AHEAD pages and is kept: THP memory comes in long
         stretches, and one ioctl per chunk would cost more than the chunk."""
         if self.scanner.works is False or not huge_candidates(buf, vpn, self.pmd_pages):
-            return ()
+            return set()
         end = vpn + len(buf) // 8
         cached = self._huge_cache
         if cached is None or not cached[0] <= vpn or end > cached[1]:
@@ -2773,11 +2735,10 @@ class Walker(object):
         candidates = huge_candidates(buf, vpn, self.pmd_pages)
         if not candidates:
             return 0
-        if self.scanner.works is not False:
-            blocks = self._huge_blocks(buf, vpn)
-            if self.scanner.works:
-                # Present blocks only, also for snapshots that recorded HUGE alone.
-                return len(set(blocks).intersection(candidates)) * self.pmd_pages
+        blocks = self._huge_blocks(buf, vpn)
+        if self.scanner.works:
+            # Present blocks only, also for snapshots that recorded HUGE alone.
+            return len(blocks.intersection(candidates)) * self.pmd_pages
         return self.pmd_pages * sum(1 for i in candidates
                                     if contiguous_lanes(buf, i, self.pmd_pages))
 
@@ -2797,18 +2758,21 @@ class Walker(object):
                     vpn = nxt
                     continue
             want = min(chunk - vpn % chunk, end_vpn - vpn)
-            buf = self._read(vpn, want)
+            buf = little_endian(self.reader.read_raw(vpn, want), self.reader.big_endian)
             got = len(buf) // 8
             if got:
                 yield Piece(vpn, got, buf, False)
                 # Only an all-zero chunk makes it worth asking PAGEMAP_SCAN where
                 # the next page is; comparing stops at the first non-zero byte.
                 empty = buf == zero_bytes(len(buf))
-            if got < want:
-                end = self._end_of_space(vpn + got)
-                yield Piece(end, end_vpn - end, None, True)
-                return
             vpn += got
+            if got < want:
+                # The end of the address space, unless the process is gone.
+                problem = self.reader.address_space_problem()
+                if problem is not None:
+                    raise problem
+                yield Piece(vpn, end_vpn - vpn, None, True)
+                return
 
     def counts(self, vpn, end_vpn, facts=None):
         # type: (int, int, Optional[PageFacts]) -> Tuple[Counts, Optional[int]]
@@ -2840,13 +2804,29 @@ class Walker(object):
 
     def _run_pieces(self, vpn, end_vpn):
         """Iterables of runs, in order: each chunk's runs but its last, which
-        waits to see whether the next chunk continues it."""
+        waits to see whether the next chunk continues it (adjacent pages, same
+        state, next PFN). A span skipped has one run of entry 0, the part
+        beyond the end one of entry None."""
         pending = None
-        for base, starts, lengths, lanes in self._run_batches(vpn, end_vpn):
+        pmd = self.pmd_pages
+        for piece in self.pieces(vpn, end_vpn, RUN_CHUNK):
+            base, buf = piece.vpn, piece.data
+            if buf is None:
+                starts, lengths, lanes = [0], [piece.pages], [None if piece.beyond else 0]
+            else:
+                aligned = base % pmd == 0 and piece.pages % pmd == 0
+                huge = self._huge_blocks(buf, base) if aligned else ()
+                starts, lengths = find_runs(buf, pmd if aligned else 0, huge,
+                                            populated_lanes(buf))
+                lanes = lanes_of(buf)
             k = len(starts)
             first = (base + starts[0], lengths[0], lanes[starts[0]])
             if pending is not None:
-                if joins(pending, first):
+                last = pending[2]
+                if last is not None and last & PM_PRESENT and last & PM_PFRAME_MASK:
+                    last += pending[1] - 1  # the entry of its last page
+                if (last is not None and first[2] is not None
+                        and first[0] == pending[0] + pending[1] and continues_run(last, first[2])):
                     first = (pending[0], pending[1] + first[1], pending[2])
                 else:
                     yield (pending,)
@@ -2860,35 +2840,6 @@ class Walker(object):
             pending = (base + starts[-1], lengths[-1], lanes[starts[-1]])
         if pending is not None:
             yield (pending,)
-
-    def _run_batches(self, vpn, end_vpn):
-        """(base vpn, run starts, run lengths, entries by index) per chunk read or
-        span skipped; entries of a skipped span are 0, beyond the end None."""
-        for piece in self.pieces(vpn, end_vpn, RUN_CHUNK):
-            if piece.data is None:
-                yield piece.vpn, [0], [piece.pages], [None if piece.beyond else 0]
-                continue
-            buf, got = piece.data, piece.pages
-            aligned = piece.vpn % self.pmd_pages == 0 and got % self.pmd_pages == 0
-            huge = self._huge_blocks(buf, piece.vpn) if aligned else ()
-            starts, lengths = find_runs(buf, self.pmd_pages if aligned else 0, huge,
-                                        populated_lanes(buf))
-            yield piece.vpn, starts, lengths, lanes_of(buf)
-
-
-def joins(run, following):
-    # type: (Tuple[int, int, Optional[int]], Tuple[int, int, Optional[int]]) -> bool
-    """True if following extends run (adjacent pages, same state, next PFN)."""
-    if run[2] is None or following[2] is None or following[0] != run[0] + run[1]:
-        return False
-    return continues_run(last_entry(run), following[2])
-
-
-def last_entry(run):
-    # type: (Tuple[int, int, Any]) -> int
-    """The entry of a run's last page as far as continuing it is concerned."""
-    first_vpn, pages, raw = run
-    return raw + pages - 1 if raw & PM_PRESENT and raw & PM_PFRAME_MASK else raw
 
 
 # --- commands ---------------------------------------------------------------
