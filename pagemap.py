@@ -2988,6 +2988,13 @@ class Console(object):
             self.err.write("pagemap: warning: %s\n" % self.name(message))
 
 
+def json_head(pid, page_size, kernel):
+    # type: (Optional[int], int, Optional[Tuple[int, int]]) -> Dict[str, Any]
+    """The keys every JSON document of translations starts with."""
+    return {"pid": pid, "page_size": page_size,
+            "kernel": None if kernel is None else "%d.%d" % kernel}
+
+
 def emit(console, opts, translations, header):
     # type: (Console, Namespace, List[Translation], Dict[str, Any]) -> None
     """Print translations as text lines or one JSON document."""
@@ -3053,20 +3060,6 @@ class RangeView(object):
         self.spec = spec
         self._no_tables = {}  # type: Dict[int, bool]
 
-    def shown_runs(self, span):
-        """RunRecords of the runs to show: all of them, or those that pass --match;
-        with --flags split where the physical pages' facts change, each with
-        the PageInfo its pages share."""
-        ps = self.reader.page_size
-        for mapping, runs in self.shown_batches(span):
-            infos = [None] * len(runs)  # type: List[Optional[PageInfo]]
-            if self.ctx.flags:
-                runs, infos = self.flag_pieces(runs)
-            for (vpn, pages, raw), info in zip(runs, infos):
-                absent = raw is not None and not raw & (PM_PRESENT | PM_SWAP)
-                yield run_record(vpn, pages, raw, mapping, ps, self.ctx.kernel,
-                                 absent and self.no_page_tables(mapping))._replace(page=info)
-
     def flag_pieces(self, runs):
         # type: (List[Tuple[int, int, Any]]) -> Tuple[List[Tuple[int, int, Any]], List[Optional[PageInfo]]]
         """Runs split where the physical pages' kpageflags, map count or cgroup
@@ -3119,27 +3112,24 @@ class RangeView(object):
             self._no_tables[mapping.start] = vm_without_page_tables(self.reader, mapping)
         return self._no_tables[mapping.start]
 
-    def run_batches(self, span):
+    def shown_batches(self, span):
         """Yield (mapping, runs) covering a span in order: runs a list of at most
-        RUN_BATCH (first vpn, pages, first raw entry) in one mapping (or hole)."""
+        RUN_BATCH (first vpn, pages, first raw entry) in one mapping (or hole),
+        with --match only the runs, or parts of runs, that pass (pages outside
+        mappings never do)."""
         import itertools
         ps = self.reader.page_size
         vpn0, vpn1 = page_span(span, ps)
         for start, end, mapping in split_by_mappings(self.reader.maps(), vpn0 * ps, vpn1 * ps):
+            if self.spec is not None and mapping is None:
+                continue
             runs = self.walker.runs(start // ps, end // ps)
             batch = list(itertools.islice(runs, RUN_BATCH))
             while batch:
-                yield mapping, batch
+                shown = batch if self.spec is None else self.matching(batch, self.spec)
+                if shown:
+                    yield mapping, shown
                 batch = list(itertools.islice(runs, RUN_BATCH))
-
-    def shown_batches(self, span):
-        """run_batches with only the runs, or parts of runs, that pass --match;
-        pages outside mappings never match."""
-        for mapping, runs in self.run_batches(span):
-            if self.spec is not None:
-                runs = self.matching(runs, self.spec) if mapping is not None else []
-            if runs:
-                yield mapping, runs
 
     def formatted_runs(self, span, as_json=False):
         """Yield (lines, any PFN hidden so far) for batches of a span's runs: text
@@ -3197,12 +3187,12 @@ class RangeView(object):
     def pages(self, span):
         """Yield a Translation per page of a span (--each)."""
         ps = self.reader.page_size
-        for run in self.shown_runs(span):
-            entry = run.entry
-            raws = ([None] * run.pages if entry is None else
-                    self.page_entries(run.start // ps, run.pages, entry.raw, entry.swapped))
-            for i, raw in enumerate(raws):
-                yield self.page_translation(run, run.start + i * ps, raw)
+        for mapping, runs in self.shown_batches(span):
+            for vpn, pages, raw in runs:
+                raws = [None] * pages if raw is None else self.page_entries(
+                    vpn, pages, raw, decode_entry(raw, self.ctx.kernel).swapped)
+                for i, page_raw in enumerate(raws):
+                    yield self.page_translation(mapping, (vpn + i) * ps, page_raw)
 
     def page_entries(self, vpn, pages, raw, swapped):
         # type: (int, int, int, bool) -> Any
@@ -3215,21 +3205,21 @@ class RangeView(object):
         return range(raw, raw + pages) if raw & PM_PRESENT and raw & PM_PFRAME_MASK else (
             [raw] * pages)
 
-    def page_translation(self, run, vaddr, raw):
-        # type: (RunRecord, int, Optional[int]) -> Translation
-        """The Translation of one page of a run, its entry raw."""
+    def page_translation(self, mapping, vaddr, raw):
+        # type: (Optional[Mapping], int, Optional[int]) -> Translation
+        """The Translation of one page, its entry raw (None: beyond the address space)."""
         ps = self.reader.page_size
         pid = self.reader.number
         if raw is None:
-            return Translation(pid, vaddr, None, None, run.mapping, run.status, "", ps,
+            return Translation(pid, vaddr, None, None, mapping, "beyond-address-space", "", ps,
                                None, None, None, None)
         entry = decode_entry(raw, self.ctx.kernel)
         status, _, paddr = entry_status(entry, ps, vaddr, self.ctx.priv, self.ctx.swaps)
-        if run.status in ("unmapped", "no-page-tables"):
-            status = run.status
-        page = (describe_page(self.reader, self.ctx, vaddr, entry, run.mapping)
+        status = placed_status(status, entry, mapping,
+                               status == "not-present" and self.no_page_tables(mapping))
+        page = (describe_page(self.reader, self.ctx, vaddr, entry, mapping)
                 if self.ctx.flags and entry.present else None)
-        return Translation(pid, vaddr, entry, paddr, run.mapping, status, "", ps,
+        return Translation(pid, vaddr, entry, paddr, mapping, status, "", ps,
                            swap_area_for(entry, self.ctx.swaps), None, None, page)
 
     def each_json(self, span):
@@ -3243,10 +3233,7 @@ class RangeView(object):
             for vpn, pages, raw in runs:
                 key = (mapping.start if mapping else -1, shape_key(raw))
                 if key not in shapes:
-                    absent = raw is not None and not raw & (PM_PRESENT | PM_SWAP)
-                    tr = self.page_translation(run_record(
-                        vpn, pages, raw, mapping, ps, self.ctx.kernel,
-                        absent and self.no_page_tables(mapping)), vpn * ps, raw)
+                    tr = self.page_translation(mapping, vpn * ps, raw)
                     vary = vary_of(tr.entry, tr.paddr)
                     shapes[key] = "      " + json_template(translation_json(tr),
                                                            VARYING[vary] + ("vaddr",)), vary
@@ -3299,14 +3286,15 @@ def write_json_lookup(console, opts, view, header, translations, spans):
     """The --json document for addresses and ranges, written as it is made:
     a range's runs stream out one per line, so memory stays bounded."""
     import json
-    console.write("{")
-    for key in sorted(header):
-        console.write("  %s: %s," % (json.dumps(key), json.dumps(header[key])))
-    console.write('  "ranges": [')
+    # The document whole but for its ranges, which stream in where "ranges": 0 stands
+    # (no string can hold that text: JSON escapes the quotes in one).
+    doc = dict(header, ranges=0, results=[translation_json(tr) for tr in translations])
+    before, _, after = json.dumps(doc, indent=2, sort_keys=True).partition('"ranges": 0')
+    console.write(before + '"ranges": [')
     for i, span in enumerate(spans):
         head = {"start": span.start, "end": span.end, "label": span.label}
-        console.write("    " + json.dumps(head, sort_keys=True)[:-1] + ", %s: [" % (
-            json.dumps("pages" if opts.each else "runs")))
+        console.write("    %s, %s: [" % (json.dumps(head, sort_keys=True)[:-1],
+                                          '"pages"' if opts.each else '"runs"'))
         if opts.each and view.ctx.flags:
             batches = (["      " + json.dumps(translation_json(tr), sort_keys=True)]
                        for tr in view.pages(span))
@@ -3322,10 +3310,7 @@ def write_json_lookup(console, opts, view, header, translations, spans):
         if previous is not None:
             console.write(previous)
         console.write("    ]}" + ("," if i + 1 < len(spans) else ""))
-    console.write("  ],")
-    console.write('  "results": ' + json.dumps([translation_json(tr) for tr in translations],
-                                               indent=2, sort_keys=True).replace("\n", "\n  "))
-    console.write("}")
+    console.write("  ]" + after)
 
 
 def whole_or_nothing(console, write):
@@ -3358,9 +3343,7 @@ def cmd_lookup(opts, console, reader, ctx):
     translations = [translate_with(reader, ctx, vaddr) for vaddr in addresses]
     if any(tr.status == "pfn-hidden" for tr in translations):
         console.warn("hidden", "physical addresses hidden: " + hidden_pfn_reason(ctx.priv))
-    header = {"pid": reader.resolved_pid(), "page_size": reader.page_size,
-              "kernel": None if ctx.kernel is None else "%d.%d" % ctx.kernel
-              }  # type: Dict[str, Any]
+    header = json_head(reader.resolved_pid(), reader.page_size, ctx.kernel)
     view = RangeView(reader, ctx, Walker(reader),
                      match_spec(opts))
     if opts.json:
@@ -3388,40 +3371,49 @@ def warn_unresolved(console, reader, unmatched, spans):
     return bool(unmatched or empty)
 
 
-def status_before_reading(reader, mapping):
-    # type: (ProcessReader, Mapping) -> Optional[str]
-    """Why a mapping has no pagemap entries, where that is known without reading
-    them: it lies beyond the end of the address space ([vsyscall]), or it is
-    [vvar], which the kernel maps VM_PFNMAP. None for every other mapping."""
+def summarize_mapping(view, mapping, facts=None):
+    # type: (RangeView, Mapping, Optional[PageFacts]) -> MappingSummary
+    """Count one mapping's pages, with --match those that pass (and their facts,
+    with --flags), or say why it has no pagemap entries: it lies beyond the end
+    of the address space ([vsyscall]), it is [vvar], which the kernel maps
+    VM_PFNMAP, or it is a device mapping with no pages that smaps marks
+    VM_PFNMAP/VM_IO (asked only then: smaps costs a walk)."""
+    reader = view.reader
+    ps = reader.page_size
+    vpn0, vpn1 = mapping.start // ps, -(-mapping.end // ps)
+    counts = ZERO_COUNTS._replace(pages=vpn1 - vpn0)
+    status = "ok"
     end = reader.address_space_end()
     if end is not None and mapping.start >= end:
-        return "beyond-address-space"
-    if mapping.path in ("[vvar]", "[vvar_vclock]"):
-        return "no-page-tables"
-    return None
-
-
-def status_after_counting(reader, mapping, counts):
-    # type: (ProcessReader, Mapping, Counts) -> str
-    """'no-page-tables' for a device mapping with no pages that smaps marks
-    VM_PFNMAP/VM_IO (asked only then: smaps costs a walk), else 'ok'."""
-    if (not counts.present and not counts.swapped and mapping.path.startswith("/dev/")
-            and not mapping.anonymous and vm_without_page_tables(reader, mapping)):
-        return "no-page-tables"
-    return "ok"
-
-
-def summarize_mapping(walker, mapping, facts=None):
-    # type: (Walker, Mapping, Optional[PageFacts]) -> MappingSummary
-    """Count one mapping's pages (and their facts, with --flags)."""
-    ps = walker.reader.page_size
-    vpn0, vpn1 = mapping.start // ps, -(-mapping.end // ps)
-    status = status_before_reading(walker.reader, mapping)
-    if status is not None:
-        return MappingSummary(mapping, ZERO_COUNTS._replace(pages=vpn1 - vpn0), status, None)
-    counts, _ = walker.counts(vpn0, vpn1, facts)
+        status = "beyond-address-space"
+    elif mapping.path in ("[vvar]", "[vvar_vclock]"):
+        status = "no-page-tables"
+    elif view.spec is None:
+        counts = view.walker.counts(vpn0, vpn1, facts)[0]
+    else:
+        # The pages that pass, summed by their flags (bits 55-63), each distinct
+        # flags decoded once.
+        by_flags = collections.Counter()  # type: Dict[int, int]
+        for _, runs in view.shown_batches(Span(mapping.start, mapping.end, "")):
+            for _, pages, raw in runs:
+                by_flags[raw >> 55] += pages
+            if facts is not None:
+                facts.add(resident_runs([raw for _, _, raw in runs],
+                                        [pages for _, pages, _ in runs]))
+        for flags, n in by_flags.items():
+            e = decode_entry(flags << 55, view.ctx.kernel)
+            present, swapped = e.present, e.swapped
+            counts = add_counts(counts, Counts(0, n * present, n * swapped,
+                                               n * (present and e.file_shared),
+                                               n * (present and e.exclusive),
+                                               n * ((present or swapped) and e.soft_dirty), 0))
     found = facts.reset() if facts is not None and facts.usable else None
-    status = status_after_counting(walker.reader, mapping, counts)
+    if found is not None and view.spec is not None:
+        counts = counts._replace(huge=found.thp + found.hugetlb)
+    if (status == "ok" and not counts.present and not counts.swapped
+            and mapping.path.startswith("/dev/") and not mapping.anonymous
+            and vm_without_page_tables(reader, mapping)):
+        status = "no-page-tables"
     return MappingSummary(mapping, counts, status, found if status == "ok" else None)
 
 
@@ -3456,35 +3448,6 @@ def account_like_smaps(reader, row, hugetlb, swap):
     if swap and m.shared and swapped:
         c = c._replace(swapped=max(c.swapped, swapped // reader.page_size))
     return row._replace(counts=c)
-
-
-def summarize_matching(view, mapping, spec, facts=None):
-    # type: (RangeView, Mapping, MatchSpec, Optional[PageFacts]) -> MappingSummary
-    """Counts of the pages of one mapping that pass --match: pages summed by
-    their flags (bits 55-63), each distinct flags decoded once."""
-    ps = view.reader.page_size
-    total = ZERO_COUNTS._replace(pages=-(-mapping.end // ps) - mapping.start // ps)
-    status = status_before_reading(view.reader, mapping)
-    if status is not None:
-        return MappingSummary(mapping, total, status, None)
-    by_flags = collections.Counter()  # type: Dict[int, int]
-    for _, runs in view.shown_batches(Span(mapping.start, mapping.end, "")):
-        for _, pages, raw in runs:
-            by_flags[raw >> 55] += pages
-        if facts is not None:
-            facts.add(resident_runs([raw for _, _, raw in runs], [pages for _, pages, _ in runs]))
-    for flags, n in by_flags.items():
-        e = decode_entry(flags << 55, view.ctx.kernel)
-        present, swapped = e.present, e.swapped
-        total = add_counts(total, Counts(0, n * present, n * swapped,
-                                         n * (present and e.file_shared),
-                                         n * (present and e.exclusive),
-                                         n * ((present or swapped) and e.soft_dirty), 0))
-    found = facts.reset() if facts is not None and facts.usable else None
-    if found is not None:
-        total = total._replace(huge=found.thp + found.hugetlb)
-    status = status_after_counting(view.reader, mapping, total)
-    return MappingSummary(mapping, total, status, found if status == "ok" else None)
 
 
 def picture_strip(walker, row, width, chars):
@@ -3532,33 +3495,28 @@ def cmd_summary(opts, console, reader, ctx):
     # type: (Namespace, Console, ProcessReader, Context) -> int
     """One row per mapping and a total, like pmap -x, or a picture per mapping."""
     ps = reader.page_size
-    walker = Walker(reader)
     facts = PageFacts(ctx.kpage) if opts.flags else None
-    spec = match_spec(opts)
-    view = RangeView(reader, ctx, walker, spec)
+    view = RangeView(reader, ctx, Walker(reader), match_spec(opts))
     chars, width = picture_style(console.out)
     hugetlb = hugetlb_in_use(reader.proc_root)
+    swap = view.spec is None and ctx.swaps != []
     rows = []
     docs = []
-    if not opts.json:
-        if opts.picture:
-            console.write("legend: " + "  ".join("%s %s" % (chars[k], name)
-                                                for name, k in PICTURE_LEGEND))
-        else:
-            console.write(summary_header(opts.flags))
+    if opts.json:
+        pass
+    elif opts.picture:
+        console.write("legend: " + "  ".join("%s %s" % (chars[k], name)
+                                            for name, k in PICTURE_LEGEND))
+    else:
+        console.write(summary_header(opts.flags))
     for mapping in reader.maps():
-        if spec is not None:
-            row = summarize_matching(view, mapping, spec, facts)
-        else:
-            row = summarize_mapping(walker, mapping, facts)
-        row = account_like_smaps(reader, row, hugetlb, spec is None and ctx.swaps != [])
+        row = account_like_smaps(reader, summarize_mapping(view, mapping, facts), hugetlb, swap)
         rows.append(row)
-        strip = picture_strip(walker, row, width, chars) if opts.picture else None
+        strip = picture_strip(view.walker, row, width, chars) if opts.picture else None
         if opts.json:
-            doc = summary_json(row, ps, opts.flags)
+            docs.append(summary_json(row, ps, opts.flags))
             if strip is not None:
-                doc["picture"] = strip
-            docs.append(doc)
+                docs[-1]["picture"] = strip
         elif opts.picture:
             console.write("%-33s %s |%s| %s" % ("%x-%x" % (mapping.start, mapping.end),
                                                 mapping.perms, strip,
@@ -3568,13 +3526,10 @@ def cmd_summary(opts, console, reader, ctx):
     if opts.json:
         import json
         total, total_facts, size = summary_totals(rows)
-        tdoc = dict(zip(summary_fields(True), summary_values(total, total_facts, ps, True)))
-        tdoc["size"] = size
-        tdoc["mappings"] = len(rows)
-        console.write(json.dumps({
-            "pid": reader.resolved_pid(), "page_size": ps, "mappings": docs, "total": tdoc,
-            "kernel": None if ctx.kernel is None else "%d.%d" % ctx.kernel},
-            indent=2, sort_keys=True))
+        doc = json_head(reader.resolved_pid(), ps, ctx.kernel)
+        doc.update(mappings=docs, total=dict(zip(summary_fields(True), summary_values(
+            total, total_facts, ps, True)), size=size, mappings=len(rows)))
+        console.write(json.dumps(doc, indent=2, sort_keys=True))
     elif not opts.picture:
         for line in format_summary_total(rows, ps, opts.flags):
             console.write(line)
@@ -3642,6 +3597,7 @@ def cmd_watch(opts, console, reader, ctx):
     import time
     ps = reader.page_size
     walker = Walker(reader)
+    view = RangeView(reader, ctx, walker)
     spans = None
     if opts.addresses:
         addresses, spans, unmatched = resolve_arguments(opts.addresses, reader)
@@ -3660,7 +3616,7 @@ def cmd_watch(opts, console, reader, ctx):
             if problem is not None:
                 raise problem
         return [((m.start, m.path), "%x-%x %s" % (m.start, m.end, m.path or "[anonymous]"),
-                 summarize_mapping(walker, m).counts) for m in reader.maps()]
+                 summarize_mapping(view, m).counts) for m in reader.maps()]
     previous = round_counts()
     total = ZERO_COUNTS
     for _, _, counts in previous:
@@ -4214,9 +4170,7 @@ def cmd_decode(opts, console):
         results.append(Translation(None, None, entry, paddr, None, status, note, page_size,
                                    None, None, struct.pack(entry_format(opts.byteorder), raw),
                                    None))
-    emit(console, opts, results, {
-        "pid": None, "page_size": page_size,
-        "kernel": None if kernel is None else "%d.%d" % kernel})
+    emit(console, opts, results, json_head(None, page_size, kernel))
     return code
 
 
