@@ -3049,6 +3049,43 @@ def resolve_arguments(args, reader):
     return addresses, spans, unmatched
 
 
+def byte_changes(data):
+    # type: (bytes) -> bytes
+    """One byte per byte of data (each 0 or 1): 1 where the next byte differs
+    (the last byte: where it is 1). One big-int pass."""
+    x = int.from_bytes(data, "little")
+    return (x ^ (x >> 8)).to_bytes(len(data), "little")
+
+
+def cut_runs(runs, physical, cuts):
+    # type: (List[Tuple[int, int, Any]], List[Tuple[int, int]], List[bytes]) -> Tuple[List[Tuple[int, int, Any]], List[int]]
+    """Runs (vpn, pages, first raw entry) cut after each page of the present
+    ones (physical: their PFN runs) that has a 1 in one of cuts (one byte a
+    page of those runs, one after another); and the lane there of each
+    piece's first page, -1 for a run not present, which stays whole."""
+    import itertools
+    ends = bytearray(sum(pages for _, pages in physical))
+    for end in itertools.accumulate(pages for _, pages in physical):
+        ends[end - 1] = 1
+    for cut in cuts:
+        ends = int_or(ends, cut)
+    pieces, firsts = [], []  # type: (List[Tuple[int, int, Any]], List[int])
+    pos = 0                  # the lane of the run's first page
+    for vpn, pages, raw in runs:
+        if raw is None or not raw >> 63 or not raw & PM_PFRAME_MASK:
+            pieces.append((vpn, pages, raw))
+            firsts.append(-1)
+            continue
+        i = 0
+        while i < pages:
+            j = ends.find(1, pos + i) - pos + 1
+            pieces.append((vpn + i, j - i, raw + i))
+            firsts.append(pos + i)
+            i = j
+        pos += pages
+    return pieces, firsts
+
+
 class RangeView(object):
     """Runs (or single pages) of the spans asked for, in their mappings' context."""
 
@@ -3066,35 +3103,11 @@ class RangeView(object):
         change, and the PageInfo each piece's pages share (None where not
         present). The kpage values of all the runs are gathered at once and
         compared on whole buffers."""
-        import itertools
-        resident = [run for run in runs if run[2] is not None and run[2] >> 63 and (
-            run[2] & PM_PFRAME_MASK)]
-        physical = resident_runs([raw for _, _, raw in resident], [n for _, n, _ in resident])
-        files = self.ctx.kpage.gather(physical, "kpageflags", "kpagecount", "kpagecgroup")
-        n = sum(pages for _, pages in physical)
-        # 1 after each lane where a piece ends: a run's end, or a fact changing.
-        ends = bytearray(n)
-        for end in itertools.accumulate(pages for _, pages in physical):
-            ends[end - 1] = 1
-        for values, known in files:
-            if values is not None:
-                ends = int_or(ends, lane_changes(values))
-            if known is not None:
-                ends = bytearray(a | (b != c) for a, b, c in zip(ends, known, known[1:] + b"\0"))
-        pieces, firsts = [], []  # type: (List[Tuple[int, int, Any]], List[int])
-        pos = 0                  # the lane of the run's first page in the gathered values
-        for vpn, pages, raw in runs:
-            if raw is None or not raw >> 63 or not raw & PM_PFRAME_MASK:
-                pieces.append((vpn, pages, raw))
-                firsts.append(-1)
-                continue
-            i = 0
-            while i < pages:
-                j = ends.find(1, pos + i) - pos + 1
-                pieces.append((vpn + i, j - i, raw + i))
-                firsts.append(pos + i)
-                i = j
-            pos += pages
+        physical = resident_runs([raw or 0 for _, _, raw in runs], [n for _, n, _ in runs])
+        files = self.ctx.kpage.gather(physical, *KPAGE_FILES)
+        pieces, firsts = cut_runs(runs, physical, [
+            lane_changes(values) for values, _ in files if values is not None] + [
+            byte_changes(known) for _, known in files if known is not None])
         facts = self.ctx.facts
         ps = self.reader.page_size
         infos = [None if first < 0 else PageInfo(
@@ -3154,35 +3167,18 @@ class RangeView(object):
         runs = [run for run in runs if run[2] is not None and entry_matches(spec, run[2])]
         if not match_needs_kpage(spec):
             return runs
-        # No PFN, no facts: such pages cannot match.
-        runs = [run for run in runs if run[2] & PM_PRESENT and run[2] & PM_PFRAME_MASK]
         physical = resident_runs([raw for _, _, raw in runs], [pages for _, pages, _ in runs])
-        kpage = self.ctx.kpage
-        counts = known_counts = None
-        if spec.shared is None:
-            [(flags, known)] = kpage.gather(physical, "kpageflags")
-        else:
-            (flags, known), (counts, known_counts) = kpage.gather(
-                physical, "kpageflags", "kpagecount")
-        if known_counts is not None:
-            known = known_counts if known is None else bytes(
-                a & b for a, b in zip(bytearray(known), bytearray(known_counts)))
-        ok = lanes_matching(spec, sum(pages for _, pages in physical), flags, counts, known)
-        matched = []
-        pos = 0
-        for vpn, pages, raw in runs:
-            lanes = ok[pos:pos + pages]
-            pos += pages
-            if b"\x00" not in lanes:
-                matched.append((vpn, pages, raw))
-                continue
-            i = lanes.find(1)
-            while i >= 0:
-                j = lanes.find(0, i)
-                j = pages if j < 0 else j
-                matched.append((vpn + i, j - i, raw + i))
-                i = lanes.find(1, j)
-        return matched
+        files = self.ctx.kpage.gather(physical, *KPAGE_FILES[:1 if spec.shared is None else 2])
+        known = None  # type: Optional[bytes]
+        for _, part in files:   # a page is known where each file reaches it
+            if part is not None:
+                known = part if known is None else bytes(map(min, known, part))
+        values = [values for values, _ in files] + [None]
+        ok = lanes_matching(spec, sum(pages for _, pages in physical), values[0], values[1],
+                            known)
+        # No PFN, no facts: such pages cannot match.
+        pieces, firsts = cut_runs(runs, physical, [byte_changes(ok)])
+        return [piece for piece, first in zip(pieces, firsts) if first >= 0 and ok[first]]
 
     def pages(self, span):
         """Yield a Translation per page of a span (--each)."""
