@@ -3413,14 +3413,20 @@ def summarize_mapping(view, mapping, facts=None):
     return MappingSummary(mapping, counts, status, found if status == "ok" else None)
 
 
+def read_meminfo(proc_root):
+    # type: (str) -> Dict[str, int]
+    """The numbers of /proc/meminfo by name; {} if it cannot be read."""
+    text = read_text_optional(os.path.join(proc_root, "meminfo")) or ""
+    return dict((key, int(value)) for key, value in re.findall(r"^(\w+):\s*([0-9]{1,20})",
+                                                                  text, re.M))
+
+
 def hugetlb_in_use(proc_root):
     # type: (str) -> bool
     """False only where meminfo says no hugetlb page exists (Hugetlb, all sizes, 4.8+;
     else HugePages_Total): then no mapping needs smaps to tell hugetlb from THP."""
-    text = read_text_optional(os.path.join(proc_root, "meminfo")) or ""
-    match = (re.search(r"^Hugetlb:\s*([0-9]{1,20})", text, re.M) or
-             re.search(r"^HugePages_Total:\s*([0-9]{1,20})", text, re.M))
-    return match is None or int(match.group(1)) > 0
+    meminfo = read_meminfo(proc_root)
+    return meminfo.get("Hugetlb", meminfo.get("HugePages_Total", 1)) > 0
 
 
 def account_like_smaps(reader, row, hugetlb, swap):
@@ -3558,42 +3564,30 @@ def require_soft_dirty(opts, reader):
         raise UnsupportedError("cannot track writes here: " + finding.detail)
 
 
-def diff_counts(before, after):
-    # type: (Counts, Counts) -> List[str]
-    """What changed between two counts of the same pages, as '+3 present'."""
-    changes = []
-    for field, word in (("present", "present"), ("swapped", "swapped"),
-                        ("soft_dirty", "written")):
-        delta = getattr(after, field) - getattr(before, field)
-        if delta:
-            changes.append("%+d %s (now %d)" % (delta, word, getattr(after, field)))
-    return changes
-
-
 def watch_rounds(before, after):
-    # type: (List[Tuple[Any, str, Counts]], List[Tuple[Any, str, Counts]]) -> List[str]
-    """Change lines between two rounds of (key, label, counts)."""
-    old = dict((key, (label, counts)) for key, label, counts in before)
-    new = dict((key, (label, counts)) for key, label, counts in after)
+    # type: (List[Tuple[Any, str, Tuple[int, int, int]]], List[Tuple[Any, str, Tuple[int, int, int]]]) -> List[str]
+    """Change lines between two rounds of (key, label, (present, swapped, written))."""
+    old = dict((key, counts) for key, _, counts in before)
+    new = set(key for key, _, _ in after)
     lines = []
     for key, label, counts in after:
         if key not in old:
-            lines.append("%s: new mapping, %d present" % (label, counts.present))
-        else:
-            changes = diff_counts(old[key][1], counts)
-            if changes:
-                lines.append("%s: %s" % (label, ", ".join(changes)))
-    lines.extend("%s: gone" % old[key][0] for key, _, _ in before if key not in new)
+            lines.append("%s: new mapping, %d present" % (label, counts[0]))
+            continue
+        changes = ["%+d %s (now %d)" % (now - then, word, now) for word, now, then in zip(
+            ("present", "swapped", "written"), counts, old[key]) if now != then]
+        if changes:
+            lines.append("%s: %s" % (label, ", ".join(changes)))
+    lines.extend("%s: gone" % label for key, label, _ in before if key not in new)
     return lines
 
 
-def cmd_watch(opts, console, reader, ctx):
-    # type: (Namespace, Console, ProcessReader, Context) -> int
+def cmd_watch(opts, console, reader):
+    # type: (Namespace, Console, ProcessReader) -> int
     """Repeat a summary (or ranges) every interval and print what changed."""
+    import itertools
     import time
-    ps = reader.page_size
     walker = Walker(reader)
-    view = RangeView(reader, ctx, walker)
     spans = None
     if opts.addresses:
         addresses, spans, unmatched = resolve_arguments(opts.addresses, reader)
@@ -3603,25 +3597,27 @@ def cmd_watch(opts, console, reader, ctx):
 
     def round_counts():
         reader.forget_maps()  # mappings come and go (walks skip holes by them)
-        if spans is not None:
-            return [(i, s.label, walker.counts(*page_span(s, ps))[0])
-                    for i, s in enumerate(spans)]
-        if not reader.maps():
-            # A zombie (or exited) process has no mappings: that is no "all gone".
-            problem = reader.address_space_problem()
-            if problem is not None:
-                raise problem
-        return [((m.start, m.path), "%x-%x %s" % (m.start, m.end, m.path or "[anonymous]"),
-                 summarize_mapping(view, m).counts) for m in reader.maps()]
+        watched = list(enumerate(spans or ()))
+        if spans is None:
+            if not reader.maps():
+                # A zombie (or exited) process has no mappings: that is no "all gone".
+                problem = reader.address_space_problem()
+                if problem is not None:
+                    raise problem
+            watched = [((m.start, m.path), Span(m.start, m.end, "%x-%x %s" % (
+                m.start, m.end, m.path or "[anonymous]"))) for m in reader.maps()]
+        rows = []
+        for key, span in watched:
+            counts = walker.counts(*page_span(span, reader.page_size))[0]
+            rows.append((key, span.label, (counts.present, counts.swapped, counts.soft_dirty)))
+        return rows
     previous = round_counts()
-    total = ZERO_COUNTS
-    for _, _, counts in previous:
-        total = add_counts(total, counts)
+    present, swapped, written = [sum(column) for column in zip(
+        (0, 0, 0), *[counts for _, _, counts in previous])]
     console.write("watching %s every %gs: %d present, %d swapped, %d written (Ctrl-C stops)"
-                  % (reader.label, opts.watch, total.present, total.swapped, total.soft_dirty))
+                  % (reader.label, opts.watch, present, swapped, written))
     console.out.flush()  # now, not with the first change: a pipe's reader waits for it
-    done = 0
-    while opts.times is None or done < opts.times:
+    for _ in itertools.count() if opts.times is None else range(opts.times):
         time.sleep(opts.watch)
         current = round_counts()
         stamp = time.strftime("%H:%M:%S")
@@ -3634,7 +3630,6 @@ def cmd_watch(opts, console, reader, ctx):
                 console.write("%s  %s" % (stamp, line))
         console.out.flush()
         previous = current
-        done += 1
     return EXIT_OK
 
 
@@ -3669,7 +3664,7 @@ def cmd_process(opts, console):
             open_kpageflags(ctx.kpage, ("kpageflags",) if spec.shared is None else KPAGE_FILES[:2],
                             "--match %s cannot be decided: " % opts.match)
         if opts.watch is not None:
-            return cmd_watch(opts, console, reader, ctx)
+            return cmd_watch(opts, console, reader)
         if not opts.addresses:
             code = cmd_summary(opts, console, reader, ctx)
         else:
@@ -4018,27 +4013,24 @@ def no_huge_pages(proc_root, option):
 def check_system(proc_root):
     # type: (str) -> List[Finding]
     """THP mode, the hugetlb pool and swap areas: facts, not failures."""
-    facts = SystemFacts(proc_root)
-    thp_dir = os.path.join(facts.sys_root, "kernel", "mm", "transparent_hugepage")
-    enabled = read_text_optional(os.path.join(thp_dir, "enabled"))
-    mode = re.search(r"\[(\w+)\]", enabled or "")
+    thp_dir = os.path.join(SystemFacts(proc_root).sys_root, "kernel", "mm", "transparent_hugepage")
+    mode = re.search(r"\[(\w+)\]", read_text_optional(os.path.join(thp_dir, "enabled")) or "")
     pmd = parse_decimal((read_text_optional(os.path.join(thp_dir, "hpage_pmd_size")) or "")
                         .strip())
     thp = ("mode %s%s" % (mode.group(1), ", PMD size %s" % human_size(pmd) if pmd else "")
            if mode else "not available: " + no_huge_pages(proc_root, "CONFIG_TRANSPARENT_HUGEPAGE"))
-    meminfo = read_text_optional(os.path.join(proc_root, "meminfo")) or ""
-    pool = dict(re.findall(r"^(HugePages_Total|HugePages_Free|Hugepagesize):\s*(\d+)",
-                           meminfo, re.M))
+    pool = read_meminfo(proc_root)
     hugetlb = ("%s of %s pages free, %s KiB each" % (pool.get("HugePages_Free", "?"),
                                                       pool["HugePages_Total"],
                                                       pool.get("Hugepagesize", "?"))
                if "HugePages_Total" in pool else "no hugetlb pool: " + no_huge_pages(
                    proc_root, "CONFIG_HUGETLBFS"))
     areas = read_swaps(proc_root)
-    swap = ("none enabled" if not areas else "; ".join(
-        "%s (%s, %s)" % (a.path, a.kind, human_size(a.size_kib * 1024)) for a in areas))
+    swap = ("/proc/swaps unreadable" if areas is None else "; ".join(
+        "%s (%s, %s)" % (a.path, a.kind, human_size(a.size_kib * 1024)) for a in areas)
+        or "none enabled")
     return [Finding("thp", "info", thp), Finding("hugetlb", "info", hugetlb),
-            Finding("swap", "info", swap if areas is not None else "/proc/swaps unreadable")]
+            Finding("swap", "info", swap)]
 
 
 def run_checks(proc_root, page_size):
@@ -4052,49 +4044,43 @@ def run_checks(proc_root, page_size):
             "%d.%d" % kernel if kernel else "unknown", pagemap_bits_for(kernel))),
         Finding("page size", "ok", "%d bytes" % page_size),
     ]
-    priv = read_privilege(proc_root)
     reader = ProcessReader(proc_root, "self", page_size)
     address, keep = probe_address(proc_root)
-    works = False
-    pfn = None
+    vpn = (address or 0) // page_size
+    entry = None
     try:
         try:
             found = reader.entry_at(address) if address is not None else None
         except PagemapError as exc:
-            findings.append(Finding("pagemap", "fail", str(exc)))
-            return findings, False
+            return findings + [Finding("pagemap", "fail", str(exc))], False
         entry = decode_entry(found[0], kernel) if found else None
         if entry is None or not entry.present:
+            entry = None
             findings.append(Finding("pagemap", "fail", "%s/self/pagemap opens, but a page of "
                                     "ours at 0x%x does not read as present" % (
                                         proc_root, address or 0)))
         else:
-            works = True
             findings.append(Finding("pagemap", "ok", "%s/self/pagemap reads: our page at 0x%x "
                                     "is present" % (proc_root, address or 0)))
-            pfn = entry.pfn or None
-            findings.append(Finding("pfn", "ok" if pfn else "warn",
-                                    "visible" if pfn else "hidden: " + hidden_pfn_reason(priv)))
+            findings.append(Finding("pfn", "ok", "visible") if entry.pfn else Finding(
+                "pfn", "warn", "hidden: " + hidden_pfn_reason(read_privilege(proc_root))))
             if entry.page_shift is not None:
                 findings.append(Finding("layout", "info", "entries carry the page shift (%d) "
                                         "in bits 55-60, as before 4.2: decoded by kernel "
                                         "version" % entry.page_shift))
         scan = PageScanner(reader.open_pagemap(), page_size)
-        scan.regions(address // page_size if address else 0,
-                     (address // page_size if address else 0) + 1, PAGE_IS_PRESENT, 0)
-        findings.append(Finding("pagemap_scan", "ok" if scan.works else "warn",
-                                "PAGEMAP_SCAN works: untouched memory is skipped" if scan.works
-                                else "PAGEMAP_SCAN unavailable (Linux < 6.7, or a captured "
-                                "file): mappings are read whole instead, holes skipped by "
-                                "maps, same answers"))
-        findings.extend(check_kpage_files(proc_root, pfn))
-        if works:
+        scan.regions(vpn, vpn + 1, PAGE_IS_PRESENT, 0)
+        findings.append(Finding("pagemap_scan", "ok", "PAGEMAP_SCAN works: untouched memory "
+                                "is skipped") if scan.works else Finding(
+            "pagemap_scan", "warn", "PAGEMAP_SCAN unavailable (Linux < 6.7, or a captured "
+            "file): mappings are read whole instead, holes skipped by maps, same answers"))
+        findings.extend(check_kpage_files(proc_root, entry and entry.pfn or None))
+        if entry is not None:
             findings.append(check_soft_dirty(proc_root, reader))
     finally:
         reader.close()
         del keep
-    findings.extend(check_system(proc_root))
-    return findings, works
+    return findings + check_system(proc_root), entry is not None
 
 
 def cmd_check(opts, console):
