@@ -2890,6 +2890,13 @@ class Console(object):
             self.err.write("pagemap: warning: %s\n" % self.name(message))
 
 
+def json_head(pid, page_size, kernel):
+    # type: (Optional[int], int, Optional[Tuple[int, int]]) -> Dict[str, Any]
+    """The keys every JSON document of translations starts with."""
+    return {"pid": pid, "page_size": page_size,
+            "kernel": None if kernel is None else "%d.%d" % kernel}
+
+
 def emit(console, opts, translations, header):
     # type: (Console, Namespace, List[Translation], Dict[str, Any]) -> None
     """Print translations as text lines or one JSON document."""
@@ -2944,6 +2951,43 @@ def resolve_arguments(args, reader):
     return addresses, spans, unmatched
 
 
+def byte_changes(data):
+    # type: (bytes) -> bytes
+    """One byte per byte of data (each 0 or 1): 1 where the next byte differs
+    (the last byte: where it is 1). One big-int pass."""
+    x = int.from_bytes(data, "little")
+    return (x ^ (x >> 8)).to_bytes(len(data), "little")
+
+
+def cut_runs(runs, physical, cuts):
+    # type: (List[Tuple[int, int, Any]], List[Tuple[int, int]], List[bytes]) -> Tuple[List[Tuple[int, int, Any]], List[int]]
+    """Runs (vpn, pages, first raw entry) cut after each page of the present
+    ones (physical: their PFN runs) that has a 1 in one of cuts (one byte a
+    page of those runs, one after another); and the lane there of each
+    piece's first page, -1 for a run not present, which stays whole."""
+    import itertools
+    ends = bytearray(sum(pages for _, pages in physical))
+    for end in itertools.accumulate(pages for _, pages in physical):
+        ends[end - 1] = 1
+    for cut in cuts:
+        ends = int_or(ends, cut)
+    pieces, firsts = [], []  # type: (List[Tuple[int, int, Any]], List[int])
+    pos = 0                  # the lane of the run's first page
+    for vpn, pages, raw in runs:
+        if raw is None or not raw >> 63 or not raw & PM_PFRAME_MASK:
+            pieces.append((vpn, pages, raw))
+            firsts.append(-1)
+            continue
+        i = 0
+        while i < pages:
+            j = ends.find(1, pos + i) - pos + 1
+            pieces.append((vpn + i, j - i, raw + i))
+            firsts.append(pos + i)
+            i = j
+        pos += pages
+    return pieces, firsts
+
+
 class RangeView(object):
     """Runs (or single pages) of the spans asked for, in their mappings' context."""
 
@@ -2955,55 +2999,17 @@ class RangeView(object):
         self.spec = spec
         self._no_tables = {}  # type: Dict[int, bool]
 
-    def shown_runs(self, span):
-        """RunRecords of the runs to show: all of them, or those that pass --match;
-        with --flags split where the physical pages' facts change, each with
-        the PageInfo its pages share."""
-        ps = self.reader.page_size
-        for mapping, runs in self.shown_batches(span):
-            infos = [None] * len(runs)  # type: List[Optional[PageInfo]]
-            if self.ctx.flags:
-                runs, infos = self.flag_pieces(runs)
-            for (vpn, pages, raw), info in zip(runs, infos):
-                absent = raw is not None and not raw & (PM_PRESENT | PM_SWAP)
-                yield run_record(vpn, pages, raw, mapping, ps, self.ctx.kernel,
-                                 absent and self.no_page_tables(mapping))._replace(page=info)
-
     def flag_pieces(self, runs):
         # type: (List[Tuple[int, int, Any]]) -> Tuple[List[Tuple[int, int, Any]], List[Optional[PageInfo]]]
         """Runs split where the physical pages' kpageflags, map count or cgroup
         change, and the PageInfo each piece's pages share (None where not
         present). The kpage values of all the runs are gathered at once and
         compared on whole buffers."""
-        import itertools
-        resident = [run for run in runs if run[2] is not None and run[2] >> 63 and (
-            run[2] & PM_PFRAME_MASK)]
-        physical = resident_runs([raw for _, _, raw in resident], [n for _, n, _ in resident])
-        files = self.ctx.kpage.gather(physical, "kpageflags", "kpagecount", "kpagecgroup")
-        n = sum(pages for _, pages in physical)
-        # 1 after each lane where a piece ends: a run's end, or a fact changing.
-        ends = bytearray(n)
-        for end in itertools.accumulate(pages for _, pages in physical):
-            ends[end - 1] = 1
-        for values, known in files:
-            if values is not None:
-                ends = int_or(ends, lane_changes(values))
-            if known is not None:
-                ends = bytearray(a | (b != c) for a, b, c in zip(ends, known, known[1:] + b"\0"))
-        pieces, firsts = [], []  # type: (List[Tuple[int, int, Any]], List[int])
-        pos = 0                  # the lane of the run's first page in the gathered values
-        for vpn, pages, raw in runs:
-            if raw is None or not raw >> 63 or not raw & PM_PFRAME_MASK:
-                pieces.append((vpn, pages, raw))
-                firsts.append(-1)
-                continue
-            i = 0
-            while i < pages:
-                j = ends.find(1, pos + i) - pos + 1
-                pieces.append((vpn + i, j - i, raw + i))
-                firsts.append(pos + i)
-                i = j
-            pos += pages
+        physical = resident_runs([raw or 0 for _, _, raw in runs], [n for _, n, _ in runs])
+        files = self.ctx.kpage.gather(physical, *KPAGE_FILES)
+        pieces, firsts = cut_runs(runs, physical, [
+            lane_changes(values) for values, _ in files if values is not None] + [
+            byte_changes(known) for _, known in files if known is not None])
         facts = self.ctx.facts
         ps = self.reader.page_size
         infos = [None if first < 0 else PageInfo(
@@ -3021,27 +3027,24 @@ class RangeView(object):
             self._no_tables[mapping.start] = vm_without_page_tables(self.reader, mapping)
         return self._no_tables[mapping.start]
 
-    def run_batches(self, span):
+    def shown_batches(self, span):
         """Yield (mapping, runs) covering a span in order: runs a list of at most
-        RUN_BATCH (first vpn, pages, first raw entry) in one mapping (or hole)."""
+        RUN_BATCH (first vpn, pages, first raw entry) in one mapping (or hole),
+        with --match only the runs, or parts of runs, that pass (pages outside
+        mappings never do)."""
         import itertools
         ps = self.reader.page_size
         vpn0, vpn1 = page_span(span, ps)
         for start, end, mapping in split_by_mappings(self.reader.maps(), vpn0 * ps, vpn1 * ps):
+            if self.spec is not None and mapping is None:
+                continue
             runs = self.walker.runs(start // ps, end // ps)
             batch = list(itertools.islice(runs, RUN_BATCH))
             while batch:
-                yield mapping, batch
+                shown = batch if self.spec is None else self.matching(batch, self.spec)
+                if shown:
+                    yield mapping, shown
                 batch = list(itertools.islice(runs, RUN_BATCH))
-
-    def shown_batches(self, span):
-        """run_batches with only the runs, or parts of runs, that pass --match;
-        pages outside mappings never match."""
-        for mapping, runs in self.run_batches(span):
-            if self.spec is not None:
-                runs = self.matching(runs, self.spec) if mapping is not None else []
-            if runs:
-                yield mapping, runs
 
     def formatted_runs(self, span, as_json=False):
         """Yield (lines, any PFN hidden so far) for batches of a span's runs: text
@@ -3066,45 +3069,28 @@ class RangeView(object):
         runs = [run for run in runs if run[2] is not None and entry_matches(spec, run[2])]
         if not match_needs_kpage(spec):
             return runs
-        # No PFN, no facts: such pages cannot match.
-        runs = [run for run in runs if run[2] & PM_PRESENT and run[2] & PM_PFRAME_MASK]
         physical = resident_runs([raw for _, _, raw in runs], [pages for _, pages, _ in runs])
-        kpage = self.ctx.kpage
-        counts = known_counts = None
-        if spec.shared is None:
-            [(flags, known)] = kpage.gather(physical, "kpageflags")
-        else:
-            (flags, known), (counts, known_counts) = kpage.gather(
-                physical, "kpageflags", "kpagecount")
-        if known_counts is not None:
-            known = known_counts if known is None else bytes(
-                a & b for a, b in zip(bytearray(known), bytearray(known_counts)))
-        ok = lanes_matching(spec, sum(pages for _, pages in physical), flags, counts, known)
-        matched = []
-        pos = 0
-        for vpn, pages, raw in runs:
-            lanes = ok[pos:pos + pages]
-            pos += pages
-            if b"\x00" not in lanes:
-                matched.append((vpn, pages, raw))
-                continue
-            i = lanes.find(1)
-            while i >= 0:
-                j = lanes.find(0, i)
-                j = pages if j < 0 else j
-                matched.append((vpn + i, j - i, raw + i))
-                i = lanes.find(1, j)
-        return matched
+        files = self.ctx.kpage.gather(physical, *KPAGE_FILES[:1 if spec.shared is None else 2])
+        known = None  # type: Optional[bytes]
+        for _, part in files:   # a page is known where each file reaches it
+            if part is not None:
+                known = part if known is None else bytes(map(min, known, part))
+        values = [values for values, _ in files] + [None]
+        ok = lanes_matching(spec, sum(pages for _, pages in physical), values[0], values[1],
+                            known)
+        # No PFN, no facts: such pages cannot match.
+        pieces, firsts = cut_runs(runs, physical, [byte_changes(ok)])
+        return [piece for piece, first in zip(pieces, firsts) if first >= 0 and ok[first]]
 
     def pages(self, span):
         """Yield a Translation per page of a span (--each)."""
         ps = self.reader.page_size
-        for run in self.shown_runs(span):
-            entry = run.entry
-            raws = ([None] * run.pages if entry is None else
-                    self.page_entries(run.start // ps, run.pages, entry.raw, entry.swapped))
-            for i, raw in enumerate(raws):
-                yield self.page_translation(run, run.start + i * ps, raw)
+        for mapping, runs in self.shown_batches(span):
+            for vpn, pages, raw in runs:
+                raws = [None] * pages if raw is None else self.page_entries(
+                    vpn, pages, raw, decode_entry(raw, self.ctx.kernel).swapped)
+                for i, page_raw in enumerate(raws):
+                    yield self.page_translation(mapping, (vpn + i) * ps, page_raw)
 
     def page_entries(self, vpn, pages, raw, swapped):
         # type: (int, int, int, bool) -> Any
@@ -3117,21 +3103,21 @@ class RangeView(object):
         return range(raw, raw + pages) if raw & PM_PRESENT and raw & PM_PFRAME_MASK else (
             [raw] * pages)
 
-    def page_translation(self, run, vaddr, raw):
-        # type: (RunRecord, int, Optional[int]) -> Translation
-        """The Translation of one page of a run, its entry raw."""
+    def page_translation(self, mapping, vaddr, raw):
+        # type: (Optional[Mapping], int, Optional[int]) -> Translation
+        """The Translation of one page, its entry raw (None: beyond the address space)."""
         ps = self.reader.page_size
         pid = self.reader.number
         if raw is None:
-            return Translation(pid, vaddr, None, None, run.mapping, run.status, "", ps,
+            return Translation(pid, vaddr, None, None, mapping, "beyond-address-space", "", ps,
                                None, None, None, None)
         entry = decode_entry(raw, self.ctx.kernel)
         status, _, paddr = entry_status(entry, ps, vaddr, self.ctx.priv, self.ctx.swaps)
-        if run.status in ("unmapped", "no-page-tables"):
-            status = run.status
-        page = (describe_page(self.reader, self.ctx, vaddr, entry, run.mapping)
+        status = placed_status(status, entry, mapping,
+                               status == "not-present" and self.no_page_tables(mapping))
+        page = (describe_page(self.reader, self.ctx, vaddr, entry, mapping)
                 if self.ctx.flags and entry.present else None)
-        return Translation(pid, vaddr, entry, paddr, run.mapping, status, "", ps,
+        return Translation(pid, vaddr, entry, paddr, mapping, status, "", ps,
                            swap_area_for(entry, self.ctx.swaps), None, None, page)
 
     def each_json(self, span):
@@ -3145,10 +3131,7 @@ class RangeView(object):
             for vpn, pages, raw in runs:
                 key = (mapping.start if mapping else -1, shape_key(raw))
                 if key not in shapes:
-                    absent = raw is not None and not raw & (PM_PRESENT | PM_SWAP)
-                    tr = self.page_translation(run_record(
-                        vpn, pages, raw, mapping, ps, self.ctx.kernel,
-                        absent and self.no_page_tables(mapping)), vpn * ps, raw)
+                    tr = self.page_translation(mapping, vpn * ps, raw)
                     vary = vary_of(tr.entry, tr.paddr)
                     shapes[key] = "      " + json_template(translation_json(tr),
                                                            VARYING[vary] + ("vaddr",)), vary
@@ -3201,14 +3184,15 @@ def write_json_lookup(console, opts, view, header, translations, spans):
     """The --json document for addresses and ranges, written as it is made:
     a range's runs stream out one per line, so memory stays bounded."""
     import json
-    console.write("{")
-    for key in sorted(header):
-        console.write("  %s: %s," % (json.dumps(key), json.dumps(header[key])))
-    console.write('  "ranges": [')
+    # The document whole but for its ranges, which stream in where "ranges": 0 stands
+    # (no string can hold that text: JSON escapes the quotes in one).
+    doc = dict(header, ranges=0, results=[translation_json(tr) for tr in translations])
+    before, _, after = json.dumps(doc, indent=2, sort_keys=True).partition('"ranges": 0')
+    console.write(before + '"ranges": [')
     for i, span in enumerate(spans):
         head = {"start": span.start, "end": span.end, "label": span.label}
-        console.write("    " + json.dumps(head, sort_keys=True)[:-1] + ", %s: [" % (
-            json.dumps("pages" if opts.each else "runs")))
+        console.write("    %s, %s: [" % (json.dumps(head, sort_keys=True)[:-1],
+                                          '"pages"' if opts.each else '"runs"'))
         if opts.each and view.ctx.flags:
             batches = (["      " + json.dumps(translation_json(tr), sort_keys=True)]
                        for tr in view.pages(span))
@@ -3224,10 +3208,7 @@ def write_json_lookup(console, opts, view, header, translations, spans):
         if previous is not None:
             console.write(previous)
         console.write("    ]}" + ("," if i + 1 < len(spans) else ""))
-    console.write("  ],")
-    console.write('  "results": ' + json.dumps([translation_json(tr) for tr in translations],
-                                               indent=2, sort_keys=True).replace("\n", "\n  "))
-    console.write("}")
+    console.write("  ]" + after)
 
 
 def whole_or_nothing(console, write):
@@ -3260,9 +3241,7 @@ def cmd_lookup(opts, console, reader, ctx):
     translations = [translate_with(reader, ctx, vaddr) for vaddr in addresses]
     if any(tr.status == "pfn-hidden" for tr in translations):
         console.warn("hidden", "physical addresses hidden: " + hidden_pfn_reason(ctx.priv))
-    header = {"pid": reader.resolved_pid(), "page_size": reader.page_size,
-              "kernel": None if ctx.kernel is None else "%d.%d" % ctx.kernel
-              }  # type: Dict[str, Any]
+    header = json_head(reader.resolved_pid(), reader.page_size, ctx.kernel)
     view = RangeView(reader, ctx, Walker(reader),
                      match_spec(opts))
     if opts.json:
@@ -3290,51 +3269,66 @@ def warn_unresolved(console, reader, unmatched, spans):
     return bool(unmatched or empty)
 
 
-def status_before_reading(reader, mapping):
-    # type: (ProcessReader, Mapping) -> Optional[str]
-    """Why a mapping has no pagemap entries, where that is known without reading
-    them: it lies beyond the end of the address space ([vsyscall]), or it is
-    [vvar], which the kernel maps VM_PFNMAP. None for every other mapping."""
+def summarize_mapping(view, mapping, facts=None):
+    # type: (RangeView, Mapping, Optional[PageFacts]) -> MappingSummary
+    """Count one mapping's pages, with --match those that pass (and their facts,
+    with --flags), or say why it has no pagemap entries: it lies beyond the end
+    of the address space ([vsyscall]), it is [vvar], which the kernel maps
+    VM_PFNMAP, or it is a device mapping with no pages that smaps marks
+    VM_PFNMAP/VM_IO (asked only then: smaps costs a walk)."""
+    reader = view.reader
+    ps = reader.page_size
+    vpn0, vpn1 = mapping.start // ps, -(-mapping.end // ps)
+    counts = ZERO_COUNTS._replace(pages=vpn1 - vpn0)
+    status = "ok"
     end = reader.address_space_end()
     if end is not None and mapping.start >= end:
-        return "beyond-address-space"
-    if mapping.path in ("[vvar]", "[vvar_vclock]"):
-        return "no-page-tables"
-    return None
-
-
-def status_after_counting(reader, mapping, counts):
-    # type: (ProcessReader, Mapping, Counts) -> str
-    """'no-page-tables' for a device mapping with no pages that smaps marks
-    VM_PFNMAP/VM_IO (asked only then: smaps costs a walk), else 'ok'."""
-    if (not counts.present and not counts.swapped and mapping.path.startswith("/dev/")
-            and not mapping.anonymous and vm_without_page_tables(reader, mapping)):
-        return "no-page-tables"
-    return "ok"
-
-
-def summarize_mapping(walker, mapping, facts=None):
-    # type: (Walker, Mapping, Optional[PageFacts]) -> MappingSummary
-    """Count one mapping's pages (and their facts, with --flags)."""
-    ps = walker.reader.page_size
-    vpn0, vpn1 = mapping.start // ps, -(-mapping.end // ps)
-    status = status_before_reading(walker.reader, mapping)
-    if status is not None:
-        return MappingSummary(mapping, ZERO_COUNTS._replace(pages=vpn1 - vpn0), status, None)
-    counts, _ = walker.counts(vpn0, vpn1, facts)
+        status = "beyond-address-space"
+    elif mapping.path in ("[vvar]", "[vvar_vclock]"):
+        status = "no-page-tables"
+    elif view.spec is None:
+        counts = view.walker.counts(vpn0, vpn1, facts)[0]
+    else:
+        # The pages that pass, summed by their flags (bits 55-63), each distinct
+        # flags decoded once.
+        by_flags = collections.Counter()  # type: Dict[int, int]
+        for _, runs in view.shown_batches(Span(mapping.start, mapping.end, "")):
+            for _, pages, raw in runs:
+                by_flags[raw >> 55] += pages
+            if facts is not None:
+                facts.add(resident_runs([raw for _, _, raw in runs],
+                                        [pages for _, pages, _ in runs]))
+        for flags, n in by_flags.items():
+            e = decode_entry(flags << 55, view.ctx.kernel)
+            present, swapped = e.present, e.swapped
+            counts = add_counts(counts, Counts(0, n * present, n * swapped,
+                                               n * (present and e.file_shared),
+                                               n * (present and e.exclusive),
+                                               n * ((present or swapped) and e.soft_dirty), 0))
     found = facts.reset() if facts is not None and facts.usable else None
-    status = status_after_counting(walker.reader, mapping, counts)
+    if found is not None and view.spec is not None:
+        counts = counts._replace(huge=found.thp + found.hugetlb)
+    if (status == "ok" and not counts.present and not counts.swapped
+            and mapping.path.startswith("/dev/") and not mapping.anonymous
+            and vm_without_page_tables(reader, mapping)):
+        status = "no-page-tables"
     return MappingSummary(mapping, counts, status, found if status == "ok" else None)
+
+
+def read_meminfo(proc_root):
+    # type: (str) -> Dict[str, int]
+    """The numbers of /proc/meminfo by name; {} if it cannot be read."""
+    text = read_text_optional(os.path.join(proc_root, "meminfo")) or ""
+    return dict((key, int(value)) for key, value in re.findall(r"^(\w+):\s*([0-9]{1,20})",
+                                                                  text, re.M))
 
 
 def hugetlb_in_use(proc_root):
     # type: (str) -> bool
     """False only where meminfo says no hugetlb page exists (Hugetlb, all sizes, 4.8+;
     else HugePages_Total): then no mapping needs smaps to tell hugetlb from THP."""
-    text = read_text_optional(os.path.join(proc_root, "meminfo")) or ""
-    match = (re.search(r"^Hugetlb:\s*([0-9]{1,20})", text, re.M) or
-             re.search(r"^HugePages_Total:\s*([0-9]{1,20})", text, re.M))
-    return match is None or int(match.group(1)) > 0
+    meminfo = read_meminfo(proc_root)
+    return meminfo.get("Hugetlb", meminfo.get("HugePages_Total", 1)) > 0
 
 
 def account_like_smaps(reader, row, hugetlb, swap):
@@ -3358,35 +3352,6 @@ def account_like_smaps(reader, row, hugetlb, swap):
     if swap and m.shared and swapped:
         c = c._replace(swapped=max(c.swapped, swapped // reader.page_size))
     return row._replace(counts=c)
-
-
-def summarize_matching(view, mapping, spec, facts=None):
-    # type: (RangeView, Mapping, MatchSpec, Optional[PageFacts]) -> MappingSummary
-    """Counts of the pages of one mapping that pass --match: pages summed by
-    their flags (bits 55-63), each distinct flags decoded once."""
-    ps = view.reader.page_size
-    total = ZERO_COUNTS._replace(pages=-(-mapping.end // ps) - mapping.start // ps)
-    status = status_before_reading(view.reader, mapping)
-    if status is not None:
-        return MappingSummary(mapping, total, status, None)
-    by_flags = collections.Counter()  # type: Dict[int, int]
-    for _, runs in view.shown_batches(Span(mapping.start, mapping.end, "")):
-        for _, pages, raw in runs:
-            by_flags[raw >> 55] += pages
-        if facts is not None:
-            facts.add(resident_runs([raw for _, _, raw in runs], [pages for _, pages, _ in runs]))
-    for flags, n in by_flags.items():
-        e = decode_entry(flags << 55, view.ctx.kernel)
-        present, swapped = e.present, e.swapped
-        total = add_counts(total, Counts(0, n * present, n * swapped,
-                                         n * (present and e.file_shared),
-                                         n * (present and e.exclusive),
-                                         n * ((present or swapped) and e.soft_dirty), 0))
-    found = facts.reset() if facts is not None and facts.usable else None
-    if found is not None:
-        total = total._replace(huge=found.thp + found.hugetlb)
-    status = status_after_counting(view.reader, mapping, total)
-    return MappingSummary(mapping, total, status, found if status == "ok" else None)
 
 
 def picture_strip(walker, row, width, chars):
@@ -3434,33 +3399,28 @@ def cmd_summary(opts, console, reader, ctx):
     # type: (Namespace, Console, ProcessReader, Context) -> int
     """One row per mapping and a total, like pmap -x, or a picture per mapping."""
     ps = reader.page_size
-    walker = Walker(reader)
     facts = PageFacts(ctx.kpage) if opts.flags else None
-    spec = match_spec(opts)
-    view = RangeView(reader, ctx, walker, spec)
+    view = RangeView(reader, ctx, Walker(reader), match_spec(opts))
     chars, width = picture_style(console.out)
     hugetlb = hugetlb_in_use(reader.proc_root)
+    swap = view.spec is None and ctx.swaps != []
     rows = []
     docs = []
-    if not opts.json:
-        if opts.picture:
-            console.write("legend: " + "  ".join("%s %s" % (chars[k], name)
-                                                for name, k in PICTURE_LEGEND))
-        else:
-            console.write(summary_header(opts.flags))
+    if opts.json:
+        pass
+    elif opts.picture:
+        console.write("legend: " + "  ".join("%s %s" % (chars[k], name)
+                                            for name, k in PICTURE_LEGEND))
+    else:
+        console.write(summary_header(opts.flags))
     for mapping in reader.maps():
-        if spec is not None:
-            row = summarize_matching(view, mapping, spec, facts)
-        else:
-            row = summarize_mapping(walker, mapping, facts)
-        row = account_like_smaps(reader, row, hugetlb, spec is None and ctx.swaps != [])
+        row = account_like_smaps(reader, summarize_mapping(view, mapping, facts), hugetlb, swap)
         rows.append(row)
-        strip = picture_strip(walker, row, width, chars) if opts.picture else None
+        strip = picture_strip(view.walker, row, width, chars) if opts.picture else None
         if opts.json:
-            doc = summary_json(row, ps, opts.flags)
+            docs.append(summary_json(row, ps, opts.flags))
             if strip is not None:
-                doc["picture"] = strip
-            docs.append(doc)
+                docs[-1]["picture"] = strip
         elif opts.picture:
             console.write("%-33s %s |%s| %s" % ("%x-%x" % (mapping.start, mapping.end),
                                                 mapping.perms, strip,
@@ -3470,13 +3430,10 @@ def cmd_summary(opts, console, reader, ctx):
     if opts.json:
         import json
         total, total_facts, size = summary_totals(rows)
-        tdoc = dict(zip(summary_fields(True), summary_values(total, total_facts, ps, True)))
-        tdoc["size"] = size
-        tdoc["mappings"] = len(rows)
-        console.write(json.dumps({
-            "pid": reader.resolved_pid(), "page_size": ps, "mappings": docs, "total": tdoc,
-            "kernel": None if ctx.kernel is None else "%d.%d" % ctx.kernel},
-            indent=2, sort_keys=True))
+        doc = json_head(reader.resolved_pid(), ps, ctx.kernel)
+        doc.update(mappings=docs, total=dict(zip(summary_fields(True), summary_values(
+            total, total_facts, ps, True)), size=size, mappings=len(rows)))
+        console.write(json.dumps(doc, indent=2, sort_keys=True))
     elif not opts.picture:
         for line in format_summary_total(rows, ps, opts.flags):
             console.write(line)
@@ -3509,40 +3466,29 @@ def require_soft_dirty(opts, reader):
         raise UnsupportedError("cannot track writes here: " + finding.detail)
 
 
-def diff_counts(before, after):
-    # type: (Counts, Counts) -> List[str]
-    """What changed between two counts of the same pages, as '+3 present'."""
-    changes = []
-    for field, word in (("present", "present"), ("swapped", "swapped"),
-                        ("soft_dirty", "written")):
-        delta = getattr(after, field) - getattr(before, field)
-        if delta:
-            changes.append("%+d %s (now %d)" % (delta, word, getattr(after, field)))
-    return changes
-
-
 def watch_rounds(before, after):
-    # type: (List[Tuple[Any, str, Counts]], List[Tuple[Any, str, Counts]]) -> List[str]
-    """Change lines between two rounds of (key, label, counts)."""
-    old = dict((key, (label, counts)) for key, label, counts in before)
-    new = dict((key, (label, counts)) for key, label, counts in after)
+    # type: (List[Tuple[Any, str, Tuple[int, int, int]]], List[Tuple[Any, str, Tuple[int, int, int]]]) -> List[str]
+    """Change lines between two rounds of (key, label, (present, swapped, written))."""
+    old = dict((key, counts) for key, _, counts in before)
+    new = set(key for key, _, _ in after)
     lines = []
     for key, label, counts in after:
         if key not in old:
-            lines.append("%s: new mapping, %d present" % (label, counts.present))
-        else:
-            changes = diff_counts(old[key][1], counts)
-            if changes:
-                lines.append("%s: %s" % (label, ", ".join(changes)))
-    lines.extend("%s: gone" % old[key][0] for key, _, _ in before if key not in new)
+            lines.append("%s: new mapping, %d present" % (label, counts[0]))
+            continue
+        changes = ["%+d %s (now %d)" % (now - then, word, now) for word, now, then in zip(
+            ("present", "swapped", "written"), counts, old[key]) if now != then]
+        if changes:
+            lines.append("%s: %s" % (label, ", ".join(changes)))
+    lines.extend("%s: gone" % label for key, label, _ in before if key not in new)
     return lines
 
 
-def cmd_watch(opts, console, reader, ctx):
-    # type: (Namespace, Console, ProcessReader, Context) -> int
+def cmd_watch(opts, console, reader):
+    # type: (Namespace, Console, ProcessReader) -> int
     """Repeat a summary (or ranges) every interval and print what changed."""
+    import itertools
     import time
-    ps = reader.page_size
     walker = Walker(reader)
     spans = None
     if opts.addresses:
@@ -3553,25 +3499,27 @@ def cmd_watch(opts, console, reader, ctx):
 
     def round_counts():
         reader.forget_maps()  # mappings come and go (walks skip holes by them)
-        if spans is not None:
-            return [(i, s.label, walker.counts(*page_span(s, ps))[0])
-                    for i, s in enumerate(spans)]
-        if not reader.maps():
-            # A zombie (or exited) process has no mappings: that is no "all gone".
-            problem = reader.address_space_problem()
-            if problem is not None:
-                raise problem
-        return [((m.start, m.path), "%x-%x %s" % (m.start, m.end, m.path or "[anonymous]"),
-                 summarize_mapping(walker, m).counts) for m in reader.maps()]
+        watched = list(enumerate(spans or ()))
+        if spans is None:
+            if not reader.maps():
+                # A zombie (or exited) process has no mappings: that is no "all gone".
+                problem = reader.address_space_problem()
+                if problem is not None:
+                    raise problem
+            watched = [((m.start, m.path), Span(m.start, m.end, "%x-%x %s" % (
+                m.start, m.end, m.path or "[anonymous]"))) for m in reader.maps()]
+        rows = []
+        for key, span in watched:
+            counts = walker.counts(*page_span(span, reader.page_size))[0]
+            rows.append((key, span.label, (counts.present, counts.swapped, counts.soft_dirty)))
+        return rows
     previous = round_counts()
-    total = ZERO_COUNTS
-    for _, _, counts in previous:
-        total = add_counts(total, counts)
+    present, swapped, written = [sum(column) for column in zip(
+        (0, 0, 0), *[counts for _, _, counts in previous])]
     console.write("watching %s every %gs: %d present, %d swapped, %d written (Ctrl-C stops)"
-                  % (reader.label, opts.watch, total.present, total.swapped, total.soft_dirty))
+                  % (reader.label, opts.watch, present, swapped, written))
     console.out.flush()  # now, not with the first change: a pipe's reader waits for it
-    done = 0
-    while opts.times is None or done < opts.times:
+    for _ in itertools.count() if opts.times is None else range(opts.times):
         time.sleep(opts.watch)
         current = round_counts()
         stamp = time.strftime("%H:%M:%S")
@@ -3584,7 +3532,6 @@ def cmd_watch(opts, console, reader, ctx):
                 console.write("%s  %s" % (stamp, line))
         console.out.flush()
         previous = current
-        done += 1
     return EXIT_OK
 
 
@@ -3619,7 +3566,7 @@ def cmd_process(opts, console):
             open_kpageflags(ctx.kpage, ("kpageflags",) if spec.shared is None else KPAGE_FILES[:2],
                             "--match %s cannot be decided: " % opts.match)
         if opts.watch is not None:
-            return cmd_watch(opts, console, reader, ctx)
+            return cmd_watch(opts, console, reader)
         if not opts.addresses:
             code = cmd_summary(opts, console, reader, ctx)
         else:
@@ -3968,27 +3915,24 @@ def no_huge_pages(proc_root, option):
 def check_system(proc_root):
     # type: (str) -> List[Finding]
     """THP mode, the hugetlb pool and swap areas: facts, not failures."""
-    facts = SystemFacts(proc_root)
-    thp_dir = os.path.join(facts.sys_root, "kernel", "mm", "transparent_hugepage")
-    enabled = read_text_optional(os.path.join(thp_dir, "enabled"))
-    mode = re.search(r"\[(\w+)\]", enabled or "")
+    thp_dir = os.path.join(SystemFacts(proc_root).sys_root, "kernel", "mm", "transparent_hugepage")
+    mode = re.search(r"\[(\w+)\]", read_text_optional(os.path.join(thp_dir, "enabled")) or "")
     pmd = parse_decimal((read_text_optional(os.path.join(thp_dir, "hpage_pmd_size")) or "")
                         .strip())
     thp = ("mode %s%s" % (mode.group(1), ", PMD size %s" % human_size(pmd) if pmd else "")
            if mode else "not available: " + no_huge_pages(proc_root, "CONFIG_TRANSPARENT_HUGEPAGE"))
-    meminfo = read_text_optional(os.path.join(proc_root, "meminfo")) or ""
-    pool = dict(re.findall(r"^(HugePages_Total|HugePages_Free|Hugepagesize):\s*(\d+)",
-                           meminfo, re.M))
+    pool = read_meminfo(proc_root)
     hugetlb = ("%s of %s pages free, %s KiB each" % (pool.get("HugePages_Free", "?"),
                                                       pool["HugePages_Total"],
                                                       pool.get("Hugepagesize", "?"))
                if "HugePages_Total" in pool else "no hugetlb pool: " + no_huge_pages(
                    proc_root, "CONFIG_HUGETLBFS"))
     areas = read_swaps(proc_root)
-    swap = ("none enabled" if not areas else "; ".join(
-        "%s (%s, %s)" % (a.path, a.kind, human_size(a.size_kib * 1024)) for a in areas))
+    swap = ("/proc/swaps unreadable" if areas is None else "; ".join(
+        "%s (%s, %s)" % (a.path, a.kind, human_size(a.size_kib * 1024)) for a in areas)
+        or "none enabled")
     return [Finding("thp", "info", thp), Finding("hugetlb", "info", hugetlb),
-            Finding("swap", "info", swap if areas is not None else "/proc/swaps unreadable")]
+            Finding("swap", "info", swap)]
 
 
 def run_checks(proc_root, page_size):
@@ -4002,49 +3946,43 @@ def run_checks(proc_root, page_size):
             "%d.%d" % kernel if kernel else "unknown", pagemap_bits_for(kernel))),
         Finding("page size", "ok", "%d bytes" % page_size),
     ]
-    priv = read_privilege(proc_root)
     reader = ProcessReader(proc_root, "self", page_size)
     address, keep = probe_address(proc_root)
-    works = False
-    pfn = None
+    vpn = (address or 0) // page_size
+    entry = None
     try:
         try:
             found = reader.entry_at(address) if address is not None else None
         except PagemapError as exc:
-            findings.append(Finding("pagemap", "fail", str(exc)))
-            return findings, False
+            return findings + [Finding("pagemap", "fail", str(exc))], False
         entry = decode_entry(found[0], kernel) if found else None
         if entry is None or not entry.present:
+            entry = None
             findings.append(Finding("pagemap", "fail", "%s/self/pagemap opens, but a page of "
                                     "ours at 0x%x does not read as present" % (
                                         proc_root, address or 0)))
         else:
-            works = True
             findings.append(Finding("pagemap", "ok", "%s/self/pagemap reads: our page at 0x%x "
                                     "is present" % (proc_root, address or 0)))
-            pfn = entry.pfn or None
-            findings.append(Finding("pfn", "ok" if pfn else "warn",
-                                    "visible" if pfn else "hidden: " + hidden_pfn_reason(priv)))
+            findings.append(Finding("pfn", "ok", "visible") if entry.pfn else Finding(
+                "pfn", "warn", "hidden: " + hidden_pfn_reason(read_privilege(proc_root))))
             if entry.page_shift is not None:
                 findings.append(Finding("layout", "info", "entries carry the page shift (%d) "
                                         "in bits 55-60, as before 4.2: decoded by kernel "
                                         "version" % entry.page_shift))
         scan = PageScanner(reader.open_pagemap(), page_size)
-        scan.regions(address // page_size if address else 0,
-                     (address // page_size if address else 0) + 1, PAGE_IS_PRESENT, 0)
-        findings.append(Finding("pagemap_scan", "ok" if scan.works else "warn",
-                                "PAGEMAP_SCAN works: untouched memory is skipped" if scan.works
-                                else "PAGEMAP_SCAN unavailable (Linux < 6.7, or a captured "
-                                "file): mappings are read whole instead, holes skipped by "
-                                "maps, same answers"))
-        findings.extend(check_kpage_files(proc_root, pfn))
-        if works:
+        scan.regions(vpn, vpn + 1, PAGE_IS_PRESENT, 0)
+        findings.append(Finding("pagemap_scan", "ok", "PAGEMAP_SCAN works: untouched memory "
+                                "is skipped") if scan.works else Finding(
+            "pagemap_scan", "warn", "PAGEMAP_SCAN unavailable (Linux < 6.7, or a captured "
+            "file): mappings are read whole instead, holes skipped by maps, same answers"))
+        findings.extend(check_kpage_files(proc_root, entry and entry.pfn or None))
+        if entry is not None:
             findings.append(check_soft_dirty(proc_root, reader))
     finally:
         reader.close()
         del keep
-    findings.extend(check_system(proc_root))
-    return findings, works
+    return findings + check_system(proc_root), entry is not None
 
 
 def cmd_check(opts, console):
@@ -4116,9 +4054,7 @@ def cmd_decode(opts, console):
         results.append(Translation(None, None, entry, paddr, None, status, note, page_size,
                                    None, None, struct.pack(entry_format(opts.byteorder), raw),
                                    None))
-    emit(console, opts, results, {
-        "pid": None, "page_size": page_size,
-        "kernel": None if kernel is None else "%d.%d" % kernel})
+    emit(console, opts, results, json_head(None, page_size, kernel))
     return code
 
 
