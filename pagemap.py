@@ -4844,80 +4844,22 @@ def build_parser():
                              "or START+LENGTH (4k, 2M, 1G); or a mapping: [heap], [stack], "
                              "[anon:NAME], a path or a file's base name. None: a summary "
                              "of every mapping")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="also show the raw entry, its file offset and its bytes")
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
-    parser.add_argument("--flags", action="store_true",
-                        help="also say what each physical page is: kpageflags, map count, "
-                             "cgroup, NUMA node, /proc/iomem region (root)")
-    parser.add_argument("--match", metavar="FLAGS",
-                        help="only pages with these flags, comma-separated, ~ to negate: "
-                             "pagemap's (present, swapped, file, exclusive, soft-dirty, ...) "
-                             "and kpageflags' (anon, thp, ksm, zero, dirty, ...), shared")
-    parser.add_argument("--written", action="store_true",
-                        help="only pages written since --clear-soft-dirty (soft-dirty, "
-                             "present or swapped)")
-    parser.add_argument("--clear-soft-dirty", action="store_true",
-                        help="clear the process's soft-dirty bits (writes 4 to "
-                             "/proc/PID/clear_refs), to see later writes with --written")
-    parser.add_argument("--watch", metavar="SECONDS", type=parse_interval,
-                        help="repeat the summary (or the ranges) every SECONDS and print "
-                             "what changed: pages present, swapped, written")
-    parser.add_argument("--times", metavar="N", type=parse_times,
-                        help="with --watch: stop after N rounds")
-    parser.add_argument("--each", action="store_true",
-                        help="list ranges page by page instead of as runs")
-    parser.add_argument("--picture", action="store_true",
-                        help="with no ADDRESS: draw a strip per mapping, a character per "
-                             "block of pages")
-    parser.add_argument("--decode", nargs="+", metavar="VALUE",
-                        help="decode raw pagemap entry values (hex) with no process")
-    parser.add_argument("--phys", metavar="PADDR",
-                        help="reverse lookup: which processes and virtual addresses map this "
-                             "physical address (all processes, or the PIDs given; root)")
-    parser.add_argument("--physical", nargs="?", const="", metavar="PFN-RANGE",
-                        help="summarise physical memory by /proc/kpageflags: pages per flag "
-                             "combination (all PFNs, or START-END / START+COUNT in hex; root)")
-    parser.add_argument("--capture", metavar="FILE", type=parse_path,
-                        help="write a snapshot of the process to FILE (zip): maps, smaps, "
-                             "pagemap entries, page flags; read it anywhere with --from")
-    parser.add_argument("--from", dest="source", metavar="FILE", type=parse_path,
-                        help="read a snapshot made by --capture instead of a live process: "
-                             "every lookup, range, summary and picture works on it")
-    parser.add_argument("--check", action="store_true",
-                        help="the doctor: what this system offers and why something is "
-                             "missing, each claim tried on pagemap's own memory")
-    parser.add_argument("--kernel-version", metavar="X.Y", type=parse_kernel_version,
-                        help="decode entries as this kernel version lays them out "
-                             "(default: the running kernel)")
-    parser.add_argument("--page-size", metavar="BYTES", type=parse_page_size,
-                        help="page size of the captured system (default: this system's)")
-    parser.add_argument("--byteorder", choices=("native", "little", "big"),
-                        help="byte order of a captured pagemap (default: native)")
-    parser.add_argument("--proc-root", metavar="DIR", default="/proc", type=parse_path,
-                        help="read a captured or fake /proc tree instead of /proc")
+    for flags, text, settings in OPTIONS:
+        parser.add_argument(*flags, help=text, **(settings or {"action": "store_true"}))
     parser.add_argument("--version", action="version", version="pagemap " + __version__)
     return parser
 
 
-# The options of a command line of PID and addresses alone, as build_parser
-# sets them (a test holds the two equal): the commonest command needs no
-# argparse, whose import costs a sixth of the interpreter's start-up.
-PLAIN_OPTIONS = {
-    "verbose": False, "json": False, "flags": False, "match": None, "written": False,
-    "clear_soft_dirty": False, "watch": None, "times": None, "each": False, "picture": False,
-    "decode": None, "phys": None, "physical": None, "capture": None, "source": None,
-    "check": False, "kernel_version": None, "page_size": None, "byteorder": None,
-    "proc_root": "/proc",
-}
-
-
 class PlainOptions(object):
-    """Parsed options of a command line without options."""
+    """The options of a command line of PID and addresses alone, as build_parser
+    sets them (a test holds the two equal): the commonest command needs no
+    argparse, whose import costs a sixth of the interpreter's start-up."""
 
     def __init__(self, args):
         # type: (List[str]) -> None
-        self.__dict__.update(PLAIN_OPTIONS)
+        for flags, _, settings in OPTIONS:
+            setattr(self, settings.get("dest", flags[-1][2:].replace("-", "_")),
+                    settings.get("default") if settings else False)
         self.pid, self.addresses = args[0], args[1:]
 
 
@@ -4982,6 +4924,53 @@ def parse_page_size(text):
         raise UsageError("invalid page size %r: expected a power of two such as 4096, "
                          "16k or 65536" % (text,))
     return size
+
+
+# The options but --version, in --help's order: (flags, help, argparse settings).
+# One without settings is a switch; one not given is False if a switch, else its
+# default or None.
+OPTIONS = (  # type: Tuple[Tuple[Tuple[str, ...], str, Dict[str, Any]], ...]
+    (("-v", "--verbose"), "also show the raw entry, its file offset and its bytes", {}),
+    (("--json",), "print one JSON document", {}),
+    (("--flags",), "also say what each physical page is: kpageflags, map count, cgroup, NUMA "
+     "node, /proc/iomem region (root)", {}),
+    (("--match",), "only pages with these flags, comma-separated, ~ to negate: pagemap's "
+     "(present, swapped, file, exclusive, soft-dirty, ...) and kpageflags' (anon, thp, ksm, "
+     "zero, dirty, ...), shared", {"metavar": "FLAGS"}),
+    (("--written",), "only pages written since --clear-soft-dirty (soft-dirty, present or "
+     "swapped)", {}),
+    (("--clear-soft-dirty",), "clear the process's soft-dirty bits (writes 4 to "
+     "/proc/PID/clear_refs), to see later writes with --written", {}),
+    (("--watch",), "repeat the summary (or the ranges) every SECONDS and print what changed: "
+     "pages present, swapped, written", {"metavar": "SECONDS", "type": parse_interval}),
+    (("--times",), "with --watch: stop after N rounds", {"metavar": "N", "type": parse_times}),
+    (("--each",), "list ranges page by page instead of as runs", {}),
+    (("--picture",), "with no ADDRESS: draw a strip per mapping, a character per block of "
+     "pages", {}),
+    (("--decode",), "decode raw pagemap entry values (hex) with no process",
+     {"nargs": "+", "metavar": "VALUE"}),
+    (("--phys",), "reverse lookup: which processes and virtual addresses map this physical "
+     "address (all processes, or the PIDs given; root)", {"metavar": "PADDR"}),
+    (("--physical",), "summarise physical memory by /proc/kpageflags: pages per flag "
+     "combination (all PFNs, or START-END / START+COUNT in hex; root)",
+     {"nargs": "?", "const": "", "metavar": "PFN-RANGE"}),
+    (("--capture",), "write a snapshot of the process to FILE (zip): maps, smaps, pagemap "
+     "entries, page flags; read it anywhere with --from",
+     {"metavar": "FILE", "type": parse_path}),
+    (("--from",), "read a snapshot made by --capture instead of a live process: every "
+     "lookup, range, summary and picture works on it",
+     {"dest": "source", "metavar": "FILE", "type": parse_path}),
+    (("--check",), "the doctor: what this system offers and why something is missing, each "
+     "claim tried on pagemap's own memory", {}),
+    (("--kernel-version",), "decode entries as this kernel version lays them out (default: "
+     "the running kernel)", {"metavar": "X.Y", "type": parse_kernel_version}),
+    (("--page-size",), "page size of the captured system (default: this system's)",
+     {"metavar": "BYTES", "type": parse_page_size}),
+    (("--byteorder",), "byte order of a captured pagemap (default: native)",
+     {"choices": ("native", "little", "big")}),
+    (("--proc-root",), "read a captured or fake /proc tree instead of /proc",
+     {"metavar": "DIR", "default": "/proc", "type": parse_path}),
+)
 
 
 def check_python():
