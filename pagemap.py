@@ -4067,6 +4067,23 @@ SNAPSHOT_FORMAT = "pagemap-snapshot"
 SNAPSHOT_VERSION = 1
 SNAPSHOT_BLOCK = 512    # entries stored per block: untouched blocks are left out
 _EXTENT = struct.Struct("<QQ")
+# The text members: where --capture reads each (under the process's /proc directory,
+# /proc or /sys) and --from puts it back, and the most it may hold there: a snapshot
+# is untrusted input, and a zip member can inflate a thousandfold. smaps is bounded
+# by maps instead: 4 KiB a line of maps. cgroup_paths is made by --capture.
+SNAPSHOT_TEXTS = {
+    "maps": ("pid", "maps", 64 << 20), "smaps": ("pid", "smaps", None),
+    "stat": ("pid", "stat", 64 << 10), "comm": ("pid", "comm", 64 << 10),
+    "status": ("pid", "status", 64 << 10), "swaps": ("proc", "swaps", 1 << 20),
+    "iomem": ("proc", "iomem", 4 << 20), "meminfo": ("proc", "meminfo", 64 << 10),
+    "reader_status": ("proc", "self/status", 64 << 10),
+    "reader_uid_map": ("proc", "self/uid_map", 64 << 10),
+    "cgroup_paths": ("proc", "cgroup_paths", 4 << 20),
+    "thp_enabled": ("sys", "kernel/mm/transparent_hugepage/enabled", 4096),
+    "hpage_pmd_size": ("sys", "kernel/mm/transparent_hugepage/hpage_pmd_size", 4096),
+}
+SNAPSHOT_JSON_LIMIT = 16 << 20     # header.json, numa.json
+COPY_CHUNK = 1 << 20
 
 
 class SnapshotWriter(object):
@@ -4109,39 +4126,22 @@ def captured_cgroups(writer, facts):
     staged = writer.files.get("kpagecgroup.bin")
     inodes = set()  # type: set
     if staged is not None:
-        staged.seek(0)
+        staged.seek(0)  # and read to the end, where the next append goes
         for chunk in iter(lambda: staged.read(1 << 20), b""):
             inodes.update(lanes_of(chunk))
-        staged.seek(0, 2)
-    lines = ["%d %s" % (ino, facts.cgroup_path(ino)) for ino in sorted(inodes)
-             if ino and facts.cgroup_path(ino)]
-    return "\n".join(lines) + "\n" if lines else None
-
-
-def stored_blocks(buf, vpn):
-    # type: (bytes, int) -> List[Tuple[int, int]]
-    """(first vpn, pages) of the blocks of a chunk that hold any non-zero entry,
-    adjacent blocks joined: what a snapshot stores."""
-    zero = bytes(SNAPSHOT_BLOCK * 8)
-    extents = []  # type: List[Tuple[int, int]]
-    n = len(buf) // 8
-    for i in range(0, n, SNAPSHOT_BLOCK):
-        block = buf[i * 8:(i + SNAPSHOT_BLOCK) * 8]
-        if block != zero[:len(block)]:
-            count = len(block) // 8
-            if extents and extents[-1][0] + extents[-1][1] == vpn + i:
-                extents[-1] = (extents[-1][0], extents[-1][1] + count)
-            else:
-                extents.append((vpn + i, count))
-    return extents
+    known = [(ino, facts.cgroup_path(ino)) for ino in sorted(inodes - {0})]
+    return "".join("%d %s\n" % pair for pair in known if pair[1]) or None
 
 
 def capture_process(reader, ctx, writer):
-    # type: (ProcessReader, Context, SnapshotWriter) -> Dict[str, Any]
-    """Write one process's entries and kpage values into the writer; return counts."""
-    ps = reader.page_size
+    # type: (ProcessReader, Context, SnapshotWriter) -> Tuple[int, int, bool]
+    """Write one process's entries (the blocks of SNAPSHOT_BLOCK entries holding
+    any non-zero one) and kpage values into the writer: (entries, pfns, whether
+    PAGEMAP_SCAN found huge regions)."""
+    ps, block = reader.page_size, SNAPSHOT_BLOCK * 8
     walker = Walker(reader)
-    stats = {"entries": 0, "pfns": 0, "huge_regions": 0}
+    entries = pfns = 0
+    huge = False
     limit = reader.address_space_end()
     if walker.scanner.next_populated(0, 1) is not None:
         writer.append("huge.idx", b"")  # SCAN works: no huge region is an answer too
@@ -4150,16 +4150,26 @@ def capture_process(reader, ctx, writer):
         if limit is not None:
             end = min(end, limit // ps)
         for first, buf in walker.chunks(vpn, end):
-            for start, count in stored_blocks(buf, first):
-                writer.append("pagemap.idx", _EXTENT.pack(start, count))
-                writer.append("pagemap.bin", buf[(start - first) * 8:(start - first + count) * 8])
-                stats["entries"] += count
-            stats["pfns"] += capture_kpages(buf, ctx.kpage, writer)
+            stored = []  # type: List[Tuple[int, int]]
+            whole = len(buf) // 8 * 8
+            for at in range(0, whole, block):
+                upto = min(at + block, whole)
+                if not buf[at:upto].lstrip(b"\0"):
+                    continue
+                if stored and stored[-1][1] == at:  # adjacent blocks join
+                    stored[-1] = (stored[-1][0], upto)
+                else:
+                    stored.append((at, upto))
+            for at, upto in stored:
+                writer.append("pagemap.idx", _EXTENT.pack(first + at // 8, (upto - at) // 8))
+                writer.append("pagemap.bin", buf[at:upto])
+                entries += (upto - at) // 8
+            pfns += capture_kpages(buf, ctx.kpage, writer)
         if walker.scanner.works and vpn < end:
             for s, e in walker.scanner.regions(vpn, end, HUGE_PRESENT, 0) or ():
                 writer.append("huge.idx", _EXTENT.pack(s, e - s))
-                stats["huge_regions"] += 1
-    return stats
+                huge = True
+    return entries, pfns, huge
 
 
 def capture_kpages(buf, kpage, writer):
@@ -4169,40 +4179,16 @@ def capture_kpages(buf, kpage, writer):
     for start, length in zip(*find_runs(buf)):
         raw = _lane(buf, start)
         pfn = raw & PM_PFRAME_MASK
-        if not raw & PM_PRESENT or not pfn:
-            continue
-        values = dict((name, kpage.read_lanes(name, pfn, length)) for name in KPAGE_FILES)
-        got = min(len(v) for v in values.values() if v is not None) // 8 if any(
-            v is not None for v in values.values()) else 0
-        if not got:
-            continue
-        writer.append("kpage.idx", _EXTENT.pack(pfn, got))
-        for name, data in values.items():
-            if data is not None:
-                writer.append(name + ".bin", data[:got * 8])
-        stored += got
+        if raw & PM_PRESENT and pfn:
+            values = [(name, kpage.read_lanes(name, pfn, length)) for name in KPAGE_FILES]
+            read = [(name, data) for name, data in values if data is not None]
+            got = min([len(data) // 8 for _, data in read] or [0])
+            if got:
+                writer.append("kpage.idx", _EXTENT.pack(pfn, got))
+                for name, data in read:
+                    writer.append(name + ".bin", data[:got * 8])
+                stored += got
     return stored
-
-
-def snapshot_extras(proc_root):
-    # type: (str) -> Dict[str, Optional[str]]
-    """Small files of the system a snapshot keeps for the desk: swap areas, iomem,
-    NUMA memory blocks, THP settings, and the capturing reader's privileges."""
-    facts = SystemFacts(proc_root)
-    block, nodes = facts._read_nodes()
-    thp = os.path.join(facts.sys_root, "kernel", "mm", "transparent_hugepage")
-    import json
-    return {
-        "swaps": read_text_optional(os.path.join(proc_root, "swaps")),
-        "iomem": read_text_optional(os.path.join(proc_root, "iomem")),
-        "meminfo": read_text_optional(os.path.join(proc_root, "meminfo")),
-        "reader_status": read_text_optional(os.path.join(proc_root, "self", "status")),
-        "reader_uid_map": read_text_optional(os.path.join(proc_root, "self", "uid_map")),
-        "thp_enabled": read_text_optional(os.path.join(thp, "enabled")),
-        "hpage_pmd_size": read_text_optional(os.path.join(thp, "hpage_pmd_size")),
-        "numa.json": json.dumps({"block_size": block, "nodes": dict(
-            (str(k), v) for k, v in nodes.items())}) if block else None,
-    }
 
 
 def raise_on_termination():
@@ -4236,9 +4222,10 @@ def raise_on_termination():
 
 
 def capture_target(path, name):
-    # type: (str, str) -> Optional[os.stat_result]
-    """What --capture may replace: nothing, or a regular file (never a device,
-    FIFO, directory or symlink: as root, renaming over /dev/null replaces it)."""
+    # type: (str, str) -> Optional[Tuple[int, int]]
+    """What --capture may replace: nothing (None), or a regular file, (device,
+    inode). Never a device, FIFO, directory or symlink: as root, renaming over
+    /dev/null replaces it."""
     import stat
     try:
         st = os.lstat(path)
@@ -4249,13 +4236,7 @@ def capture_target(path, name):
     if not stat.S_ISREG(st.st_mode):
         raise UsageError("%s exists and is not a regular file: --capture writes a new file or "
                          "replaces a regular one ('-' for standard output)" % name)
-    return st
-
-
-def same_file(a, b):
-    # type: (Optional[os.stat_result], Optional[os.stat_result]) -> bool
-    return (a is None) == (b is None) and (a is None or (a.st_dev, a.st_ino) == (
-        b.st_dev, b.st_ino))  # type: ignore
+    return st.st_dev, st.st_ino
 
 
 class Unseekable(object):
@@ -4296,11 +4277,17 @@ def cmd_capture(opts, console):
             writer.dir = "/proc/self/fd/%d/." % held  # ".": O_TMPFILE opens it O_NOFOLLOW
             before = capture_target(target, opts.capture)
         reader.open_pagemap()
+        roots = {"pid": reader.dir, "proc": opts.proc_root, "sys": ctx.facts.sys_root}
         texts = {"maps": reader.read_file("maps")}  # type: Dict[str, Optional[str]]
-        for name in ("smaps", "stat", "comm", "status"):
-            texts[name] = read_text_optional(os.path.join(reader.dir, name))
-        stats = capture_process(reader, ctx, writer)
+        for name, (root, place, _) in SNAPSHOT_TEXTS.items():
+            if name not in ("maps", "cgroup_paths"):
+                texts[name] = read_text_optional(os.path.join(roots[root], place))
+        entries, pfns, huge = capture_process(reader, ctx, writer)
         texts["cgroup_paths"] = captured_cgroups(writer, ctx.facts)
+        block, nodes = ctx.facts._read_nodes()
+        if block:
+            texts["numa.json"] = json.dumps({"block_size": block, "nodes": dict(
+                (str(k), v) for k, v in nodes.items())})
         own = ProcessReader(opts.proc_root, "self", page_size, entry_format(opts.byteorder))
         try:
             soft_dirty = check_soft_dirty(opts.proc_root, own).status == "ok"
@@ -4310,13 +4297,13 @@ def cmd_capture(opts, console):
         header = {
             "format": SNAPSHOT_FORMAT, "version": SNAPSHOT_VERSION,
             "pagemap_version": __version__, "pid": reader.resolved_pid(),
-            "comm": (texts.get("comm") or "").strip(),
+            "comm": (texts["comm"] or "").strip(),
             "kernel": (release or (os.uname()[2] if opts.proc_root == "/proc" else "")).strip(),
             "page_size": page_size, "captured_byteorder": sys.byteorder,
             "task_size": reader.address_space_end(), "time": int(time.time()),
-            "entries": stats["entries"], "pfns": stats["pfns"],
-            "scan": bool(stats["huge_regions"]) or None, "soft_dirty": soft_dirty,
+            "entries": entries, "pfns": pfns, "scan": huge or None, "soft_dirty": soft_dirty,
         }
+        texts["header.json"] = json.dumps(header, indent=1, sort_keys=True)
         if to_stdout:
             console.out.flush()
             out = Unseekable(console.out.buffer)
@@ -4326,10 +4313,13 @@ def cmd_capture(opts, console):
             fd, partial = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".",
                                            suffix=".partial", dir=writer.dir)
             out = os.fdopen(fd, "wb")
-        z = zipfile.ZipFile(out, "w", _zip_compression())
         try:
-            z.writestr("header.json", json.dumps(header, indent=1, sort_keys=True))
-            for name, text in list(texts.items()) + list(snapshot_extras(opts.proc_root).items()):
+            import zlib  # noqa: F401
+            z = zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED)
+        except ImportError:  # a Python without zlib stores the members
+            z = zipfile.ZipFile(out, "w")
+        try:
+            for name, text in sorted(texts.items()):
                 if text is not None:
                     z.writestr(name, text)
             writer.zip_into(z)
@@ -4340,7 +4330,7 @@ def cmd_capture(opts, console):
         out.flush()
         if partial:
             os.fsync(out.fileno())
-            if not same_file(before, capture_target(target, opts.capture)):
+            if before != capture_target(target, opts.capture):
                 raise UsageError("%s changed while the snapshot was taken: not replaced"
                                  % opts.capture)
             os.replace(partial, target)
@@ -4358,7 +4348,10 @@ def cmd_capture(opts, console):
         def cleanup():
             writer.close()
             if partial:
-                _remove_quietly(partial)
+                try:
+                    os.remove(partial)
+                except OSError:
+                    pass
             if out is not None and not to_stdout:
                 out.close()
             if held is not None:
@@ -4369,47 +4362,10 @@ def cmd_capture(opts, console):
     # With '-' standard output carries the zip: the report goes to stderr.
     (Console(console.err, None) if to_stdout else console).write(
         "captured %s (%s): %d mappings, %d entries stored, page flags of %d pages, into %s%s"
-        % (reader.label, header["comm"] or "?", len(reader.maps()), stats["entries"],
-           stats["pfns"], "standard output" if to_stdout else opts.capture,
+        % (reader.label, header["comm"] or "?", len(reader.maps()), entries, pfns,
+           "standard output" if to_stdout else opts.capture,
            "" if to_stdout else " (%s)" % human_size(size)))
     return EXIT_OK
-
-
-def _zip_compression():
-    # type: () -> int
-    """Deflate where zlib exists (most Pythons); stored otherwise."""
-    import zipfile
-    try:
-        import zlib  # noqa: F401
-        return zipfile.ZIP_DEFLATED
-    except ImportError:
-        return zipfile.ZIP_STORED
-
-
-def _remove_quietly(path):
-    # type: (str) -> None
-    try:
-        os.remove(path)
-    except OSError:
-        pass
-
-
-# Where --from puts each text member of a snapshot (under its temp dir), and the
-# most it may hold: a snapshot is untrusted input, and a zip member can inflate
-# a thousandfold. smaps is bounded by maps instead: 4 KiB a line of maps.
-SNAPSHOT_TEXTS = {
-    "maps": ("proc/%d/maps", 64 << 20), "smaps": ("proc/%d/smaps", None),
-    "stat": ("proc/%d/stat", 64 << 10), "comm": ("proc/%d/comm", 64 << 10),
-    "status": ("proc/%d/status", 64 << 10), "swaps": ("proc/swaps", 1 << 20),
-    "iomem": ("proc/iomem", 4 << 20), "meminfo": ("proc/meminfo", 64 << 10),
-    "reader_status": ("proc/self/status", 64 << 10),
-    "reader_uid_map": ("proc/self/uid_map", 64 << 10),
-    "cgroup_paths": ("proc/cgroup_paths", 4 << 20),
-    "thp_enabled": ("sys/kernel/mm/transparent_hugepage/enabled", 4096),
-    "hpage_pmd_size": ("sys/kernel/mm/transparent_hugepage/hpage_pmd_size", 4096),
-}
-SNAPSHOT_JSON_LIMIT = 16 << 20     # header.json, numa.json
-COPY_CHUNK = 1 << 20
 
 
 def copy_member(archive, name, path, limit):
@@ -4436,7 +4392,7 @@ def read_small_member(archive, name, limit=SNAPSHOT_JSON_LIMIT):
     if archive.getinfo(name).file_size > limit:
         raise SnapshotError("%s claims more than %s" % (name, human_size(limit)))
     with archive.open(name) as f:
-        return f.read(limit + 1)[:limit]
+        return f.read(limit)
 
 
 def read_extents(archive, name, claimed, end, ascending=True):
@@ -4461,11 +4417,16 @@ def read_extents(archive, name, claimed, end, ascending=True):
         raise SnapshotError("%s indexes %d values, the header says %d" % (name, total, claimed))
 
 
-def write_sparse(path, extents, stream, size, member):
-    # type: (str, Any, Any, Optional[int], str) -> None
-    """A new sparse file of u64s: extents of (first index, count) from stream,
-    the rest holes, the whole size bytes long (beyond it reads are EOF)."""
-    with open(path, "xb") as f:
+def write_sparse(archive, member, entries, extents, path, size=None):
+    # type: (Any, str, int, Any, str, Optional[int]) -> None
+    """A new sparse file of the u64s of member, which the header says holds
+    entries of them: extents of (first index, count), the rest holes, the whole
+    size bytes long (beyond it reads are EOF)."""
+    claimed = archive.getinfo(member).file_size
+    if claimed != entries * 8:  # refused up front
+        raise SnapshotError("%s is %s than its index says" % (
+            member, "longer" if claimed > entries * 8 else "shorter"))
+    with archive.open(member) as stream, open(path, "xb") as f:
         for first, count in extents:
             try:
                 f.seek(first * 8)
@@ -4487,15 +4448,6 @@ def write_sparse(path, extents, stream, size, member):
                 f.truncate(max(size, f.tell()))
             except OSError:
                 pass  # a file system that cannot hold it sparse: EOF comes earlier
-
-
-def sized(archive, name, entries):
-    # type: (Any, str, int) -> None
-    """Refuse up front a member of u64s longer or shorter than the header claims."""
-    size = archive.getinfo(name).file_size
-    if size != entries * 8:
-        raise SnapshotError("%s is %s than its index says" % (
-            name, "longer" if size > entries * 8 else "shorter"))
 
 
 def _count(value, below=1 << 64):
@@ -4522,7 +4474,8 @@ def snapshot_header_problem(header):
         if not _count(header.get(key), (task or 1 << 64) // page_size + 1):
             return "has no valid %s" % key
     for key in ("kernel", "comm"):
-        if not isinstance(header.get(key, ""), str) or len(header.get(key, "")) > 256:
+        text = header.get(key, "")
+        if not isinstance(text, str) or len(text) > 256:
             return "has no valid %s" % key
     return None
 
@@ -4553,7 +4506,6 @@ def open_snapshot(path, tmp):
         import zlib  # noqa: F401  (deflated members need it: main says so if missing)
     try:
         with archive:
-            names = set(archive.namelist())
             try:
                 header = json.loads(read_small_member(archive, "header.json").decode("utf-8"))
             except (KeyError, ValueError, UnicodeDecodeError) as exc:
@@ -4567,9 +4519,17 @@ def open_snapshot(path, tmp):
             if problem:
                 raise SnapshotError("%s: header.json %s: not a snapshot made by 'pagemap PID "
                                     "--capture FILE'" % (path, problem))
+            names = set(archive.namelist())
             if "maps" not in names:
                 raise SnapshotError("the snapshot has no maps")
-            check_space(archive, names, tmp)
+            # Refuse up front a snapshot that would fill the temp file system.
+            need = sum(info.file_size for info in archive.infolist() if info.filename in
+                       SNAPSHOT_TEXTS or info.filename.endswith((".bin", ".idx", ".json")))
+            st = os.statvfs(tmp)
+            if need > st.f_bavail * st.f_frsize:
+                raise SnapshotError("it expands to %s, more than the %s free in %s (set "
+                                    "TMPDIR)" % (human_size(need), human_size(
+                                        st.f_bavail * st.f_frsize), os.path.dirname(tmp)))
             _rebuild_files(archive, names, header, tmp)
             _rebuild_sparse(archive, names, header, tmp)
     except _damage_errors() as exc:
@@ -4580,17 +4540,6 @@ def open_snapshot(path, tmp):
             raise
         raise SnapshotError("%s: %s; capture it again" % (path, exc)) from exc
     return os.path.join(tmp, "proc"), header
-
-
-def check_space(archive, names, tmp):
-    # type: (Any, Any, str) -> None
-    """Refuse up front a snapshot that would fill the temp file system."""
-    need = sum(info.file_size for info in archive.infolist() if info.filename in
-               SNAPSHOT_TEXTS or info.filename.endswith((".bin", ".idx", ".json")))
-    st = os.statvfs(tmp)
-    if need > st.f_bavail * st.f_frsize:
-        raise SnapshotError("it expands to %s, more than the %s free in %s (set TMPDIR)" % (
-            human_size(need), human_size(st.f_bavail * st.f_frsize), os.path.dirname(tmp)))
 
 
 def _damage_errors():
@@ -4611,28 +4560,31 @@ def _damage_errors():
 def _rebuild_files(archive, names, header, tmp):
     """The text files of a snapshot, back where /proc and /sys keep them."""
     import json
-    pid = header["pid"]
-    for directory in ("proc/%d" % pid, "proc/self", "proc/sys/kernel"):
-        os.makedirs(os.path.join(tmp, directory))
+    proc = os.path.join(tmp, "proc")
+    roots = {"pid": os.path.join(proc, str(header["pid"])), "proc": proc,
+             "sys": os.path.join(tmp, "sys")}
+    for directory in (roots["pid"], os.path.join(proc, "self"),
+                      os.path.join(proc, "sys", "kernel")):
+        os.makedirs(directory)
     mappings = 0
-    for name in ["maps"] + sorted(n for n in SNAPSHOT_TEXTS if n in names and n != "maps"):
-        place, limit = SNAPSHOT_TEXTS[name]
-        path = os.path.join(tmp, place % pid if "%" in place else place)
+    for name in sorted(names.intersection(SNAPSHOT_TEXTS)):  # maps before smaps
+        root, place, limit = SNAPSHOT_TEXTS[name]
+        path = os.path.join(roots[root], place)
         copy_member(archive, name, path, limit or 4096 * (mappings + 1))
         if name == "maps":  # smaps' bound: the mappings maps really lists
             with open(path, "rb") as f:
                 mappings = sum(data.count(b"\n") for data in iter(lambda: f.read(COPY_CHUNK), b""))
-    with open(os.path.join(tmp, "proc", "sys", "kernel", "osrelease"), "w") as f:
+    with open(os.path.join(proc, "sys", "kernel", "osrelease"), "w") as f:
         f.write(str(header.get("kernel") or "") + "\n")
     if header.get("soft_dirty"):
         # The capturing kernel tracked writes: say so the way a tree can (VmFlags sd).
-        with open(os.path.join(tmp, "proc", "self", "smaps"), "w") as f:
+        with open(os.path.join(proc, "self", "smaps"), "w") as f:
             f.write("VmFlags: sd\n")
     if "numa.json" in names:
         numa = json.loads(read_small_member(archive, "numa.json").decode("utf-8"))
-        nodes = numa.get("nodes")
+        nodes = numa.get("nodes") if isinstance(numa, dict) else None
         # Each name becomes a directory: digits only, or it could climb out of tmp.
-        if not (_count(numa.get("block_size")) and isinstance(nodes, dict) and all(
+        if not (isinstance(nodes, dict) and _count(numa.get("block_size")) and all(
                 re.match(r"^\d{1,12}$", k) and _count(v, 1 << 16) for k, v in nodes.items())):
             raise SnapshotError("numa.json names no valid memory blocks and nodes")
         memory = os.path.join(tmp, "sys", "devices", "system", "memory")
@@ -4646,30 +4598,25 @@ def _rebuild_files(archive, names, header, tmp):
 
 def _rebuild_sparse(archive, names, header, tmp):
     """pagemap and the kpage files, sparse, from their indexes and runs."""
-    ps, task = header["page_size"], header.get("task_size")
+    ps, task, entries = header["page_size"], header.get("task_size"), header["entries"]
     piddir = os.path.join(tmp, "proc", str(header["pid"]))
     for member in ("pagemap.idx", "pagemap.bin"):
         if member not in names:
             raise SnapshotError("%s is missing" % member)
     end = (task or 1 << 64) // ps
-    sized(archive, "pagemap.bin", header["entries"])
-    with archive.open("pagemap.bin") as stream:
-        write_sparse(os.path.join(piddir, "pagemap"),
-                     read_extents(archive, "pagemap.idx", header["entries"], end), stream,
-                     end * 8 if task else None, "pagemap.bin")
+    write_sparse(archive, "pagemap.bin", entries, read_extents(
+        archive, "pagemap.idx", entries, end), os.path.join(piddir, "pagemap"),
+        end * 8 if task else None)
     if "huge.idx" in names:  # huge regions: of stored entries, or a hugetlb mapping each
-        most = header["entries"] + archive.getinfo("maps").file_size // 20 + 1
+        most = entries + archive.getinfo("maps").file_size // 20 + 1
         with open(os.path.join(piddir, "pagemap-huge"), "xb") as f:
             for extent in read_extents(archive, "huge.idx", -most, end):
                 f.write(_EXTENT.pack(*extent))
-    if "kpage.idx" in names:
-        for name in KPAGE_FILES:
-            if name + ".bin" in names:
-                sized(archive, name + ".bin", header["pfns"])
-                extents = read_extents(archive, "kpage.idx", header["pfns"], 1 << 55, False)
-                with archive.open(name + ".bin") as stream:
-                    write_sparse(os.path.join(tmp, "proc", name), extents, stream, None,
-                                 name + ".bin")
+    for name in KPAGE_FILES if "kpage.idx" in names else ():
+        if name + ".bin" in names:
+            write_sparse(archive, name + ".bin", header["pfns"], read_extents(
+                archive, "kpage.idx", header["pfns"], 1 << 55, False),
+                os.path.join(tmp, "proc", name))
 
 
 def with_snapshot(opts, console, command):
@@ -4735,80 +4682,22 @@ def build_parser():
                              "or START+LENGTH (4k, 2M, 1G); or a mapping: [heap], [stack], "
                              "[anon:NAME], a path or a file's base name. None: a summary "
                              "of every mapping")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="also show the raw entry, its file offset and its bytes")
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
-    parser.add_argument("--flags", action="store_true",
-                        help="also say what each physical page is: kpageflags, map count, "
-                             "cgroup, NUMA node, /proc/iomem region (root)")
-    parser.add_argument("--match", metavar="FLAGS",
-                        help="only pages with these flags, comma-separated, ~ to negate: "
-                             "pagemap's (present, swapped, file, exclusive, soft-dirty, ...) "
-                             "and kpageflags' (anon, thp, ksm, zero, dirty, ...), shared")
-    parser.add_argument("--written", action="store_true",
-                        help="only pages written since --clear-soft-dirty (soft-dirty, "
-                             "present or swapped)")
-    parser.add_argument("--clear-soft-dirty", action="store_true",
-                        help="clear the process's soft-dirty bits (writes 4 to "
-                             "/proc/PID/clear_refs), to see later writes with --written")
-    parser.add_argument("--watch", metavar="SECONDS", type=parse_interval,
-                        help="repeat the summary (or the ranges) every SECONDS and print "
-                             "what changed: pages present, swapped, written")
-    parser.add_argument("--times", metavar="N", type=parse_times,
-                        help="with --watch: stop after N rounds")
-    parser.add_argument("--each", action="store_true",
-                        help="list ranges page by page instead of as runs")
-    parser.add_argument("--picture", action="store_true",
-                        help="with no ADDRESS: draw a strip per mapping, a character per "
-                             "block of pages")
-    parser.add_argument("--decode", nargs="+", metavar="VALUE",
-                        help="decode raw pagemap entry values (hex) with no process")
-    parser.add_argument("--phys", metavar="PADDR",
-                        help="reverse lookup: which processes and virtual addresses map this "
-                             "physical address (all processes, or the PIDs given; root)")
-    parser.add_argument("--physical", nargs="?", const="", metavar="PFN-RANGE",
-                        help="summarise physical memory by /proc/kpageflags: pages per flag "
-                             "combination (all PFNs, or START-END / START+COUNT in hex; root)")
-    parser.add_argument("--capture", metavar="FILE", type=parse_path,
-                        help="write a snapshot of the process to FILE (zip): maps, smaps, "
-                             "pagemap entries, page flags; read it anywhere with --from")
-    parser.add_argument("--from", dest="source", metavar="FILE", type=parse_path,
-                        help="read a snapshot made by --capture instead of a live process: "
-                             "every lookup, range, summary and picture works on it")
-    parser.add_argument("--check", action="store_true",
-                        help="the doctor: what this system offers and why something is "
-                             "missing, each claim tried on pagemap's own memory")
-    parser.add_argument("--kernel-version", metavar="X.Y", type=parse_kernel_version,
-                        help="decode entries as this kernel version lays them out "
-                             "(default: the running kernel)")
-    parser.add_argument("--page-size", metavar="BYTES", type=parse_page_size,
-                        help="page size of the captured system (default: this system's)")
-    parser.add_argument("--byteorder", choices=("native", "little", "big"),
-                        help="byte order of a captured pagemap (default: native)")
-    parser.add_argument("--proc-root", metavar="DIR", default="/proc", type=parse_path,
-                        help="read a captured or fake /proc tree instead of /proc")
+    for flags, text, settings in OPTIONS:
+        parser.add_argument(*flags, help=text, **(settings or {"action": "store_true"}))
     parser.add_argument("--version", action="version", version="pagemap " + __version__)
     return parser
 
 
-# The options of a command line of PID and addresses alone, as build_parser
-# sets them (a test holds the two equal): the commonest command needs no
-# argparse, whose import costs a sixth of the interpreter's start-up.
-PLAIN_OPTIONS = {
-    "verbose": False, "json": False, "flags": False, "match": None, "written": False,
-    "clear_soft_dirty": False, "watch": None, "times": None, "each": False, "picture": False,
-    "decode": None, "phys": None, "physical": None, "capture": None, "source": None,
-    "check": False, "kernel_version": None, "page_size": None, "byteorder": None,
-    "proc_root": "/proc",
-}
-
-
 class PlainOptions(object):
-    """Parsed options of a command line without options."""
+    """The options of a command line of PID and addresses alone, as build_parser
+    sets them (a test holds the two equal): the commonest command needs no
+    argparse, whose import costs a sixth of the interpreter's start-up."""
 
     def __init__(self, args):
         # type: (List[str]) -> None
-        self.__dict__.update(PLAIN_OPTIONS)
+        for flags, _, settings in OPTIONS:
+            setattr(self, settings.get("dest", flags[-1][2:].replace("-", "_")),
+                    settings.get("default") if settings else False)
         self.pid, self.addresses = args[0], args[1:]
 
 
@@ -4873,6 +4762,53 @@ def parse_page_size(text):
         raise UsageError("invalid page size %r: expected a power of two such as 4096, "
                          "16k or 65536" % (text,))
     return size
+
+
+# The options but --version, in --help's order: (flags, help, argparse settings).
+# One without settings is a switch; one not given is False if a switch, else its
+# default or None.
+OPTIONS = (  # type: Tuple[Tuple[Tuple[str, ...], str, Dict[str, Any]], ...]
+    (("-v", "--verbose"), "also show the raw entry, its file offset and its bytes", {}),
+    (("--json",), "print one JSON document", {}),
+    (("--flags",), "also say what each physical page is: kpageflags, map count, cgroup, NUMA "
+     "node, /proc/iomem region (root)", {}),
+    (("--match",), "only pages with these flags, comma-separated, ~ to negate: pagemap's "
+     "(present, swapped, file, exclusive, soft-dirty, ...) and kpageflags' (anon, thp, ksm, "
+     "zero, dirty, ...), shared", {"metavar": "FLAGS"}),
+    (("--written",), "only pages written since --clear-soft-dirty (soft-dirty, present or "
+     "swapped)", {}),
+    (("--clear-soft-dirty",), "clear the process's soft-dirty bits (writes 4 to "
+     "/proc/PID/clear_refs), to see later writes with --written", {}),
+    (("--watch",), "repeat the summary (or the ranges) every SECONDS and print what changed: "
+     "pages present, swapped, written", {"metavar": "SECONDS", "type": parse_interval}),
+    (("--times",), "with --watch: stop after N rounds", {"metavar": "N", "type": parse_times}),
+    (("--each",), "list ranges page by page instead of as runs", {}),
+    (("--picture",), "with no ADDRESS: draw a strip per mapping, a character per block of "
+     "pages", {}),
+    (("--decode",), "decode raw pagemap entry values (hex) with no process",
+     {"nargs": "+", "metavar": "VALUE"}),
+    (("--phys",), "reverse lookup: which processes and virtual addresses map this physical "
+     "address (all processes, or the PIDs given; root)", {"metavar": "PADDR"}),
+    (("--physical",), "summarise physical memory by /proc/kpageflags: pages per flag "
+     "combination (all PFNs, or START-END / START+COUNT in hex; root)",
+     {"nargs": "?", "const": "", "metavar": "PFN-RANGE"}),
+    (("--capture",), "write a snapshot of the process to FILE (zip): maps, smaps, pagemap "
+     "entries, page flags; read it anywhere with --from",
+     {"metavar": "FILE", "type": parse_path}),
+    (("--from",), "read a snapshot made by --capture instead of a live process: every "
+     "lookup, range, summary and picture works on it",
+     {"dest": "source", "metavar": "FILE", "type": parse_path}),
+    (("--check",), "the doctor: what this system offers and why something is missing, each "
+     "claim tried on pagemap's own memory", {}),
+    (("--kernel-version",), "decode entries as this kernel version lays them out (default: "
+     "the running kernel)", {"metavar": "X.Y", "type": parse_kernel_version}),
+    (("--page-size",), "page size of the captured system (default: this system's)",
+     {"metavar": "BYTES", "type": parse_page_size}),
+    (("--byteorder",), "byte order of a captured pagemap (default: native)",
+     {"choices": ("native", "little", "big")}),
+    (("--proc-root",), "read a captured or fake /proc tree instead of /proc",
+     {"metavar": "DIR", "default": "/proc", "type": parse_path}),
+)
 
 
 def check_python():

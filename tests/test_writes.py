@@ -237,6 +237,14 @@ def test_snapshot_names_cannot_climb_out(fake, run, tmp_path):
     assert not escape.exists()
 
 
+@pytest.mark.parametrize("numa", ["[1]", "{}", '{"block_size": 4096, "nodes": []}'])
+def test_numa_that_is_not_blocks_and_nodes(fake, run, tmp_path, numa):
+    snap = snapshot(fake, run, tmp_path)
+    rewrite(snap, {"numa.json": numa})
+    code, _, err = run(["--from", snap])
+    assert_one_error(code, err, 6, "snap.zip", "numa.json names no valid memory blocks")
+
+
 @pytest.mark.parametrize("change,fragment", [
     ({"task_size": 1 << 100}, "no valid task_size"),
     ({"pid": True}, "no valid pid"),
