@@ -707,13 +707,14 @@ def popcount(value):
 
 Counts = collections.namedtuple("Counts", (
     "pages", "present", "swapped", "file", "exclusive", "soft_dirty", "huge"))
-Counts.__doc__ = "Page counts of a range: resident, swapped, and the flags of those pages."
+Counts.__doc__ = ("Page counts of a range: resident, swapped, and the flags of those pages; "
+                  "huge None where unknown (hidden PFNs without PAGEMAP_SCAN).")
 ZERO_COUNTS = Counts(0, 0, 0, 0, 0, 0, 0)
 
 
 def add_counts(a, b):
     # type: (Counts, Counts) -> Counts
-    return Counts(*[x + y for x, y in zip(a, b)])
+    return Counts(*[None if x is None or y is None else x + y for x, y in zip(a, b)])
 
 
 PageCounts = collections.namedtuple("PageCounts", (
@@ -1606,9 +1607,9 @@ def summary_fields(with_facts):
 def summary_values(counts, facts, page_size, with_facts):
     # type: (Counts, Optional[PageCounts], int, bool) -> List[Optional[int]]
     """Bytes for summary_fields(with_facts); None for facts that are unknown."""
-    values = [page_size * v for v in (counts.present, counts.swapped, counts.file,
-                                      counts.exclusive, counts.soft_dirty, counts.huge)
-              ]  # type: List[Optional[int]]
+    values = [None if v is None else page_size * v
+              for v in (counts.present, counts.swapped, counts.file, counts.exclusive,
+                        counts.soft_dirty, counts.huge)]  # type: List[Optional[int]]
     if with_facts:
         values += ([None] * len(FACT_FIELDS) if facts is None else
                    [int(round(page_size * v)) for v in facts])
@@ -1660,10 +1661,10 @@ def format_summary_total(rows, page_size, with_facts=False):
     lines = [_summary_line("total", "", "", size, vals, "%d mappings" % len(rows))]
     resident, swapped, file_pages, exclusive = (vals[0] or 0, vals[1] or 0, vals[2] or 0,
                                                 vals[3] or 0)
-    lines.append("%s mapped, %s resident (%s file or shared, %s exclusive), %s swapped, %s in "
-                 "huge pages" % (human_size(size), human_size(resident),
-                                 human_size(file_pages), human_size(exclusive),
-                                 human_size(swapped), human_size(vals[5] or 0)))
+    lines.append("%s mapped, %s resident (%s file or shared, %s exclusive), %s swapped, %s" % (
+        human_size(size), human_size(resident), human_size(file_pages), human_size(exclusive),
+        human_size(swapped), "huge pages unknown" if vals[5] is None else
+        human_size(vals[5]) + " in huge pages"))
     if with_facts and facts is not None:
         lines.append("USS %s, PSS %s (from map counts of resident pages; the zero page "
                      "counts in neither)" % (human_size(int(facts.uss * page_size)),
@@ -2816,19 +2817,22 @@ class Walker(object):
                    for b in range(max(-(-s // pmd) * pmd, vpn), min(e, end) - pmd + 1, pmd))
 
     def _huge(self, buf, vpn):
-        # type: (bytes, int) -> int
+        # type: (bytes, int) -> Optional[int]
         """Pages of a chunk in PMD-mapped huge pages: PAGEMAP_SCAN's word, else
-        blocks that start aligned and are one physical run (no SCAN: < 6.7)."""
-        candidates = huge_candidates(buf, vpn, self.pmd_pages)
+        blocks that start aligned and are one physical run (no SCAN: < 6.7);
+        None if a whole block could be one but its PFNs are hidden."""
+        pmd = self.pmd_pages
+        candidates = [i for i in huge_candidates(buf, vpn, pmd) if (i + pmd) * 8 <= len(buf)]
         if not candidates:
             return 0
         if self.scanner.works is not False:
             blocks = self._huge_blocks(buf, vpn)
             if self.scanner.works:
                 # Present blocks only, also for snapshots that recorded HUGE alone.
-                return len(set(blocks).intersection(candidates)) * self.pmd_pages
-        return self.pmd_pages * sum(1 for i in candidates
-                                    if contiguous_lanes(buf, i, self.pmd_pages))
+                return len(set(blocks).intersection(candidates)) * pmd
+        if any(not _lane(buf, i) & PM_PFRAME_MASK for i in candidates):
+            return None
+        return pmd * sum(1 for i in candidates if contiguous_lanes(buf, i, pmd))
 
     def pieces(self, vpn, end_vpn, chunk=COUNT_CHUNK):
         """Yield Pieces covering [vpn, end_vpn) in order: chunks read (data: their
@@ -3445,7 +3449,7 @@ def account_like_smaps(reader, row, hugetlb, swap):
     (hugetlb: any in the system) or shared memory swapped (swap: any swap area)."""
     m, c = row.mapping, row.counts
     anon_hugetlb = m.path.startswith("/anon_hugepage")
-    if row.status != "ok" or not ((hugetlb and c.huge) or (swap and m.shared) or anon_hugetlb):
+    if row.status != "ok" or not ((hugetlb and c.huge != 0) or (swap and m.shared) or anon_hugetlb):
         return row
     fields = reader.smaps_fields(m) or {}
     if anon_hugetlb or "ht" in fields.get("VmFlags", "").split():
@@ -3553,6 +3557,9 @@ def cmd_summary(opts, console, reader, ctx):
             row = summarize_mapping(walker, mapping, facts)
         row = account_like_smaps(reader, row, hugetlb, spec is None and ctx.swaps != [])
         rows.append(row)
+        if row.counts.huge is None:
+            console.warn("huge", "huge pages unknown: without PAGEMAP_SCAN (Linux 6.7+) only "
+                         "PFNs show them, hidden here: " + hidden_pfn_reason(ctx.priv))
         strip = picture_strip(walker, row, width, chars) if opts.picture else None
         if opts.json:
             doc = summary_json(row, ps, opts.flags)
