@@ -4257,10 +4257,20 @@ class SnapshotWriter(object):
     def zip_into(self, archive):
         # type: (Any) -> None
         for name in sorted(self.files):
-            self.files[name].flush()
-            # zipfile reads a member from a path (and 3.5 has no ZipFile.open "w"):
-            # /proc/self/fd reopens the unlinked file.
-            archive.write("/proc/self/fd/%d" % self.files[name].fileno(), name)
+            f = self.files[name]
+            f.flush()
+            if sys.version_info < (3, 6):
+                # 3.5's zipfile reads a member from a path only (no ZipFile.open "w"):
+                # /proc/self/fd reopens the unlinked file (not on 9p: ENOENT).
+                archive.write("/proc/self/fd/%d" % f.fileno(), name)
+                continue
+            size = f.seek(0, os.SEEK_END)
+            f.seek(0)
+            with archive.open(name, "w", force_zip64=size > 1 << 30) as member:
+                block = f.read(1 << 20)
+                while block:
+                    member.write(block)
+                    block = f.read(1 << 20)
 
     def close(self):
         # type: () -> None
