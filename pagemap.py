@@ -676,7 +676,8 @@ def popcount(value):
 
 Counts = collections.namedtuple("Counts", (
     "pages", "present", "swapped", "file", "exclusive", "soft_dirty", "huge"))
-Counts.__doc__ = "Page counts of a range: resident, swapped, and the flags of those pages."
+Counts.__doc__ = ("Page counts of a range: resident, swapped, and the flags of those pages; "
+                  "huge None where unknown (hidden PFNs without PAGEMAP_SCAN).")
 ZERO_COUNTS = Counts(0, 0, 0, 0, 0, 0, 0)
 
 PageCounts = collections.namedtuple("PageCounts", (
@@ -688,8 +689,8 @@ ZERO_PAGE_COUNTS = PageCounts(0, 0, 0, 0, 0, 0, 0, 0, 0.0)
 
 def add_counts(a, b):
     # type: (Any, Any) -> Any
-    """The fieldwise sum of two Counts, or of two PageCounts."""
-    return type(a)(*[x + y for x, y in zip(a, b)])
+    """The fieldwise sum of two Counts or two PageCounts (unknown, None, stays so)."""
+    return type(a)(*[None if x is None or y is None else x + y for x, y in zip(a, b)])
 
 
 add_page_counts = add_counts
@@ -1557,9 +1558,9 @@ def summary_fields(with_facts):
 def summary_values(counts, facts, page_size, with_facts):
     # type: (Counts, Optional[PageCounts], int, bool) -> List[Optional[int]]
     """Bytes for summary_fields(with_facts); None for facts that are unknown."""
-    values = [page_size * v for v in (counts.present, counts.swapped, counts.file,
-                                      counts.exclusive, counts.soft_dirty, counts.huge)
-              ]  # type: List[Optional[int]]
+    values = [None if v is None else page_size * v
+              for v in (counts.present, counts.swapped, counts.file, counts.exclusive,
+                        counts.soft_dirty, counts.huge)]  # type: List[Optional[int]]
     if with_facts:
         values += ([None] * len(FACT_FIELDS) if facts is None else
                    [int(round(page_size * v)) for v in facts])
@@ -1611,10 +1612,10 @@ def format_summary_total(rows, page_size, with_facts=False):
     lines = [_summary_line("total", "", "", size, vals, "%d mappings" % len(rows))]
     resident, swapped, file_pages, exclusive = (vals[0] or 0, vals[1] or 0, vals[2] or 0,
                                                 vals[3] or 0)
-    lines.append("%s mapped, %s resident (%s file or shared, %s exclusive), %s swapped, %s in "
-                 "huge pages" % (human_size(size), human_size(resident),
-                                 human_size(file_pages), human_size(exclusive),
-                                 human_size(swapped), human_size(vals[5] or 0)))
+    lines.append("%s mapped, %s resident (%s file or shared, %s exclusive), %s swapped, %s" % (
+        human_size(size), human_size(resident), human_size(file_pages), human_size(exclusive),
+        human_size(swapped), "huge pages unknown" if vals[5] is None else
+        human_size(vals[5]) + " in huge pages"))
     if with_facts and facts is not None:
         lines.append("USS %s, PSS %s (from map counts of resident pages; the zero page "
                      "counts in neither)" % (human_size(int(facts.uss * page_size)),
@@ -2729,18 +2730,22 @@ class Walker(object):
                    for b in range(max(-(-s // pmd) * pmd, vpn), min(e, end) - pmd + 1, pmd))
 
     def _huge(self, buf, vpn):
-        # type: (bytes, int) -> int
+        # type: (bytes, int) -> Optional[int]
         """Pages of a chunk in PMD-mapped huge pages: PAGEMAP_SCAN's word, else
-        blocks that start aligned and are one physical run (no SCAN: < 6.7)."""
-        candidates = huge_candidates(buf, vpn, self.pmd_pages)
+        blocks that start aligned and are one physical run (no SCAN: < 6.7);
+        None if a whole block could be one but its PFNs are hidden."""
+        pmd = self.pmd_pages
+        candidates = [i for i in huge_candidates(buf, vpn, pmd) if (i + pmd) * 8 <= len(buf)]
         if not candidates:
             return 0
-        blocks = self._huge_blocks(buf, vpn)
-        if self.scanner.works:
-            # Present blocks only, also for snapshots that recorded HUGE alone.
-            return len(blocks.intersection(candidates)) * self.pmd_pages
-        return self.pmd_pages * sum(1 for i in candidates
-                                    if contiguous_lanes(buf, i, self.pmd_pages))
+        if self.scanner.works is not False:
+            blocks = self._huge_blocks(buf, vpn)
+            if self.scanner.works:
+                # Present blocks only, also for snapshots that recorded HUGE alone.
+                return len(blocks.intersection(candidates)) * pmd
+        if any(not _lane(buf, i) & PM_PFRAME_MASK for i in candidates):
+            return None
+        return pmd * sum(1 for i in candidates if contiguous_lanes(buf, i, pmd))
 
     def pieces(self, vpn, end_vpn, chunk=COUNT_CHUNK):
         """Yield Pieces covering [vpn, end_vpn) in order: chunks read (data: their
@@ -3341,7 +3346,7 @@ def account_like_smaps(reader, row, hugetlb, swap):
     (hugetlb: any in the system) or shared memory swapped (swap: any swap area)."""
     m, c = row.mapping, row.counts
     anon_hugetlb = m.path.startswith("/anon_hugepage")
-    if row.status != "ok" or not ((hugetlb and c.huge) or (swap and m.shared) or anon_hugetlb):
+    if row.status != "ok" or not ((hugetlb and c.huge != 0) or (swap and m.shared) or anon_hugetlb):
         return row
     fields = reader.smaps_fields(m) or {}
     if anon_hugetlb or "ht" in fields.get("VmFlags", "").split():
@@ -3416,6 +3421,9 @@ def cmd_summary(opts, console, reader, ctx):
     for mapping in reader.maps():
         row = account_like_smaps(reader, summarize_mapping(view, mapping, facts), hugetlb, swap)
         rows.append(row)
+        if row.counts.huge is None:
+            console.warn("huge", "huge pages unknown: without PAGEMAP_SCAN (Linux 6.7+) only "
+                         "PFNs show them, hidden here: " + hidden_pfn_reason(ctx.priv))
         strip = picture_strip(view.walker, row, width, chars) if opts.picture else None
         if opts.json:
             docs.append(summary_json(row, ps, opts.flags))
@@ -4105,10 +4113,20 @@ class SnapshotWriter(object):
     def zip_into(self, archive):
         # type: (Any) -> None
         for name in sorted(self.files):
-            self.files[name].flush()
-            # zipfile reads a member from a path (and 3.5 has no ZipFile.open "w"):
-            # /proc/self/fd reopens the unlinked file.
-            archive.write("/proc/self/fd/%d" % self.files[name].fileno(), name)
+            f = self.files[name]
+            f.flush()
+            if sys.version_info < (3, 6):
+                # 3.5's zipfile reads a member from a path only (no ZipFile.open "w"):
+                # /proc/self/fd reopens the unlinked file (not on 9p: ENOENT).
+                archive.write("/proc/self/fd/%d" % f.fileno(), name)
+                continue
+            size = f.seek(0, os.SEEK_END)
+            f.seek(0)
+            with archive.open(name, "w", force_zip64=size > 1 << 30) as member:
+                block = f.read(1 << 20)
+                while block:
+                    member.write(block)
+                    block = f.read(1 << 20)
 
     def close(self):
         # type: () -> None

@@ -459,3 +459,37 @@ def test_untouched_anonymous_memory_reads_no_smaps(fake, run, monkeypatch, args)
     monkeypatch.setattr(pagemap, "_open", watching)
     code, out, _ = run(argv(fake, PID, *args))
     assert "not-present" in out and "smaps" not in opened
+
+
+def test_huge_pages_unknown_without_scan_and_pfns(tmp_path, run):
+    """Before 6.7 (no PAGEMAP_SCAN) an unprivileged reader sees PFN 0 everywhere:
+    whether 2 MiB blocks are huge pages cannot be known, so HUGE is not 0."""
+    fake = FakeProc(tmp_path / "proc")
+    fake.reader(privileged=False)
+    fake.kernel("6.1.0-50-amd64")
+    base = 0x7E0000000000
+    maps = "00600000-00603000 rw-p 00000000 00:00 0 [heap]\n%x-%x rw-p 00000000 00:00 0\n" % (
+        base, base + (4 << 20))
+    entries = {base + i * PAGE: present(0) for i in range(1024)}
+    entries[0x600000] = present(0)            # [heap]: 3 pages, no room for a huge page
+    fake.process(PID, entries, maps=maps)
+    code, out, err = run(argv(fake, "--json", PID))
+    doc = json.loads(out)
+    rows = {m["start"]: m for m in doc["mappings"]}
+    assert code == 0 and rows[base]["resident"] == 4 << 20
+    assert rows[base]["huge"] is None and doc["total"]["huge"] is None
+    assert rows[0x600000]["huge"] == 0
+    warnings = err.splitlines()
+    assert len(warnings) == 1 and warnings[0].startswith("pagemap: warning: huge pages unknown")
+    assert "PAGEMAP_SCAN" in warnings[0] and "run as root" in warnings[0]
+    code, out, err = run(argv(fake, PID))
+    row = [line.split() for line in out.splitlines() if line.startswith("%x " % base)][0]
+    assert row[4] == "4096" and row[-2] == "-"            # RSS_KIB, HUGE_KIB
+    assert out.splitlines()[-1].endswith("huge pages unknown") and len(err.splitlines()) == 1
+    code, out, err = run(argv(fake, "--picture", PID))
+    assert "huge pages unknown" in err
+    fake.reader(privileged=True)             # PFNs shown, none in a huge page: 0
+    entries.update((base + i * PAGE, present(0x1000 + 2 * i)) for i in range(1024))
+    fake.process(PID, entries, maps=maps)
+    code, out, err = run(argv(fake, "--json", PID))
+    assert json.loads(out)["total"]["huge"] == 0 and err == ""

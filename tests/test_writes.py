@@ -145,6 +145,26 @@ def test_a_directory_swapped_for_a_link_during_capture(fake, run, tmp_path, monk
     assert code == 0 and os.listdir(str(moved)) == ["snap.zip"], err
 
 
+def test_capture_where_unlinked_files_cannot_be_reopened(fake, run, tmp_path, monkeypatch):
+    """On 9p (a QEMU guest's shared directory) /proc/self/fd/N of an unlinked file
+    does not open again (ENOENT): the staged members are copied through their fds."""
+    rich_tree(fake)
+    real = open
+
+    def no_reopen(path, *args, **kwargs):
+        if str(path).startswith("/proc/self/fd/"):
+            raise FileNotFoundError(2, os.strerror(2), path)
+        return real(path, *args, **kwargs)
+    monkeypatch.setattr(zipfile, "open", no_reopen, raising=False)
+    snap = str(tmp_path / "snap.zip")
+    code, out, err = run(argv(fake, PID, "--capture", snap))
+    assert code == 0 and err == "" and sorted(os.listdir(str(tmp_path))) == ["proc", "snap.zip"]
+    monkeypatch.undo()
+    for view in VIEWS:
+        code, out, err = run(argv(fake, PID, *view))
+        assert run(["--from", snap] + view) == (code, out, err.replace(fake.root, snap + ":/proc"))
+
+
 # --- --capture -: standard output, and the script itself from standard input ----------
 
 
