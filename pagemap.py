@@ -154,6 +154,9 @@ class Entry(collections.namedtuple("Entry", (
     __slots__ = ()
 
 
+NO_ENTRY = Entry(None, False, False, False, False, False, False, False, None, None, None, None)
+
+
 class Mapping(collections.namedtuple("Mapping", (
         "start", "end", "perms", "offset", "dev", "inode", "path"))):
     """One line of /proc/PID/maps; path is '' for anonymous memory."""
@@ -1212,26 +1215,36 @@ def lanes_matching(spec, n, flags, counts, known=None):
 
 # --- formatting -------------------------------------------------------------
 
-TEXT_HEADER = "%-18s %-18s %-14s %-20s %-22s %s" % (
-    "VADDR", "PADDR", "PFN", "STATE", "FLAGS", "MAPPING")
+TEXT_ROW = "%-18s %-18s %-14s %-20s %-22s %s"
+TEXT_HEADER = TEXT_ROW % ("VADDR", "PADDR", "PFN", "STATE", "FLAGS", "MAPPING")
+
+
+def hex_or_dash(value):
+    # type: (Optional[int]) -> str
+    return "-" if value is None else "0x%x" % value
 
 
 def format_text(tr, verbose):
     # type: (Translation, bool) -> List[str]
     """The text lines for one translation: the record, then indented detail lines."""
-    entry = tr.entry
-    pfn = "-" if entry is None or entry.pfn is None else "0x%x" % entry.pfn
-    flags = ",".join(entry_flag_names(entry)) if entry is not None else ""
-    vaddr = "-" if tr.vaddr is None else "0x%x" % tr.vaddr
-    paddr = "-" if tr.paddr is None else "0x%x" % tr.paddr
-    lines = ["%-18s %-18s %-14s %-20s %-22s %s" % (
-        vaddr, paddr, pfn, tr.status, flags or "-", mapping_label(tr.mapping))]
+    entry = tr.entry or NO_ENTRY
+    lines = [TEXT_ROW % (hex_or_dash(tr.vaddr), hex_or_dash(tr.paddr), hex_or_dash(entry.pfn),
+                         tr.status, ",".join(entry_flag_names(entry)) or "-",
+                         mapping_label(tr.mapping))]
     if tr.note:
         lines.append("  note: " + tr.note)
     if tr.page is not None:
         lines.extend(format_page(tr.page, tr.page_size))
-    if verbose and entry is not None:
-        lines.append("  entry: 0x%016x%s" % (entry.raw, verbose_detail(tr)))
+    if verbose and tr.entry is not None:
+        # Offset and bytes of the entry, the way the seed's C tool showed them.
+        detail = [""]
+        if tr.entry_offset is not None:
+            detail.append("file offset 0x%x" % tr.entry_offset)
+        if tr.entry_bytes is not None:
+            detail.append("bytes " + " ".join("%02x" % b for b in bytearray(tr.entry_bytes)))
+        if entry.page_shift is not None:
+            detail.append("page shift %d (pre-3.11 layout)" % entry.page_shift)
+        lines.append("  entry: 0x%016x%s" % (entry.raw, ", ".join(detail)))
     return lines
 
 
@@ -1256,7 +1269,7 @@ def format_page(page, page_size):
     if page.node is not None:
         facts.append("node %d" % page.node)
     if page.iomem:
-        facts.append("iomem %s" % page.iomem)
+        facts.append("iomem " + page.iomem)
     if facts:
         lines.append("  page: " + "; ".join(facts))
     return lines
@@ -1272,24 +1285,11 @@ def page_json(page):
         "kpageflags": page.kpageflags,
         "flags": None if page.kpageflags is None else kpageflag_names(page.kpageflags),
         "mapcount": page.mapcount,
-        "cgroup": None if not page.cgroup_inode else {"inode": page.cgroup_inode,
-                                                       "path": page.cgroup_path},
+        "cgroup": page.cgroup_inode and {"inode": page.cgroup_inode, "path": page.cgroup_path}
+        or None,
         "node": page.node, "iomem": page.iomem,
         "huge": None if huge is None else dict(zip(HugePage._fields, huge)),
     }
-
-
-def verbose_detail(tr):
-    # type: (Translation) -> str
-    """Offset and bytes of the entry, the way the seed's C tool showed them."""
-    parts = [""]
-    if tr.entry_offset is not None:
-        parts.append("file offset 0x%x" % tr.entry_offset)
-    if tr.entry_bytes is not None:
-        parts.append("bytes " + " ".join("%02x" % b for b in bytearray(tr.entry_bytes)))
-    if tr.entry.page_shift is not None:
-        parts.append("page shift %d (pre-3.11 layout)" % tr.entry.page_shift)
-    return ", ".join(parts)
 
 
 def mapping_json(mapping):
@@ -1303,19 +1303,14 @@ def mapping_json(mapping):
 def translation_json(tr):
     # type: (Translation) -> Dict[str, object]
     """The documented JSON keys for one translated address."""
-    entry = tr.entry
-    doc = {
-        "pid": tr.pid, "vaddr": tr.vaddr, "entry": None if entry is None else entry.raw,
-        "page_size": tr.page_size, "paddr": tr.paddr, "mapping": mapping_json(tr.mapping),
-        "status": tr.status, "note": tr.note or None,
+    entry = tr.entry or NO_ENTRY
+    doc = dict(zip(Entry._fields[1:11], entry[1:11]))  # present ... swap_offset
+    doc.update({
+        "pid": tr.pid, "vaddr": tr.vaddr, "entry": entry.raw, "page_size": tr.page_size,
+        "paddr": tr.paddr, "mapping": mapping_json(tr.mapping), "status": tr.status,
+        "note": tr.note or None, "page": page_json(tr.page),
         "swap_area": None if tr.swap_area is None else tr.swap_area.path,
-        "page": page_json(tr.page),
-    }
-    for key in ("present", "swapped", "file_shared", "exclusive", "soft_dirty",
-                "uffd_wp", "guard"):
-        doc[key] = False if entry is None else getattr(entry, key)
-    for key in ("pfn", "swap_type", "swap_offset"):
-        doc[key] = None if entry is None else getattr(entry, key)
+    })
     if tr.paddr is None:
         doc["pfn"] = None                # a hidden PFN reads 0: not a real one
     return doc
@@ -1335,8 +1330,6 @@ def split_by_mappings(maps, start, end):
             pieces.append((pos, m.start, None))
         pieces.append((max(pos, m.start), min(end, m.end), m))
         pos = min(end, m.end)
-        if pos >= end:
-            break
     if pos < end:
         pieces.append((pos, end, None))
     return pieces
@@ -1368,17 +1361,13 @@ RUN_HEADER = "%-35s %-35s %9s %-20s %-22s %s" % (
 
 def run_json(run):
     # type: (RunRecord) -> Dict[str, object]
-    entry = run.entry
+    entry = run.entry or NO_ENTRY
     return {
         "start": run.start, "end": run.end, "pages": run.pages, "status": run.status,
-        "entry": None if entry is None else entry.raw,
-        "pfn": None if run.pstart is None else entry.pfn,
-        "paddr": run.pstart,
-        "flags": [] if entry is None else entry_flag_names(entry),
-        "swap_type": None if entry is None else entry.swap_type,
-        "swap_offset": None if entry is None else entry.swap_offset,
-        "mapping": mapping_json(run.mapping),
-        "page": page_json(run.page),
+        "entry": entry.raw, "pfn": None if run.pstart is None else entry.pfn,
+        "paddr": run.pstart, "flags": entry_flag_names(entry),
+        "swap_type": entry.swap_type, "swap_offset": entry.swap_offset,
+        "mapping": mapping_json(run.mapping), "page": page_json(run.page),
     }
 
 
@@ -1414,7 +1403,7 @@ def vary_of(entry, paddr):
         return ""
     if paddr is not None:
         return "paddr"
-    return "swap" if entry.swapped and entry.swap_type is not None else "entry"
+    return "swap" if entry.swap_type is not None else "entry"
 
 
 VARYING = {"": (), "entry": ("entry",), "paddr": ("entry", "paddr", "pfn"),
@@ -1447,9 +1436,9 @@ class RunFormatter(object):
         absent = raw is not None and not raw & (PM_PRESENT | PM_SWAP)
         run = run_record(0, 1, raw, self.mapping, self.page_size, self.kernel,
                          absent and self.no_page_tables())
-        entry = run.entry
-        vary = vary_of(entry, run.pstart)
-        swap_hidden = entry is not None and entry.swapped and entry.swap_type is None
+        entry = run.entry or NO_ENTRY
+        vary = vary_of(run.entry, run.pstart)
+        swap_hidden = entry.swapped and entry.swap_type is None
         hidden = "hidden" if run.status == "pfn-hidden" else "swap-hidden" if swap_hidden else ""
         if hidden and hidden not in self.hidden:
             self.hidden.append(hidden)
@@ -1461,7 +1450,7 @@ class RunFormatter(object):
             template = "%%-35s %s %%9d %-20s %-22s %s" % (
                 "%-35s" if vary in ("paddr", "swap") else
                 "%-35s" % ("swap:hidden" if swap_hidden else "-"), run.status,
-                ",".join(entry_flag_names(entry) if entry is not None else ()) or "-",
+                ",".join(entry_flag_names(entry)) or "-",
                 mapping_label(self.mapping).replace("%", "%%"))
         self._shapes[key] = template, vary
         return template, vary
@@ -1526,22 +1515,17 @@ class RunFormatter(object):
 def human_size(nbytes):
     # type: (int) -> str
     """1536 -> '1.5 KiB'."""
-    size = float(nbytes)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return ("%d %s" % (size, unit)) if unit == "B" else ("%.1f %s" % (size, unit))
-        size /= 1024.0
-    return "%d B" % nbytes
+    size, unit = float(nbytes), "B"
+    for bigger in ("KiB", "MiB", "GiB", "TiB"):
+        if size < 1024:
+            break
+        size, unit = size / 1024.0, bigger
+    return "%d B" % size if unit == "B" else "%.1f %s" % (size, unit)
 
 
 SUMMARY_FIELDS = ("resident", "swapped", "file", "exclusive", "soft_dirty", "huge")
 FACT_FIELDS = ("thp", "hugetlb", "ksm", "zero", "shared", "dirty", "locked", "uss", "pss")
-COLUMN_TITLES = {
-    "resident": "RSS", "swapped": "SWAP", "file": "FILE", "exclusive": "EXCL",
-    "soft_dirty": "SDIRTY", "huge": "HUGE", "thp": "THP", "hugetlb": "HUGETLB", "ksm": "KSM",
-    "zero": "ZERO", "shared": "SHARED", "dirty": "DIRTY", "locked": "LOCKED", "uss": "USS",
-    "pss": "PSS",
-}
+COLUMN_TITLES = "RSS SWAP FILE EXCL SDIRTY HUGE THP HUGETLB KSM ZERO SHARED DIRTY LOCKED USS PSS"
 
 MappingSummary = collections.namedtuple("MappingSummary", (
     "mapping", "counts", "status", "facts"))
@@ -1558,9 +1542,8 @@ def summary_fields(with_facts):
 def summary_values(counts, facts, page_size, with_facts):
     # type: (Counts, Optional[PageCounts], int, bool) -> List[Optional[int]]
     """Bytes for summary_fields(with_facts); None for facts that are unknown."""
-    values = [None if v is None else page_size * v
-              for v in (counts.present, counts.swapped, counts.file, counts.exclusive,
-                        counts.soft_dirty, counts.huge)]  # type: List[Optional[int]]
+    values = [None if v is None else page_size * v for v in counts[1:]
+              ]  # type: List[Optional[int]]
     if with_facts:
         values += ([None] * len(FACT_FIELDS) if facts is None else
                    [int(round(page_size * v)) for v in facts])
@@ -1569,9 +1552,9 @@ def summary_values(counts, facts, page_size, with_facts):
 
 def summary_header(with_facts):
     # type: (bool) -> str
-    titles = [COLUMN_TITLES[f] + "_KIB" for f in summary_fields(with_facts)]
+    titles = COLUMN_TITLES.split()[:len(summary_fields(with_facts))]
     return "%-16s %-16s %-4s %12s " % ("START", "END", "PERM", "SIZE_KIB") + " ".join(
-        "%11s" % t for t in titles) + "  MAPPING"
+        "%11s" % (t + "_KIB") for t in titles) + "  MAPPING"
 
 
 def _summary_line(start, end, perms, size, values, label):
@@ -1583,12 +1566,12 @@ def _summary_line(start, end, perms, size, values, label):
 def format_summary_row(row, page_size, with_facts=False):
     # type: (MappingSummary, int, bool) -> str
     m = row.mapping
+    label = m.path or "[anonymous]"
     if row.status != "ok":
         values = [None] * len(summary_fields(with_facts))  # type: List[Optional[int]]
-        label = "%s (%s)" % (m.path or "[anonymous]", row.status)
+        label += " (%s)" % row.status
     else:
         values = summary_values(row.counts, row.facts, page_size, with_facts)
-        label = m.path or "[anonymous]"
     return _summary_line("%x" % m.start, "%x" % m.end, m.perms, m.end - m.start, values, label)
 
 
@@ -1596,26 +1579,22 @@ def summary_totals(rows):
     # type: (List[MappingSummary]) -> Tuple[Counts, Optional[PageCounts], int]
     total = ZERO_COUNTS
     facts = None  # type: Optional[PageCounts]
-    size = 0
     for row in rows:
         total = add_counts(total, row.counts)
-        size += row.mapping.end - row.mapping.start
         if row.facts is not None:
-            facts = add_page_counts(facts or ZERO_PAGE_COUNTS, row.facts)
-    return total, facts, size
+            facts = add_counts(facts or ZERO_PAGE_COUNTS, row.facts)
+    return total, facts, sum(row.mapping.end - row.mapping.start for row in rows)
 
 
 def format_summary_total(rows, page_size, with_facts=False):
     # type: (List[MappingSummary], int, bool) -> List[str]
     total, facts, size = summary_totals(rows)
     vals = summary_values(total, facts, page_size, with_facts)
-    lines = [_summary_line("total", "", "", size, vals, "%d mappings" % len(rows))]
-    resident, swapped, file_pages, exclusive = (vals[0] or 0, vals[1] or 0, vals[2] or 0,
-                                                vals[3] or 0)
-    lines.append("%s mapped, %s resident (%s file or shared, %s exclusive), %s swapped, %s" % (
-        human_size(size), human_size(resident), human_size(file_pages), human_size(exclusive),
-        human_size(swapped), "huge pages unknown" if vals[5] is None else
-        human_size(vals[5]) + " in huge pages"))
+    sizes = [human_size(v or 0) for v in (size, vals[0], vals[2], vals[3], vals[1])]
+    huge = "huge pages unknown" if vals[5] is None else human_size(vals[5]) + " in huge pages"
+    lines = [_summary_line("total", "", "", size, vals, "%d mappings" % len(rows)),
+             "%s mapped, %s resident (%s file or shared, %s exclusive), %s swapped, %s" % tuple(
+                 sizes + [huge])]
     if with_facts and facts is not None:
         lines.append("USS %s, PSS %s (from map counts of resident pages; the zero page "
                      "counts in neither)" % (human_size(int(facts.uss * page_size)),
@@ -1628,16 +1607,14 @@ def summary_json(row, page_size, with_facts=False):
     doc = mapping_json(row.mapping) or {}
     doc["size"] = row.mapping.end - row.mapping.start
     doc["status"] = row.status
-    for key, value in zip(summary_fields(True), summary_values(row.counts, row.facts,
-                                                               page_size, True)):
-        doc[key] = value if (with_facts or key in SUMMARY_FIELDS) else None
+    doc.update(zip(summary_fields(True), summary_values(
+        row.counts, row.facts if with_facts else None, page_size, True)))
     return doc
 
 
 PICTURE_PLAIN = {"full": "#", "some": "+", "swapped": "s", "none": ".", "huge": "H",
                  "beyond": " ", "no-page-tables": "!"}
-PICTURE_FANCY = {"full": "\u2588", "some": "\u2584", "swapped": "s", "none": "\u00b7",
-                 "huge": "H", "beyond": " ", "no-page-tables": "!"}
+PICTURE_FANCY = dict(PICTURE_PLAIN, full="\u2588", some="\u2584", none="\u00b7")
 PICTURE_LEGEND = ("all present", "full"), ("some present", "some"), ("huge", "huge"), \
     ("swapped", "swapped"), ("none", "none"), ("no page tables", "no-page-tables")
 
@@ -1649,18 +1626,15 @@ def block_kind(counts, status):
         return "beyond" if status == "beyond-address-space" else "no-page-tables"
     if counts.huge:
         return "huge"
-    if counts.present and counts.present == counts.pages:
-        return "full"
     if counts.present:
-        return "some"
+        return "full" if counts.present == counts.pages else "some"
     return "swapped" if counts.swapped else "none"
 
 
 def picture_blocks(start_vpn, end_vpn, width):
     # type: (int, int, int) -> List[Tuple[int, int]]
     """Split pages into at most width blocks of equal size (the last may be short)."""
-    pages = end_vpn - start_vpn
-    per = max(1, -(-pages // width))
+    per = max(1, -(-(end_vpn - start_vpn) // width))
     return [(v, min(v + per, end_vpn)) for v in range(start_vpn, end_vpn, per)]
 
 
