@@ -212,11 +212,8 @@ Privilege.__new__.__defaults__ = (False,)
 
 # --- pure core --------------------------------------------------------------
 
-_HEX_RE = re.compile(r"^(?:0[xX])?([0-9a-fA-F]+)$")
-_VALUE_RE = re.compile(r"^\s*(?:[A-Za-z_][A-Za-z_ ]*:\s*)?(?:0[xX])?([0-9a-fA-F]+)\s*$")
 _MAPS_RE = re.compile(r"^([0-9a-fA-F]{1,16})-([0-9a-fA-F]{1,16})\s+(\S{4})\s+([0-9a-fA-F]{1,16})"
                       r"\s+(\S+)\s+([0-9]{1,20})(?: +(.*))?$")
-_KVER_RE = re.compile(r"^\s*([0-9]{1,9})\.([0-9]{1,9})(?![0-9])")
 _DECIMAL_RE = re.compile(r"^[0-9]{1,20}$")
 
 
@@ -227,30 +224,35 @@ def parse_decimal(text):
     return int(text) if text and _DECIMAL_RE.match(text) else None
 
 
+def parse_hex_u64(match, text, invalid, too_big):
+    # type: (Any, str, str, str) -> int
+    """The hex number a regex match caught (group 1), or UsageError: invalid %
+    text when nothing matched, too_big beyond 64 bits."""
+    if not match:
+        raise UsageError(invalid % (text,))
+    value = int(match.group(1), 16)
+    if value >> 64:
+        raise UsageError(too_big)
+    return value
+
+
 def parse_address(text):
     # type: (str) -> int
     """Parse a virtual address: hex with or without 0x, as pasted from maps."""
-    match = _HEX_RE.match(text.strip()) if text else None
-    if not match:
-        raise UsageError("invalid address %r: expected hex such as 0x7f3a1c000000 or "
-                         "7f3a1c000000" % (text,))
-    value = int(match.group(1), 16)
-    if value > ADDRESS_MAX:
-        raise UsageError("address %s is larger than any 64-bit address" % (text,))
-    return value
+    return parse_hex_u64(
+        re.match(r"^(?:0[xX])?([0-9a-fA-F]+)$", text.strip()) if text else None, text,
+        "invalid address %r: expected hex such as 0x7f3a1c000000 or 7f3a1c000000",
+        "address %s is larger than any 64-bit address" % (text,))
 
 
 def parse_entry_value(text):
     # type: (str) -> int
     """Parse a raw pagemap entry for --decode, also as a 'Result: 0x...' line."""
-    match = _VALUE_RE.match(text) if text else None
-    if not match:
-        raise UsageError("invalid entry value %r: expected a hex u64 such as "
-                         "0xa600000000036afb" % (text,))
-    value = int(match.group(1), 16)
-    if value >> 64:
-        raise UsageError("entry value %s does not fit in 64 bits" % (text.strip(),))
-    return value
+    return parse_hex_u64(
+        re.match(r"^\s*(?:[A-Za-z_][A-Za-z_ ]*:\s*)?(?:0[xX])?([0-9a-fA-F]+)\s*$", text)
+        if text else None, text,
+        "invalid entry value %r: expected a hex u64 such as 0xa600000000036afb",
+        "entry value %s does not fit in 64 bits" % (text.strip() if text else text,))
 
 
 def parse_pid(text):
@@ -268,7 +270,7 @@ def parse_pid(text):
 def parse_kernel_version(text):
     # type: (str) -> Tuple[int, int]
     """'6.18.44-fc' or '3.10' -> (6, 18)."""
-    match = _KVER_RE.match(text or "")
+    match = re.match(r"^\s*([0-9]{1,9})\.([0-9]{1,9})(?![0-9])", text or "")
     if not match:
         raise UsageError("invalid kernel version %r: expected X.Y such as 3.10" % (text,))
     return int(match.group(1)), int(match.group(2))
@@ -544,8 +546,6 @@ def old_layout_hint(raw):
 
 # --- ranges and selectors ------------------------------------------------------
 
-_RANGE_RE = re.compile(r"^(?:0[xX])?([0-9a-fA-F]+)\s*([-+])\s*(.+)$")
-_LENGTH_RE = re.compile(r"^(?:(?:0[xX])?([0-9a-fA-F]+)|([0-9]+)\s*([kKmMgGtT])(?:i?[bB])?)$")
 _UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
@@ -558,7 +558,8 @@ class Span(collections.namedtuple("Span", ("start", "end", "label"))):
 def parse_length(text):
     # type: (str) -> int
     """A range length: hex (0x1000 or 1000) or decimal with a unit (4k, 2M, 1G)."""
-    match = _LENGTH_RE.match(text.strip())
+    match = re.match(r"^(?:(?:0[xX])?([0-9a-fA-F]+)|([0-9]+)\s*([kKmMgGtT])(?:i?[bB])?)$",
+                     text.strip())
     if not match:
         raise UsageError("invalid length %r: expected hex such as 0x2000 or a size such as "
                          "4k, 2M, 1G" % (text,))
@@ -573,7 +574,7 @@ def parse_length(text):
 def parse_range(text):
     # type: (str) -> Optional[Span]
     """'START-END' (end exclusive) or 'START+LENGTH'; None if text is no range."""
-    match = _RANGE_RE.match(text.strip())
+    match = re.match(r"^(?:0[xX])?([0-9a-fA-F]+)\s*([-+])\s*(.+)$", text.strip())
     if not match:
         return None
     start = parse_address(match.group(1))
@@ -589,15 +590,12 @@ def parse_range(text):
     return Span(start, end, "%x-%x" % (start, end))
 
 
-_NUMERIC_RE = re.compile(r"^(?:[-+]|0[xX]|[0-9a-fA-F]+(?:\s*[-+]|$))")
-
-
 def is_selector(text):
     # type: (str) -> bool
     """A mapping name ('[heap]', a path, a base name) rather than an address or
     range. Text that starts like a number is parsed as one, strictly."""
     text = text.strip()
-    return bool(text) and not _NUMERIC_RE.match(text)
+    return bool(text) and not re.match(r"^(?:[-+]|0[xX]|[0-9a-fA-F]+(?:\s*[-+]|$))", text)
 
 
 def mapping_names(mapping):
@@ -1145,29 +1143,22 @@ MatchSpec.__doc__ = ("A --match filter: bits that must be set or clear; shared T
 def parse_match(text, written=False):
     # type: (str, bool) -> MatchSpec
     """'thp', 'anon,~ksm', 'present,~exclusive,shared': all must hold; ~ negates."""
-    pm_set = pm_clear = kpf_set = kpf_clear = 0
+    masks = [0, 0, 0, 0]                # pagemap set, clear; kpageflags set, clear
     shared = None
     for word in [w.strip() for w in (text or "").split(",") if w.strip()]:
         negate = word.startswith("~")
         name = word.lstrip("~").lower().replace("_", "-")
         if name in MATCH_PAGEMAP:
-            if negate:
-                pm_clear |= MATCH_PAGEMAP[name]
-            else:
-                pm_set |= MATCH_PAGEMAP[name]
+            masks[negate] |= MATCH_PAGEMAP[name]
         elif name.replace("-", "_") in MATCH_KPF:
-            bit = MATCH_KPF[name.replace("-", "_")]
-            if negate:
-                kpf_clear |= bit
-            else:
-                kpf_set |= bit
+            masks[2 + negate] |= MATCH_KPF[name.replace("-", "_")]
         elif name in MATCH_OTHER:
             shared = not negate
         else:
             names = sorted(set(MATCH_PAGEMAP) | set(MATCH_KPF) | set(MATCH_OTHER))
             raise UsageError("unknown --match name %r; valid names (prefix ~ to negate, "
                              "join with commas): %s" % (word, ", ".join(names)))
-    return MatchSpec(pm_set, pm_clear, kpf_set, kpf_clear, shared, written)
+    return MatchSpec(masks[0], masks[1], masks[2], masks[3], shared, written)
 
 
 def match_needs_kpage(spec):
