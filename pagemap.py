@@ -142,9 +142,9 @@ class SnapshotError(ProcIOError):
 # --- data types -------------------------------------------------------------
 
 
-class Entry(collections.namedtuple("Entry", (
-        "raw", "present", "swapped", "file_shared", "exclusive", "soft_dirty",
-        "uffd_wp", "guard", "pfn", "swap_type", "swap_offset", "page_shift"))):
+class Entry(collections.namedtuple("Entry", "raw present swapped file_shared exclusive "
+                                    "soft_dirty uffd_wp guard pfn swap_type swap_offset "
+                                    "page_shift")):
     """One decoded pagemap entry; pfn/swap fields are None when not applicable.
 
     page_shift is set only for entries in the pre-3.11 layout, where bits
@@ -157,8 +157,7 @@ class Entry(collections.namedtuple("Entry", (
 NO_ENTRY = Entry(None, False, False, False, False, False, False, False, None, None, None, None)
 
 
-class Mapping(collections.namedtuple("Mapping", (
-        "start", "end", "perms", "offset", "dev", "inode", "path"))):
+class Mapping(collections.namedtuple("Mapping", "start end perms offset dev inode path")):
     """One line of /proc/PID/maps; path is '' for anonymous memory."""
 
     __slots__ = ()
@@ -176,16 +175,15 @@ class Mapping(collections.namedtuple("Mapping", (
         return self.inode == 0 and (not self.path or self.path.startswith("["))
 
 
-class SwapArea(collections.namedtuple("SwapArea", (
-        "path", "kind", "size_kib", "used_kib", "priority"))):
+class SwapArea(collections.namedtuple("SwapArea", "path kind size_kib used_kib priority")):
     """One line of /proc/swaps."""
 
     __slots__ = ()
 
 
-class Translation(collections.namedtuple("Translation", (
-        "pid", "vaddr", "entry", "paddr", "mapping", "status", "note",
-        "page_size", "swap_area", "entry_offset", "entry_bytes", "page"))):
+class Translation(collections.namedtuple("Translation", "pid vaddr entry paddr mapping status "
+                                          "note page_size swap_area entry_offset "
+                                          "entry_bytes page")):
     """The answer for one virtual address.
 
     entry is None where the kernel has no entry (beyond the address space);
@@ -199,8 +197,7 @@ class Translation(collections.namedtuple("Translation", (
 Translation.__new__.__defaults__ = (None,)  # page: namedtuple defaults need 3.7
 
 
-class Privilege(collections.namedtuple("Privilege", (
-        "cap_sys_admin", "initial_userns", "captured"))):
+class Privilege(collections.namedtuple("Privilege", "cap_sys_admin initial_userns captured")):
     """What the reader may see: each field True, False or None (unknown);
     captured: it is the reader that made a snapshot, not this one."""
 
@@ -549,7 +546,7 @@ def old_layout_hint(raw):
 _UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
-class Span(collections.namedtuple("Span", ("start", "end", "label"))):
+class Span(collections.namedtuple("Span", "start end label")):
     """A virtual range asked for: [start, end) in bytes, and how the user named it."""
 
     __slots__ = ()
@@ -630,7 +627,6 @@ def page_span(span, page_size):
 _MASKS = {}  # type: Dict[Tuple[int, int, int], int]
 _NONZERO = bytes([0] + [1] * 255)
 _PRESENT_OR_SWAP = bytes(1 if b & 0xC0 else 0 for b in range(256))
-_ALL_POPULATED = b"\x01" * 32768
 _BELOW_0X80 = bytes(range(0x80))
 _NO_SWAP_BIT = bytes(b for b in range(256) if not b & 0x40)
 _RUN_KEEP_SWAP = ~PM_PFRAME_MASK & ((1 << 64) - 1) | PM_SWAP_TYPE_MASK
@@ -648,11 +644,12 @@ def lane_mask(value, lanes, width=8):
     return mask
 
 
-def lanes_of(buf):
-    # type: (bytes) -> array.array
-    """The u64 values of a little-endian buffer, as an array (C-level indexing)."""
+def lanes_of(buf, swap=sys.byteorder == "big"):
+    # type: (bytes, bool) -> array.array
+    """The u64 values of a little-endian buffer, as an array (C-level indexing);
+    swap: each u64 byte-reversed (the default on a big-endian host)."""
     lanes = array.array("Q", buf[:len(buf) // 8 * 8])
-    if sys.byteorder == "big":
+    if swap:
         lanes.byteswap()
     return lanes
 
@@ -661,11 +658,7 @@ def little_endian(data, big):
     # type: (bytes, bool) -> bytes
     """u64s in a file's order (big-endian when big) as little-endian bytes: reversing
     each 8-byte group is the same work on any host."""
-    if not big:
-        return data
-    lanes = array.array("Q", data[:len(data) // 8 * 8])
-    lanes.byteswap()
-    return lanes.tobytes()
+    return lanes_of(data, True).tobytes() if big else data
 
 
 def popcount(value):
@@ -675,14 +668,14 @@ def popcount(value):
     return bit_count() if bit_count is not None else bin(value).count("1")
 
 
-Counts = collections.namedtuple("Counts", (
-    "pages", "present", "swapped", "file", "exclusive", "soft_dirty", "huge"))
+Counts = collections.namedtuple("Counts",
+                                "pages present swapped file exclusive soft_dirty huge")
 Counts.__doc__ = ("Page counts of a range: resident, swapped, and the flags of those pages; "
                   "huge None where unknown (hidden PFNs without PAGEMAP_SCAN).")
 ZERO_COUNTS = Counts(0, 0, 0, 0, 0, 0, 0)
 
-PageCounts = collections.namedtuple("PageCounts", (
-    "thp", "hugetlb", "ksm", "zero", "shared", "dirty", "locked", "uss", "pss"))
+PageCounts = collections.namedtuple("PageCounts",
+                                    "thp hugetlb ksm zero shared dirty locked uss pss")
 PageCounts.__doc__ = ("What resident pages are, from kpageflags and kpagecount: pages each, "
                       "pss a float number of pages.")
 ZERO_PAGE_COUNTS = PageCounts(0, 0, 0, 0, 0, 0, 0, 0, 0.0)
@@ -740,8 +733,7 @@ def populated_lanes(buf):
     """One byte per entry of a little-endian buffer: 1 if present or swapped."""
     top = buf[7::8]
     if top[:1] and top[0] & 0xC0 and top == top[:1] * len(top):
-        return _ALL_POPULATED[:len(top)] if len(top) <= len(_ALL_POPULATED) else (
-            b"\x01" * len(top))
+        return b"\x01" * len(top)
     return top.translate(_PRESENT_OR_SWAP)
 
 
@@ -808,32 +800,21 @@ def _count_lanes(buf, top, n):
                   popcount(soft), 0)
 
 
-def run_key(raw):
-    # type: (int) -> int
-    """What must stay equal along a run, besides consecutive PFNs.
-
-    Present pages keep their whole entry (a run is entry, entry+1, ...). Swapped
-    pages keep flags and swap type, not their slot. Other pages are one state,
-    whatever bit 55 says (set in VM_SOFTDIRTY areas, 3.11+, meaningless there).
-    """
-    if raw & PM_PRESENT:
-        return raw
-    if raw & PM_SWAP:
-        return raw & _RUN_KEEP_SWAP
-    return 0
-
-
 def continues_run(prev_raw, next_raw):
     # type: (int, int) -> bool
     """True if the page with next_raw extends the run that ends with prev_raw.
 
-    Present pages need the next PFN; with PFNs hidden (all read 0, 4.2+
-    without CAP_SYS_ADMIN) the same entry, so a run is pages in one state.
+    Present pages need the next PFN (a run is entry, entry+1, ...); with PFNs
+    hidden (all read 0, 4.2+ without CAP_SYS_ADMIN) the same entry, so a run
+    is pages in one state. Swapped pages keep flags and swap type, not their
+    slot. Other pages are one state, whatever bit 55 says (set in VM_SOFTDIRTY
+    areas, 3.11+, meaningless there).
     """
     if prev_raw & PM_PRESENT:
-        step = 1 if prev_raw & PM_PFRAME_MASK else 0
-        return next_raw == prev_raw + step
-    return run_key(prev_raw) == run_key(next_raw) and not next_raw & PM_PRESENT
+        return next_raw == prev_raw + bool(prev_raw & PM_PFRAME_MASK)
+    if next_raw & PM_PRESENT or (prev_raw ^ next_raw) & PM_SWAP:
+        return False
+    return not prev_raw & PM_SWAP or not (prev_raw ^ next_raw) & _RUN_KEEP_SWAP
 
 
 def find_runs(buf, block=0, huge=(), populated=None):
@@ -1061,7 +1042,7 @@ def kpageflag_names(flags):
     return [KPF_NAMES.get(bit, "BIT%d" % bit) for bit in range(64) if flags >> bit & 1]
 
 
-IomemRegion = collections.namedtuple("IomemRegion", ("start", "end", "name", "depth"))
+IomemRegion = collections.namedtuple("IomemRegion", "start end name depth")
 IomemRegion.__doc__ = "One line of /proc/iomem: an inclusive physical range, nested by depth."
 
 
@@ -1093,13 +1074,12 @@ def iomem_region(regions, paddr):
     return " > ".join(chain) or None
 
 
-HugePage = collections.namedtuple("HugePage", (
-    "kind", "size", "head_pfn", "phys_base", "virt_base", "offset"))
+HugePage = collections.namedtuple("HugePage", "kind size head_pfn phys_base virt_base offset")
 HugePage.__doc__ = ("The huge page (hugetlb, THP or large folio) holding an address; "
                     "head_pfn and phys_base are None when PFNs are hidden.")
 
-PageInfo = collections.namedtuple("PageInfo", (
-    "kpageflags", "mapcount", "cgroup_inode", "cgroup_path", "node", "iomem", "huge"))
+PageInfo = collections.namedtuple("PageInfo",
+                                  "kpageflags mapcount cgroup_inode cgroup_path node iomem huge")
 PageInfo.__doc__ = "What the physical page is; each field None where the system hides it."
 
 
@@ -1134,8 +1114,8 @@ MATCH_KPF.update({"hugetlb": KPF_HUGE, "zero": KPF_ZERO_PAGE, "head": KPF_COMPOU
                   "tail": KPF_COMPOUND_TAIL, "mlocked": KPF_MLOCKED})
 MATCH_OTHER = ("shared",)               # map count above 1 (kpagecount)
 
-MatchSpec = collections.namedtuple("MatchSpec", (
-    "pm_set", "pm_clear", "kpf_set", "kpf_clear", "shared", "written"))
+MatchSpec = collections.namedtuple("MatchSpec",
+                                   "pm_set pm_clear kpf_set kpf_clear shared written")
 MatchSpec.__doc__ = ("A --match filter: bits that must be set or clear; shared True/False/None; "
                      "written: soft-dirty on a present or swapped page (--written).")
 
@@ -1326,8 +1306,8 @@ def split_by_mappings(maps, start, end):
     return pieces
 
 
-RunRecord = collections.namedtuple("RunRecord", (
-    "start", "end", "pages", "status", "entry", "pstart", "mapping", "page"))
+RunRecord = collections.namedtuple("RunRecord",
+                                   "start end pages status entry pstart mapping page")
 RunRecord.__doc__ = ("A run of pages in one state on consecutive PFNs, ready to print; page "
                      "the PageInfo its pages share, with --flags.")
 RunRecord.__new__.__defaults__ = (None,)
@@ -1518,8 +1498,7 @@ SUMMARY_FIELDS = ("resident", "swapped", "file", "exclusive", "soft_dirty", "hug
 FACT_FIELDS = ("thp", "hugetlb", "ksm", "zero", "shared", "dirty", "locked", "uss", "pss")
 COLUMN_TITLES = "RSS SWAP FILE EXCL SDIRTY HUGE THP HUGETLB KSM ZERO SHARED DIRTY LOCKED USS PSS"
 
-MappingSummary = collections.namedtuple("MappingSummary", (
-    "mapping", "counts", "status", "facts"))
+MappingSummary = collections.namedtuple("MappingSummary", "mapping counts status facts")
 MappingSummary.__doc__ = ("One mapping's page counts; status 'ok', or why it has none; facts "
                           "the PageCounts of its resident pages, with --flags.")
 MappingSummary.__new__.__defaults__ = (None,)
