@@ -2167,7 +2167,6 @@ class KPageReader(object):
     def __init__(self, proc_root, entry_format="=Q"):
         # type: (str, str) -> None
         self.proc_root = proc_root
-        self.entry_format = entry_format[0]
         self.big_endian = big_endian_format(entry_format)
         self.fds = {}  # type: Dict[str, int]
         self.problems = {}  # type: Dict[str, str]
@@ -2179,58 +2178,33 @@ class KPageReader(object):
 
     def _fd(self, name):
         # type: (str) -> Optional[int]
-        if name in self.fds:
-            return self.fds[name]
-        if name in self.problems:
-            return None
-        path = os.path.join(self.proc_root, name)
-        try:
-            self.fds[name] = _open(path)
-            return self.fds[name]
-        except OSError as exc:
-            if exc.errno in (errno.EACCES, errno.EPERM):
-                why = "needs root (the file is mode 0400)"
-            elif exc.errno == errno.ENOENT and self.captured:
-                why = ("not in the snapshot: its capture could not read it; capture it again "
-                       "as root")
-            elif exc.errno == errno.ENOENT:
-                why = ("missing: kernel without CONFIG_MEMCG" if name == "kpagecgroup" else
-                       "missing: kernel without CONFIG_PROC_PAGE_MONITOR")
-            else:
-                why = exc.strerror or str(exc)
-            self.problems[name] = "%s %s" % (path, why)
-            return None
+        if name not in self.fds and name not in self.problems:
+            path = os.path.join(self.proc_root, name)
+            try:
+                self.fds[name] = _open(path)
+            except OSError as exc:
+                if exc.errno in (errno.EACCES, errno.EPERM):
+                    why = "needs root (the file is mode 0400)"
+                elif exc.errno != errno.ENOENT:
+                    why = exc.strerror or str(exc)
+                elif self.captured:
+                    why = ("not in the snapshot: its capture could not read it; capture it "
+                           "again as root")
+                else:
+                    why = "missing: kernel without " + (
+                        "CONFIG_MEMCG" if name == "kpagecgroup" else "CONFIG_PROC_PAGE_MONITOR")
+                self.problems[name] = "%s %s" % (path, why)
+        return self.fds.get(name)
 
     def available(self, name):
         # type: (str) -> bool
         return self._fd(name) is not None
 
-    def read_bytes(self, name, pfn, count, own=True):
-        # type: (str, int, int, bool) -> Optional[bytes]
-        """The file's bytes for count PFNs from pfn (fewer past the last PFN);
-        own False: map counts with the observer's own mappings left in."""
-        fd = self._fd(name)
-        if fd is None:
-            return None
-        try:
-            data = pread_full(fd, count * 8, pfn * 8)
-        except OSError as exc:
-            return self._failed(name, exc)
-        data = data[:len(data) // 8 * 8]
-        if own and name == "kpagecount" and self.observer is not None:
-            data = self._without_observer(data, [(pfn, len(data) // 8)], self.entry_format)
-        return data
-
-    def _failed(self, name, exc):
-        # type: (str, OSError) -> Optional[bytes]
-        self.problems[name] = "%s: %s" % (os.path.join(self.proc_root, name), exc.strerror or exc)
-        return None
-
-    def _without_observer(self, data, runs, order):
-        # type: (bytes, List[Tuple[int, int]], str) -> bytes
+    def _without_observer(self, data, runs):
+        # type: (bytes, List[Tuple[int, int]]) -> bytes
         """Map counts less pagemap's own mappings of the same pages (its interpreter
         maps libc, libpython, ...): the counts of the system without the observer.
-        data: the counts of the PFN runs [(pfn, count)] one after another."""
+        data: the little-endian counts of the PFN runs [(pfn, count)] one after another."""
         import bisect
         import itertools
         import operator
@@ -2243,30 +2217,29 @@ class KPageReader(object):
         after = map(padded.__getitem__, map(bisect.bisect_left, itertools.repeat(padded),
                                             [pfn for pfn, _ in runs]))
         hit = map(operator.lt, after, [pfn + count for pfn, count in runs])
-        lanes = itertools.chain([0], itertools.accumulate([count for _, count in runs]))
+        lanes = itertools.accumulate([0] + [count for _, count in runs])
         out = None
-        fmt = order + "Q"
         for (pfn, count), lane in itertools.compress(zip(runs, lanes), hit):
             out = bytearray(data) if out is None else out
             for i in range(bisect.bisect_left(pfns, pfn), bisect.bisect_left(pfns, pfn + count)):
                 offset = (pfns[i] - pfn + lane) * 8
-                struct.pack_into(fmt, out, offset,
-                                 max(0, struct.unpack_from(fmt, out, offset)[0] - counts[i]))
+                struct.pack_into("<Q", out, offset,
+                                 max(0, struct.unpack_from("<Q", out, offset)[0] - counts[i]))
         return data if out is None else bytes(out)
 
     def read(self, name, pfn, count):
         # type: (str, int, int) -> Optional[Tuple[int, ...]]
         """Values for count PFNs from pfn (fewer past the last PFN), or None."""
-        data = self.read_bytes(name, pfn, count)
-        if data is None:
-            return None
-        return struct.unpack("%s%dQ" % (self.entry_format, len(data) // 8), data)
+        data = self.read_lanes(name, pfn, count)
+        return None if data is None else struct.unpack("<%dQ" % (len(data) // 8), data)
 
-    def read_lanes(self, name, pfn, count, own=True):
-        # type: (str, int, int, bool) -> Optional[bytes]
-        """Raw values for count PFNs from pfn as little-endian bytes; b"" past the end."""
-        data = self.read_bytes(name, pfn, count, own)
-        return None if data is None else little_endian(data, self.big_endian)
+    def read_lanes(self, name, pfn, count):
+        # type: (str, int, int) -> Optional[bytes]
+        """Values for count PFNs from pfn as little-endian bytes; b"" past the end."""
+        values, known = self._gather(name, [(pfn, count)])
+        if values is None or known is None:
+            return values
+        return values[:known.count(1) * 8]
 
     def gather(self, runs, *names):
         # type: (List[Tuple[int, int]], *str) -> List[Tuple[Optional[bytes], Optional[bytes]]]
@@ -2284,24 +2257,23 @@ class KPageReader(object):
         if fd is None:
             return None, None
         pread = os.pread
+        known = None
         try:
             values = b"".join([pread(fd, count * 8, pfn * 8) for pfn, count in runs])
+            if len(values) != 8 * sum([count for _, count in runs]):
+                # Past the last PFN (or a short read): run by run, with care.
+                parts = [pread_full(fd, count * 8, pfn * 8) for pfn, count in runs]
+                values = b"".join(part[:len(part) // 8 * 8].ljust(8 * count, b"\0")
+                                  for part, (_, count) in zip(parts, runs))
+                known = b"".join((b"\x01" * (len(part) // 8)).ljust(count, b"\0")
+                                 for part, (_, count) in zip(parts, runs))
         except OSError as exc:
-            return self._failed(name, exc), None
-        known = None
-        if len(values) != 8 * sum([count for _, count in runs]):
-            # Past the last PFN (or a short read): run by run, with care.
-            parts = [self.read_bytes(name, pfn, count, False)
-                     for pfn, count in runs]  # type: List[Any]
-            if None in parts:
-                return None, None
-            values = b"".join(part + bytes(8 * count - len(part))
-                              for part, (_, count) in zip(parts, runs))
-            known = b"".join(b"\x01" * (len(part) // 8) + bytes(count - len(part) // 8)
-                             for part, (_, count) in zip(parts, runs))
+            self.problems[name] = "%s: %s" % (os.path.join(self.proc_root, name),
+                                              exc.strerror or exc)
+            return None, None
         values = little_endian(values, self.big_endian)
         if name == "kpagecount" and self.observer is not None:
-            values = self._without_observer(values, runs, "<")
+            values = self._without_observer(values, runs)
         return values, known
 
     def value(self, name, pfn):
