@@ -2316,15 +2316,14 @@ class SystemFacts(object):
 
     def _read_nodes(self):
         # type: () -> Tuple[int, Dict[int, int]]
-        text = read_text_optional(os.path.join(self.sys_root, "devices", "system", "memory",
-                                               "block_size_bytes"))
-        base = os.path.join(self.sys_root, "devices", "system", "node")
+        base = os.path.join(self.sys_root, "devices", "system")
         nodes = {}  # type: Dict[int, int]
         try:
-            block = int(text.strip(), 16) if text else 0
-            for node in os.listdir(base):
+            block = int(read_text_optional(os.path.join(base, "memory", "block_size_bytes"))
+                        or "0", 16)
+            for node in os.listdir(os.path.join(base, "node")):
                 if re.match(r"^node\d+$", node):
-                    for entry in os.listdir(os.path.join(base, node)):
+                    for entry in os.listdir(os.path.join(base, "node", node)):
                         if re.match(r"^memory\d+$", entry):
                             nodes[int(entry[6:])] = int(node[4:])
         except (OSError, ValueError):
@@ -2334,6 +2333,7 @@ class SystemFacts(object):
     def iomem_of(self, paddr):
         # type: (int) -> Optional[str]
         """The /proc/iomem regions holding a physical address, or None."""
+        import bisect
         if self._iomem is None:
             text = read_text_optional(os.path.join(self.proc_root, "iomem"))
             self._iomem = parse_iomem(text or "")
@@ -2341,14 +2341,12 @@ class SystemFacts(object):
                 self.iomem_problem = "/proc/iomem unreadable"
             elif iomem_hidden(self._iomem):
                 self.iomem_problem = "/proc/iomem shows addresses only to root"
+            self._iomem_edges = sorted(set([r.start for r in self._iomem] +
+                                           [r.end + 1 for r in self._iomem]))
         if self.iomem_problem:
             return None
         # The regions holding an address change only at a region's edge: one
         # search per stretch between edges (a listing asks for every run).
-        import bisect
-        if not self._iomem_edges:
-            self._iomem_edges = sorted(set([r.start for r in self._iomem] +
-                                           [r.end + 1 for r in self._iomem]))
         stretch = bisect.bisect_right(self._iomem_edges, paddr)
         if stretch not in self._iomem_chains:
             self._iomem_chains[stretch] = iomem_region(self._iomem, paddr)
@@ -2357,23 +2355,22 @@ class SystemFacts(object):
     def cgroup_path(self, inode):
         # type: (int) -> Optional[str]
         """The cgroup directory with this inode number under sys/fs/cgroup."""
-        recorded = None if self._cgroups is not None else read_text_optional(
-            os.path.join(self.proc_root, "cgroup_paths"))
-        if recorded is not None:     # a snapshot's: the paths its capture resolved
-            self._cgroups = dict((int(ino), path) for ino, _, path in (
-                line.partition(" ") for line in recorded.splitlines()) if _DECIMAL_RE.match(ino))
         if self._cgroups is None:
-            self._cgroups = {}
-            top = os.path.join(self.sys_root, "fs", "cgroup")
-            seen = 0
-            for path, _dirs, _files in os.walk(top):
-                try:
-                    self._cgroups.setdefault(os.stat(path).st_ino, path)
-                except OSError:
-                    continue
-                seen += 1
-                if seen > 50000:  # a bound for machines with huge cgroup trees
-                    break
+            recorded = read_text_optional(os.path.join(self.proc_root, "cgroup_paths"))
+            if recorded is not None:     # a snapshot's: the paths its capture resolved
+                self._cgroups = dict((int(ino), path) for ino, _, path in (
+                    line.partition(" ") for line in recorded.splitlines())
+                    if _DECIMAL_RE.match(ino))
+            else:
+                import itertools
+                self._cgroups = {}
+                # At most 50000 directories: a bound for machines with huge cgroup trees.
+                for path, _dirs, _files in itertools.islice(
+                        os.walk(os.path.join(self.sys_root, "fs", "cgroup")), 50000):
+                    try:
+                        self._cgroups.setdefault(os.stat(path).st_ino, path)
+                    except OSError:
+                        pass
         return self._cgroups.get(inode)
 
 
