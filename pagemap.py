@@ -2015,30 +2015,21 @@ def vm_without_page_tables(reader, mapping):
 
 class Context(object):
     """What every translation of one run shares: kernel, privileges, swap areas,
-    and the readers of physical-page facts (used only where asked or needed)."""
+    and the readers of physical-page facts (used only where asked or needed):
+    of a live or fake tree, or (captured) of a rebuilt snapshot."""
 
-    def __init__(self, proc_root, kernel, priv, swaps, flags=False, entry_format="=Q"):
-        # type: (str, Optional[Tuple[int, int]], Privilege, Optional[List[SwapArea]], bool, str) -> None
-        self.proc_root = proc_root
-        self.kernel = kernel
-        self.priv = priv
-        self.swaps = swaps
-        self.flags = flags
-        self.kpage = KPageReader(proc_root, entry_format)
-        self.facts = SystemFacts(proc_root)
-
-    @classmethod
-    def load(cls, proc_root, kernel=None, flags=False, entry_format="=Q", captured=False):
-        # type: (str, Optional[Tuple[int, int]], bool, str, bool) -> Context
-        """The context of a live or fake tree, or (captured) of a rebuilt snapshot."""
+    def __init__(self, proc_root, kernel=None, flags=False, entry_format="=Q", captured=False):
+        # type: (str, Optional[Tuple[int, int]], bool, str, bool) -> None
         priv = read_privilege(proc_root)
         # Only an unprivileged capture left things out; a root one missed what was missing.
-        priv = priv._replace(captured=captured and not (priv.cap_sys_admin and
-                                                        priv.initial_userns))
-        ctx = cls(proc_root, kernel or running_kernel(proc_root), priv, read_swaps(proc_root),
-                  flags, entry_format)
-        ctx.kpage.captured = priv.captured
-        return ctx
+        self.priv = priv._replace(captured=captured and not (priv.cap_sys_admin and
+                                                             priv.initial_userns))
+        self.kernel = kernel or running_kernel(proc_root)
+        self.swaps = read_swaps(proc_root)
+        self.flags = flags
+        self.kpage = KPageReader(proc_root, entry_format)
+        self.kpage.captured = self.priv.captured
+        self.facts = SystemFacts(proc_root)
 
     def close(self):
         # type: () -> None
@@ -2131,7 +2122,7 @@ def translate_many(pid, addresses, proc_root="/proc", page_size=None, byteorder=
     """Translate virtual addresses of a process (a number or 'self')."""
     reader = ProcessReader(proc_root, parse_pid(str(pid)), page_size or system_page_size(),
                            entry_format(byteorder))
-    ctx = Context.load(proc_root, kernel)
+    ctx = Context(proc_root, kernel)
     try:
         reader.open_pagemap()
         return [translate_with(reader, ctx, vaddr) for vaddr in addresses]
@@ -3528,8 +3519,8 @@ def cmd_process(opts, console):
     page_size = opts.page_size or system_page_size()
     reader = ProcessReader(opts.proc_root, parse_pid(opts.pid), page_size,
                            entry_format(opts.byteorder))
-    ctx = Context.load(opts.proc_root, opts.kernel_version, opts.flags,
-                       entry_format(opts.byteorder), opts.source is not None)
+    ctx = Context(opts.proc_root, opts.kernel_version, opts.flags,
+                  entry_format(opts.byteorder), opts.source is not None)
     observe(ctx, reader)
     try:
         reader.open_pagemap()
@@ -3725,7 +3716,7 @@ def cmd_phys(opts, console):
     page_size = opts.page_size or system_page_size()
     paddr = parse_address(opts.phys)
     pfn = paddr // page_size
-    ctx = Context.load(opts.proc_root, opts.kernel_version)
+    ctx = Context(opts.proc_root, opts.kernel_version)
     if ctx.priv.cap_sys_admin is False or ctx.priv.initial_userns is False:
         raise PermissionDeniedError("--phys needs PFNs, which the kernel hides from this "
                                     "reader: " + hidden_pfn_reason(ctx.priv))
@@ -4250,7 +4241,7 @@ def cmd_capture(opts, console):
         raise UsageError("--capture - writes a zip to standard output: redirect it to a file")
     target = os.path.abspath(opts.capture)
     reader = ProcessReader(opts.proc_root, pid, page_size, entry_format(opts.byteorder))
-    ctx = Context.load(opts.proc_root, opts.kernel_version, True, entry_format(opts.byteorder))
+    ctx = Context(opts.proc_root, opts.kernel_version, True, entry_format(opts.byteorder))
     writer = SnapshotWriter(None)
     out = partial = held = None  # type: Any
     finish = raise_on_termination()
