@@ -1765,10 +1765,7 @@ class ProcessReader(object):
             return self.address_space_problem() or self.gone_error()
         if code in (errno.EACCES, errno.EPERM):
             # stat is world-readable: a kernel thread or zombie says so to anyone.
-            problem = self.address_space_problem()
-            if problem is not None:
-                return problem
-            return PermissionDeniedError(
+            return self.address_space_problem() or PermissionDeniedError(
                 "%s: permission denied (reading another user's process needs root or "
                 "ptrace access; see /proc/sys/kernel/yama/ptrace_scope; Linux 4.0-4.1 "
                 "refuse pagemap to all but CAP_SYS_ADMIN)" % path)
@@ -2043,14 +2040,13 @@ def translate_with(reader, ctx, vaddr):
     found = reader.entry_at(vaddr)
     mapping, before, after = find_mapping(reader.maps(), vaddr)
     if found is None:
-        problem = reader.address_space_problem()
-        if problem is not None:
-            raise problem
         limit = reader.address_space_end()
-        if limit is None:
+        problem = reader.address_space_problem()
+        if problem is None and limit is None:
             # No entry at all, even at address 0, for a live process: its mm is gone.
-            problem = reader.address_space_problem() or NoProcessError(
-                "%s has no address space (it exited while being read)" % reader.label)
+            problem = NoProcessError("%s has no address space (it exited while being read)"
+                                     % reader.label)
+        if problem is not None:
             raise problem
         return Translation(pid, vaddr, None, None, mapping, "beyond-address-space",
                            beyond_note(vaddr, limit, reader.label), reader.page_size,
@@ -2527,7 +2523,7 @@ class PageScanner(object):
         return max(start_vpn, found[0][0]) if found else end_vpn
 
 
-class RecordedScanner(object):
+class RecordedScanner(PageScanner):
     """PAGEMAP_SCAN's huge-page answers as recorded in a snapshot (the
     <pid>/pagemap-huge file of a rebuilt tree); other questions go to reads."""
 
@@ -2543,10 +2539,6 @@ class RecordedScanner(object):
             return None
         return [(max(s, start_vpn), min(e, end_vpn)) for s, e in self.recorded
                 if s < end_vpn and e > start_vpn]
-
-    def next_populated(self, start_vpn, end_vpn):
-        # type: (int, int) -> Optional[int]
-        return None
 
 
 def scanner_for(reader):
@@ -2609,18 +2601,7 @@ Piece.__doc__ = ("A stretch of a walk: entries read (data), a span known empty (
                  "or the part beyond the end of the address space (beyond).")
 
 
-def zero_bytes(length):
-    # type: (int) -> bytes
-    """Zero bytes of a length, kept for the chunk sizes walks use."""
-    zeros = _ZEROS.get(length)
-    if zeros is None:
-        if len(_ZEROS) > 8:
-            _ZEROS.clear()
-        zeros = _ZEROS[length] = bytes(length)
-    return zeros
-
-
-_ZEROS = {}  # type: Dict[int, bytes]
+_ZERO_CHUNK = bytes(COUNT_CHUNK * PM_ENTRY_BYTES)   # as long as the longest chunk read
 
 
 class Walker(object):
@@ -2650,13 +2631,13 @@ class Walker(object):
             return vpn                  # a read finds the end and says why
         stop = min(end_vpn, space_end // ps)
         nxt = self.scanner.next_populated(vpn, stop) if stop < end_vpn else None
-        if nxt is None:
-            try:
-                mapping, _, after = find_mapping(self.reader.maps(), vpn * ps)
-            except PagemapError:
-                return vpn              # maps unreadable: the reads will tell
-            nxt = vpn if mapping else min(stop, after.start // ps if after else stop)
-        return nxt
+        if nxt is not None:
+            return nxt
+        try:
+            mapping, _, after = find_mapping(self.reader.maps(), vpn * ps)
+        except PagemapError:
+            return vpn              # maps unreadable: the reads will tell
+        return vpn if mapping else min(stop, after.start // ps) if after else stop
 
     def chunks(self, vpn, end_vpn):
         """Yield (first vpn, little-endian entries) of each chunk read over
@@ -2729,7 +2710,7 @@ class Walker(object):
                 yield Piece(vpn, got, buf, False)
                 # Only an all-zero chunk makes it worth asking PAGEMAP_SCAN where
                 # the next page is; comparing stops at the first non-zero byte.
-                empty = buf == zero_bytes(len(buf))
+                empty = _ZERO_CHUNK.startswith(buf)
             vpn += got
             if got < want:
                 # The end of the address space, unless the process is gone.
