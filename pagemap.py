@@ -1709,10 +1709,7 @@ class ProcessReader(object):
             return self.address_space_problem() or self.gone_error()
         if code in (errno.EACCES, errno.EPERM):
             # stat is world-readable: a kernel thread or zombie says so to anyone.
-            problem = self.address_space_problem()
-            if problem is not None:
-                return problem
-            return PermissionDeniedError(
+            return self.address_space_problem() or PermissionDeniedError(
                 "%s: permission denied (reading another user's process needs root or "
                 "ptrace access; see /proc/sys/kernel/yama/ptrace_scope; Linux 4.0-4.1 "
                 "refuse pagemap to all but CAP_SYS_ADMIN)" % path)
@@ -1959,30 +1956,21 @@ def vm_without_page_tables(reader, mapping):
 
 class Context(object):
     """What every translation of one run shares: kernel, privileges, swap areas,
-    and the readers of physical-page facts (used only where asked or needed)."""
+    and the readers of physical-page facts (used only where asked or needed):
+    of a live or fake tree, or (captured) of a rebuilt snapshot."""
 
-    def __init__(self, proc_root, kernel, priv, swaps, flags=False, entry_format="=Q"):
-        # type: (str, Optional[Tuple[int, int]], Privilege, Optional[List[SwapArea]], bool, str) -> None
-        self.proc_root = proc_root
-        self.kernel = kernel
-        self.priv = priv
-        self.swaps = swaps
-        self.flags = flags
-        self.kpage = KPageReader(proc_root, entry_format)
-        self.facts = SystemFacts(proc_root)
-
-    @classmethod
-    def load(cls, proc_root, kernel=None, flags=False, entry_format="=Q", captured=False):
-        # type: (str, Optional[Tuple[int, int]], bool, str, bool) -> Context
-        """The context of a live or fake tree, or (captured) of a rebuilt snapshot."""
+    def __init__(self, proc_root, kernel=None, flags=False, entry_format="=Q", captured=False):
+        # type: (str, Optional[Tuple[int, int]], bool, str, bool) -> None
         priv = read_privilege(proc_root)
         # Only an unprivileged capture left things out; a root one missed what was missing.
-        priv = priv._replace(captured=captured and not (priv.cap_sys_admin and
-                                                        priv.initial_userns))
-        ctx = cls(proc_root, kernel or running_kernel(proc_root), priv, read_swaps(proc_root),
-                  flags, entry_format)
-        ctx.kpage.captured = priv.captured
-        return ctx
+        self.priv = priv._replace(captured=captured and not (priv.cap_sys_admin and
+                                                             priv.initial_userns))
+        self.kernel = kernel or running_kernel(proc_root)
+        self.swaps = read_swaps(proc_root)
+        self.flags = flags
+        self.kpage = KPageReader(proc_root, entry_format)
+        self.kpage.captured = self.priv.captured
+        self.facts = SystemFacts(proc_root)
 
     def close(self):
         # type: () -> None
@@ -1996,14 +1984,13 @@ def translate_with(reader, ctx, vaddr):
     found = reader.entry_at(vaddr)
     mapping, before, after = find_mapping(reader.maps(), vaddr)
     if found is None:
-        problem = reader.address_space_problem()
-        if problem is not None:
-            raise problem
         limit = reader.address_space_end()
-        if limit is None:
+        problem = reader.address_space_problem()
+        if problem is None and limit is None:
             # No entry at all, even at address 0, for a live process: its mm is gone.
-            problem = reader.address_space_problem() or NoProcessError(
-                "%s has no address space (it exited while being read)" % reader.label)
+            problem = NoProcessError("%s has no address space (it exited while being read)"
+                                     % reader.label)
+        if problem is not None:
             raise problem
         return Translation(pid, vaddr, None, None, mapping, "beyond-address-space",
                            beyond_note(vaddr, limit, reader.label), reader.page_size,
@@ -2075,7 +2062,7 @@ def translate_many(pid, addresses, proc_root="/proc", page_size=None, byteorder=
     """Translate virtual addresses of a process (a number or 'self')."""
     reader = ProcessReader(proc_root, parse_pid(str(pid)), page_size or system_page_size(),
                            entry_format(byteorder))
-    ctx = Context.load(proc_root, kernel)
+    ctx = Context(proc_root, kernel)
     try:
         reader.open_pagemap()
         return [translate_with(reader, ctx, vaddr) for vaddr in addresses]
@@ -2111,7 +2098,6 @@ class KPageReader(object):
     def __init__(self, proc_root, entry_format="=Q"):
         # type: (str, str) -> None
         self.proc_root = proc_root
-        self.entry_format = entry_format[0]
         self.big_endian = big_endian_format(entry_format)
         self.fds = {}  # type: Dict[str, int]
         self.problems = {}  # type: Dict[str, str]
@@ -2123,58 +2109,33 @@ class KPageReader(object):
 
     def _fd(self, name):
         # type: (str) -> Optional[int]
-        if name in self.fds:
-            return self.fds[name]
-        if name in self.problems:
-            return None
-        path = os.path.join(self.proc_root, name)
-        try:
-            self.fds[name] = _open(path)
-            return self.fds[name]
-        except OSError as exc:
-            if exc.errno in (errno.EACCES, errno.EPERM):
-                why = "needs root (the file is mode 0400)"
-            elif exc.errno == errno.ENOENT and self.captured:
-                why = ("not in the snapshot: its capture could not read it; capture it again "
-                       "as root")
-            elif exc.errno == errno.ENOENT:
-                why = ("missing: kernel without CONFIG_MEMCG" if name == "kpagecgroup" else
-                       "missing: kernel without CONFIG_PROC_PAGE_MONITOR")
-            else:
-                why = exc.strerror or str(exc)
-            self.problems[name] = "%s %s" % (path, why)
-            return None
+        if name not in self.fds and name not in self.problems:
+            path = os.path.join(self.proc_root, name)
+            try:
+                self.fds[name] = _open(path)
+            except OSError as exc:
+                if exc.errno in (errno.EACCES, errno.EPERM):
+                    why = "needs root (the file is mode 0400)"
+                elif exc.errno != errno.ENOENT:
+                    why = exc.strerror or str(exc)
+                elif self.captured:
+                    why = ("not in the snapshot: its capture could not read it; capture it "
+                           "again as root")
+                else:
+                    why = "missing: kernel without " + (
+                        "CONFIG_MEMCG" if name == "kpagecgroup" else "CONFIG_PROC_PAGE_MONITOR")
+                self.problems[name] = "%s %s" % (path, why)
+        return self.fds.get(name)
 
     def available(self, name):
         # type: (str) -> bool
         return self._fd(name) is not None
 
-    def read_bytes(self, name, pfn, count, own=True):
-        # type: (str, int, int, bool) -> Optional[bytes]
-        """The file's bytes for count PFNs from pfn (fewer past the last PFN);
-        own False: map counts with the observer's own mappings left in."""
-        fd = self._fd(name)
-        if fd is None:
-            return None
-        try:
-            data = pread_full(fd, count * 8, pfn * 8)
-        except OSError as exc:
-            return self._failed(name, exc)
-        data = data[:len(data) // 8 * 8]
-        if own and name == "kpagecount" and self.observer is not None:
-            data = self._without_observer(data, [(pfn, len(data) // 8)], self.entry_format)
-        return data
-
-    def _failed(self, name, exc):
-        # type: (str, OSError) -> Optional[bytes]
-        self.problems[name] = "%s: %s" % (os.path.join(self.proc_root, name), exc.strerror or exc)
-        return None
-
-    def _without_observer(self, data, runs, order):
-        # type: (bytes, List[Tuple[int, int]], str) -> bytes
+    def _without_observer(self, data, runs):
+        # type: (bytes, List[Tuple[int, int]]) -> bytes
         """Map counts less pagemap's own mappings of the same pages (its interpreter
         maps libc, libpython, ...): the counts of the system without the observer.
-        data: the counts of the PFN runs [(pfn, count)] one after another."""
+        data: the little-endian counts of the PFN runs [(pfn, count)] one after another."""
         import bisect
         import itertools
         import operator
@@ -2187,30 +2148,29 @@ class KPageReader(object):
         after = map(padded.__getitem__, map(bisect.bisect_left, itertools.repeat(padded),
                                             [pfn for pfn, _ in runs]))
         hit = map(operator.lt, after, [pfn + count for pfn, count in runs])
-        lanes = itertools.chain([0], itertools.accumulate([count for _, count in runs]))
+        lanes = itertools.accumulate([0] + [count for _, count in runs])
         out = None
-        fmt = order + "Q"
         for (pfn, count), lane in itertools.compress(zip(runs, lanes), hit):
             out = bytearray(data) if out is None else out
             for i in range(bisect.bisect_left(pfns, pfn), bisect.bisect_left(pfns, pfn + count)):
                 offset = (pfns[i] - pfn + lane) * 8
-                struct.pack_into(fmt, out, offset,
-                                 max(0, struct.unpack_from(fmt, out, offset)[0] - counts[i]))
+                struct.pack_into("<Q", out, offset,
+                                 max(0, struct.unpack_from("<Q", out, offset)[0] - counts[i]))
         return data if out is None else bytes(out)
 
     def read(self, name, pfn, count):
         # type: (str, int, int) -> Optional[Tuple[int, ...]]
         """Values for count PFNs from pfn (fewer past the last PFN), or None."""
-        data = self.read_bytes(name, pfn, count)
-        if data is None:
-            return None
-        return struct.unpack("%s%dQ" % (self.entry_format, len(data) // 8), data)
+        data = self.read_lanes(name, pfn, count)
+        return None if data is None else struct.unpack("<%dQ" % (len(data) // 8), data)
 
-    def read_lanes(self, name, pfn, count, own=True):
-        # type: (str, int, int, bool) -> Optional[bytes]
-        """Raw values for count PFNs from pfn as little-endian bytes; b"" past the end."""
-        data = self.read_bytes(name, pfn, count, own)
-        return None if data is None else little_endian(data, self.big_endian)
+    def read_lanes(self, name, pfn, count):
+        # type: (str, int, int) -> Optional[bytes]
+        """Values for count PFNs from pfn as little-endian bytes; b"" past the end."""
+        values, known = self._gather(name, [(pfn, count)])
+        if values is None or known is None:
+            return values
+        return values[:known.count(1) * 8]
 
     def gather(self, runs, *names):
         # type: (List[Tuple[int, int]], *str) -> List[Tuple[Optional[bytes], Optional[bytes]]]
@@ -2228,24 +2188,23 @@ class KPageReader(object):
         if fd is None:
             return None, None
         pread = os.pread
+        known = None
         try:
             values = b"".join([pread(fd, count * 8, pfn * 8) for pfn, count in runs])
+            if len(values) != 8 * sum([count for _, count in runs]):
+                # Past the last PFN (or a short read): run by run, with care.
+                parts = [pread_full(fd, count * 8, pfn * 8) for pfn, count in runs]
+                values = b"".join(part[:len(part) // 8 * 8].ljust(8 * count, b"\0")
+                                  for part, (_, count) in zip(parts, runs))
+                known = b"".join((b"\x01" * (len(part) // 8)).ljust(count, b"\0")
+                                 for part, (_, count) in zip(parts, runs))
         except OSError as exc:
-            return self._failed(name, exc), None
-        known = None
-        if len(values) != 8 * sum([count for _, count in runs]):
-            # Past the last PFN (or a short read): run by run, with care.
-            parts = [self.read_bytes(name, pfn, count, False)
-                     for pfn, count in runs]  # type: List[Any]
-            if None in parts:
-                return None, None
-            values = b"".join(part + bytes(8 * count - len(part))
-                              for part, (_, count) in zip(parts, runs))
-            known = b"".join(b"\x01" * (len(part) // 8) + bytes(count - len(part) // 8)
-                             for part, (_, count) in zip(parts, runs))
+            self.problems[name] = "%s: %s" % (os.path.join(self.proc_root, name),
+                                              exc.strerror or exc)
+            return None, None
         values = little_endian(values, self.big_endian)
         if name == "kpagecount" and self.observer is not None:
-            values = self._without_observer(values, runs, "<")
+            values = self._without_observer(values, runs)
         return values, known
 
     def value(self, name, pfn):
@@ -2288,15 +2247,14 @@ class SystemFacts(object):
 
     def _read_nodes(self):
         # type: () -> Tuple[int, Dict[int, int]]
-        text = read_text_optional(os.path.join(self.sys_root, "devices", "system", "memory",
-                                               "block_size_bytes"))
-        base = os.path.join(self.sys_root, "devices", "system", "node")
+        base = os.path.join(self.sys_root, "devices", "system")
         nodes = {}  # type: Dict[int, int]
         try:
-            block = int(text.strip(), 16) if text else 0
-            for node in os.listdir(base):
+            block = int(read_text_optional(os.path.join(base, "memory", "block_size_bytes"))
+                        or "0", 16)
+            for node in os.listdir(os.path.join(base, "node")):
                 if re.match(r"^node\d+$", node):
-                    for entry in os.listdir(os.path.join(base, node)):
+                    for entry in os.listdir(os.path.join(base, "node", node)):
                         if re.match(r"^memory\d+$", entry):
                             nodes[int(entry[6:])] = int(node[4:])
         except (OSError, ValueError):
@@ -2306,6 +2264,7 @@ class SystemFacts(object):
     def iomem_of(self, paddr):
         # type: (int) -> Optional[str]
         """The /proc/iomem regions holding a physical address, or None."""
+        import bisect
         if self._iomem is None:
             text = read_text_optional(os.path.join(self.proc_root, "iomem"))
             self._iomem = parse_iomem(text or "")
@@ -2313,14 +2272,12 @@ class SystemFacts(object):
                 self.iomem_problem = "/proc/iomem unreadable"
             elif iomem_hidden(self._iomem):
                 self.iomem_problem = "/proc/iomem shows addresses only to root"
+            self._iomem_edges = sorted(set([r.start for r in self._iomem] +
+                                           [r.end + 1 for r in self._iomem]))
         if self.iomem_problem:
             return None
         # The regions holding an address change only at a region's edge: one
         # search per stretch between edges (a listing asks for every run).
-        import bisect
-        if not self._iomem_edges:
-            self._iomem_edges = sorted(set([r.start for r in self._iomem] +
-                                           [r.end + 1 for r in self._iomem]))
         stretch = bisect.bisect_right(self._iomem_edges, paddr)
         if stretch not in self._iomem_chains:
             self._iomem_chains[stretch] = iomem_region(self._iomem, paddr)
@@ -2329,23 +2286,22 @@ class SystemFacts(object):
     def cgroup_path(self, inode):
         # type: (int) -> Optional[str]
         """The cgroup directory with this inode number under sys/fs/cgroup."""
-        recorded = None if self._cgroups is not None else read_text_optional(
-            os.path.join(self.proc_root, "cgroup_paths"))
-        if recorded is not None:     # a snapshot's: the paths its capture resolved
-            self._cgroups = dict((int(ino), path) for ino, _, path in (
-                line.partition(" ") for line in recorded.splitlines()) if _DECIMAL_RE.match(ino))
         if self._cgroups is None:
-            self._cgroups = {}
-            top = os.path.join(self.sys_root, "fs", "cgroup")
-            seen = 0
-            for path, _dirs, _files in os.walk(top):
-                try:
-                    self._cgroups.setdefault(os.stat(path).st_ino, path)
-                except OSError:
-                    continue
-                seen += 1
-                if seen > 50000:  # a bound for machines with huge cgroup trees
-                    break
+            recorded = read_text_optional(os.path.join(self.proc_root, "cgroup_paths"))
+            if recorded is not None:     # a snapshot's: the paths its capture resolved
+                self._cgroups = dict((int(ino), path) for ino, _, path in (
+                    line.partition(" ") for line in recorded.splitlines())
+                    if _DECIMAL_RE.match(ino))
+            else:
+                import itertools
+                self._cgroups = {}
+                # At most 50000 directories: a bound for machines with huge cgroup trees.
+                for path, _dirs, _files in itertools.islice(
+                        os.walk(os.path.join(self.sys_root, "fs", "cgroup")), 50000):
+                    try:
+                        self._cgroups.setdefault(os.stat(path).st_ino, path)
+                    except OSError:
+                        pass
         return self._cgroups.get(inode)
 
 
@@ -2511,7 +2467,7 @@ class PageScanner(object):
         return max(start_vpn, found[0][0]) if found else end_vpn
 
 
-class RecordedScanner(object):
+class RecordedScanner(PageScanner):
     """PAGEMAP_SCAN's huge-page answers as recorded in a snapshot (the
     <pid>/pagemap-huge file of a rebuilt tree); other questions go to reads."""
 
@@ -2527,10 +2483,6 @@ class RecordedScanner(object):
             return None
         return [(max(s, start_vpn), min(e, end_vpn)) for s, e in self.recorded
                 if s < end_vpn and e > start_vpn]
-
-    def next_populated(self, start_vpn, end_vpn):
-        # type: (int, int) -> Optional[int]
-        return None
 
 
 def scanner_for(reader):
@@ -2593,18 +2545,7 @@ Piece.__doc__ = ("A stretch of a walk: entries read (data), a span known empty (
                  "or the part beyond the end of the address space (beyond).")
 
 
-def zero_bytes(length):
-    # type: (int) -> bytes
-    """Zero bytes of a length, kept for the chunk sizes walks use."""
-    zeros = _ZEROS.get(length)
-    if zeros is None:
-        if len(_ZEROS) > 8:
-            _ZEROS.clear()
-        zeros = _ZEROS[length] = bytes(length)
-    return zeros
-
-
-_ZEROS = {}  # type: Dict[int, bytes]
+_ZERO_CHUNK = bytes(COUNT_CHUNK * PM_ENTRY_BYTES)   # as long as the longest chunk read
 
 
 class Walker(object):
@@ -2634,13 +2575,13 @@ class Walker(object):
             return vpn                  # a read finds the end and says why
         stop = min(end_vpn, space_end // ps)
         nxt = self.scanner.next_populated(vpn, stop) if stop < end_vpn else None
-        if nxt is None:
-            try:
-                mapping, _, after = find_mapping(self.reader.maps(), vpn * ps)
-            except PagemapError:
-                return vpn              # maps unreadable: the reads will tell
-            nxt = vpn if mapping else min(stop, after.start // ps if after else stop)
-        return nxt
+        if nxt is not None:
+            return nxt
+        try:
+            mapping, _, after = find_mapping(self.reader.maps(), vpn * ps)
+        except PagemapError:
+            return vpn              # maps unreadable: the reads will tell
+        return vpn if mapping else min(stop, after.start // ps) if after else stop
 
     def chunks(self, vpn, end_vpn):
         """Yield (first vpn, little-endian entries) of each chunk read over
@@ -2713,7 +2654,7 @@ class Walker(object):
                 yield Piece(vpn, got, buf, False)
                 # Only an all-zero chunk makes it worth asking PAGEMAP_SCAN where
                 # the next page is; comparing stops at the first non-zero byte.
-                empty = buf == zero_bytes(len(buf))
+                empty = _ZERO_CHUNK.startswith(buf)
             vpn += got
             if got < want:
                 # The end of the address space, unless the process is gone.
@@ -3503,8 +3444,8 @@ def cmd_process(opts, console):
     page_size = opts.page_size or system_page_size()
     reader = ProcessReader(opts.proc_root, parse_pid(opts.pid), page_size,
                            entry_format(opts.byteorder))
-    ctx = Context.load(opts.proc_root, opts.kernel_version, opts.flags,
-                       entry_format(opts.byteorder), opts.source is not None)
+    ctx = Context(opts.proc_root, opts.kernel_version, opts.flags,
+                  entry_format(opts.byteorder), opts.source is not None)
     observe(ctx, reader)
     try:
         reader.open_pagemap()
@@ -3700,7 +3641,7 @@ def cmd_phys(opts, console):
     page_size = opts.page_size or system_page_size()
     paddr = parse_address(opts.phys)
     pfn = paddr // page_size
-    ctx = Context.load(opts.proc_root, opts.kernel_version)
+    ctx = Context(opts.proc_root, opts.kernel_version)
     if ctx.priv.cap_sys_admin is False or ctx.priv.initial_userns is False:
         raise PermissionDeniedError("--phys needs PFNs, which the kernel hides from this "
                                     "reader: " + hidden_pfn_reason(ctx.priv))
@@ -4225,7 +4166,7 @@ def cmd_capture(opts, console):
         raise UsageError("--capture - writes a zip to standard output: redirect it to a file")
     target = os.path.abspath(opts.capture)
     reader = ProcessReader(opts.proc_root, pid, page_size, entry_format(opts.byteorder))
-    ctx = Context.load(opts.proc_root, opts.kernel_version, True, entry_format(opts.byteorder))
+    ctx = Context(opts.proc_root, opts.kernel_version, True, entry_format(opts.byteorder))
     writer = SnapshotWriter(None)
     out = partial = held = None  # type: Any
     finish = raise_on_termination()
