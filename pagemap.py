@@ -2857,6 +2857,14 @@ CONTROLS = dict((c, "\\x%02x" % c) for c in list(range(32)) + list(range(127, 16
 CONTROLS.update({0x2028: "\\u2028", 0x2029: "\\u2029"})  # line breaks to str.splitlines
 
 
+def is_terminal(stream):
+    # type: (Any) -> bool
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no such method, or closed
+        return False
+
+
 class Console(object):
     """Output and once-per-run warnings."""
 
@@ -2943,16 +2951,13 @@ def resolve_arguments(args, reader):
     selectors that matched nothing."""
     addresses, spans, unmatched = [], [], []  # type: (List[int], List[Span], List[str])
     for arg in args:
-        span = None if is_selector(arg) else parse_range(arg)
-        if span is not None:
-            spans.append(span)
-        elif not is_selector(arg):
+        found = select_mappings(reader.maps(), arg.strip()) if is_selector(arg) else [
+            parse_range(arg)]
+        if found == [None]:
             addresses.append(parse_address(arg))
-        else:
-            found = select_mappings(reader.maps(), arg.strip())
-            spans.extend(found)
-            if not found:
-                unmatched.append(arg)
+        elif not found:
+            unmatched.append(arg)
+        spans.extend(span for span in found if span is not None)
     return addresses, spans, unmatched
 
 
@@ -3184,14 +3189,15 @@ def print_ranges(console, opts, view, spans):
             console.write("\n".join(lines))
 
 
-def write_json_lookup(console, opts, view, header, translations, spans):
-    # type: (Console, Namespace, RangeView, Dict[str, Any], List[Translation], List[Span]) -> None
+def write_json_lookup(console, opts, view, translations, spans):
+    # type: (Console, Namespace, RangeView, List[Translation], List[Span]) -> None
     """The --json document for addresses and ranges, written as it is made:
     a range's runs stream out one per line, so memory stays bounded."""
     import json
     # The document whole but for its ranges, which stream in where "ranges": 0 stands
     # (no string can hold that text: JSON escapes the quotes in one).
-    doc = dict(header, ranges=0, results=[translation_json(tr) for tr in translations])
+    doc = json_head(view.reader.resolved_pid(), view.reader.page_size, view.ctx.kernel)
+    doc.update(ranges=0, results=[translation_json(tr) for tr in translations])
     before, _, after = json.dumps(doc, indent=2, sort_keys=True).partition('"ranges": 0')
     console.write(before + '"ranges": [')
     for i, span in enumerate(spans):
@@ -3246,15 +3252,13 @@ def cmd_lookup(opts, console, reader, ctx):
     translations = [translate_with(reader, ctx, vaddr) for vaddr in addresses]
     if any(tr.status == "pfn-hidden" for tr in translations):
         console.warn("hidden", "physical addresses hidden: " + hidden_pfn_reason(ctx.priv))
-    header = json_head(reader.resolved_pid(), reader.page_size, ctx.kernel)
-    view = RangeView(reader, ctx, Walker(reader),
-                     match_spec(opts))
+    view = RangeView(reader, ctx, Walker(reader), match_spec(opts))
     if opts.json:
-        whole_or_nothing(console, lambda: write_json_lookup(console, opts, view, header,
-                                                            translations, spans))
+        whole_or_nothing(console, lambda: write_json_lookup(console, opts, view, translations,
+                                                            spans))
     else:
         if translations:
-            emit(console, opts, translations, header)
+            emit(console, opts, translations, {})
         print_ranges(console, opts, view, spans)
     unresolved = warn_unresolved(console, reader, unmatched, spans)
     ok = all(tr.paddr is not None for tr in translations) and not unresolved
@@ -3382,11 +3386,7 @@ def picture_style(out):
     # type: (Any) -> Tuple[Dict[str, str], int]
     """Block characters and strip width: Unicode and the terminal's width on a
     terminal that can show it, plain ASCII and 64 columns otherwise."""
-    try:
-        tty = out.isatty()
-    except (AttributeError, ValueError):
-        tty = False
-    if not tty:
+    if not is_terminal(out):
         return PICTURE_PLAIN, 64
     try:
         columns = os.get_terminal_size(out.fileno()).columns
@@ -3556,11 +3556,11 @@ def cmd_clear_soft_dirty(opts, console, reader):
 def cmd_process(opts, console):
     # type: (Namespace, Console) -> int
     """Everything that reads one process: lookups, ranges, the summary."""
-    page_size = opts.page_size or system_page_size()
-    reader = ProcessReader(opts.proc_root, parse_pid(opts.pid), page_size,
-                           entry_format(opts.byteorder))
-    ctx = Context.load(opts.proc_root, opts.kernel_version, opts.flags,
-                       entry_format(opts.byteorder), opts.source is not None)
+    fmt = entry_format(opts.byteorder)
+    reader = ProcessReader(opts.proc_root, parse_pid(opts.pid),
+                           opts.page_size or system_page_size(), fmt)
+    ctx = Context.load(opts.proc_root, opts.kernel_version, opts.flags, fmt,
+                       opts.source is not None)
     observe(ctx, reader)
     try:
         reader.open_pagemap()
@@ -3575,10 +3575,7 @@ def cmd_process(opts, console):
                             "--match %s cannot be decided: " % opts.match)
         if opts.watch is not None:
             return cmd_watch(opts, console, reader)
-        if not opts.addresses:
-            code = cmd_summary(opts, console, reader, ctx)
-        else:
-            code = cmd_lookup(opts, console, reader, ctx)
+        code = (cmd_lookup if opts.addresses else cmd_summary)(opts, console, reader, ctx)
         if opts.flags:
             warn_kpage_problems(console, ctx)
         return code
@@ -3621,13 +3618,11 @@ def physical_flag_counts(kpage, first, end):
     pfn = first
     while end is None or pfn < end:
         want = PHYSICAL_CHUNK if end is None else min(PHYSICAL_CHUNK, end - pfn)
-        data = kpage.read_lanes("kpageflags", pfn, want)
-        if not data:
-            break
+        data = kpage.read_lanes("kpageflags", pfn, want) or b""
         for value, count in value_runs(data):
             counts[value] = counts.get(value, 0) + count
         pfn += len(data) // 8
-        if len(data) // 8 < want:
+        if len(data) < want * 8:
             break
     return counts, pfn
 
@@ -3705,20 +3700,15 @@ class Progress(object):
     """A progress line on stderr, only on a terminal and only once a scan is slow."""
 
     def __init__(self, err, delay=1.0):
-        self.err = err
-        self.delay = delay
-        self.shown = False
         import time
+        self.err = err
         self.clock = time.time
-        self.start = self.clock()
-        try:
-            self.tty = err.isatty()
-        except (AttributeError, ValueError):
-            self.tty = False
+        self.after = self.clock() + delay if is_terminal(err) else float("inf")
+        self.shown = False
 
     def update(self, text):
         # type: (str) -> None
-        if self.tty and self.clock() - self.start > self.delay:
+        if self.clock() > self.after:
             self.err.write("\r\x1b[K" + text)
             self.err.flush()
             self.shown = True
@@ -3742,12 +3732,6 @@ def scan_process_for_pfn(proc_root, pid, page_size, fmt, pfn):
                 yield mapping, vpn * page_size, raw
     finally:
         reader.close()
-
-
-def process_name(proc_root, pid):
-    # type: (str, str) -> str
-    text = read_text_optional(os.path.join(proc_root, pid, "comm"))
-    return (text or "?").strip()
 
 
 def cmd_phys(opts, console):
@@ -3783,7 +3767,8 @@ def cmd_phys(opts, console):
         except PagemapError:
             skipped["unreadable"] += 1
     progress.done()
-    names = dict((pid, process_name(opts.proc_root, pid)) for pid in set(m[0] for m in matches))
+    names = dict((pid, (read_text_optional(os.path.join(opts.proc_root, pid, "comm")) or "?")
+                  .strip()) for pid, _, _, _ in matches)
     page = physical_page_info(ctx, pfn, paddr) if opts.flags else None
     if opts.json:
         import json
@@ -3890,11 +3875,10 @@ def check_kpage_files(proc_root, pfn):
     try:
         for name in KPAGE_FILES:
             values = kpage.read(name, pfn or 0, 1)
-            if values is not None:
-                findings.append(Finding(name, "ok", "readable: --flags, --phys and --physical "
-                                        "work" if name == "kpageflags" else "readable"))
-            else:
-                findings.append(Finding(name, "warn", kpage.problems.get(name, "unreadable")))
+            findings.append(Finding(name, "warn", kpage.problems.get(name, "unreadable"))
+                            if values is None else Finding(name, "ok", (
+                                "readable: --flags, --phys and --physical work"
+                                if name == "kpageflags" else "readable")))
             if name == "kpageflags" and pfn and values and values[0] & KPF_KSM:
                 # Linux 6.10's rewrite of stable_page_flags() tests the mapping's KSM
                 # bits with '&', true for any anonymous page, until the fix 'fs/proc:
@@ -4000,7 +3984,7 @@ def cmd_check(opts, console):
     findings, works = run_checks(opts.proc_root, page_size)
     if opts.json:
         import json
-        console.write(json.dumps({"ok": works, "checks": [dict(zip(Finding._fields, f))
+        console.write(json.dumps({"ok": works, "checks": [dict(f._asdict())
                                                           for f in findings]},
                                  indent=2, sort_keys=True))
     else:
