@@ -2896,6 +2896,12 @@ class Console(object):
             enc = getattr(self.out, "encoding", None) or "ascii"
             self.out.write(text.encode(enc, "backslashreplace").decode(enc) + "\n")
 
+    def json(self, doc):
+        # type: (Any) -> None
+        """Write doc as one indented JSON document."""
+        import json
+        self.write(json.dumps(doc, indent=2, sort_keys=True))
+
     def warn(self, key, message):
         # type: (str, str) -> None
         if key not in self.warned:
@@ -2914,10 +2920,7 @@ def emit(console, opts, translations, header):
     # type: (Console, Namespace, List[Translation], Dict[str, Any]) -> None
     """Print translations as text lines or one JSON document."""
     if opts.json:
-        import json
-        doc = dict(header)
-        doc["results"] = [translation_json(tr) for tr in translations]
-        console.write(json.dumps(doc, indent=2, sort_keys=True))
+        console.json(dict(header, results=[translation_json(tr) for tr in translations]))
         return
     console.write(TEXT_HEADER)
     for tr in translations:
@@ -3436,12 +3439,11 @@ def cmd_summary(opts, console, reader, ctx):
         else:
             console.write(format_summary_row(row, ps, opts.flags))
     if opts.json:
-        import json
         total, total_facts, size = summary_totals(rows)
         doc = json_head(reader.resolved_pid(), ps, ctx.kernel)
         doc.update(mappings=docs, total=dict(zip(summary_fields(True), summary_values(
             total, total_facts, ps, True)), size=size, mappings=len(rows)))
-        console.write(json.dumps(doc, indent=2, sort_keys=True))
+        console.json(doc)
     elif not opts.picture:
         for line in format_summary_total(rows, ps, opts.flags):
             console.write(line)
@@ -3653,12 +3655,11 @@ def cmd_physical(opts, console):
     rows = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     total = sum(counts.values())
     if opts.json:
-        import json
-        console.write(json.dumps({
+        console.json({
             "page_size": page_size, "pfn_start": first, "pfn_end": stop, "pages": total,
             "combinations": [{"kpageflags": flags, "flags": kpageflag_names(flags),
                               "pages": pages, "bytes": pages * page_size}
-                             for flags, pages in rows]}, indent=2, sort_keys=True))
+                             for flags, pages in rows]})
     else:
         console.write("%14s %12s  %-18s  %s" % ("PAGES", "MIB", "KPAGEFLAGS", "FLAGS"))
         for flags, pages in rows:
@@ -3750,7 +3751,7 @@ def cmd_phys(opts, console):
     pids = ([parse_pid(p) for p in ([opts.pid] if opts.pid else []) + opts.addresses]
             or [p for p in list_pids(opts.proc_root) if p != str(own_pid(opts.proc_root))])
     progress = Progress(console.err)
-    matches = []  # type: List[Tuple[str, int, int, Mapping]]
+    matches = []  # type: List[Tuple[str, int, int, Mapping, List[str]]]
     skipped = collections.Counter()  # type: collections.Counter
     for i, pid in enumerate(pids):
         progress.update("pagemap: scanning PID %s (%d of %d), %d found"
@@ -3758,7 +3759,8 @@ def cmd_phys(opts, console):
         try:
             for mapping, vaddr, raw in scan_process_for_pfn(opts.proc_root, pid, page_size,
                                                             fmt, pfn):
-                matches.append((pid, vaddr + paddr % page_size, raw, mapping))
+                matches.append((pid, vaddr + paddr % page_size, raw, mapping, entry_flag_names(
+                    decode_entry(raw, ctx.kernel))))
         except PermissionDeniedError:
             skipped["permission denied"] += 1
         except NoProcessError as exc:
@@ -3768,27 +3770,23 @@ def cmd_phys(opts, console):
             skipped["unreadable"] += 1
     progress.done()
     names = dict((pid, (read_text_optional(os.path.join(opts.proc_root, pid, "comm")) or "?")
-                  .strip()) for pid, _, _, _ in matches)
+                  .strip()) for pid, _, _, _, _ in matches)
     page = physical_page_info(ctx, pfn, paddr) if opts.flags else None
     if opts.json:
-        import json
-        console.write(json.dumps({
+        console.json({
             "paddr": paddr, "pfn": pfn, "page_size": page_size, "processes": len(pids),
-            "page": page_json(page),
-            "skipped": dict(skipped),
+            "page": page_json(page), "skipped": dict(skipped),
             "matches": [{"pid": int(pid), "comm": names[pid], "vaddr": vaddr, "entry": raw,
-                         "flags": entry_flag_names(decode_entry(raw, ctx.kernel)),
-                         "mapping": mapping_json(mapping)}
-                        for pid, vaddr, raw, mapping in matches]}, indent=2, sort_keys=True))
+                         "flags": flags, "mapping": mapping_json(mapping)}
+                        for pid, vaddr, raw, mapping, flags in matches]})
     else:
         if page is not None:
             for line in format_page(page, page_size):
                 console.write("physical 0x%x (PFN 0x%x)%s" % (paddr, pfn, line[1:]))
         console.write("%-8s %-16s %-18s %-22s %s" % ("PID", "COMM", "VADDR", "FLAGS", "MAPPING"))
-        for pid, vaddr, raw, mapping in matches:
+        for pid, vaddr, _, mapping, flags in matches:
             console.write("%-8s %-16s %-18s %-22s %s" % (
-                pid, names[pid][:16], "0x%x" % vaddr,
-                ",".join(entry_flag_names(decode_entry(raw, ctx.kernel))) or "-",
+                pid, names[pid][:16], "0x%x" % vaddr, ",".join(flags) or "-",
                 mapping_label(mapping)))
     if skipped:
         console.warn("skipped", "skipped %d of %d processes (%s); the page may also be "
@@ -3983,10 +3981,7 @@ def cmd_check(opts, console):
     page_size = opts.page_size or system_page_size()
     findings, works = run_checks(opts.proc_root, page_size)
     if opts.json:
-        import json
-        console.write(json.dumps({"ok": works, "checks": [dict(f._asdict())
-                                                          for f in findings]},
-                                 indent=2, sort_keys=True))
+        console.json({"ok": works, "checks": [dict(f._asdict()) for f in findings]})
     else:
         console.write("pagemap %s --check on %s" % (__version__, opts.proc_root))
         for f in findings:
