@@ -2873,7 +2873,7 @@ class Console(object):
         self.err = err
         self.warned = set()  # type: set
         self.aliases = []  # type: List[Tuple[str, str]]
-        self.tty = getattr(out, "isatty", lambda: False)()
+        self.tty = is_terminal(out)
 
     def name(self, text):
         # type: (str) -> str
@@ -2935,13 +2935,11 @@ def pmd_pages_for(proc_root, page_size):
     Read once a run: a machine-wide scan asks for every process."""
     key = (proc_root, page_size)
     if key not in _PMD_PAGES:
-        pages = page_size // PM_ENTRY_BYTES
-        if proc_root == "/proc":
-            text = read_text_optional("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size")
-            size = parse_decimal((text or "").strip())
-            if size is not None and size >= page_size:
-                pages = size // page_size
-        _PMD_PAGES[key] = pages
+        size = parse_decimal((read_text_optional(
+            "/sys/kernel/mm/transparent_hugepage/hpage_pmd_size") or "").strip()
+            ) if proc_root == "/proc" else None
+        _PMD_PAGES[key] = (size // page_size if size is not None and size >= page_size
+                           else page_size // PM_ENTRY_BYTES)
     return _PMD_PAGES[key]
 
 
@@ -3238,13 +3236,11 @@ def whole_or_nothing(console, write):
     out, console.out = console.out, spool
     try:
         write()
-        console.out.seek(0)
-        chunk = console.out.read(65536)
-        while chunk:
+        spool.seek(0)
+        for chunk in iter(lambda: spool.read(65536), ""):
             out.write(chunk)
-            chunk = console.out.read(65536)
     finally:
-        console.out.close()
+        spool.close()
         console.out = out
 
 
@@ -3372,15 +3368,14 @@ def picture_strip(walker, row, width, chars):
     ps = walker.reader.page_size
     out = []
     for b0, b1 in picture_blocks(row.mapping.start // ps, -(-row.mapping.end // ps), width):
-        counts = ZERO_COUNTS._replace(pages=b1 - b0)
-        if row.status == "ok":
-            counts = walker.counts(b0, b1)[0]
-            if row.counts.huge and not counts.huge:
-                # A block smaller than a huge page, or not aligned to one, sees none:
-                # ask the PMD-aligned span around it.
-                pmd = walker.pmd_pages
-                counts = counts._replace(huge=walker.counts(b0 - b0 % pmd,
-                                                            -(-b1 // pmd) * pmd)[0].huge)
+        # Not "ok": the block's kind is the status, whatever its counts.
+        counts = walker.counts(b0, b1)[0] if row.status == "ok" else ZERO_COUNTS
+        if row.counts.huge and not counts.huge:
+            # A block smaller than a huge page, or not aligned to one, sees none:
+            # ask the PMD-aligned span around it.
+            pmd = walker.pmd_pages
+            counts = counts._replace(huge=walker.counts(b0 - b0 % pmd,
+                                                        -(-b1 // pmd) * pmd)[0].huge)
         out.append(chars[block_kind(counts, row.status)])
     return "".join(out)
 
@@ -3457,9 +3452,7 @@ def cmd_summary(opts, console, reader, ctx):
 def match_spec(opts):
     # type: (Namespace) -> Optional[MatchSpec]
     """The page filter of --match and --written, or None for every page."""
-    if not opts.match and not opts.written:
-        return None
-    return parse_match(opts.match or "", opts.written)
+    return parse_match(opts.match or "", opts.written) if opts.match or opts.written else None
 
 
 def require_soft_dirty(opts, reader):
@@ -3545,16 +3538,6 @@ def cmd_watch(opts, console, reader):
     return EXIT_OK
 
 
-def cmd_clear_soft_dirty(opts, console, reader):
-    # type: (Namespace, Console, ProcessReader) -> int
-    """echo 4 > /proc/PID/clear_refs, said out loud."""
-    require_soft_dirty(opts, reader)
-    clear_soft_dirty(opts.proc_root, reader.pid)
-    console.write("cleared the soft-dirty bits of %s (4 > %s): pages written from now on show "
-                  "with --written" % (reader.label, os.path.join(reader.dir, "clear_refs")))
-    return EXIT_OK
-
-
 def cmd_process(opts, console):
     # type: (Namespace, Console) -> int
     """Everything that reads one process: lookups, ranges, the summary."""
@@ -3566,14 +3549,18 @@ def cmd_process(opts, console):
     observe(ctx, reader)
     try:
         reader.open_pagemap()
-        if opts.clear_soft_dirty:
-            return cmd_clear_soft_dirty(opts, console, reader)
-        if opts.written:
+        if opts.written or opts.clear_soft_dirty:
             require_soft_dirty(opts, reader)
+        if opts.clear_soft_dirty:
+            clear_soft_dirty(opts.proc_root, reader.pid)
+            console.write("cleared the soft-dirty bits of %s (4 > %s): pages written from now "
+                          "on show with --written" % (reader.label,
+                                                      os.path.join(reader.dir, "clear_refs")))
+            return EXIT_OK
         spec = match_spec(opts)
         if spec is not None and match_needs_kpage(spec):
             # Without the kpage files no page could pass or fail: an error, not nothing.
-            open_kpageflags(ctx.kpage, ("kpageflags",) if spec.shared is None else KPAGE_FILES[:2],
+            open_kpageflags(ctx.kpage, KPAGE_FILES[:1 if spec.shared is None else 2],
                             "--match %s cannot be decided: " % opts.match)
         if opts.watch is not None:
             return cmd_watch(opts, console, reader)
