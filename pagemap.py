@@ -3277,13 +3277,21 @@ def warn_unresolved(console, reader, unmatched, spans):
     return bool(unmatched or empty)
 
 
-def summarize_mapping(view, mapping, facts=None):
-    # type: (RangeView, Mapping, Optional[PageFacts]) -> MappingSummary
+def summarize_mapping(view, mapping, facts, hugetlb, swap):
+    # type: (RangeView, Mapping, Optional[PageFacts], bool, bool) -> MappingSummary
     """Count one mapping's pages, with --match those that pass (and their facts,
     with --flags), or say why it has no pagemap entries: it lies beyond the end
     of the address space ([vsyscall]), it is [vvar], which the kernel maps
     VM_PFNMAP, or it is a device mapping with no pages that smaps marks
-    VM_PFNMAP/VM_IO (asked only then: smaps costs a walk)."""
+    VM_PFNMAP/VM_IO (asked only then: smaps costs a walk).
+
+    The counts are as smaps accounts them, where the entries alone differ:
+    hugetlb pages count in HUGE, not in RSS, FILE, EXCL, SHARED, USS or PSS
+    (smaps: *_Hugetlb, not Rss or Pss); a shared mapping's swapped pages leave
+    no swap entry (the kernel clears the PTEs), so its SWAP is smaps' Swap
+    (shmem's own count). smaps (a page-table walk of its own) is read only
+    where hugetlb pages may be (hugetlb: any in the system) or shared memory
+    swapped (swap: any swap area)."""
     reader = view.reader
     ps = reader.page_size
     vpn0, vpn1 = mapping.start // ps, -(-mapping.end // ps)
@@ -3320,7 +3328,19 @@ def summarize_mapping(view, mapping, facts=None):
             and mapping.path.startswith("/dev/") and not mapping.anonymous
             and vm_without_page_tables(reader, mapping)):
         status = "no-page-tables"
-    return MappingSummary(mapping, counts, status, found if status == "ok" else None)
+    if status != "ok":
+        return MappingSummary(mapping, counts, status, None)
+    anon_hugetlb = mapping.path.startswith("/anon_hugepage")
+    if (hugetlb and counts.huge != 0) or (swap and mapping.shared) or anon_hugetlb:
+        fields = reader.smaps_fields(mapping) or {}
+        if anon_hugetlb or "ht" in fields.get("VmFlags", "").split():
+            counts = counts._replace(present=0, file=0, exclusive=0, huge=counts.present)
+            if found is not None:
+                found = found._replace(shared=0, uss=0, pss=0.0)
+        swapped = parse_kib(fields.get("Swap"))
+        if swap and mapping.shared and swapped:
+            counts = counts._replace(swapped=max(counts.swapped, swapped // ps))
+    return MappingSummary(mapping, counts, status, found)
 
 
 def read_meminfo(proc_root):
@@ -3337,29 +3357,6 @@ def hugetlb_in_use(proc_root):
     else HugePages_Total): then no mapping needs smaps to tell hugetlb from THP."""
     meminfo = read_meminfo(proc_root)
     return meminfo.get("Hugetlb", meminfo.get("HugePages_Total", 1)) > 0
-
-
-def account_like_smaps(reader, row, hugetlb, swap):
-    # type: (ProcessReader, MappingSummary, bool, bool) -> MappingSummary
-    """A mapping's counts as smaps accounts them, where its entries alone differ:
-    hugetlb pages count in HUGE, not in RSS, FILE, EXCL, SHARED, USS or PSS (smaps:
-    *_Hugetlb, not Rss or Pss); a shared mapping's swapped pages leave no swap entry
-    (the kernel clears the PTEs), so its SWAP is smaps' Swap (shmem's own count).
-    smaps (a page-table walk of its own) is read only where hugetlb pages may be
-    (hugetlb: any in the system) or shared memory swapped (swap: any swap area)."""
-    m, c = row.mapping, row.counts
-    anon_hugetlb = m.path.startswith("/anon_hugepage")
-    if row.status != "ok" or not ((hugetlb and c.huge != 0) or (swap and m.shared) or anon_hugetlb):
-        return row
-    fields = reader.smaps_fields(m) or {}
-    if anon_hugetlb or "ht" in fields.get("VmFlags", "").split():
-        c = c._replace(present=0, file=0, exclusive=0, huge=c.present)
-        if row.facts is not None:
-            row = row._replace(facts=row.facts._replace(shared=0, uss=0, pss=0.0))
-    swapped = parse_kib(fields.get("Swap"))
-    if swap and m.shared and swapped:
-        c = c._replace(swapped=max(c.swapped, swapped // reader.page_size))
-    return row._replace(counts=c)
 
 
 def picture_strip(walker, row, width, chars):
@@ -3417,7 +3414,7 @@ def cmd_summary(opts, console, reader, ctx):
     else:
         console.write(summary_header(opts.flags))
     for mapping in reader.maps():
-        row = account_like_smaps(reader, summarize_mapping(view, mapping, facts), hugetlb, swap)
+        row = summarize_mapping(view, mapping, facts, hugetlb, swap)
         rows.append(row)
         if row.counts.huge is None:
             console.warn("huge", "huge pages unknown: without PAGEMAP_SCAN (Linux 6.7+) only "
