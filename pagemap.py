@@ -2742,6 +2742,14 @@ CONTROLS = dict((c, "\\x%02x" % c) for c in list(range(32)) + list(range(127, 16
 CONTROLS.update({0x2028: "\\u2028", 0x2029: "\\u2029"})  # line breaks to str.splitlines
 
 
+def is_terminal(stream):
+    # type: (Any) -> bool
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no such method, or closed
+        return False
+
+
 class Console(object):
     """Output and once-per-run warnings."""
 
@@ -2750,7 +2758,7 @@ class Console(object):
         self.err = err
         self.warned = set()  # type: set
         self.aliases = []  # type: List[Tuple[str, str]]
-        self.tty = getattr(out, "isatty", lambda: False)()
+        self.tty = is_terminal(out)
 
     def name(self, text):
         # type: (str) -> str
@@ -2773,6 +2781,12 @@ class Console(object):
             enc = getattr(self.out, "encoding", None) or "ascii"
             self.out.write(text.encode(enc, "backslashreplace").decode(enc) + "\n")
 
+    def json(self, doc):
+        # type: (Any) -> None
+        """Write doc as one indented JSON document."""
+        import json
+        self.write(json.dumps(doc, indent=2, sort_keys=True))
+
     def warn(self, key, message):
         # type: (str, str) -> None
         if key not in self.warned:
@@ -2791,10 +2805,7 @@ def emit(console, opts, translations, header):
     # type: (Console, Namespace, List[Translation], Dict[str, Any]) -> None
     """Print translations as text lines or one JSON document."""
     if opts.json:
-        import json
-        doc = dict(header)
-        doc["results"] = [translation_json(tr) for tr in translations]
-        console.write(json.dumps(doc, indent=2, sort_keys=True))
+        console.json(dict(header, results=[translation_json(tr) for tr in translations]))
         return
     console.write(TEXT_HEADER)
     for tr in translations:
@@ -2809,13 +2820,11 @@ def pmd_pages_for(proc_root, page_size):
     Read once a run: a machine-wide scan asks for every process."""
     key = (proc_root, page_size)
     if key not in _PMD_PAGES:
-        pages = page_size // PM_ENTRY_BYTES
-        if proc_root == "/proc":
-            text = read_text_optional("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size")
-            size = parse_decimal((text or "").strip())
-            if size is not None and size >= page_size:
-                pages = size // page_size
-        _PMD_PAGES[key] = pages
+        size = parse_decimal((read_text_optional(
+            "/sys/kernel/mm/transparent_hugepage/hpage_pmd_size") or "").strip()
+            ) if proc_root == "/proc" else None
+        _PMD_PAGES[key] = (size // page_size if size is not None and size >= page_size
+                           else page_size // PM_ENTRY_BYTES)
     return _PMD_PAGES[key]
 
 
@@ -2828,16 +2837,13 @@ def resolve_arguments(args, reader):
     selectors that matched nothing."""
     addresses, spans, unmatched = [], [], []  # type: (List[int], List[Span], List[str])
     for arg in args:
-        span = None if is_selector(arg) else parse_range(arg)
-        if span is not None:
-            spans.append(span)
-        elif not is_selector(arg):
+        found = select_mappings(reader.maps(), arg.strip()) if is_selector(arg) else [
+            parse_range(arg)]
+        if found == [None]:
             addresses.append(parse_address(arg))
-        else:
-            found = select_mappings(reader.maps(), arg.strip())
-            spans.extend(found)
-            if not found:
-                unmatched.append(arg)
+        elif not found:
+            unmatched.append(arg)
+        spans.extend(span for span in found if span is not None)
     return addresses, spans, unmatched
 
 
@@ -3069,14 +3075,15 @@ def print_ranges(console, opts, view, spans):
             console.write("\n".join(lines))
 
 
-def write_json_lookup(console, opts, view, header, translations, spans):
-    # type: (Console, Namespace, RangeView, Dict[str, Any], List[Translation], List[Span]) -> None
+def write_json_lookup(console, opts, view, translations, spans):
+    # type: (Console, Namespace, RangeView, List[Translation], List[Span]) -> None
     """The --json document for addresses and ranges, written as it is made:
     a range's runs stream out one per line, so memory stays bounded."""
     import json
     # The document whole but for its ranges, which stream in where "ranges": 0 stands
     # (no string can hold that text: JSON escapes the quotes in one).
-    doc = dict(header, ranges=0, results=[translation_json(tr) for tr in translations])
+    doc = json_head(view.reader.resolved_pid(), view.reader.page_size, view.ctx.kernel)
+    doc.update(ranges=0, results=[translation_json(tr) for tr in translations])
     before, _, after = json.dumps(doc, indent=2, sort_keys=True).partition('"ranges": 0')
     console.write(before + '"ranges": [')
     for i, span in enumerate(spans):
@@ -3114,13 +3121,11 @@ def whole_or_nothing(console, write):
     out, console.out = console.out, spool
     try:
         write()
-        console.out.seek(0)
-        chunk = console.out.read(65536)
-        while chunk:
+        spool.seek(0)
+        for chunk in iter(lambda: spool.read(65536), ""):
             out.write(chunk)
-            chunk = console.out.read(65536)
     finally:
-        console.out.close()
+        spool.close()
         console.out = out
 
 
@@ -3131,15 +3136,13 @@ def cmd_lookup(opts, console, reader, ctx):
     translations = [translate_with(reader, ctx, vaddr) for vaddr in addresses]
     if any(tr.status == "pfn-hidden" for tr in translations):
         console.warn("hidden", "physical addresses hidden: " + hidden_pfn_reason(ctx.priv))
-    header = json_head(reader.resolved_pid(), reader.page_size, ctx.kernel)
-    view = RangeView(reader, ctx, Walker(reader),
-                     match_spec(opts))
+    view = RangeView(reader, ctx, Walker(reader), match_spec(opts))
     if opts.json:
-        whole_or_nothing(console, lambda: write_json_lookup(console, opts, view, header,
-                                                            translations, spans))
+        whole_or_nothing(console, lambda: write_json_lookup(console, opts, view, translations,
+                                                            spans))
     else:
         if translations:
-            emit(console, opts, translations, header)
+            emit(console, opts, translations, {})
         print_ranges(console, opts, view, spans)
     unresolved = warn_unresolved(console, reader, unmatched, spans)
     ok = all(tr.paddr is not None for tr in translations) and not unresolved
@@ -3159,13 +3162,21 @@ def warn_unresolved(console, reader, unmatched, spans):
     return bool(unmatched or empty)
 
 
-def summarize_mapping(view, mapping, facts=None):
-    # type: (RangeView, Mapping, Optional[PageFacts]) -> MappingSummary
+def summarize_mapping(view, mapping, facts, hugetlb, swap):
+    # type: (RangeView, Mapping, Optional[PageFacts], bool, bool) -> MappingSummary
     """Count one mapping's pages, with --match those that pass (and their facts,
     with --flags), or say why it has no pagemap entries: it lies beyond the end
     of the address space ([vsyscall]), it is [vvar], which the kernel maps
     VM_PFNMAP, or it is a device mapping with no pages that smaps marks
-    VM_PFNMAP/VM_IO (asked only then: smaps costs a walk)."""
+    VM_PFNMAP/VM_IO (asked only then: smaps costs a walk).
+
+    The counts are as smaps accounts them, where the entries alone differ:
+    hugetlb pages count in HUGE, not in RSS, FILE, EXCL, SHARED, USS or PSS
+    (smaps: *_Hugetlb, not Rss or Pss); a shared mapping's swapped pages leave
+    no swap entry (the kernel clears the PTEs), so its SWAP is smaps' Swap
+    (shmem's own count). smaps (a page-table walk of its own) is read only
+    where hugetlb pages may be (hugetlb: any in the system) or shared memory
+    swapped (swap: any swap area)."""
     reader = view.reader
     ps = reader.page_size
     vpn0, vpn1 = mapping.start // ps, -(-mapping.end // ps)
@@ -3202,7 +3213,19 @@ def summarize_mapping(view, mapping, facts=None):
             and mapping.path.startswith("/dev/") and not mapping.anonymous
             and vm_without_page_tables(reader, mapping)):
         status = "no-page-tables"
-    return MappingSummary(mapping, counts, status, found if status == "ok" else None)
+    if status != "ok":
+        return MappingSummary(mapping, counts, status, None)
+    anon_hugetlb = mapping.path.startswith("/anon_hugepage")
+    if (hugetlb and counts.huge != 0) or (swap and mapping.shared) or anon_hugetlb:
+        fields = reader.smaps_fields(mapping) or {}
+        if anon_hugetlb or "ht" in fields.get("VmFlags", "").split():
+            counts = counts._replace(present=0, file=0, exclusive=0, huge=counts.present)
+            if found is not None:
+                found = found._replace(shared=0, uss=0, pss=0.0)
+        swapped = parse_kib(fields.get("Swap"))
+        if swap and mapping.shared and swapped:
+            counts = counts._replace(swapped=max(counts.swapped, swapped // ps))
+    return MappingSummary(mapping, counts, status, found)
 
 
 def read_meminfo(proc_root):
@@ -3221,44 +3244,20 @@ def hugetlb_in_use(proc_root):
     return meminfo.get("Hugetlb", meminfo.get("HugePages_Total", 1)) > 0
 
 
-def account_like_smaps(reader, row, hugetlb, swap):
-    # type: (ProcessReader, MappingSummary, bool, bool) -> MappingSummary
-    """A mapping's counts as smaps accounts them, where its entries alone differ:
-    hugetlb pages count in HUGE, not in RSS, FILE, EXCL, SHARED, USS or PSS (smaps:
-    *_Hugetlb, not Rss or Pss); a shared mapping's swapped pages leave no swap entry
-    (the kernel clears the PTEs), so its SWAP is smaps' Swap (shmem's own count).
-    smaps (a page-table walk of its own) is read only where hugetlb pages may be
-    (hugetlb: any in the system) or shared memory swapped (swap: any swap area)."""
-    m, c = row.mapping, row.counts
-    anon_hugetlb = m.path.startswith("/anon_hugepage")
-    if row.status != "ok" or not ((hugetlb and c.huge != 0) or (swap and m.shared) or anon_hugetlb):
-        return row
-    fields = reader.smaps_fields(m) or {}
-    if anon_hugetlb or "ht" in fields.get("VmFlags", "").split():
-        c = c._replace(present=0, file=0, exclusive=0, huge=c.present)
-        if row.facts is not None:
-            row = row._replace(facts=row.facts._replace(shared=0, uss=0, pss=0.0))
-    swapped = parse_kib(fields.get("Swap"))
-    if swap and m.shared and swapped:
-        c = c._replace(swapped=max(c.swapped, swapped // reader.page_size))
-    return row._replace(counts=c)
-
-
 def picture_strip(walker, row, width, chars):
     # type: (Walker, MappingSummary, int, Dict[str, str]) -> str
     """One character per block of pages of a mapping."""
     ps = walker.reader.page_size
     out = []
     for b0, b1 in picture_blocks(row.mapping.start // ps, -(-row.mapping.end // ps), width):
-        counts = ZERO_COUNTS._replace(pages=b1 - b0)
-        if row.status == "ok":
-            counts = walker.counts(b0, b1)[0]
-            if row.counts.huge and not counts.huge:
-                # A block smaller than a huge page, or not aligned to one, sees none:
-                # ask the PMD-aligned span around it.
-                pmd = walker.pmd_pages
-                counts = counts._replace(huge=walker.counts(b0 - b0 % pmd,
-                                                            -(-b1 // pmd) * pmd)[0].huge)
+        # Not "ok": the block's kind is the status, whatever its counts.
+        counts = walker.counts(b0, b1)[0] if row.status == "ok" else ZERO_COUNTS
+        if row.counts.huge and not counts.huge:
+            # A block smaller than a huge page, or not aligned to one, sees none:
+            # ask the PMD-aligned span around it.
+            pmd = walker.pmd_pages
+            counts = counts._replace(huge=walker.counts(b0 - b0 % pmd,
+                                                        -(-b1 // pmd) * pmd)[0].huge)
         out.append(chars[block_kind(counts, row.status)])
     return "".join(out)
 
@@ -3267,11 +3266,7 @@ def picture_style(out):
     # type: (Any) -> Tuple[Dict[str, str], int]
     """Block characters and strip width: Unicode and the terminal's width on a
     terminal that can show it, plain ASCII and 64 columns otherwise."""
-    try:
-        tty = out.isatty()
-    except (AttributeError, ValueError):
-        tty = False
-    if not tty:
+    if not is_terminal(out):
         return PICTURE_PLAIN, 64
     try:
         columns = os.get_terminal_size(out.fileno()).columns
@@ -3304,7 +3299,7 @@ def cmd_summary(opts, console, reader, ctx):
     else:
         console.write(summary_header(opts.flags))
     for mapping in reader.maps():
-        row = account_like_smaps(reader, summarize_mapping(view, mapping, facts), hugetlb, swap)
+        row = summarize_mapping(view, mapping, facts, hugetlb, swap)
         rows.append(row)
         if row.counts.huge is None:
             console.warn("huge", "huge pages unknown: without PAGEMAP_SCAN (Linux 6.7+) only "
@@ -3321,12 +3316,11 @@ def cmd_summary(opts, console, reader, ctx):
         else:
             console.write(format_summary_row(row, ps, opts.flags))
     if opts.json:
-        import json
         total, total_facts, size = summary_totals(rows)
         doc = json_head(reader.resolved_pid(), ps, ctx.kernel)
         doc.update(mappings=docs, total=dict(zip(summary_fields(True), summary_values(
             total, total_facts, ps, True)), size=size, mappings=len(rows)))
-        console.write(json.dumps(doc, indent=2, sort_keys=True))
+        console.json(doc)
     elif not opts.picture:
         for line in format_summary_total(rows, ps, opts.flags):
             console.write(line)
@@ -3340,9 +3334,7 @@ def cmd_summary(opts, console, reader, ctx):
 def match_spec(opts):
     # type: (Namespace) -> Optional[MatchSpec]
     """The page filter of --match and --written, or None for every page."""
-    if not opts.match and not opts.written:
-        return None
-    return parse_match(opts.match or "", opts.written)
+    return parse_match(opts.match or "", opts.written) if opts.match or opts.written else None
 
 
 def require_soft_dirty(opts, reader):
@@ -3428,42 +3420,32 @@ def cmd_watch(opts, console, reader):
     return EXIT_OK
 
 
-def cmd_clear_soft_dirty(opts, console, reader):
-    # type: (Namespace, Console, ProcessReader) -> int
-    """echo 4 > /proc/PID/clear_refs, said out loud."""
-    require_soft_dirty(opts, reader)
-    clear_soft_dirty(opts.proc_root, reader.pid)
-    console.write("cleared the soft-dirty bits of %s (4 > %s): pages written from now on show "
-                  "with --written" % (reader.label, os.path.join(reader.dir, "clear_refs")))
-    return EXIT_OK
-
-
 def cmd_process(opts, console):
     # type: (Namespace, Console) -> int
     """Everything that reads one process: lookups, ranges, the summary."""
-    page_size = opts.page_size or system_page_size()
-    reader = ProcessReader(opts.proc_root, parse_pid(opts.pid), page_size,
-                           entry_format(opts.byteorder))
-    ctx = Context(opts.proc_root, opts.kernel_version, opts.flags,
-                  entry_format(opts.byteorder), opts.source is not None)
+    fmt = entry_format(opts.byteorder)
+    reader = ProcessReader(opts.proc_root, parse_pid(opts.pid),
+                           opts.page_size or system_page_size(), fmt)
+    ctx = Context(opts.proc_root, opts.kernel_version, opts.flags, fmt, opts.source is not None)
     observe(ctx, reader)
     try:
         reader.open_pagemap()
-        if opts.clear_soft_dirty:
-            return cmd_clear_soft_dirty(opts, console, reader)
-        if opts.written:
+        if opts.written or opts.clear_soft_dirty:
             require_soft_dirty(opts, reader)
+        if opts.clear_soft_dirty:
+            clear_soft_dirty(opts.proc_root, reader.pid)
+            console.write("cleared the soft-dirty bits of %s (4 > %s): pages written from now "
+                          "on show with --written" % (reader.label,
+                                                      os.path.join(reader.dir, "clear_refs")))
+            return EXIT_OK
         spec = match_spec(opts)
         if spec is not None and match_needs_kpage(spec):
             # Without the kpage files no page could pass or fail: an error, not nothing.
-            open_kpageflags(ctx.kpage, ("kpageflags",) if spec.shared is None else KPAGE_FILES[:2],
+            open_kpageflags(ctx.kpage, KPAGE_FILES[:1 if spec.shared is None else 2],
                             "--match %s cannot be decided: " % opts.match)
         if opts.watch is not None:
             return cmd_watch(opts, console, reader)
-        if not opts.addresses:
-            code = cmd_summary(opts, console, reader, ctx)
-        else:
-            code = cmd_lookup(opts, console, reader, ctx)
+        code = (cmd_lookup if opts.addresses else cmd_summary)(opts, console, reader, ctx)
         if opts.flags:
             warn_kpage_problems(console, ctx)
         return code
@@ -3506,13 +3488,11 @@ def physical_flag_counts(kpage, first, end):
     pfn = first
     while end is None or pfn < end:
         want = PHYSICAL_CHUNK if end is None else min(PHYSICAL_CHUNK, end - pfn)
-        data = kpage.read_lanes("kpageflags", pfn, want)
-        if not data:
-            break
+        data = kpage.read_lanes("kpageflags", pfn, want) or b""
         for value, count in value_runs(data):
             counts[value] = counts.get(value, 0) + count
         pfn += len(data) // 8
-        if len(data) // 8 < want:
+        if len(data) < want * 8:
             break
     return counts, pfn
 
@@ -3543,12 +3523,11 @@ def cmd_physical(opts, console):
     rows = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     total = sum(counts.values())
     if opts.json:
-        import json
-        console.write(json.dumps({
+        console.json({
             "page_size": page_size, "pfn_start": first, "pfn_end": stop, "pages": total,
             "combinations": [{"kpageflags": flags, "flags": kpageflag_names(flags),
                               "pages": pages, "bytes": pages * page_size}
-                             for flags, pages in rows]}, indent=2, sort_keys=True))
+                             for flags, pages in rows]})
     else:
         console.write("%14s %12s  %-18s  %s" % ("PAGES", "MIB", "KPAGEFLAGS", "FLAGS"))
         for flags, pages in rows:
@@ -3590,20 +3569,15 @@ class Progress(object):
     """A progress line on stderr, only on a terminal and only once a scan is slow."""
 
     def __init__(self, err, delay=1.0):
-        self.err = err
-        self.delay = delay
-        self.shown = False
         import time
+        self.err = err
         self.clock = time.time
-        self.start = self.clock()
-        try:
-            self.tty = err.isatty()
-        except (AttributeError, ValueError):
-            self.tty = False
+        self.after = self.clock() + delay if is_terminal(err) else float("inf")
+        self.shown = False
 
     def update(self, text):
         # type: (str) -> None
-        if self.tty and self.clock() - self.start > self.delay:
+        if self.clock() > self.after:
             self.err.write("\r\x1b[K" + text)
             self.err.flush()
             self.shown = True
@@ -3629,12 +3603,6 @@ def scan_process_for_pfn(proc_root, pid, page_size, fmt, pfn):
         reader.close()
 
 
-def process_name(proc_root, pid):
-    # type: (str, str) -> str
-    text = read_text_optional(os.path.join(proc_root, pid, "comm"))
-    return (text or "?").strip()
-
-
 def cmd_phys(opts, console):
     # type: (Namespace, Console) -> int
     """Reverse lookup: every process and virtual address mapping a physical address."""
@@ -3651,7 +3619,7 @@ def cmd_phys(opts, console):
     pids = ([parse_pid(p) for p in ([opts.pid] if opts.pid else []) + opts.addresses]
             or [p for p in list_pids(opts.proc_root) if p != str(own_pid(opts.proc_root))])
     progress = Progress(console.err)
-    matches = []  # type: List[Tuple[str, int, int, Mapping]]
+    matches = []  # type: List[Tuple[str, int, int, Mapping, List[str]]]
     skipped = collections.Counter()  # type: collections.Counter
     for i, pid in enumerate(pids):
         progress.update("pagemap: scanning PID %s (%d of %d), %d found"
@@ -3659,7 +3627,8 @@ def cmd_phys(opts, console):
         try:
             for mapping, vaddr, raw in scan_process_for_pfn(opts.proc_root, pid, page_size,
                                                             fmt, pfn):
-                matches.append((pid, vaddr + paddr % page_size, raw, mapping))
+                matches.append((pid, vaddr + paddr % page_size, raw, mapping, entry_flag_names(
+                    decode_entry(raw, ctx.kernel))))
         except PermissionDeniedError:
             skipped["permission denied"] += 1
         except NoProcessError as exc:
@@ -3668,27 +3637,24 @@ def cmd_phys(opts, console):
         except PagemapError:
             skipped["unreadable"] += 1
     progress.done()
-    names = dict((pid, process_name(opts.proc_root, pid)) for pid in set(m[0] for m in matches))
+    names = dict((pid, (read_text_optional(os.path.join(opts.proc_root, pid, "comm")) or "?")
+                  .strip()) for pid, _, _, _, _ in matches)
     page = physical_page_info(ctx, pfn, paddr) if opts.flags else None
     if opts.json:
-        import json
-        console.write(json.dumps({
+        console.json({
             "paddr": paddr, "pfn": pfn, "page_size": page_size, "processes": len(pids),
-            "page": page_json(page),
-            "skipped": dict(skipped),
+            "page": page_json(page), "skipped": dict(skipped),
             "matches": [{"pid": int(pid), "comm": names[pid], "vaddr": vaddr, "entry": raw,
-                         "flags": entry_flag_names(decode_entry(raw, ctx.kernel)),
-                         "mapping": mapping_json(mapping)}
-                        for pid, vaddr, raw, mapping in matches]}, indent=2, sort_keys=True))
+                         "flags": flags, "mapping": mapping_json(mapping)}
+                        for pid, vaddr, raw, mapping, flags in matches]})
     else:
         if page is not None:
             for line in format_page(page, page_size):
                 console.write("physical 0x%x (PFN 0x%x)%s" % (paddr, pfn, line[1:]))
         console.write("%-8s %-16s %-18s %-22s %s" % ("PID", "COMM", "VADDR", "FLAGS", "MAPPING"))
-        for pid, vaddr, raw, mapping in matches:
+        for pid, vaddr, _, mapping, flags in matches:
             console.write("%-8s %-16s %-18s %-22s %s" % (
-                pid, names[pid][:16], "0x%x" % vaddr,
-                ",".join(entry_flag_names(decode_entry(raw, ctx.kernel))) or "-",
+                pid, names[pid][:16], "0x%x" % vaddr, ",".join(flags) or "-",
                 mapping_label(mapping)))
     if skipped:
         console.warn("skipped", "skipped %d of %d processes (%s); the page may also be "
@@ -3775,11 +3741,10 @@ def check_kpage_files(proc_root, pfn):
     try:
         for name in KPAGE_FILES:
             values = kpage.read(name, pfn or 0, 1)
-            if values is not None:
-                findings.append(Finding(name, "ok", "readable: --flags, --phys and --physical "
-                                        "work" if name == "kpageflags" else "readable"))
-            else:
-                findings.append(Finding(name, "warn", kpage.problems.get(name, "unreadable")))
+            findings.append(Finding(name, "warn", kpage.problems.get(name, "unreadable"))
+                            if values is None else Finding(name, "ok", (
+                                "readable: --flags, --phys and --physical work"
+                                if name == "kpageflags" else "readable")))
             if name == "kpageflags" and pfn and values and values[0] & KPF_KSM:
                 # Linux 6.10's rewrite of stable_page_flags() tests the mapping's KSM
                 # bits with '&', true for any anonymous page, until the fix 'fs/proc:
@@ -3884,10 +3849,7 @@ def cmd_check(opts, console):
     page_size = opts.page_size or system_page_size()
     findings, works = run_checks(opts.proc_root, page_size)
     if opts.json:
-        import json
-        console.write(json.dumps({"ok": works, "checks": [dict(zip(Finding._fields, f))
-                                                          for f in findings]},
-                                 indent=2, sort_keys=True))
+        console.json({"ok": works, "checks": [dict(f._asdict()) for f in findings]})
     else:
         console.write("pagemap %s --check on %s" % (__version__, opts.proc_root))
         for f in findings:
