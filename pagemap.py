@@ -3997,6 +3997,7 @@ class SnapshotWriter(object):
 
     def zip_into(self, archive):
         # type: (Any) -> None
+        import shutil
         for name in sorted(self.files):
             f = self.files[name]
             f.flush()
@@ -4008,10 +4009,7 @@ class SnapshotWriter(object):
             size = f.seek(0, os.SEEK_END)
             f.seek(0)
             with archive.open(name, "w", force_zip64=size > 1 << 30) as member:
-                block = f.read(1 << 20)
-                while block:
-                    member.write(block)
-                    block = f.read(1 << 20)
+                shutil.copyfileobj(f, member, 1 << 20)
 
     def close(self):
         # type: () -> None
