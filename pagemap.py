@@ -3959,6 +3959,7 @@ class SnapshotWriter(object):
 
     def zip_into(self, archive):
         # type: (Any) -> None
+        import shutil
         for name in sorted(self.files):
             f = self.files[name]
             f.flush()
@@ -3970,10 +3971,7 @@ class SnapshotWriter(object):
             size = f.seek(0, os.SEEK_END)
             f.seek(0)
             with archive.open(name, "w", force_zip64=size > 1 << 30) as member:
-                block = f.read(1 << 20)
-                while block:
-                    member.write(block)
-                    block = f.read(1 << 20)
+                shutil.copyfileobj(f, member, 1 << 20)
 
     def close(self):
         # type: () -> None
@@ -4096,8 +4094,6 @@ def capture_target(path, name):
         st = os.lstat(path)
     except FileNotFoundError:
         return None
-    except OSError as exc:
-        raise ProcIOError("%s: cannot write the snapshot: %s" % (name, exc.strerror)) from exc
     if not stat.S_ISREG(st.st_mode):
         raise UsageError("%s exists and is not a regular file: --capture writes a new file or "
                          "replaces a regular one ('-' for standard output)" % name)
@@ -4127,8 +4123,9 @@ def cmd_capture(opts, console):
     if to_stdout and console.out.isatty():
         raise UsageError("--capture - writes a zip to standard output: redirect it to a file")
     target = os.path.abspath(opts.capture)
-    reader = ProcessReader(opts.proc_root, pid, page_size, entry_format(opts.byteorder))
-    ctx = Context(opts.proc_root, opts.kernel_version, True, entry_format(opts.byteorder))
+    layout = entry_format(opts.byteorder)
+    reader = ProcessReader(opts.proc_root, pid, page_size, layout)
+    ctx = Context(opts.proc_root, opts.kernel_version, True, layout)
     writer = SnapshotWriter(None)
     out = partial = held = None  # type: Any
     finish = raise_on_termination()
@@ -4153,7 +4150,7 @@ def cmd_capture(opts, console):
         if block:
             texts["numa.json"] = json.dumps({"block_size": block, "nodes": dict(
                 (str(k), v) for k, v in nodes.items())})
-        own = ProcessReader(opts.proc_root, "self", page_size, entry_format(opts.byteorder))
+        own = ProcessReader(opts.proc_root, "self", page_size, layout)
         try:
             soft_dirty = check_soft_dirty(opts.proc_root, own).status == "ok"
         finally:
@@ -4233,31 +4230,41 @@ def cmd_capture(opts, console):
     return EXIT_OK
 
 
+def new_file(path):
+    # type: (str) -> Any
+    """Create a file of the rebuilt tree, and the directories it needs."""
+    place = os.path.dirname(path)
+    if not os.path.isdir(place):
+        os.makedirs(place)
+    return open(path, "xb")
+
+
 def copy_member(archive, name, path, limit):
-    # type: (Any, str, str, int) -> None
-    """Stream a member into a new file, refusing one that inflates past limit."""
+    # type: (Any, str, str, int) -> int
+    """Stream a member into a new file, refusing one that inflates past limit;
+    return the lines copied."""
     claimed = archive.getinfo(name).file_size
     if claimed > limit:
         raise SnapshotError("%s claims %s, more than it can hold (%s)" % (
             name, human_size(claimed), human_size(limit)))
-    place = os.path.dirname(path)
-    if not os.path.isdir(place):
-        os.makedirs(place)
-    with archive.open(name) as src, open(path, "xb") as dst:
-        copied = 0
+    copied = lines = 0
+    with archive.open(name) as src, new_file(path) as dst:
         for data in iter(lambda: src.read(COPY_CHUNK), b""):
             copied += len(data)
             if copied > limit:
                 raise SnapshotError("%s is longer than it claims" % name)
             dst.write(data)
+            lines += data.count(b"\n")
+    return lines
 
 
-def read_small_member(archive, name, limit=SNAPSHOT_JSON_LIMIT):
-    # type: (Any, str, int) -> bytes
-    if archive.getinfo(name).file_size > limit:
-        raise SnapshotError("%s claims more than %s" % (name, human_size(limit)))
+def read_json_member(archive, name):
+    # type: (Any, str) -> Any
+    if archive.getinfo(name).file_size > SNAPSHOT_JSON_LIMIT:
+        raise SnapshotError("%s claims more than %s" % (name, human_size(SNAPSHOT_JSON_LIMIT)))
+    import json
     with archive.open(name) as f:
-        return f.read(limit)
+        return json.loads(f.read(SNAPSHOT_JSON_LIMIT).decode("utf-8"))
 
 
 def read_extents(archive, name, claimed, end, ascending=True):
@@ -4350,7 +4357,7 @@ def open_snapshot(path, tmp):
     """Rebuild a snapshot as a /proc tree in the temp directory tmp (its caller
     removes it): (proc root, header). Raise SnapshotError naming what is wrong
     with a damaged file."""
-    import json
+    import json  # noqa: F401  (read_json_member's: a Python without it fails first)
     import zipfile
     try:
         # zipfile holds a zip's whole directory in memory, 7 times its size: look at the
@@ -4372,7 +4379,7 @@ def open_snapshot(path, tmp):
     try:
         with archive:
             try:
-                header = json.loads(read_small_member(archive, "header.json").decode("utf-8"))
+                header = read_json_member(archive, "header.json")
             except (KeyError, ValueError, UnicodeDecodeError) as exc:
                 raise SnapshotError("%s: no valid header.json: not a pagemap snapshot" % path
                                     ) from exc
@@ -4424,38 +4431,32 @@ def _damage_errors():
 
 def _rebuild_files(archive, names, header, tmp):
     """The text files of a snapshot, back where /proc and /sys keep them."""
-    import json
     proc = os.path.join(tmp, "proc")
     roots = {"pid": os.path.join(proc, str(header["pid"])), "proc": proc,
              "sys": os.path.join(tmp, "sys")}
-    for directory in (roots["pid"], os.path.join(proc, "self"),
-                      os.path.join(proc, "sys", "kernel")):
-        os.makedirs(directory)
     mappings = 0
     for name in sorted(names.intersection(SNAPSHOT_TEXTS)):  # maps before smaps
         root, place, limit = SNAPSHOT_TEXTS[name]
-        path = os.path.join(roots[root], place)
-        copy_member(archive, name, path, limit or 4096 * (mappings + 1))
+        lines = copy_member(archive, name, os.path.join(roots[root], place),
+                            limit or 4096 * (mappings + 1))
         if name == "maps":  # smaps' bound: the mappings maps really lists
-            with open(path, "rb") as f:
-                mappings = sum(data.count(b"\n") for data in iter(lambda: f.read(COPY_CHUNK), b""))
-    with open(os.path.join(proc, "sys", "kernel", "osrelease"), "w") as f:
-        f.write(str(header.get("kernel") or "") + "\n")
+            mappings = lines
+    with new_file(os.path.join(proc, "sys", "kernel", "osrelease")) as f:
+        f.write((header.get("kernel", "") + "\n").encode("utf-8"))
     if header.get("soft_dirty"):
         # The capturing kernel tracked writes: say so the way a tree can (VmFlags sd).
-        with open(os.path.join(proc, "self", "smaps"), "w") as f:
-            f.write("VmFlags: sd\n")
+        with new_file(os.path.join(proc, "self", "smaps")) as f:
+            f.write(b"VmFlags: sd\n")
     if "numa.json" in names:
-        numa = json.loads(read_small_member(archive, "numa.json").decode("utf-8"))
+        numa = read_json_member(archive, "numa.json")
         nodes = numa.get("nodes") if isinstance(numa, dict) else None
         # Each name becomes a directory: digits only, or it could climb out of tmp.
         if not (isinstance(nodes, dict) and _count(numa.get("block_size")) and all(
                 re.match(r"^\d{1,12}$", k) and _count(v, 1 << 16) for k, v in nodes.items())):
             raise SnapshotError("numa.json names no valid memory blocks and nodes")
-        memory = os.path.join(tmp, "sys", "devices", "system", "memory")
-        os.makedirs(memory)
-        with open(os.path.join(memory, "block_size_bytes"), "w") as f:
-            f.write("%x\n" % numa["block_size"])
+        with new_file(os.path.join(tmp, "sys", "devices", "system", "memory",
+                                   "block_size_bytes")) as f:
+            f.write(b"%x\n" % numa["block_size"])
         for block, node in nodes.items():
             os.makedirs(os.path.join(tmp, "sys", "devices", "system", "node", "node%d" % node,
                                      "memory" + block))

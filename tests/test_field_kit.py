@@ -275,6 +275,23 @@ def test_written_refused_without_soft_dirty(fake, run):
     assert_one_error(code, err, 5, "cannot track writes here")
 
 
+@pytest.mark.parametrize("soft_dirty", [True, False])
+def test_written_on_a_snapshot_follows_the_capturing_kernel(fake, run, tmp_path, soft_dirty):
+    """The snapshot says whether its kernel tracked writes; --written on the desk
+    believes it, not the desk's own kernel."""
+    from conftest import assert_one_error
+    written_tree(fake, soft_dirty)
+    snap = str(tmp_path / "snap.zip")
+    assert run(argv(fake, PID, "--capture", snap))[0] == 0
+    code, out, err = run(["--json", "--written", "--from", snap, "%x+10000" % ANON])
+    if not soft_dirty:
+        assert_one_error(code, err, 5, "cannot track writes here")
+        return
+    assert code == 0, err
+    runs = json.loads(out)["ranges"][0]["runs"]
+    assert [((r["start"] - ANON) // PAGE, r["pages"]) for r in runs] == [(1, 2), (7, 1)]
+
+
 def test_clear_soft_dirty_writes_clear_refs(fake, run):
     written_tree(fake)
     code, out, err = run(argv(fake, "--clear-soft-dirty", PID))
