@@ -9,4 +9,4 @@ echo 2G > /sys/block/zram0/disksize  # memory only as used: swap files of zeros 
 mkfs.ext4 -q /dev/zram0 && mount -t ext4 /dev/zram0 /mnt/scratch && chmod 1777 /mnt/scratch \
   && export TMPDIR=/mnt/scratch
 echo 4 2>/dev/null > /proc/sys/vm/nr_hugepages
-echo "guest: $(uname -srm), $(python3 -V), $(nproc) CPUs, TMPDIR=${TMPDIR:-unset}, swap $(grep -c ^/ /proc/swaps) area(s), $(grep -s HugePages_Total /proc/meminfo || echo "no hugetlb")"
+echo "guest: up $(cut -d. -f1 /proc/uptime) s, $(uname -srm), $(python3 -V), $(nproc) CPUs, TMPDIR=${TMPDIR:-unset}, swap $(grep -c ^/ /proc/swaps) area(s), $(grep -s HugePages_Total /proc/meminfo || echo "no hugetlb")"
