@@ -86,6 +86,15 @@ def test_capture_replaces_nothing_but_a_regular_file(fake, run, tmp_path):
     assert (tmp_path / "victim").read_text() == "precious"
 
 
+def test_capture_to_a_name_the_file_system_refuses(fake, run, tmp_path):
+    rich_tree(fake)
+    target = str(tmp_path / ("x" * 300))        # ENAMETOOLONG before anything is written
+    code, _, err = run(argv(fake, PID, "--capture", target))
+    assert_one_error(code, err, 6, target, "cannot write the snapshot",
+                     "must exist and be writable")
+    assert sorted(os.listdir(str(tmp_path))) == ["proc"]
+
+
 def test_capture_replaces_a_regular_file_privately(fake, run, tmp_path):
     rich_tree(fake)
     old = tmp_path / "snap.zip"
