@@ -4549,7 +4549,7 @@ def build_parser():
                              "[anon:NAME], a path or a file's base name. None: a summary "
                              "of every mapping")
     for flags, text, settings in OPTIONS:
-        parser.add_argument(*flags, help=text, **(settings or {"action": "store_true"}))
+        parser.add_argument(*flags.split(), help=text, **(settings or {"action": "store_true"}))
     parser.add_argument("--version", action="version", version="pagemap " + __version__)
     return parser
 
@@ -4562,7 +4562,7 @@ class PlainOptions(object):
     def __init__(self, args):
         # type: (List[str]) -> None
         for flags, _, settings in OPTIONS:
-            setattr(self, settings.get("dest", flags[-1][2:].replace("-", "_")),
+            setattr(self, settings.get("dest", flags.split()[-1][2:].replace("-", "_")),
                     settings.get("default") if settings else False)
         self.pid, self.addresses = args[0], args[1:]
 
@@ -4630,49 +4630,49 @@ def parse_page_size(text):
     return size
 
 
-# The options but --version, in --help's order: (flags, help, argparse settings).
-# One without settings is a switch; one not given is False if a switch, else its
-# default or None.
-OPTIONS = (  # type: Tuple[Tuple[Tuple[str, ...], str, Dict[str, Any]], ...]
-    (("-v", "--verbose"), "also show the raw entry, its file offset and its bytes", {}),
-    (("--json",), "print one JSON document", {}),
-    (("--flags",), "also say what each physical page is: kpageflags, map count, cgroup, NUMA "
+# The options but --version, in --help's order: (flags separated by spaces, help,
+# argparse settings). One without settings is a switch; one not given is False if
+# a switch, else its default or None.
+OPTIONS = (  # type: Tuple[Tuple[str, str, Dict[str, Any]], ...]
+    ("-v --verbose", "also show the raw entry, its file offset and its bytes", {}),
+    ("--json", "print one JSON document", {}),
+    ("--flags", "also say what each physical page is: kpageflags, map count, cgroup, NUMA "
      "node, /proc/iomem region (root)", {}),
-    (("--match",), "only pages with these flags, comma-separated, ~ to negate: pagemap's "
+    ("--match", "only pages with these flags, comma-separated, ~ to negate: pagemap's "
      "(present, swapped, file, exclusive, soft-dirty, ...) and kpageflags' (anon, thp, ksm, "
      "zero, dirty, ...), shared", {"metavar": "FLAGS"}),
-    (("--written",), "only pages written since --clear-soft-dirty (soft-dirty, present or "
+    ("--written", "only pages written since --clear-soft-dirty (soft-dirty, present or "
      "swapped)", {}),
-    (("--clear-soft-dirty",), "clear the process's soft-dirty bits (writes 4 to "
+    ("--clear-soft-dirty", "clear the process's soft-dirty bits (writes 4 to "
      "/proc/PID/clear_refs), to see later writes with --written", {}),
-    (("--watch",), "repeat the summary (or the ranges) every SECONDS and print what changed: "
+    ("--watch", "repeat the summary (or the ranges) every SECONDS and print what changed: "
      "pages present, swapped, written", {"metavar": "SECONDS", "type": parse_interval}),
-    (("--times",), "with --watch: stop after N rounds", {"metavar": "N", "type": parse_times}),
-    (("--each",), "list ranges page by page instead of as runs", {}),
-    (("--picture",), "with no ADDRESS: draw a strip per mapping, a character per block of "
+    ("--times", "with --watch: stop after N rounds", {"metavar": "N", "type": parse_times}),
+    ("--each", "list ranges page by page instead of as runs", {}),
+    ("--picture", "with no ADDRESS: draw a strip per mapping, a character per block of "
      "pages", {}),
-    (("--decode",), "decode raw pagemap entry values (hex) with no process",
+    ("--decode", "decode raw pagemap entry values (hex) with no process",
      {"nargs": "+", "metavar": "VALUE"}),
-    (("--phys",), "reverse lookup: which processes and virtual addresses map this physical "
+    ("--phys", "reverse lookup: which processes and virtual addresses map this physical "
      "address (all processes, or the PIDs given; root)", {"metavar": "PADDR"}),
-    (("--physical",), "summarise physical memory by /proc/kpageflags: pages per flag "
+    ("--physical", "summarise physical memory by /proc/kpageflags: pages per flag "
      "combination (all PFNs, or START-END / START+COUNT in hex; root)",
      {"nargs": "?", "const": "", "metavar": "PFN-RANGE"}),
-    (("--capture",), "write a snapshot of the process to FILE (zip): maps, smaps, pagemap "
+    ("--capture", "write a snapshot of the process to FILE (zip): maps, smaps, pagemap "
      "entries, page flags; read it anywhere with --from",
      {"metavar": "FILE", "type": parse_path}),
-    (("--from",), "read a snapshot made by --capture instead of a live process: every "
+    ("--from", "read a snapshot made by --capture instead of a live process: every "
      "lookup, range, summary and picture works on it",
      {"dest": "source", "metavar": "FILE", "type": parse_path}),
-    (("--check",), "the doctor: what this system offers and why something is missing, each "
+    ("--check", "the doctor: what this system offers and why something is missing, each "
      "claim tried on pagemap's own memory", {}),
-    (("--kernel-version",), "decode entries as this kernel version lays them out (default: "
+    ("--kernel-version", "decode entries as this kernel version lays them out (default: "
      "the running kernel)", {"metavar": "X.Y", "type": parse_kernel_version}),
-    (("--page-size",), "page size of the captured system (default: this system's)",
+    ("--page-size", "page size of the captured system (default: this system's)",
      {"metavar": "BYTES", "type": parse_page_size}),
-    (("--byteorder",), "byte order of a captured pagemap (default: native)",
+    ("--byteorder", "byte order of a captured pagemap (default: native)",
      {"choices": ("native", "little", "big")}),
-    (("--proc-root",), "read a captured or fake /proc tree instead of /proc",
+    ("--proc-root", "read a captured or fake /proc tree instead of /proc",
      {"metavar": "DIR", "default": "/proc", "type": parse_path}),
 )
 
