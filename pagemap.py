@@ -194,9 +194,6 @@ class Translation(collections.namedtuple("Translation", "pid vaddr entry paddr m
     __slots__ = ()
 
 
-Translation.__new__.__defaults__ = (None,)  # page: namedtuple defaults need 3.7
-
-
 class Privilege(collections.namedtuple("Privilege", "cap_sys_admin initial_userns captured")):
     """What the reader may see: each field True, False or None (unknown);
     captured: it is the reader that made a snapshot, not this one."""
@@ -1310,7 +1307,6 @@ RunRecord = collections.namedtuple("RunRecord",
                                    "start end pages status entry pstart mapping page")
 RunRecord.__doc__ = ("A run of pages in one state on consecutive PFNs, ready to print; page "
                      "the PageInfo its pages share, with --flags.")
-RunRecord.__new__.__defaults__ = (None,)
 
 
 def run_record(vpn, pages, raw, mapping, page_size, kernel, no_page_tables):
@@ -1501,7 +1497,6 @@ COLUMN_TITLES = "RSS SWAP FILE EXCL SDIRTY HUGE THP HUGETLB KSM ZERO SHARED DIRT
 MappingSummary = collections.namedtuple("MappingSummary", "mapping counts status facts")
 MappingSummary.__doc__ = ("One mapping's page counts; status 'ok', or why it has none; facts "
                           "the PageCounts of its resident pages, with --flags.")
-MappingSummary.__new__.__defaults__ = (None,)
 
 
 def summary_fields(with_facts):
