@@ -1763,8 +1763,9 @@ class ProcessReader(object):
             if exc.errno in (errno.ENOENT, errno.ESRCH) and not os.path.isdir(self.dir):
                 return self.gone_error()
             return None
-        name = stat[stat.find("(") + 1:stat.rfind(")")]
-        fields = stat[stat.rfind(")") + 2:].split()
+        head, _, tail = stat.rpartition(")")
+        name = head.partition("(")[2]
+        fields = tail.split()
         if len(fields) < 7:
             return None
         if fields[0] in ("Z", "X"):
@@ -2414,7 +2415,7 @@ class PageScanner(object):
         self.fd = fd
         self.page_size = page_size
         self.works = None  # type: Optional[bool]
-        self._vec = None  # type: Any
+        self._vec = array.array("Q", bytes(24 * SCAN_VEC_LEN))
 
     def regions(self, start_vpn, end_vpn, mask, anyof, max_pages=0):
         # type: (int, int, int, int, int) -> Optional[List[Tuple[int, int]]]
@@ -2428,8 +2429,6 @@ class PageScanner(object):
         except ImportError:             # a minimal Python: entries are read instead
             self.works = False
             return None
-        if self._vec is None:
-            self._vec = array.array("Q", bytes(24 * SCAN_VEC_LEN))
         vec = self._vec
         found = []  # type: List[Tuple[int, int]]
         while start < end:
@@ -2445,17 +2444,16 @@ class PageScanner(object):
                     self.works = False
                 return None
             self.works = True
-            found.extend((vec[3 * i] // ps, vec[3 * i + 1] // ps) for i in range(n))
+            found.extend((vec[i] // ps, vec[i + 1] // ps) for i in range(0, 3 * n, 3))
             if max_pages and found:
                 break
-            walk_end = struct.unpack_from("=Q", arg, 32)[0]
-            if n < SCAN_VEC_LEN:
-                if walk_end >= end or walk_end <= start:
-                    break
-                start = walk_end
-            else:
+            resume = struct.unpack_from("=Q", arg, 32)[0]    # walk_end
+            if n == SCAN_VEC_LEN:
                 # A full vector: walk_end may be stale (KERNEL-ABI.md), resume after the last.
-                start = max(walk_end, vec[3 * n - 2])
+                resume = max(resume, vec[3 * n - 2])
+            if resume <= start:
+                break
+            start = resume
         return found
 
     def next_populated(self, start_vpn, end_vpn):
@@ -2623,11 +2621,10 @@ class Walker(object):
         candidates = [i for i in huge_candidates(buf, vpn, pmd) if (i + pmd) * 8 <= len(buf)]
         if not candidates:
             return 0
-        if self.scanner.works is not False:
-            blocks = self._huge_blocks(buf, vpn)
-            if self.scanner.works:
-                # Present blocks only, also for snapshots that recorded HUGE alone.
-                return len(blocks.intersection(candidates)) * pmd
+        blocks = self._huge_blocks(buf, vpn)
+        if self.scanner.works:
+            # Present blocks only, also for snapshots that recorded HUGE alone.
+            return len(blocks.intersection(candidates)) * pmd
         if any(not _lane(buf, i) & PM_PFRAME_MASK for i in candidates):
             return None
         return pmd * sum(1 for i in candidates if contiguous_lanes(buf, i, pmd))
@@ -2711,12 +2708,12 @@ class Walker(object):
                 lanes = lanes_of(buf)
             k = len(starts)
             first = (base + starts[0], lengths[0], lanes[starts[0]])
-            if pending is not None:
+            if pending is not None:     # never the part beyond the end: that comes last
                 last = pending[2]
-                if last is not None and last & PM_PRESENT and last & PM_PFRAME_MASK:
+                if last & PM_PRESENT and last & PM_PFRAME_MASK:
                     last += pending[1] - 1  # the entry of its last page
-                if (last is not None and first[2] is not None
-                        and first[0] == pending[0] + pending[1] and continues_run(last, first[2])):
+                if (first[2] is not None and first[0] == pending[0] + pending[1]
+                        and continues_run(last, first[2])):
                     first = (pending[0], pending[1] + first[1], pending[2])
                 else:
                     yield (pending,)
