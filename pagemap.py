@@ -1796,12 +1796,6 @@ class ProcessReader(object):
         self._smaps = {}
         self._close_smaps()
 
-    def vmflags(self, mapping):
-        # type: (Mapping) -> Optional[List[str]]
-        """The smaps VmFlags of one mapping (None before 3.8 or without smaps)."""
-        fields = self.smaps_fields(mapping)
-        return fields["VmFlags"].split() if fields and "VmFlags" in fields else None
-
     def smaps_fields(self, mapping):
         # type: (Mapping) -> Optional[Dict[str, str]]
         """The smaps fields pagemap uses (SMAPS_KEPT) of one mapping, or None.
@@ -1897,26 +1891,20 @@ class ProcessReader(object):
         and beyond TASK_SIZE (the seed's "Reached end of the file"). Kept once
         found: it does not change while the process lives.
         """
-        if self._end is not None:
-            return self._end
-        lo, hi = 0, (ADDRESS_MAX + 1) // self.page_size
-        if not self.read_raw(0, 1):
-            return None
-        # A 32-bit kernel's pagemap_read keeps the entry index in an unsigned long:
-        # past 4 GiB of addresses it wraps round and reads again from 0. Look there
-        # only if the last page below 4 GiB reads.
-        below_4g = (1 << 32) // self.page_size
-        if self.read_raw(below_4g - 1, 1):
-            lo = below_4g - 1
-        else:
-            hi = below_4g
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if self.read_raw(mid, 1):
-                lo = mid
-            else:
-                hi = mid
-        self._end = hi * self.page_size
+        if self._end is None and self.read_raw(0, 1):
+            # A 32-bit kernel's pagemap_read keeps the entry index in an unsigned long:
+            # past 4 GiB of addresses it wraps round and reads again from 0. Look there
+            # only if the last page below 4 GiB reads.
+            lo, hi = 0, (1 << 32) // self.page_size
+            if self.read_raw(hi - 1, 1):
+                lo, hi = hi - 1, (ADDRESS_MAX + 1) // self.page_size
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if self.read_raw(mid, 1):
+                    lo = mid
+                else:
+                    hi = mid
+            self._end = hi * self.page_size
         return self._end
 
     @property
@@ -1949,8 +1937,9 @@ def vm_without_page_tables(reader, mapping):
         # mmap(MAP_ANONYMOUS) memory never is; asking smaps would walk the whole
         # VMA (27 ms for an untouched 16 GiB one).
         return False
-    flags = reader.vmflags(mapping)
-    if flags is not None:
+    fields = reader.smaps_fields(mapping)
+    if fields and "VmFlags" in fields:  # smaps has VmFlags since 3.8
+        flags = fields["VmFlags"].split()
         return "pf" in flags or "io" in flags
     return mapping.path in ("[vvar]", "[vvar_vclock]") or mapping.path.startswith("/dev/mem")
 
@@ -2353,18 +2342,17 @@ def own_page_counts(proc_root, page_size, fmt):
     """(sorted PFNs, how often pagemap itself maps each), from its own pagemap, read
     when a map count is first needed: pages it maps only later are not left out."""
     import itertools
-    runs = []  # type: List[Tuple[int, int]]
+    runs = []  # type: List[Tuple[int, int, Any]]
     reader = ProcessReader(proc_root, "self", page_size, fmt)
     try:
         walker = Walker(reader)
         for m in reader.maps():
-            runs.extend((raw, pages) for _, pages, raw in walker.runs(
-                m.start // page_size, -(-m.end // page_size)) if raw)
+            runs.extend(walker.runs(m.start // page_size, -(-m.end // page_size)))
     except PagemapError:
         pass                    # no pagemap of its own (a snapshot's tree): nothing to leave out
     finally:
         reader.close()
-    physical = resident_runs([raw for raw, _ in runs], [pages for _, pages in runs])
+    physical = resident_runs([raw or 0 for _, _, raw in runs], [pages for _, pages, _ in runs])
     counts = collections.Counter(itertools.chain.from_iterable(
         range(pfn, pfn + pages) for pfn, pages in physical))
     pfns = sorted(counts)
