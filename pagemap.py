@@ -2306,31 +2306,24 @@ def huge_page_of(kpage, pfn, flags, vaddr, page_size, pmd_pages):
     if not flags & (KPF_HUGE | KPF_THP | KPF_COMPOUND_HEAD | KPF_COMPOUND_TAIL):
         return None
     limit = pmd_pages * pmd_pages
-    head = None  # type: Optional[int]
-    hi = pfn + 1
-    while head is None and hi > 0 and pfn - hi < limit:
+    found = None  # type: Optional[int]
+    for hi in range(pfn + 1, max(0, pfn - limit), -pmd_pages):
         lo = max(0, hi - pmd_pages)
         window = kpage.read_lanes("kpageflags", lo, hi - lo)
-        if not window:
-            return None
-        found = compound_head_in(window, hi - lo - 1)
+        found = compound_head_in(window, hi - lo - 1) if window else -1
         if found is not None:
-            if found < 0:
-                return None
-            head = lo + found
-        hi = lo
-    if head is None:
+            break
+    if found is None or found < 0:
         return None
-    end = None  # type: Optional[int]
-    lo = head + 1
-    while end is None and lo - head <= limit:
-        window = kpage.read_lanes("kpageflags", lo, pmd_pages) or b""
+    head = lo + found
+    for start in range(head + 1, head + limit + 1, pmd_pages):
+        window = kpage.read_lanes("kpageflags", start, pmd_pages) or b""
         found = compound_end_in(window, 0)
         if found is not None or len(window) < pmd_pages * 8:
-            end = lo + (found if found is not None else len(window) // 8)
-        lo += pmd_pages
-    if end is None:
+            break
+    else:
         return None
+    end = start + (len(window) // 8 if found is None else found)
     kind = "hugetlb" if flags & KPF_HUGE else "THP" if flags & KPF_THP else "compound"
     offset = (pfn - head) * page_size + vaddr % page_size
     return HugePage(kind, (end - head) * page_size, head, head * page_size, vaddr - offset,
