@@ -1695,7 +1695,10 @@ class ProcessReader(object):
         self._end = None  # type: Optional[int]
         self._scanner = None  # type: Any
         self._pmd_pages = None  # type: Optional[int]
-        self.number = self._resolve_pid()
+        try:    # 'self' resolved through its symlink
+            self.number = int(pid if pid.isdigit() else os.readlink(self.dir))  # type: Optional[int]
+        except (OSError, ValueError):
+            self.number = None
         self.label = "PID %s" % (pid if self.number is None else self.number)
 
     # errors
@@ -1743,15 +1746,6 @@ class ProcessReader(object):
         # type: () -> Optional[int]
         """The numeric PID ('self' resolved through its symlink), or None."""
         return self.number
-
-    def _resolve_pid(self):
-        # type: () -> Optional[int]
-        if self.pid.isdigit():
-            return int(self.pid)
-        try:
-            return int(os.readlink(self.dir))
-        except (OSError, ValueError):
-            return None
 
     def address_space_problem(self):
         # type: () -> Optional[PagemapError]
