@@ -1690,7 +1690,10 @@ class ProcessReader(object):
         self._end = None  # type: Optional[int]
         self._scanner = None  # type: Any
         self._pmd_pages = None  # type: Optional[int]
-        self.number = self._resolve_pid()
+        try:    # 'self' resolved through its symlink
+            self.number = int(pid if pid.isdigit() else os.readlink(self.dir))  # type: Optional[int]
+        except (OSError, ValueError):
+            self.number = None
         self.label = "PID %s" % (pid if self.number is None else self.number)
 
     # errors
@@ -1739,15 +1742,6 @@ class ProcessReader(object):
         """The numeric PID ('self' resolved through its symlink), or None."""
         return self.number
 
-    def _resolve_pid(self):
-        # type: () -> Optional[int]
-        if self.pid.isdigit():
-            return int(self.pid)
-        try:
-            return int(os.readlink(self.dir))
-        except (OSError, ValueError):
-            return None
-
     def address_space_problem(self):
         # type: () -> Optional[PagemapError]
         """An error if the process is gone, a zombie or a kernel thread, else None."""
@@ -1758,8 +1752,9 @@ class ProcessReader(object):
             if exc.errno in (errno.ENOENT, errno.ESRCH) and not os.path.isdir(self.dir):
                 return self.gone_error()
             return None
-        name = stat[stat.find("(") + 1:stat.rfind(")")]
-        fields = stat[stat.rfind(")") + 2:].split()
+        head, _, tail = stat.rpartition(")")
+        name = head.partition("(")[2]
+        fields = tail.split()
         if len(fields) < 7:
             return None
         if fields[0] in ("Z", "X"):
@@ -1789,12 +1784,6 @@ class ProcessReader(object):
         self._maps = None
         self._smaps = {}
         self._close_smaps()
-
-    def vmflags(self, mapping):
-        # type: (Mapping) -> Optional[List[str]]
-        """The smaps VmFlags of one mapping (None before 3.8 or without smaps)."""
-        fields = self.smaps_fields(mapping)
-        return fields["VmFlags"].split() if fields and "VmFlags" in fields else None
 
     def smaps_fields(self, mapping):
         # type: (Mapping) -> Optional[Dict[str, str]]
@@ -1891,26 +1880,20 @@ class ProcessReader(object):
         and beyond TASK_SIZE (the seed's "Reached end of the file"). Kept once
         found: it does not change while the process lives.
         """
-        if self._end is not None:
-            return self._end
-        lo, hi = 0, (ADDRESS_MAX + 1) // self.page_size
-        if not self.read_raw(0, 1):
-            return None
-        # A 32-bit kernel's pagemap_read keeps the entry index in an unsigned long:
-        # past 4 GiB of addresses it wraps round and reads again from 0. Look there
-        # only if the last page below 4 GiB reads.
-        below_4g = (1 << 32) // self.page_size
-        if self.read_raw(below_4g - 1, 1):
-            lo = below_4g - 1
-        else:
-            hi = below_4g
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if self.read_raw(mid, 1):
-                lo = mid
-            else:
-                hi = mid
-        self._end = hi * self.page_size
+        if self._end is None and self.read_raw(0, 1):
+            # A 32-bit kernel's pagemap_read keeps the entry index in an unsigned long:
+            # past 4 GiB of addresses it wraps round and reads again from 0. Look there
+            # only if the last page below 4 GiB reads.
+            lo, hi = 0, (1 << 32) // self.page_size
+            if self.read_raw(hi - 1, 1):
+                lo, hi = hi - 1, (ADDRESS_MAX + 1) // self.page_size
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if self.read_raw(mid, 1):
+                    lo = mid
+                else:
+                    hi = mid
+            self._end = hi * self.page_size
         return self._end
 
     @property
@@ -1943,8 +1926,9 @@ def vm_without_page_tables(reader, mapping):
         # mmap(MAP_ANONYMOUS) memory never is; asking smaps would walk the whole
         # VMA (27 ms for an untouched 16 GiB one).
         return False
-    flags = reader.vmflags(mapping)
-    if flags is not None:
+    fields = reader.smaps_fields(mapping)
+    if fields and "VmFlags" in fields:  # smaps has VmFlags since 3.8
+        flags = fields["VmFlags"].split()
         return "pf" in flags or "io" in flags
     return mapping.path in ("[vvar]", "[vvar_vclock]") or mapping.path.startswith("/dev/mem")
 
@@ -2311,31 +2295,24 @@ def huge_page_of(kpage, pfn, flags, vaddr, page_size, pmd_pages):
     if not flags & (KPF_HUGE | KPF_THP | KPF_COMPOUND_HEAD | KPF_COMPOUND_TAIL):
         return None
     limit = pmd_pages * pmd_pages
-    head = None  # type: Optional[int]
-    hi = pfn + 1
-    while head is None and hi > 0 and pfn - hi < limit:
+    found = None  # type: Optional[int]
+    for hi in range(pfn + 1, max(0, pfn - limit), -pmd_pages):
         lo = max(0, hi - pmd_pages)
         window = kpage.read_lanes("kpageflags", lo, hi - lo)
-        if not window:
-            return None
-        found = compound_head_in(window, hi - lo - 1)
+        found = compound_head_in(window, hi - lo - 1) if window else -1
         if found is not None:
-            if found < 0:
-                return None
-            head = lo + found
-        hi = lo
-    if head is None:
+            break
+    if found is None or found < 0:
         return None
-    end = None  # type: Optional[int]
-    lo = head + 1
-    while end is None and lo - head <= limit:
-        window = kpage.read_lanes("kpageflags", lo, pmd_pages) or b""
+    head = lo + found
+    for start in range(head + 1, head + limit + 1, pmd_pages):
+        window = kpage.read_lanes("kpageflags", start, pmd_pages) or b""
         found = compound_end_in(window, 0)
         if found is not None or len(window) < pmd_pages * 8:
-            end = lo + (found if found is not None else len(window) // 8)
-        lo += pmd_pages
-    if end is None:
+            break
+    else:
         return None
+    end = start + (len(window) // 8 if found is None else found)
     kind = "hugetlb" if flags & KPF_HUGE else "THP" if flags & KPF_THP else "compound"
     offset = (pfn - head) * page_size + vaddr % page_size
     return HugePage(kind, (end - head) * page_size, head, head * page_size, vaddr - offset,
@@ -2347,18 +2324,17 @@ def own_page_counts(proc_root, page_size, fmt):
     """(sorted PFNs, how often pagemap itself maps each), from its own pagemap, read
     when a map count is first needed: pages it maps only later are not left out."""
     import itertools
-    runs = []  # type: List[Tuple[int, int]]
+    runs = []  # type: List[Tuple[int, int, Any]]
     reader = ProcessReader(proc_root, "self", page_size, fmt)
     try:
         walker = Walker(reader)
         for m in reader.maps():
-            runs.extend((raw, pages) for _, pages, raw in walker.runs(
-                m.start // page_size, -(-m.end // page_size)) if raw)
+            runs.extend(walker.runs(m.start // page_size, -(-m.end // page_size)))
     except PagemapError:
         pass                    # no pagemap of its own (a snapshot's tree): nothing to leave out
     finally:
         reader.close()
-    physical = resident_runs([raw for raw, _ in runs], [pages for _, pages in runs])
+    physical = resident_runs([raw or 0 for _, _, raw in runs], [pages for _, pages, _ in runs])
     counts = collections.Counter(itertools.chain.from_iterable(
         range(pfn, pfn + pages) for pfn, pages in physical))
     pfns = sorted(counts)
@@ -2409,7 +2385,7 @@ class PageScanner(object):
         self.fd = fd
         self.page_size = page_size
         self.works = None  # type: Optional[bool]
-        self._vec = None  # type: Any
+        self._vec = array.array("Q", bytes(24 * SCAN_VEC_LEN))
 
     def regions(self, start_vpn, end_vpn, mask, anyof, max_pages=0):
         # type: (int, int, int, int, int) -> Optional[List[Tuple[int, int]]]
@@ -2423,8 +2399,6 @@ class PageScanner(object):
         except ImportError:             # a minimal Python: entries are read instead
             self.works = False
             return None
-        if self._vec is None:
-            self._vec = array.array("Q", bytes(24 * SCAN_VEC_LEN))
         vec = self._vec
         found = []  # type: List[Tuple[int, int]]
         while start < end:
@@ -2440,17 +2414,16 @@ class PageScanner(object):
                     self.works = False
                 return None
             self.works = True
-            found.extend((vec[3 * i] // ps, vec[3 * i + 1] // ps) for i in range(n))
+            found.extend((vec[i] // ps, vec[i + 1] // ps) for i in range(0, 3 * n, 3))
             if max_pages and found:
                 break
-            walk_end = struct.unpack_from("=Q", arg, 32)[0]
-            if n < SCAN_VEC_LEN:
-                if walk_end >= end or walk_end <= start:
-                    break
-                start = walk_end
-            else:
+            resume = struct.unpack_from("=Q", arg, 32)[0]    # walk_end
+            if n == SCAN_VEC_LEN:
                 # A full vector: walk_end may be stale (KERNEL-ABI.md), resume after the last.
-                start = max(walk_end, vec[3 * n - 2])
+                resume = max(resume, vec[3 * n - 2])
+            if resume <= start:
+                break
+            start = resume
         return found
 
     def next_populated(self, start_vpn, end_vpn):
@@ -2618,11 +2591,10 @@ class Walker(object):
         candidates = [i for i in huge_candidates(buf, vpn, pmd) if (i + pmd) * 8 <= len(buf)]
         if not candidates:
             return 0
-        if self.scanner.works is not False:
-            blocks = self._huge_blocks(buf, vpn)
-            if self.scanner.works:
-                # Present blocks only, also for snapshots that recorded HUGE alone.
-                return len(blocks.intersection(candidates)) * pmd
+        blocks = self._huge_blocks(buf, vpn)
+        if self.scanner.works:
+            # Present blocks only, also for snapshots that recorded HUGE alone.
+            return len(blocks.intersection(candidates)) * pmd
         if any(not _lane(buf, i) & PM_PFRAME_MASK for i in candidates):
             return None
         return pmd * sum(1 for i in candidates if contiguous_lanes(buf, i, pmd))
@@ -2706,12 +2678,12 @@ class Walker(object):
                 lanes = lanes_of(buf)
             k = len(starts)
             first = (base + starts[0], lengths[0], lanes[starts[0]])
-            if pending is not None:
+            if pending is not None:     # never the part beyond the end: that comes last
                 last = pending[2]
-                if last is not None and last & PM_PRESENT and last & PM_PFRAME_MASK:
+                if last & PM_PRESENT and last & PM_PFRAME_MASK:
                     last += pending[1] - 1  # the entry of its last page
-                if (last is not None and first[2] is not None
-                        and first[0] == pending[0] + pending[1] and continues_run(last, first[2])):
+                if (first[2] is not None and first[0] == pending[0] + pending[1]
+                        and continues_run(last, first[2])):
                     first = (pending[0], pending[1] + first[1], pending[2])
                 else:
                     yield (pending,)
