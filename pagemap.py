@@ -4006,6 +4006,8 @@ def capture_process(reader, ctx, writer):
     entries = pfns = 0
     huge = False
     limit = reader.address_space_end()
+    for name in ("pagemap.idx", "pagemap.bin"):
+        writer.append(name, b"")  # also with no entry at all (a kernel thread)
     if walker.scanner.next_populated(0, 1) is not None:
         writer.append("huge.idx", b"")  # SCAN works: no huge region is an answer too
     for mapping in reader.maps():
