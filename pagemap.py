@@ -2618,7 +2618,7 @@ class Walker(object):
         # type: (bytes, int) -> Optional[int]
         """Pages of a chunk in PMD-mapped huge pages: PAGEMAP_SCAN's word, else
         blocks that start aligned and are one physical run (no SCAN: < 6.7);
-        None if a whole block could be one but its PFNs are hidden."""
+        None if a block wholly present could be one but its PFNs are hidden."""
         pmd = self.pmd_pages
         candidates = [i for i in huge_candidates(buf, vpn, pmd) if (i + pmd) * 8 <= len(buf)]
         if not candidates:
@@ -2628,7 +2628,9 @@ class Walker(object):
             if self.scanner.works:
                 # Present blocks only, also for snapshots that recorded HUGE alone.
                 return len(blocks.intersection(candidates)) * pmd
-        if any(not _lane(buf, i) & PM_PFRAME_MASK for i in candidates):
+        # A block wholly present is a huge page or not: without PFNs, no telling.
+        if any(not _lane(buf, i) & PM_PFRAME_MASK and min(buf[i * 8 + 7:(i + pmd) * 8:8]) >> 7
+               for i in candidates):
             return None
         return pmd * sum(1 for i in candidates if contiguous_lanes(buf, i, pmd))
 
