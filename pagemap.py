@@ -2586,16 +2586,19 @@ class Walker(object):
         # type: (bytes, int) -> Optional[int]
         """Pages of a chunk in PMD-mapped huge pages: PAGEMAP_SCAN's word, else
         blocks that start aligned and are one physical run (no SCAN: < 6.7);
-        None if a whole block could be one but its PFNs are hidden."""
+        None if a block wholly present could be one but its PFNs are hidden."""
         pmd = self.pmd_pages
         candidates = [i for i in huge_candidates(buf, vpn, pmd) if (i + pmd) * 8 <= len(buf)]
         if not candidates:
             return 0
-        blocks = self._huge_blocks(buf, vpn)
-        if self.scanner.works:
-            # Present blocks only, also for snapshots that recorded HUGE alone.
-            return len(blocks.intersection(candidates)) * pmd
-        if any(not _lane(buf, i) & PM_PFRAME_MASK for i in candidates):
+        if self.scanner.works is not False:
+            blocks = self._huge_blocks(buf, vpn)
+            if self.scanner.works:
+                # Present blocks only, also for snapshots that recorded HUGE alone.
+                return len(blocks.intersection(candidates)) * pmd
+        # A block wholly present is a huge page or not: without PFNs, no telling.
+        if any(not _lane(buf, i) & PM_PFRAME_MASK and min(buf[i * 8 + 7:(i + pmd) * 8:8]) >> 7
+               for i in candidates):
             return None
         return pmd * sum(1 for i in candidates if contiguous_lanes(buf, i, pmd))
 
@@ -3973,6 +3976,8 @@ def capture_process(reader, ctx, writer):
     entries = pfns = 0
     huge = False
     limit = reader.address_space_end()
+    for name in ("pagemap.idx", "pagemap.bin"):
+        writer.append(name, b"")  # also with no entry at all (a kernel thread)
     if walker.scanner.next_populated(0, 1) is not None:
         writer.append("huge.idx", b"")  # SCAN works: no huge region is an answer too
     for mapping in reader.maps():

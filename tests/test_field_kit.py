@@ -143,6 +143,16 @@ def test_capture_then_from_is_identical(fake, run, tmp_path):
         assert run(["--from", snap] + view) == (code, out, err.replace(fake.root, snap + ":/proc"))
 
 
+def test_capture_of_a_process_without_entries(fake, run, tmp_path):
+    fake.process("2", {}, maps="", name="kthreadd")   # a kernel thread: no mappings
+    snap = str(tmp_path / "snap.zip")
+    code, out, err = run(argv(fake, "2", "--capture", snap))
+    assert code == 0 and "0 entries stored" in out
+    for view in ([], ["--json"]):
+        code, out, err = run(argv(fake, "2", *view))
+        assert run(["--from", snap] + view) == (code, out, err)
+
+
 def test_snapshot_is_compact(fake, run, tmp_path):
     rich_tree(fake)
     snap = str(tmp_path / "snap.zip")

@@ -467,18 +467,20 @@ def test_huge_pages_unknown_without_scan_and_pfns(tmp_path, run):
     fake = FakeProc(tmp_path / "proc")
     fake.reader(privileged=False)
     fake.kernel("6.1.0-50-amd64")
-    base = 0x7E0000000000
-    maps = "00600000-00603000 rw-p 00000000 00:00 0 [heap]\n%x-%x rw-p 00000000 00:00 0\n" % (
-        base, base + (4 << 20))
+    base, anon = 0x7E0000000000, 0x7F0000000000
+    maps = ("00600000-00603000 rw-p 00000000 00:00 0 [heap]\n%x-%x rw-p 00000000 00:00 0\n"
+            "%x-%x rw-p 00000000 00:00 0\n" % (base, base + (4 << 20), anon, anon + (4 << 20)))
     entries = {base + i * PAGE: present(0) for i in range(1024)}
     entries[0x600000] = present(0)            # [heap]: 3 pages, no room for a huge page
+    # anon: 2 MiB blocks partly present, so none is a huge page
+    entries.update((anon + i * PAGE, present(0)) for i in range(0, 1024, 7))
     fake.process(PID, entries, maps=maps)
     code, out, err = run(argv(fake, "--json", PID))
     doc = json.loads(out)
     rows = {m["start"]: m for m in doc["mappings"]}
     assert code == 0 and rows[base]["resident"] == 4 << 20
     assert rows[base]["huge"] is None and doc["total"]["huge"] is None
-    assert rows[0x600000]["huge"] == 0
+    assert rows[0x600000]["huge"] == rows[anon]["huge"] == 0
     warnings = err.splitlines()
     assert len(warnings) == 1 and warnings[0].startswith("pagemap: warning: huge pages unknown")
     assert "PAGEMAP_SCAN" in warnings[0] and "run as root" in warnings[0]

@@ -181,8 +181,7 @@ def test_capture_where_unlinked_files_cannot_be_reopened(fake, run, tmp_path, mo
 @pytest.mark.parametrize("from_stdin", [False, True], ids=["file", "stdin-script"])
 def test_capture_to_standard_output(fake, run, tmp_path, from_stdin):
     rich_tree(fake)
-    cmd = [sys.executable, "-" if from_stdin else SCRIPT, "--proc-root", fake.root, PID,
-           "--capture", "-"]
+    cmd = [sys.executable, "-" if from_stdin else SCRIPT] + argv(fake, PID, "--capture", "-")
     with open(SCRIPT, "rb") as source:
         done = subprocess.run(cmd, stdin=source if from_stdin else subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
@@ -205,9 +204,8 @@ def test_capture_to_standard_output_that_is_a_file(fake, run, tmp_path, mode):
     rich_tree(fake)
     snap = tmp_path / "out.zip"
     with open(str(snap), mode) as out:
-        done = subprocess.run([sys.executable, SCRIPT, "--proc-root", fake.root, PID,
-                               "--capture", "-"], stdout=out, stderr=subprocess.PIPE,
-                              timeout=60)
+        done = subprocess.run([sys.executable, SCRIPT] + argv(fake, PID, "--capture", "-"),
+                              stdout=out, stderr=subprocess.PIPE, timeout=60)
     assert done.returncode == 0, done.stderr
     code, out, err = run(argv(fake, PID))
     assert run(["--from", str(snap)]) == (code, out, err.replace(fake.root, str(snap) + ":/proc"))
@@ -234,8 +232,8 @@ def test_board_capture_without_a_copy_of_the_tool(tmp_path):
 
 def capture_to(fake, fd):
     """pagemap --capture - with standard output on fd, as a process."""
-    return subprocess.run([sys.executable, SCRIPT, "--proc-root", fake.root, PID, "--capture",
-                           "-"], stdout=fd, stderr=subprocess.PIPE, timeout=60)
+    return subprocess.run([sys.executable, SCRIPT] + argv(fake, PID, "--capture", "-"),
+                          stdout=fd, stderr=subprocess.PIPE, timeout=60)
 
 
 @spawns
@@ -575,7 +573,7 @@ def test_capture_writes_only_its_file(fake, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     snap = str(out / "snap.zip")
-    calls = traced(["--proc-root", fake.root, PID, "--capture", snap], tmp_path / "log")
+    calls = traced(argv(fake, PID, "--capture", snap), tmp_path / "log")
     creating = [c for c in calls if "O_CREAT" in c or "O_TMPFILE" in c or
                 c.split("(")[0].split()[-1] in ("creat", "mkdir", "mkdirat", "link", "linkat",
                                                  "symlink", "symlinkat")]
