@@ -170,9 +170,8 @@ class Mapping(collections.namedtuple("Mapping", "start end perms offset dev inod
     def anonymous(self):
         """Anonymous memory, private or shared (MAP_SHARED|MAP_ANONYMOUS shows as
         '/dev/zero (deleted)' with an inode, SysV shm as '/SYSV...')."""
-        if self.path.startswith(("/dev/zero", "/SYSV", "[anon_shmem", "/anon_hugepage")):
-            return True
-        return self.inode == 0 and (not self.path or self.path.startswith("["))
+        return self.path.startswith(("/dev/zero", "/SYSV", "[anon_shmem", "/anon_hugepage")) or (
+            self.inode == 0 and self.path[:1] in ("", "["))
 
 
 class SwapArea(collections.namedtuple("SwapArea", "path kind size_kib used_kib priority")):

@@ -154,6 +154,10 @@ def test_unmapped_note_names_the_hole():
     b = pagemap.parse_maps_line("5000-6000 r--p 00000000 00:00 0")
     note = pagemap.unmapped_note(0x3000, (a, b), "PID 7")
     assert "between 1000-2000 and 5000-6000" in note and "PID 7" in note
+    assert "(below the first mapping, 1000)" in pagemap.unmapped_note(0x10, (None, a), "P")
+    assert "(above the last mapping, which ends at 6000)" in pagemap.unmapped_note(
+        0x7000, (b, None), "P")
+    assert "(it has no mappings at all)" in pagemap.unmapped_note(0x7000, (None, None), "P")
 
 
 # --- parsing -------------------------------------------------------------------

@@ -36,6 +36,8 @@ def assert_clean(code, err):
     ([PID, HUGE], "larger than any 64-bit address"),
     (["--phys", HUGE], "larger than any 64-bit address"),
     (["--physical", "0+%sk" % HUGE], "larger than any 64-bit address space"),
+    ([PID, "ffffffffffff0000+1M"], "ends beyond the 64-bit address space"),
+    ([PID, "2000-1000"], "reversed range 2000-1000"),
     (["--decode", "0", "--kernel-version", HUGE + ".1"], "invalid kernel version"),
 ])
 def test_huge_numbers_are_usage_errors(fake, run, args, expected):

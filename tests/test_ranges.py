@@ -118,6 +118,14 @@ def test_runs_of_contiguous_blocks_and_sparse_buffers():
     assert list(zip(*pagemap.find_runs(buf))) == [(0, 100), (100, 2), (102, 3994)]
 
 
+def test_counts_of_many_kinds_of_entry():
+    # More distinct top bytes than top_histogram tallies: the big-int pass counts.
+    values = [v | 1 << 63 | 1 << 55 for v in range(12)] + [1 << 62 | (k << 56) for k in range(12)]
+    buf = struct.pack("<%dQ" % len(values), *values)
+    assert pagemap.top_histogram(buf[7::8]) is None
+    assert tuple(pagemap.count_entries(buf))[:6] == naive_counts(values)
+
+
 def test_top_histogram():
     assert pagemap.top_histogram(b"\x00\x81\x81\x00\xa0") == {0: 2, 0x81: 2, 0xA0: 1}
     assert pagemap.top_histogram(bytes(range(20)), limit=8) is None
