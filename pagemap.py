@@ -837,7 +837,7 @@ def find_runs(buf, block=0, huge=(), populated=None):
         return _sparse_runs(buf, n, populated)
     first = _lane(buf, populated.find(1))
     hidden = bool(first & PM_PRESENT) and not first & PM_PFRAME_MASK
-    ends = _block_run_ends(buf, n, block, huge) if block and not hidden else None
+    ends = _block_run_ends(buf, n, block, huge) if block and count == n and not hidden else None
     if ends is None:
         # Without swap entries or soft-dirty bits, absent lanes are all zero
         # already and need no normalising (the usual case).
