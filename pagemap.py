@@ -1028,8 +1028,13 @@ def contiguous_lanes(buf, index, count):
     """True if count lanes from index are entry, entry+1, ... of a present page
     with a PFN: one physical block."""
     first = _lane(buf, index) if (index + count) * 8 <= len(buf) else 0
-    return bool(first & PM_PRESENT and first & PM_PFRAME_MASK) and (
-        buf[index * 8:(index + count) * 8] == progression(first, count))
+    if not (first & PM_PRESENT and first & PM_PFRAME_MASK):
+        return False
+    block = buf[index * 8:(index + count) * 8]
+    expected = progression(first, count)
+    if expected is None:                # the low 16 bits carry: never a PMD-aligned block
+        return lanes_of(block).tolist() == list(range(first, first + count))
+    return block == expected
 
 
 # --- physical pages: kpageflags, iomem, --match --------------------------------
