@@ -245,7 +245,7 @@ def parse_entry_value(text):
         re.match(r"^\s*(?:[A-Za-z_][A-Za-z_ ]*:\s*)?(?:0[xX])?([0-9a-fA-F]+)\s*$", text)
         if text else None, text,
         "invalid entry value %r: expected a hex u64 such as 0xa600000000036afb",
-        "entry value %s does not fit in 64 bits" % (text.strip() if text else text,))
+        "entry value %s does not fit in 64 bits" % ((text or "").strip(),))
 
 
 def parse_pid(text):
