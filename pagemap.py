@@ -1997,7 +1997,7 @@ def describe_page(reader, ctx, vaddr, entry, mapping):
     pfn = entry.pfn
     flags = ctx.kpage.value("kpageflags", pfn) if pfn else None
     if flags is None:
-        huge = huge_page_from_scan(reader, ctx, vaddr, pfn or None, mapping)
+        huge = huge_page_from_scan(reader, vaddr, pfn, mapping)
     else:
         huge = huge_page_of(ctx.kpage, pfn, flags, vaddr, reader.page_size, reader.pmd_pages)
     if ctx.flags and pfn:
@@ -2008,8 +2008,8 @@ def describe_page(reader, ctx, vaddr, entry, mapping):
     return None
 
 
-def huge_page_from_scan(reader, ctx, vaddr, pfn, mapping):
-    # type: (ProcessReader, Context, int, Optional[int], Optional[Mapping]) -> Optional[HugePage]
+def huge_page_from_scan(reader, vaddr, pfn, mapping):
+    # type: (ProcessReader, int, int, Optional[Mapping]) -> Optional[HugePage]
     """A huge page seen without kpageflags: PAGEMAP_SCAN's HUGE category (6.7+)
     says PMD-mapped THP or hugetlb; smaps KernelPageSize gives hugetlb's size."""
     ps = reader.page_size
