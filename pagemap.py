@@ -2003,7 +2003,7 @@ def describe_page(reader, ctx, vaddr, entry, mapping):
     pfn = entry.pfn
     flags = ctx.kpage.value("kpageflags", pfn) if pfn else None
     if flags is None:
-        huge = huge_page_from_scan(reader, ctx, vaddr, pfn or None, mapping)
+        huge = huge_page_from_scan(reader, vaddr, pfn, mapping)
     else:
         huge = huge_page_of(ctx.kpage, pfn, flags, vaddr, reader.page_size, reader.pmd_pages)
     if ctx.flags and pfn:
@@ -2014,8 +2014,8 @@ def describe_page(reader, ctx, vaddr, entry, mapping):
     return None
 
 
-def huge_page_from_scan(reader, ctx, vaddr, pfn, mapping):
-    # type: (ProcessReader, Context, int, Optional[int], Optional[Mapping]) -> Optional[HugePage]
+def huge_page_from_scan(reader, vaddr, pfn, mapping):
+    # type: (ProcessReader, int, int, Optional[Mapping]) -> Optional[HugePage]
     """A huge page seen without kpageflags: PAGEMAP_SCAN's HUGE category (6.7+)
     says PMD-mapped THP or hugetlb; smaps KernelPageSize gives hugetlb's size."""
     ps = reader.page_size
@@ -2507,10 +2507,10 @@ class PageFacts(object):
             return
         if known_flags is not None or known_counts is not None:
             every = b"\x01" * (len(flags) // 8)
-            known = [i for i, (f, c) in enumerate(zip(bytearray(known_flags or every),
-                                                      bytearray(known_counts or every))) if f and c]
-            flags = b"".join(flags[i * 8:i * 8 + 8] for i in known)
-            counts = b"".join(counts[i * 8:i * 8 + 8] for i in known)
+            known = [8 * i for i, (f, c) in enumerate(zip(known_flags or every,
+                                                          known_counts or every)) if f and c]
+            flags = b"".join(flags[i:i + 8] for i in known)
+            counts = b"".join(counts[i:i + 8] for i in known)
         self.total = add_page_counts(self.total, count_page_facts(flags, counts))
 
 
@@ -2531,7 +2531,7 @@ class Walker(object):
         self.pmd_pages = pmd_pages or reader.pmd_pages
         reader.open_pagemap()
         self.scanner = reader.scanner()
-        self._huge_cache = None  # type: Optional[Tuple[int, int, List[Tuple[int, int]]]]
+        self._huge_cache = (0, 0, [])  # type: Tuple[int, int, List[Tuple[int, int]]]
 
     def _skip_empty(self, vpn, end_vpn):
         # type: (int, int) -> int
@@ -2580,7 +2580,7 @@ class Walker(object):
             return set()
         end = vpn + len(buf) // 8
         cached = self._huge_cache
-        if cached is None or not cached[0] <= vpn or end > cached[1]:
+        if not cached[0] <= vpn or end > cached[1]:
             ahead = max(end, vpn + HUGE_AHEAD)
             cached = self._huge_cache = (vpn, ahead, self.scanner.regions(
                 vpn, ahead, HUGE_PRESENT, 0) or [])
@@ -2613,7 +2613,7 @@ class Walker(object):
         entries, little-endian), spans PAGEMAP_SCAN found empty (data None), and,
         should the address space end first, the rest (beyond). Raises if the
         process went away instead. Every walk goes through here."""
-        self._huge_cache = None
+        self._huge_cache = (0, 0, [])
         empty = True
         while vpn < end_vpn:
             if empty:
