@@ -768,8 +768,10 @@ def top_histogram(top, limit=8):
     # type: (bytes, int) -> Optional[Dict[int, int]]
     """{byte value: count} for a few distinct values, None for more than limit.
 
-    Each distinct value costs one C pass (bytes.replace); memory usually holds
-    two or three (0x00 untouched, 0x81 private anon, 0xa0 file).
+    Each distinct value costs one C pass that deletes it; memory usually holds
+    two or three (0x00 untouched, 0x81 private anon, 0xa0 file). bytes.replace
+    costs a step per occurrence, translate a step per byte: a value common in
+    the first 256 bytes (interleaved, as in sparse memory) goes by translate.
     """
     hist = {}  # type: Dict[int, int]
     rest = top
@@ -780,7 +782,10 @@ def top_histogram(top, limit=8):
         if rest == rest[:1] * len(rest):
             hist[value] = len(rest)
             break
-        shorter = rest.replace(rest[:1], b"")
+        if rest[:256].count(rest[:1]) > 16:
+            shorter = rest.translate(None, rest[:1])
+        else:
+            shorter = rest.replace(rest[:1], b"")
         hist[value] = len(rest) - len(shorter)
         rest = shorter
     return hist

@@ -135,6 +135,8 @@ def test_top_histogram():
     assert pagemap.top_histogram(b"\x00\x81\x81\x00\xa0") == {0: 2, 0x81: 2, 0xA0: 1}
     assert pagemap.top_histogram(bytes(range(20)), limit=8) is None
     assert pagemap.top_histogram(b"") == {}
+    # Interleaved values (sparse memory) are deleted by translate, rare ones by replace.
+    assert pagemap.top_histogram(b"\x00\x81" * 500 + b"\xa0") == {0: 500, 0x81: 500, 0xA0: 1}
 
 
 def test_split_by_mappings():
