@@ -1047,7 +1047,8 @@ def contiguous_lanes(buf, index, count):
 def kpageflag_names(flags):
     # type: (int) -> List[str]
     """Names of the set kpageflags bits in bit order; unknown bits as BITn."""
-    return [KPF_NAMES.get(bit, "BIT%d" % bit) for bit in range(64) if flags >> bit & 1]
+    return [KPF_NAMES.get(bit, "BIT%d" % bit) for bit in range(flags.bit_length())
+            if flags >> bit & 1]
 
 
 IomemRegion = collections.namedtuple("IomemRegion", "start end name depth")
