@@ -15,7 +15,7 @@ the bare interpreter and the baseline file, listings and summaries end to end
 command, the summaries' CPU time against the file at BASELINE, and the peak RSS
 of whole commands against the interpreter's floor.
 
-Usage (as root, from the project root):  python3 bench/bench.py [--reps N]
+Usage (as root, from the project root):  python3 bench/bench.py [--reps N] [--physical]
 Needs gcc for the bench-kit programs; without them only pagemap.py is timed.
 """
 
@@ -205,10 +205,7 @@ def bench_outputs(rounds, pid, regions, limit):
     t = median_time(lambda: main_time([p, mib64, "--each", "--json"]), rounds)
     print("%-44s %.2f us a page (%d pages in %.2f s)" % ("--each --json of 64 MiB", t / pages * 1e6,
                                                        pages, t))
-    if shutil.which("dd"):
-        show_ratio("--physical", "dd if=/proc/kpageflags of=/dev/null bs=1M",
-                   ratios(lambda: main_time(["--physical"]), lambda: command_time(
-                       ["dd", "if=/proc/kpageflags", "of=/dev/null", "bs=1M"]), rounds))
+    bench_physical_end_to_end(rounds)
     untouched = regions["untouched"]
     show_ratio("listing of untouched 16 GiB", "a lookup of one of its pages",
                ratios(lambda: main_time([p, "%x-%x" % untouched]),
@@ -252,6 +249,26 @@ def bench_physical(reps):
                                   full, pfns / full / 1e6, raw, full / raw))
 
 
+def bench_physical_end_to_end(rounds):
+    """--physical in this process and as a command, against dd reading the file."""
+    dd = ["dd", "if=/proc/kpageflags", "of=/dev/null", "bs=1M"]
+    if not shutil.which("dd"):
+        return
+    show_ratio("--physical", " ".join(dd),
+               ratios(lambda: main_time(["--physical"]), lambda: command_time(dd), rounds))
+    command = [sys.executable, os.path.join(ROOT, "pagemap.py"), "--physical"]
+    show_ratio("python3 pagemap.py --physical", " ".join(dd),
+               ratios(lambda: command_time(command), lambda: command_time(dd), rounds))
+
+    def cpu(argv):
+        t0 = os.times()
+        command_time(argv)
+        t1 = os.times()
+        return t1.children_user + t1.children_system - t0.children_user - t0.children_system
+    show_ratio("CPU of python3 pagemap.py --physical", "CPU of " + " ".join(dd),
+               ratios(lambda: cpu(command), lambda: cpu(dd), rounds))
+
+
 def bench_reverse(reps, reader, regions):
     """--phys over every process, for a page of the target's full region."""
     import io
@@ -283,7 +300,13 @@ def bench_reverse(reps, reader, regions):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--physical", action="store_true",
+                        help="time only --physical (needs no target)")
     opts = parser.parse_args()
+    if opts.physical:
+        bench_physical(opts.reps)
+        bench_physical_end_to_end(opts.reps)
+        return
     tmp = tempfile.mkdtemp()
     target, limit = build_kit(tmp)
     if target is None:

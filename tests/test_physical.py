@@ -221,6 +221,26 @@ def test_value_runs():
     assert pagemap.value_runs(b"") == []
 
 
+def test_add_flag_counts_by_block_and_by_lane(monkeypatch):
+    import collections
+    import struct
+    monkeypatch.setattr(pagemap, "PHYSICAL_BLOCK", 4)
+    counts = collections.Counter({9: 1})
+    values = [5, 7, 7, 7,  7, 7, 7, 7,  1, 2, 2, 3,  2 << 56, 9, 9, 9,  0x0102030405060708, 7]
+    pagemap.add_flag_counts(counts, struct.pack("<18Q", *values))
+    pagemap.add_flag_counts(counts, b"")
+    assert counts == {5: 1, 7: 8, 1: 1, 2: 2, 3: 1, 2 << 56: 1, 9: 4, 0x0102030405060708: 1}
+
+
+def test_physical_counts_across_reads(fake, run, monkeypatch):
+    # Reads of 7 PFNs: runs cross every read, and the last read is short.
+    physical_tree(fake)
+    whole = run(argv(fake, "--physical"))
+    monkeypatch.setattr(pagemap, "PHYSICAL_CHUNK", 7)
+    assert run(argv(fake, "--physical")) == whole
+    assert "total: 96 pages" in run(argv(fake, "--physical", "fc-15c"))[1]
+
+
 # --- --phys ---------------------------------------------------------------------------
 
 def test_find_pfn_checks_alignment_and_present():

@@ -58,6 +58,25 @@ def test_swap_round_trip(swap_type, offset):
     assert (e.swap_type, e.swap_offset) == ((None, None) if hidden else (swap_type, offset))
 
 
+# Runs of lanes from a few values, each may differ from the next in any byte.
+@given(st.lists(st.tuples(st.sampled_from([0, 1, 0x400, 0x400 << 8, 1 << 63, 0xFF00]) | U64,
+                          st.integers(min_value=1, max_value=9)), max_size=20))
+def test_add_flag_counts_counts_every_lane(runs):
+    import collections
+    import struct
+    values = [value for value, length in runs for _ in range(length)]
+    buf = struct.pack("<%dQ" % len(values), *values)
+    saved = pagemap.PHYSICAL_BLOCK
+    try:
+        for block in (2, 3, 8, saved):
+            pagemap.PHYSICAL_BLOCK = block
+            counts = collections.Counter()  # type: collections.Counter
+            pagemap.add_flag_counts(counts, buf)
+            assert counts == collections.Counter(values)
+    finally:
+        pagemap.PHYSICAL_BLOCK = saved
+
+
 @given(st.text(max_size=40))
 def test_parse_address_never_crashes(text):
     try:
