@@ -2851,14 +2851,18 @@ def cut_runs(runs, physical, cuts):
         ends = int_or(ends, cut)
     pieces, firsts = [], []  # type: (List[Tuple[int, int, Any]], List[int])
     pos = 0                  # the lane of the run's first page
-    for vpn, pages, raw in runs:
+    find = ends.find
+    for run in runs:
+        vpn, pages, raw = run
         if raw is None or not raw >> 63 or not raw & PM_PFRAME_MASK:
-            pieces.append((vpn, pages, raw))
+            pieces.append(run)
             firsts.append(-1)
             continue
-        i = 0
+        i = find(1, pos) - pos + 1
+        pieces.append(run if i == pages else (vpn, i, raw))   # mostly uncut
+        firsts.append(pos)
         while i < pages:
-            j = ends.find(1, pos + i) - pos + 1
+            j = find(1, pos + i) - pos + 1
             pieces.append((vpn + i, j - i, raw + i))
             firsts.append(pos + i)
             i = j
@@ -2889,12 +2893,21 @@ class RangeView(object):
             lane_changes(values) for values, _ in files if values is not None] + [
             byte_changes(known) for _, known in files if known is not None])
         facts = self.ctx.facts
+        node_of, iomem_of = facts.node_of, facts.iomem_of
         ps = self.reader.page_size
-        infos = [None if first < 0 else PageInfo(
-            flags, count, inode or None, facts.cgroup_path(inode) if inode else None,
-            facts.node_of((raw & PM_PFRAME_MASK) * ps), facts.iomem_of((raw & PM_PFRAME_MASK) * ps),
-            None) for first, (_, _, raw), flags, count, inode in zip(
-                firsts, pieces, *[lane_column(values, known, firsts) for values, known in files])]
+        paths = {None: None, 0: None}  # type: Dict[Optional[int], Optional[str]]
+        infos = []  # type: List[Optional[PageInfo]]
+        for first, (_, _, raw), flags, count, inode in zip(
+                firsts, pieces, *[lane_column(values, known, firsts) for values, known in files]):
+            if first < 0:
+                infos.append(None)
+                continue
+            path = paths.get(inode, paths)
+            if path is paths:   # a cgroup's first page here
+                path = paths[inode] = facts.cgroup_path(inode)
+            paddr = (raw & PM_PFRAME_MASK) * ps
+            infos.append(PageInfo(flags, count, inode or None, path, node_of(paddr),
+                                  iomem_of(paddr), None))
         return pieces, infos
 
     def no_page_tables(self, mapping):
