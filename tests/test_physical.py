@@ -225,11 +225,18 @@ def test_add_flag_counts_by_block_and_by_lane(monkeypatch):
     import collections
     import struct
     monkeypatch.setattr(pagemap, "PHYSICAL_BLOCK", 4)
-    counts = collections.Counter({9: 1})
-    values = [5, 7, 7, 7,  7, 7, 7, 7,  1, 2, 2, 3,  2 << 56, 9, 9, 9,  0x0102030405060708, 7]
-    pagemap.add_flag_counts(counts, struct.pack("<18Q", *values))
-    pagemap.add_flag_counts(counts, b"")
-    assert counts == {5: 1, 7: 8, 1: 1, 2: 2, 3: 1, 2 << 56: 1, 9: 4, 0x0102030405060708: 1}
+    counts, groups = collections.Counter({9: 1}), collections.Counter()
+    big = 0x0102030405060708
+    values = [5, 7, 7, 7,  7, 7, 7, 7,  1, 2, 2, 3,  2 << 56, 9, 9, 9,  1, 2, 2, 3,  big, 7, 7, 4,
+              4, 4, 6]
+    pagemap.add_flag_counts(counts, groups, struct.pack("<27Q", *values))
+    pagemap.add_flag_counts(counts, groups, b"")
+    # Blocks of 4: the first lane and three equal ones count at once; the others by
+    # group of four, the last three lanes one by one.
+    assert counts == {5: 1, 7: 7, 2 << 56: 1, 9: 4, 4: 2, 6: 1}
+    assert groups == {(struct.pack("<4Q", 1, 2, 2, 3),): 2, (struct.pack("<4Q", big, 7, 7, 4),): 1}
+    pagemap.flush_groups(counts, groups)
+    assert counts == collections.Counter(values + [9]) and not groups
 
 
 def test_physical_counts_across_reads(fake, run, monkeypatch):

@@ -66,15 +66,18 @@ def test_add_flag_counts_counts_every_lane(runs):
     import struct
     values = [value for value, length in runs for _ in range(length)]
     buf = struct.pack("<%dQ" % len(values), *values)
-    saved = pagemap.PHYSICAL_BLOCK
+    saved = pagemap.PHYSICAL_BLOCK, pagemap.PHYSICAL_GROUPS
     try:
-        for block in (2, 3, 8, saved):
-            pagemap.PHYSICAL_BLOCK = block
+        for block, most in ((2, 1), (3, 2), (8, 100), saved):
+            pagemap.PHYSICAL_BLOCK, pagemap.PHYSICAL_GROUPS = block, most
             counts = collections.Counter()  # type: collections.Counter
-            pagemap.add_flag_counts(counts, buf)
+            groups = collections.Counter()  # type: collections.Counter
+            for part in range(0, len(buf), 40):   # as reads of 5 lanes
+                pagemap.add_flag_counts(counts, groups, buf[part:part + 40])
+            pagemap.flush_groups(counts, groups)
             assert counts == collections.Counter(values)
     finally:
-        pagemap.PHYSICAL_BLOCK = saved
+        pagemap.PHYSICAL_BLOCK, pagemap.PHYSICAL_GROUPS = saved
 
 
 @given(st.text(max_size=40))
