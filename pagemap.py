@@ -2587,7 +2587,9 @@ class Walker(object):
         end = vpn + len(buf) // 8
         cached = self._huge_cache
         if not cached[0] <= vpn or end > cached[1]:
-            ahead = max(end, vpn + HUGE_AHEAD)
+            # Not past the address space end: there the query fails (EFAULT).
+            space = self.reader.address_space_end()
+            ahead = max(end, min(vpn + HUGE_AHEAD, (space or ADDRESS_MAX) // self.reader.page_size))
             cached = self._huge_cache = (vpn, ahead, self.scanner.regions(
                 vpn, ahead, HUGE_PRESENT, 0) or [])
         pmd = self.pmd_pages

@@ -260,3 +260,39 @@ def test_thp_agrees_with_smaps_also_after_fork():
     with forked_child():
         check()
     m.close()
+
+
+def test_thp_at_the_top_of_the_address_space_is_huge():
+    """PAGEMAP_SCAN refuses (EFAULT) a range past the address space end: the query
+    ahead of a chunk near the top must stop there, or its huge pages go unseen."""
+    from test_live_ranges import MADV_HUGEPAGE, thp_region
+    if not huge_pages_visible():
+        pytest.skip("unprivileged and no PAGEMAP_SCAN (Linux < 6.7): huge pages unseen")
+    thp_region()[0].close()                        # skips without THP
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_long]
+    reader = pagemap.ProcessReader("/proc", "self", PAGE)
+    end = reader.address_space_end()
+    reader.close()
+    size, pmd = 8 << 20, 2 << 20
+    for below in range(16 << 20, 64 << 20, 8 << 20):    # within HUGE_AHEAD of the end
+        want = (end - below - size) & ~(pmd - 1)
+        addr = libc.mmap(want, size, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_PRIVATE |
+                         mmap.MAP_ANONYMOUS | 0x100000, -1, 0)  # MAP_FIXED_NOREPLACE, 4.17
+        if addr == want:
+            break
+        if addr not in (None, ctypes.c_void_p(-1).value):
+            libc.munmap(ctypes.c_void_p(addr), ctypes.c_size_t(size))
+    else:
+        pytest.skip("no free 8 MiB near the top of the address space")
+    try:
+        assert libc.madvise(ctypes.c_void_p(addr), ctypes.c_size_t(size), MADV_HUGEPAGE) == 0
+        ctypes.memset(addr, 1, size)
+        if not smaps_sum(addr, "AnonHugePages"):
+            pytest.skip("the kernel gave no THP here")
+        row = own_row(addr)
+        assert row["huge"] == smaps_sum(addr, "AnonHugePages"), row
+    finally:
+        libc.munmap(ctypes.c_void_p(addr), ctypes.c_size_t(size))
