@@ -1425,8 +1425,9 @@ class RunFormatter(object):
             template = "      " + json_template(run_json(run), VARYING[vary] + (
                 "start", "end", "pages"), ("page",) if vary == "paddr" else ())
         else:
-            # PRANGE: the physical run or swap slot, filled per run, else fixed here.
-            template = "%%-35s %s %%9d %-20s %-22s %s" % (
+            # After VRANGE (see _format); PRANGE: the physical run or swap slot,
+            # filled per run, else fixed here.
+            template = " %s %%9d %-20s %-22s %s" % (
                 "%-35s" if vary in ("paddr", "swap") else
                 "%-35s" % ("swap:hidden" if swap_hidden else "-"), run.status,
                 ",".join(entry_flag_names(entry)) or "-",
@@ -1437,43 +1438,64 @@ class RunFormatter(object):
     def lines(self, runs, infos=None):
         # type: (List[Tuple[int, int, Any]], Optional[List[Optional[PageInfo]]]) -> List[str]
         """One text line (or JSON object) per run; with infos, the PageInfo of
-        each run (--flags), its 'page:' lines after the run's (or its "page")."""
-        ps = self.page_size
-        shapes = self._shapes
-        as_json = self.as_json
-        out = []
-        for index, (vpn, pages, raw) in enumerate(runs):
-            key = shape_key(raw)
-            template, vary = shapes.get(key) or self._shape(key, raw)
-            start, end = vpn * ps, (vpn + pages) * ps
-            if as_json:     # values in the order of their keys
-                if vary == "paddr":
-                    pfn = raw & PM_PFRAME_MASK
-                    out.append(template % (end, raw, pfn * ps, self._page(
-                        infos[index] if infos else None), pages, pfn, start))
-                elif vary == "swap":
-                    frame = raw & PM_PFRAME_MASK
-                    out.append(template % (end, raw, pages, start, frame >> PM_SWAP_TYPE_BITS,
-                                           frame & PM_SWAP_TYPE_MASK))
-                elif vary:
-                    out.append(template % (end, raw, pages, start))
-                else:
-                    out.append(template % (end, pages, start))
-                continue
-            if vary == "paddr":
-                pstart = (raw & PM_PFRAME_MASK) * ps
-                out.append(template % ("0x%x-0x%x" % (start, end),
-                                       "0x%x-0x%x" % (pstart, pstart + end - start), pages))
-            elif vary == "swap":
-                frame = raw & PM_PFRAME_MASK
-                out.append(template % ("0x%x-0x%x" % (start, end), "swap:%d:0x%x" % (
-                    frame & PM_SWAP_TYPE_MASK, frame >> PM_SWAP_TYPE_BITS), pages))
-            else:
-                out.append(template % ("0x%x-0x%x" % (start, end), pages))
-            page = self._page(infos[index]) if infos and infos[index] is not None else ""
-            if page:
-                out.append(page)
+        each run (--flags), its 'page:' lines after the run's (or its "page").
+
+        Runs come in stretches of one shape and VRANGE width, each formatted by
+        one comprehension. A batch is usually one stretch: then its first and
+        last entries in order of value (found at C speed) share their shape and
+        flags, and with them every entry between (swapped ones differ in swap
+        type); addresses grow, so the first and last VRANGE bound the rest."""
+        import itertools
+        if infos is None:
+            infos = [None] * len(runs)
+        raws = [raw for _, _, raw in runs]
+        lo, hi = (min(raws), max(raws)) if raws[-1] is not None else (None, 0)  # None: last
+        if lo is not None and lo >> 55 == hi >> 55 and lo >> 62 != 1 and shape_key(
+                lo) == shape_key(hi) and len(self._vrange(runs[0])) == len(self._vrange(runs[-1])):
+            return self._format(lo, runs, infos)
+        out = []  # type: List[str]
+        for _, stretch in itertools.groupby(zip(runs, infos), lambda pair: (
+                shape_key(pair[0][2]), len(self._vrange(pair[0])))):
+            some_runs, some_infos = zip(*stretch)
+            out += self._format(some_runs[0][2], some_runs, some_infos)
         return out
+
+    def _format(self, raw, runs, infos):
+        # type: (Optional[int], Any, Any) -> List[str]
+        """The lines of runs of the shape of raw: values in the template's order
+        (for JSON, its keys')."""
+        key = shape_key(raw)
+        template, vary = self._shapes.get(key) or self._shape(key, raw)
+        ps, mask = self.page_size, PM_PFRAME_MASK
+        if self.as_json:
+            if vary == "paddr":
+                return [template % ((vpn + n) * ps, raw, (raw & mask) * ps, self._page(
+                    info), n, raw & mask, vpn * ps) for (vpn, n, raw), info in zip(runs, infos)]
+            if vary == "swap":
+                return [template % ((vpn + n) * ps, raw, n, vpn * ps, (raw & mask) >> (
+                    PM_SWAP_TYPE_BITS), raw & PM_SWAP_TYPE_MASK) for vpn, n, raw in runs]
+            if vary:
+                return [template % ((vpn + n) * ps, raw, n, vpn * ps) for vpn, n, raw in runs]
+            return [template % ((vpn + n) * ps, n, vpn * ps) for vpn, n, raw in runs]
+        # VRANGE is one width here: its padding goes into the template.
+        template = "0x%%x-0x%%x%s%s" % (" " * (35 - len(self._vrange(runs[0]))), template)
+        if vary == "paddr":
+            out = [template % (vpn * ps, (vpn + n) * ps, "0x%x-0x%x" % (
+                (raw & mask) * ps, ((raw & mask) + n) * ps), n) for vpn, n, raw in runs]
+        elif vary == "swap":
+            out = [template % (vpn * ps, (vpn + n) * ps, "swap:%d:0x%x" % (
+                raw & PM_SWAP_TYPE_MASK, (raw & mask) >> PM_SWAP_TYPE_BITS), n)
+                for vpn, n, raw in runs]
+        else:
+            out = [template % (vpn * ps, (vpn + n) * ps, n) for vpn, n, raw in runs]
+        if any(infos):      # --flags: each run's 'page:' lines after it
+            pages = [self._page(info) if info is not None else "" for info in infos]
+            out = [line + "\n" + page if page else line for line, page in zip(out, pages)]
+        return out
+
+    def _vrange(self, run):
+        # type: (Tuple[int, int, Any]) -> str
+        return "0x%x-0x%x" % (run[0] * self.page_size, (run[0] + run[1]) * self.page_size)
 
     def _page(self, info):
         # type: (Optional[PageInfo]) -> str

@@ -102,3 +102,23 @@ def test_page_facts_golden(tmp_path, name, mode):
             f.write(got)
     with io.open(path, encoding="utf-8") as f:
         assert got == f.read()
+
+
+def test_listing_pads_vrange_across_a_hex_digit(tmp_path):
+    """A batch whose addresses gain a hex digit midway (0xffff000 -> 0x10000000)
+    keeps every column in place: VRANGE is padded per run, not per batch."""
+    fake = FakeProc(tmp_path / "proc")
+    fake.reader(privileged=True)
+    start = 0x10000000 - 2 * PAGE
+    entries = dict((start + i * PAGE, make_entry(present=True, pfn=0x10 * (i + 1), exclusive=True))
+                   for i in range(4))
+    fake.process("4242", entries, maps="0fffe000-10002000 rw-p 00000000 00:00 0\n")
+    code, out, err = call(["--proc-root", fake.root, "--page-size", str(PAGE), "4242",
+                           "fffe000-10002000"])
+    assert code == 0, err
+    rows = out.splitlines()[2:]
+    vranges = ["0xfffe000-0xffff000", "0xffff000-0x10000000", "0x10000000-0x10001000",
+               "0x10001000-0x10002000"]
+    assert rows == ["%-35s %-35s %9d %-20s %-22s %s" % (
+        vr, "0x%x-0x%x" % (0x10000 * (i + 1), 0x10000 * (i + 1) + 0x1000), 1, "present",
+        "exclusive", "fffe000-10002000 rw-p [anonymous]") for i, vr in enumerate(vranges)]
