@@ -880,20 +880,6 @@ def find_pfn(buf, pfn):
     return hits
 
 
-def value_runs(buf):
-    # type: (bytes) -> List[Tuple[int, int]]
-    """[(value, count)] for the runs of equal u64 lanes of a little-endian buffer,
-    in order: one big-int pass, then one step per run (for /proc/kpageflags,
-    where physical memory comes in long runs of equal flags)."""
-    n = len(buf) // 8
-    if n == 0:
-        return []
-    if buf == buf[:8] * n:
-        return [(_lane(buf, 0), n)]
-    starts, lengths = runs_from_ends(lane_changes(buf), n)
-    return list(zip(map(lanes_of(buf).__getitem__, starts), lengths))
-
-
 def lane_column(values, known, indexes):
     # type: (Optional[bytes], Optional[bytes], List[int]) -> List[Optional[int]]
     """The u64 lanes of little-endian values at indexes; None where values or

@@ -212,15 +212,6 @@ def test_physical_errors(fake, run, monkeypatch):
     assert code == 2
 
 
-def test_value_runs():
-    import struct
-    values = [0] * 5 + [7] * 3 + [0, 9]
-    buf = struct.pack("<10Q", *values)
-    assert pagemap.value_runs(buf) == [(0, 5), (7, 3), (0, 1), (9, 1)]
-    assert pagemap.value_runs(struct.pack("<4Q", 3, 3, 3, 3)) == [(3, 4)]
-    assert pagemap.value_runs(b"") == []
-
-
 def test_add_flag_counts_by_block_and_by_lane(monkeypatch):
     import collections
     import struct
