@@ -1453,10 +1453,13 @@ class RunFormatter(object):
         key = shape_key(raw)
         template, vary = self._shapes.get(key) or self._shape(key, raw)
         ps, mask = self.page_size, PM_PFRAME_MASK
+        with_pages = any(infos)     # --flags
+        pages = [self._page(info) for info in infos] if with_pages else [self._page(None)] * len(
+            runs)
         if self.as_json:
             if vary == "paddr":
-                return [template % ((vpn + n) * ps, raw, (raw & mask) * ps, self._page(
-                    info), n, raw & mask, vpn * ps) for (vpn, n, raw), info in zip(runs, infos)]
+                return [template % ((vpn + n) * ps, raw, (raw & mask) * ps, page, n, raw & mask,
+                                    vpn * ps) for (vpn, n, raw), page in zip(runs, pages)]
             if vary == "swap":
                 return [template % ((vpn + n) * ps, raw, n, vpn * ps, (raw & mask) >> (
                     PM_SWAP_TYPE_BITS), raw & PM_SWAP_TYPE_MASK) for vpn, n, raw in runs]
@@ -1474,8 +1477,7 @@ class RunFormatter(object):
                 for vpn, n, raw in runs]
         else:
             out = [template % (vpn * ps, (vpn + n) * ps, n) for vpn, n, raw in runs]
-        if any(infos):      # --flags: each run's 'page:' lines after it
-            pages = [self._page(info) if info is not None else "" for info in infos]
+        if with_pages:      # each run's 'page:' lines after it
             out = [line + "\n" + page if page else line for line, page in zip(out, pages)]
         return out
 
