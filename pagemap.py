@@ -193,6 +193,8 @@ class Translation(collections.namedtuple("Translation", "pid vaddr entry paddr m
     __slots__ = ()
 
 
+Translation.__new__.__defaults__ = (None,)  # page: the public type's 11-field form still works
+
 class Privilege(collections.namedtuple("Privilege", "cap_sys_admin initial_userns captured")):
     """What the reader may see: each field True, False or None (unknown);
     captured: it is the reader that made a snapshot, not this one."""

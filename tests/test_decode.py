@@ -277,3 +277,9 @@ def test_parse_privilege():
     p = pagemap.parse_privilege("CapEff:\t00000000001fffff\n", "0 1000 1\n")
     assert p == pagemap.Privilege(False, False)
     assert pagemap.parse_privilege(None, None) == pagemap.Privilege(None, None)
+
+
+def test_translation_keeps_its_eleven_field_form():
+    # Translation is public (__all__): code that built one before `page` existed still works.
+    tr = pagemap.Translation(1, 0x1000, None, None, None, "unmapped", None, 4096, None, 0, 8)
+    assert tr.page is None
