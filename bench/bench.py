@@ -161,7 +161,7 @@ def bench_startup(rounds):
             compile(text, "pagemap.py", "exec")
             times.append(time.process_time() - t0)
         return min(times)
-    t = median_time(lambda: compile_time(source), rounds)
+    t = compile_time(source)
     print("compile(): %.1f ms for %d KB" % (t * 1e3, len(source) // 1000))
     if old is not None:
         show_ratio("compile() of pagemap.py", "the file at %s (%d KB)" % (
