@@ -2026,7 +2026,8 @@ def describe_page(reader, ctx, vaddr, entry, mapping):
         huge = huge_page_of(ctx.kpage, pfn, flags, vaddr, reader.page_size, reader.pmd_pages)
     if ctx.flags and pfn:
         paddr = pfn * reader.page_size + vaddr % reader.page_size
-        return physical_page_info(ctx, pfn, paddr)._replace(huge=huge)
+        # The flags huge was found from, not a second read that may disagree.
+        return physical_page_info(ctx, pfn, paddr, flags)._replace(huge=huge)
     if ctx.flags or huge is not None:
         return PageInfo(None, None, None, None, None, None, huge)
     return None
@@ -3595,12 +3596,15 @@ def cmd_physical(opts, console):
     return EXIT_UNTRANSLATED
 
 
-def physical_page_info(ctx, pfn, paddr):
-    # type: (Context, int, int) -> PageInfo
-    """What a physical page is, with no process: the kpage files, node, iomem."""
+def physical_page_info(ctx, pfn, paddr, flags=None):
+    # type: (Context, int, int, Optional[int]) -> PageInfo
+    """What a physical page is, with no process: the kpage files (flags when
+    already read), node, iomem."""
     kpage = ctx.kpage
     inode = kpage.value("kpagecgroup", pfn)
-    return PageInfo(kpage.value("kpageflags", pfn), kpage.value("kpagecount", pfn), inode,
+    if flags is None:
+        flags = kpage.value("kpageflags", pfn)
+    return PageInfo(flags, kpage.value("kpagecount", pfn), inode,
                     ctx.facts.cgroup_path(inode) if inode else None, ctx.facts.node_of(paddr),
                     ctx.facts.iomem_of(paddr), None)
 

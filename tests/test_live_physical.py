@@ -143,3 +143,17 @@ def test_thp_region_with_flags_and_match(capsys):
     assert [r["start"] for r in runs] == list(range(aligned, aligned + size, 2 << 20))
     assert all(r["pages"] == 1 for r in runs)
     m.close()
+
+
+def test_lookup_reads_a_pages_flags_once(capsys, monkeypatch):
+    # The flags shown are those the huge page was found from: one read, not two
+    # that a page freed in between could make disagree.
+    m, addr = private_anon(1)
+    m[0:1] = b"a"
+    reads = []
+    value = pagemap.KPageReader.value
+    monkeypatch.setattr(pagemap.KPageReader, "value",
+                        lambda self, name, pfn: reads.append(name) or value(self, name, pfn))
+    assert page_of(capsys, addr)["page"]["kpageflags"] is not None
+    assert reads.count("kpageflags") == 1
+    m.close()
