@@ -42,7 +42,7 @@ __all__ = [
 PM_ENTRY_BYTES = 8                      # one u64 per virtual page, 2.6.25
 PM_PFRAME_MASK = (1 << 55) - 1          # bits 0-54: PFN, 2.6.25
 PM_SWAP_TYPE_BITS = 5                   # bits 0-4: swap type (MAX_SWAPFILES_SHIFT)
-PM_SWAP_TYPE_MASK = (1 << PM_SWAP_TYPE_BITS) - 1
+PM_SWAP_TYPE_MASK = 0x1f
 PM_SOFT_DIRTY = 1 << 55                 # 3.11
 PM_MMAP_EXCLUSIVE = 1 << 56             # 4.2
 PM_UFFD_WP = 1 << 57                    # 5.13
@@ -50,10 +50,6 @@ PM_GUARD_REGION = 1 << 58               # 6.15
 PM_FILE = 1 << 61                       # file page or shared anon, 3.5
 PM_SWAP = 1 << 62                       # 2.6.25
 PM_PRESENT = 1 << 63                    # 2.6.25
-
-# The swap type of a PTE marker (guard regions, uffd-wp markers): the highest
-# of the 32 types; real swap areas take the lowest ones.
-SWP_PTE_MARKER = PM_SWAP_TYPE_MASK
 
 # /proc/kpageflags bits (include/uapi/linux/kernel-page-flags.h), file since 2.6.25.
 KPF_NAMES = dict(enumerate((
@@ -71,7 +67,6 @@ KPF_HUGE = 1 << 17                      # hugetlb, 2.6.28
 KPF_KSM = 1 << 21                       # 2.6.32
 KPF_THP = 1 << 22                       # 2.6.38; any large folio, mTHP too, since 6.x
 KPF_ZERO_PAGE = 1 << 24                 # 4.0
-KPF_MLOCKED = 1 << 33
 
 PF_KTHREAD = 0x00200000                 # /proc/PID/stat flags: a kernel thread
 PID_MAX_LIMIT = 1 << 22                 # the ceiling of kernel.pid_max, 2.5.34
@@ -219,10 +214,11 @@ def parse_decimal(text):
     return int(text) if text and _DECIMAL_RE.match(text) else None
 
 
-def parse_hex_u64(match, text, invalid, too_big):
-    # type: (Any, str, str, str) -> int
-    """The hex number a regex match caught (group 1), or UsageError: invalid %
-    text when nothing matched, too_big beyond 64 bits."""
+def parse_hex_u64(pattern, text, invalid, too_big):
+    # type: (str, str, str, str) -> int
+    """The hex number group 1 of pattern catches in text, or UsageError: invalid %
+    text when it does not match, too_big beyond 64 bits."""
+    match = re.match(pattern, text)
     if not match:
         raise UsageError(invalid % (text,))
     value = int(match.group(1), 16)
@@ -235,7 +231,7 @@ def parse_address(text):
     # type: (str) -> int
     """Parse a virtual address: hex with or without 0x, as pasted from maps."""
     return parse_hex_u64(
-        re.match(r"^(?:0[xX])?([0-9a-fA-F]+)$", text.strip()) if text else None, text,
+        r"^\s*(?:0[xX])?([0-9a-fA-F]+)\s*$", text,
         "invalid address %r: expected hex such as 0x7f3a1c000000 or 7f3a1c000000",
         "address %s is larger than any 64-bit address" % (text,))
 
@@ -244,10 +240,9 @@ def parse_entry_value(text):
     # type: (str) -> int
     """Parse a raw pagemap entry for --decode, also as a 'Result: 0x...' line."""
     return parse_hex_u64(
-        re.match(r"^\s*(?:[A-Za-z_][A-Za-z_ ]*:\s*)?(?:0[xX])?([0-9a-fA-F]+)\s*$", text)
-        if text else None, text,
+        r"^\s*(?:[A-Za-z_][A-Za-z_ ]*:\s*)?(?:0[xX])?([0-9a-fA-F]+)\s*$", text,
         "invalid entry value %r: expected a hex u64 such as 0xa600000000036afb",
-        "entry value %s does not fit in 64 bits" % ((text or "").strip(),))
+        "entry value %s does not fit in 64 bits" % (text.strip(),))
 
 
 def parse_pid(text):
@@ -281,14 +276,14 @@ def decode_entry(raw, kernel=None):
     """Decode one pagemap u64 for a kernel version (None: the current layout)."""
     page_shift = None
     flags = raw
-    # Before 3.11 bits 55-60 held the page shift. On 3.11-4.1 an mm switched to
-    # the new layout (bit 55 soft-dirty, 56-60 zero) only after the first
-    # 'echo 4 > clear_refs', so there a non-zero field 56-60 tells: any real
-    # page shift (>= 12) sets one of those bits.
-    if kernel is not None and (kernel < (3, 11) or kernel < (4, 2) and raw >> 56 & 0x1f):
-        page_shift = (raw >> 55) & 0x3f
-        flags = 0
-    elif kernel is not None:
+    if kernel is not None:
+        # Before 3.11 bits 55-60 held the page shift. On 3.11-4.1 an mm switched to
+        # the new layout (bit 55 soft-dirty, 56-60 zero) only after the first
+        # 'echo 4 > clear_refs', so there a non-zero field 56-60 tells: any real
+        # page shift (>= 12) sets one of those bits.
+        if kernel < (3, 11) or kernel < (4, 2) and raw >> 56 & 0x1f:
+            page_shift = (raw >> 55) & 0x3f
+            flags = 0
         for bit, version in _FLAGS_SINCE:
             if kernel < version:
                 flags &= ~bit
@@ -322,7 +317,7 @@ def looks_like_old_layout(raw):
 def parse_maps_line(line):
     # type: (str) -> Mapping
     """Parse one /proc/PID/maps line; the path keeps its spaces and ' (deleted)'."""
-    match = _MAPS_RE.match(line.rstrip("\n"))
+    match = _MAPS_RE.match(line)
     if not match:
         raise ValueError("not a maps line: %r" % (line,))
     start, end, perms, offset, dev, inode, path = match.groups()
@@ -350,42 +345,31 @@ def find_mapping(maps, vaddr):
             lo = mid + 1
         else:
             hi = mid
-    after = maps[lo] if lo < len(maps) else None
-    before = maps[lo - 1] if lo > 0 else None
-    if after is not None and after.start <= vaddr:
-        return after, before, maps[lo + 1] if lo + 1 < len(maps) else None
-    return None, before, after
+    # maps[lo] is the first mapping ending above vaddr: it holds vaddr or comes after it.
+    before, first, after = ([None] + maps + [None, None])[lo:lo + 3]
+    if first is not None and first.start <= vaddr:
+        return first, before, after
+    return None, before, first
 
 
 def parse_swaps(text):
     # type: (str) -> List[SwapArea]
     """Parse /proc/swaps. The kernel lists areas by swap type (index)."""
-    areas = []
-    for line in text.splitlines()[1:]:
-        fields = line.rsplit(None, 4)
-        if len(fields) == 5:
-            path, kind, size, used, prio = fields
-            try:
-                areas.append(SwapArea(path.replace("\\040", " "), kind, int(size),
-                                      int(used), int(prio)))
-            except ValueError:
-                continue
-    return areas
+    return [SwapArea(path.replace("\\040", " "), kind, int(size), int(used), int(prio))
+            for path, kind, size, used, prio in re.findall(
+                r"^(.*\S)\s+(\S+)\s+([0-9]+)\s+([0-9]+)\s+(-?[0-9]+)\s*$",
+                text.partition("\n")[2], re.M)]
 
 
 def parse_privilege(status_text, uid_map_text):
     # type: (Optional[str], Optional[str]) -> Privilege
     """CAP_SYS_ADMIN in the effective set, and whether we are in the initial user ns."""
-    cap = None
-    if status_text is not None:
-        match = re.search(r"^CapEff:\s*([0-9a-fA-F]+)", status_text, re.M)
-        if match:
-            cap = bool(int(match.group(1), 16) >> CAP_SYS_ADMIN & 1)
-    init_ns = None
-    if uid_map_text is not None:
-        # The initial namespace maps all 2^32-1 ids onto themselves.
-        init_ns = uid_map_text.split() == ["0", "0", "4294967295"]
-    return Privilege(cap, init_ns, False)
+    match = re.search(r"^CapEff:\s*([0-9a-fA-F]+)", status_text or "", re.M)
+    # The initial namespace maps all 2^32-1 ids onto themselves.
+    return Privilege(bool(int(match.group(1), 16) >> CAP_SYS_ADMIN & 1) if match else None,
+                     None if uid_map_text is None else uid_map_text.split() == [
+                         "0", "0", "4294967295"],
+                     False)
 
 
 def hidden_pfn_reason(priv):
@@ -448,14 +432,14 @@ def explain(entry, mapping, neighbours, vaddr, page_size, pid_label, priv, areas
     status, note, paddr = entry_status(entry, page_size, vaddr, priv, areas)
     placed = placed_status(status, entry, mapping, no_page_tables)
     if placed == "unmapped":
-        return placed, unmapped_note(vaddr, neighbours, pid_label), None
-    if placed == "no-page-tables":
-        return (placed, "this mapping is VM_PFNMAP/VM_IO (device memory, /dev/mem, [vvar]; "
+        note = unmapped_note(vaddr, neighbours, pid_label)
+    elif placed == "no-page-tables":
+        note = ("this mapping is VM_PFNMAP/VM_IO (device memory, /dev/mem, [vvar]; "
                 "smaps VmFlags 'pf'/'io'): the kernel never reports its pages in pagemap; "
-                "ask the driver for the physical address", None)
-    if placed == "not-present" and mapping is not None and not entry.guard:
-        return placed, not_present_note(mapping), None
-    return status, note, paddr
+                "ask the driver for the physical address")
+    elif placed == "not-present" and mapping is not None and not entry.guard:
+        note = not_present_note(mapping)
+    return placed, note, paddr
 
 
 def placed_status(status, entry, mapping, no_page_tables):
@@ -495,7 +479,9 @@ def swapped_note(entry, areas, priv):
     area = swap_area_for(entry, areas)
     if area is not None:
         return "page is swapped out to %s (%s)" % (area.path, location)
-    if entry.swap_type == SWP_PTE_MARKER:
+    if entry.swap_type == PM_SWAP_TYPE_MASK:
+        # PTE markers (guard regions, uffd-wp) take the highest of the 32 swap
+        # types; real swap areas the lowest ones.
         return ("a PTE marker (%s), not a page in a swap area: userfaultfd write-protect "
                 "or poison marker" % location)
     return ("%s matches no active area in /proc/swaps: a transient migration, hwpoison or "
@@ -541,8 +527,6 @@ def old_layout_hint(raw):
 
 # --- ranges and selectors ------------------------------------------------------
 
-_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-
 
 class Span(collections.namedtuple("Span", "start end label")):
     """A virtual range asked for: [start, end) in bytes, and how the user named it."""
@@ -563,7 +547,7 @@ def parse_length(text):
     number = parse_decimal(match.group(2).lstrip("0") or "0")
     if number is None:
         raise UsageError("length %s is larger than any 64-bit address space" % (text,))
-    return number * _UNITS[match.group(3).lower()]
+    return number * 1024 ** " kmgt".index(match.group(3).lower())
 
 
 def parse_range(text):
@@ -597,11 +581,9 @@ def mapping_names(mapping):
     # type: (Mapping) -> Tuple[str, ...]
     """The names a selector may use for a mapping: its path and its base name."""
     path = mapping.path
-    if not path:
-        return ()
-    if path.startswith("["):
+    if path[:1] in ("", "["):
         return (path,)
-    live = path[:-len(" (deleted)")] if path.endswith(" (deleted)") else path
+    live = re.sub(r" \(deleted\)$", "", path)
     return (path, live, os.path.basename(live), os.path.basename(path))
 
 
@@ -1046,13 +1028,9 @@ IomemRegion.__doc__ = "One line of /proc/iomem: an inclusive physical range, nes
 def parse_iomem(text):
     # type: (str) -> List[IomemRegion]
     """Parse /proc/iomem; children follow their parent, indented two spaces a level."""
-    regions = []
-    for line in text.splitlines():
-        match = re.match(r"^( *)([0-9a-fA-F]+)-([0-9a-fA-F]+) : (.*)$", line)
-        if match:
-            regions.append(IomemRegion(int(match.group(2), 16), int(match.group(3), 16),
-                                       match.group(4).strip(), len(match.group(1)) // 2))
-    return regions
+    return [IomemRegion(int(start, 16), int(end, 16), name.strip(), len(indent) // 2)
+            for indent, start, end, name in re.findall(
+                r"^( *)([0-9a-fA-F]+)-([0-9a-fA-F]+) : (.*)$", text, re.M)]
 
 
 def iomem_hidden(regions):
@@ -1108,7 +1086,7 @@ MATCH_PAGEMAP = {
 }
 MATCH_KPF = dict((name.lower(), 1 << bit) for bit, name in KPF_NAMES.items())
 MATCH_KPF.update({"hugetlb": KPF_HUGE, "zero": KPF_ZERO_PAGE, "head": KPF_COMPOUND_HEAD,
-                  "tail": KPF_COMPOUND_TAIL, "mlocked": KPF_MLOCKED})
+                  "tail": KPF_COMPOUND_TAIL})
 MATCH_OTHER = ("shared",)               # map count above 1 (kpagecount)
 
 MatchSpec = collections.namedtuple("MatchSpec",
@@ -1202,42 +1180,33 @@ def format_text(tr, verbose):
     if tr.note:
         lines.append("  note: " + tr.note)
     if tr.page is not None:
-        lines.extend(format_page(tr.page, tr.page_size))
+        lines += format_page(tr.page, tr.page_size)
     if verbose and tr.entry is not None:
         # Offset and bytes of the entry, the way the seed's C tool showed them.
-        detail = [""]
-        if tr.entry_offset is not None:
-            detail.append("file offset 0x%x" % tr.entry_offset)
-        if tr.entry_bytes is not None:
-            detail.append("bytes " + " ".join("%02x" % b for b in bytearray(tr.entry_bytes)))
-        if entry.page_shift is not None:
-            detail.append("page shift %d (pre-3.11 layout)" % entry.page_shift)
-        lines.append("  entry: 0x%016x%s" % (entry.raw, ", ".join(detail)))
+        offset, data, shift = tr.entry_offset, tr.entry_bytes, entry.page_shift
+        lines.append("  entry: 0x%016x%s" % (entry.raw, "".join(", " + part for part in (
+            offset is not None and "file offset 0x%x" % offset,
+            data is not None and "bytes " + " ".join("%02x" % b for b in bytearray(data)),
+            shift is not None and "page shift %d (pre-3.11 layout)" % shift) if part)))
     return lines
 
 
 def format_page(page, page_size):
     # type: (PageInfo, int) -> List[str]
     """Detail lines for the physical page: 'huge:' and, with --flags, 'page:'."""
+    flags, count, inode, path, node, iomem, huge = page
     lines = []
-    huge = page.huge
     if huge is not None:
         where = ("physical base 0x%x (head PFN 0x%x)" % (huge.phys_base, huge.head_pfn)
                  if huge.phys_base is not None else "physical base hidden")
         lines.append("  huge: in a %s %s page: %s, offset 0x%x, virtual base 0x%x" % (
             human_size(huge.size), huge.kind, where, huge.offset, huge.virt_base))
-    facts = []
-    if page.kpageflags is not None:
-        facts.append("flags %s (0x%x)" % (",".join(kpageflag_names(page.kpageflags)) or "-",
-                                          page.kpageflags))
-    if page.mapcount is not None:
-        facts.append("map count %d" % page.mapcount)
-    if page.cgroup_inode:
-        facts.append("cgroup %s" % (page.cgroup_path or "inode %d" % page.cgroup_inode))
-    if page.node is not None:
-        facts.append("node %d" % page.node)
-    if page.iomem:
-        facts.append("iomem " + page.iomem)
+    facts = [fact for fact in (
+        flags is not None and "flags %s (0x%x)" % (",".join(kpageflag_names(flags)) or "-", flags),
+        count is not None and "map count %d" % count,
+        inode and "cgroup %s" % (path or "inode %d" % inode),
+        node is not None and "node %d" % node,
+        iomem and "iomem " + iomem) if fact]
     if facts:
         lines.append("  page: " + "; ".join(facts))
     return lines
@@ -1248,16 +1217,10 @@ def page_json(page):
     """The 'page' object of a result: what the physical page is."""
     if page is None:
         return None
-    huge = page.huge
-    return {
-        "kpageflags": page.kpageflags,
-        "flags": None if page.kpageflags is None else kpageflag_names(page.kpageflags),
-        "mapcount": page.mapcount,
-        "cgroup": page.cgroup_inode and {"inode": page.cgroup_inode, "path": page.cgroup_path}
-        or None,
-        "node": page.node, "iomem": page.iomem,
-        "huge": None if huge is None else dict(zip(HugePage._fields, huge)),
-    }
+    flags, count, inode, path, node, iomem, huge = page
+    return {"kpageflags": flags, "flags": None if flags is None else kpageflag_names(flags),
+            "mapcount": count, "cgroup": inode and {"inode": inode, "path": path} or None,
+            "node": node, "iomem": iomem, "huge": huge and huge._asdict()}
 
 
 def mapping_json(mapping):
@@ -1506,16 +1469,13 @@ class RunFormatter(object):
 def human_size(nbytes):
     # type: (int) -> str
     """1536 -> '1.5 KiB'."""
-    size, unit = float(nbytes), "B"
-    for bigger in ("KiB", "MiB", "GiB", "TiB"):
-        if size < 1024:
-            break
-        size, unit = size / 1024.0, bigger
-    return "%d B" % size if unit == "B" else "%.1f %s" % (size, unit)
+    if nbytes < 1024:
+        return "%d B" % nbytes
+    power = min(4, (nbytes.bit_length() - 1) // 10)     # KiB to TiB
+    return "%.1f %siB" % (nbytes / 1024.0 ** power, "KMGT"[power - 1])
 
 
 SUMMARY_FIELDS = ("resident", "swapped", "file", "exclusive", "soft_dirty", "huge")
-FACT_FIELDS = ("thp", "hugetlb", "ksm", "zero", "shared", "dirty", "locked", "uss", "pss")
 COLUMN_TITLES = "RSS SWAP FILE EXCL SDIRTY HUGE THP HUGETLB KSM ZERO SHARED DIRTY LOCKED USS PSS"
 
 MappingSummary = collections.namedtuple("MappingSummary", "mapping counts status facts")
@@ -1525,43 +1485,43 @@ MappingSummary.__doc__ = ("One mapping's page counts; status 'ok', or why it has
 
 def summary_fields(with_facts):
     # type: (bool) -> Tuple[str, ...]
-    return SUMMARY_FIELDS + (FACT_FIELDS if with_facts else ())
+    return SUMMARY_FIELDS + (PageCounts._fields if with_facts else ())
 
 
 def summary_values(counts, facts, page_size, with_facts):
     # type: (Counts, Optional[PageCounts], int, bool) -> List[Optional[int]]
-    """Bytes for summary_fields(with_facts); None for facts that are unknown."""
-    values = [None if v is None else page_size * v for v in counts[1:]
-              ]  # type: List[Optional[int]]
-    if with_facts:
-        values += ([None] * len(FACT_FIELDS) if facts is None else
-                   [int(round(page_size * v)) for v in facts])
-    return values
+    """Bytes for summary_fields(with_facts); None where unknown."""
+    shown = (facts or (None,) * len(PageCounts._fields)) if with_facts else ()
+    return [None if v is None else int(round(page_size * v)) for v in counts[1:] + shown]
 
 
 def summary_header(with_facts):
     # type: (bool) -> str
-    titles = COLUMN_TITLES.split()[:len(summary_fields(with_facts))]
-    return "%-16s %-16s %-4s %12s " % ("START", "END", "PERM", "SIZE_KIB") + " ".join(
-        "%11s" % (t + "_KIB") for t in titles) + "  MAPPING"
+    return _summary_line("START", "END", "PERM", "SIZE_KIB", [
+        t + "_KIB" for t in COLUMN_TITLES.split()[:len(summary_fields(with_facts))]], "MAPPING")
 
 
-def _summary_line(start, end, perms, size, values, label):
-    # type: (str, str, str, int, List[Optional[int]], str) -> str
-    cells = " ".join("%11s" % ("-" if v is None else v // 1024) for v in values)
-    return "%-16s %-16s %-4s %12d %s  %s" % (start, end, perms, size // 1024, cells, label)
+def _summary_line(start, end, perms, size, cells, label):
+    # type: (str, str, str, object, List[Any], str) -> str
+    return "%-16s %-16s %-4s %12s %s  %s" % (start, end, perms, size, " ".join(
+        "%11s" % cell for cell in cells), label)
+
+
+def _kib(values):
+    # type: (List[Optional[int]]) -> List[Any]
+    return ["-" if v is None else v // 1024 for v in values]
 
 
 def format_summary_row(row, page_size, with_facts=False):
     # type: (MappingSummary, int, bool) -> str
     m = row.mapping
     label = m.path or "[anonymous]"
+    values = summary_values(row.counts, row.facts, page_size, with_facts)
     if row.status != "ok":
-        values = [None] * len(summary_fields(with_facts))  # type: List[Optional[int]]
+        values = [None] * len(values)
         label += " (%s)" % row.status
-    else:
-        values = summary_values(row.counts, row.facts, page_size, with_facts)
-    return _summary_line("%x" % m.start, "%x" % m.end, m.perms, m.end - m.start, values, label)
+    return _summary_line("%x" % m.start, "%x" % m.end, m.perms, (m.end - m.start) // 1024,
+                         _kib(values), label)
 
 
 def summary_totals(rows):
@@ -1581,7 +1541,7 @@ def format_summary_total(rows, page_size, with_facts=False):
     vals = summary_values(total, facts, page_size, with_facts)
     sizes = [human_size(v or 0) for v in (size, vals[0], vals[2], vals[3], vals[1])]
     huge = "huge pages unknown" if vals[5] is None else human_size(vals[5]) + " in huge pages"
-    lines = [_summary_line("total", "", "", size, vals, "%d mappings" % len(rows)),
+    lines = [_summary_line("total", "", "", size // 1024, _kib(vals), "%d mappings" % len(rows)),
              "%s mapped, %s resident (%s file or shared, %s exclusive), %s swapped, %s" % tuple(
                  sizes + [huge])]
     if with_facts and facts is not None:
@@ -1593,9 +1553,8 @@ def format_summary_total(rows, page_size, with_facts=False):
 
 def summary_json(row, page_size, with_facts=False):
     # type: (MappingSummary, int, bool) -> Dict[str, object]
-    doc = mapping_json(row.mapping) or {}
-    doc["size"] = row.mapping.end - row.mapping.start
-    doc["status"] = row.status
+    doc = dict(mapping_json(row.mapping) or {}, size=row.mapping.end - row.mapping.start,
+               status=row.status)
     doc.update(zip(summary_fields(True), summary_values(
         row.counts, row.facts if with_facts else None, page_size, True)))
     return doc
