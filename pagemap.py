@@ -74,13 +74,8 @@ SMAPS_KEPT = ("VmFlags", "KernelPageSize", "MMUPageSize", "Swap")  # smaps field
 CAP_SYS_ADMIN = 21
 ADDRESS_MAX = (1 << 64) - 1             # the widest virtual address of any target
 
-EXIT_OK = 0
-EXIT_UNTRANSLATED = 1
-EXIT_USAGE = 2
-EXIT_NO_PROCESS = 3
-EXIT_PERMISSION = 4
-EXIT_UNSUPPORTED = 5
-EXIT_IO = 6
+(EXIT_OK, EXIT_UNTRANSLATED, EXIT_USAGE, EXIT_NO_PROCESS, EXIT_PERMISSION, EXIT_UNSUPPORTED,
+ EXIT_IO) = range(7)
 EXIT_INTERRUPTED = 130
 
 STATUSES = ("present", "swapped", "not-present", "unmapped",
@@ -330,9 +325,8 @@ def parse_maps_line(line):
 def parse_maps(text):
     # type: (str) -> List[Mapping]
     """Parse /proc/PID/maps text into mappings, sorted by start address."""
-    maps = [parse_maps_line(line) for line in text.splitlines() if line.strip()]
-    maps.sort(key=lambda m: m.start)
-    return maps
+    return sorted((parse_maps_line(line) for line in text.splitlines() if line.strip()),
+                  key=lambda m: m.start)
 
 
 def find_mapping(maps, vaddr):
@@ -404,9 +398,8 @@ def mapping_label(mapping):
 def swap_area_for(entry, areas):
     # type: (Entry, Optional[List[SwapArea]]) -> Optional[SwapArea]
     """The /proc/swaps area a swapped entry points into, if it can be told."""
-    if areas and entry.swap_type is not None and entry.swap_type < len(areas):
-        return areas[entry.swap_type]
-    return None
+    swap_type = entry.swap_type
+    return areas[swap_type] if areas and swap_type is not None and swap_type < len(areas) else None
 
 
 def entry_status(entry, page_size, vaddr, priv, areas):
@@ -537,17 +530,17 @@ class Span(collections.namedtuple("Span", "start end label")):
 def parse_length(text):
     # type: (str) -> int
     """A range length: hex (0x1000 or 1000) or decimal with a unit (4k, 2M, 1G)."""
-    match = re.match(r"^(?:(?:0[xX])?([0-9a-fA-F]+)|([0-9]+)\s*([kKmMgGtT])(?:i?[bB])?)$",
-                     text.strip())
+    match = re.match(r"^\s*(?:(?:0[xX])?([0-9a-fA-F]+)|0*([0-9]+)\s*([kKmMgGtT])(?:i?[bB])?)\s*$",
+                     text)
     if not match:
         raise UsageError("invalid length %r: expected hex such as 0x2000 or a size such as "
                          "4k, 2M, 1G" % (text,))
-    if match.group(1) is not None:
-        return int(match.group(1), 16)
-    number = parse_decimal(match.group(2).lstrip("0") or "0")
-    if number is None:
+    hex_digits, digits, unit = match.groups()
+    if hex_digits is not None:
+        return int(hex_digits, 16)
+    if len(digits) > 20:    # int() refuses more than 4300 digits (Python 3.11+)
         raise UsageError("length %s is larger than any 64-bit address space" % (text,))
-    return number * 1024 ** " kmgt".index(match.group(3).lower())
+    return int(digits) * 1024 ** " kmgt".index(unit.lower())
 
 
 def parse_range(text):
@@ -556,14 +549,15 @@ def parse_range(text):
     match = re.match(r"^(?:0[xX])?([0-9a-fA-F]+)\s*([-+])\s*(.+)$", text.strip())
     if not match:
         return None
-    start = parse_address(match.group(1))
-    if match.group(2) == "-":
-        end = parse_address(match.group(3))
+    first, sign, second = match.groups()
+    start = parse_address(first)
+    if sign == "-":
+        end = parse_address(second)
         if end < start:
             raise UsageError("reversed range %s: the end must not be below the start"
                              % (text,))
     else:
-        end = start + parse_length(match.group(3))
+        end = start + parse_length(second)
     if end > ADDRESS_MAX + 1:
         raise UsageError("range %s ends beyond the 64-bit address space" % (text,))
     return Span(start, end, "%x-%x" % (start, end))
@@ -1183,11 +1177,14 @@ def format_text(tr, verbose):
         lines += format_page(tr.page, tr.page_size)
     if verbose and tr.entry is not None:
         # Offset and bytes of the entry, the way the seed's C tool showed them.
-        offset, data, shift = tr.entry_offset, tr.entry_bytes, entry.page_shift
-        lines.append("  entry: 0x%016x%s" % (entry.raw, "".join(", " + part for part in (
-            offset is not None and "file offset 0x%x" % offset,
-            data is not None and "bytes " + " ".join("%02x" % b for b in bytearray(data)),
-            shift is not None and "page shift %d (pre-3.11 layout)" % shift) if part)))
+        line = "  entry: 0x%016x" % entry.raw
+        if tr.entry_offset is not None:
+            line += ", file offset 0x%x" % tr.entry_offset
+        if tr.entry_bytes is not None:
+            line += ", bytes " + " ".join("%02x" % b for b in bytearray(tr.entry_bytes))
+        if entry.page_shift is not None:
+            line += ", page shift %d (pre-3.11 layout)" % entry.page_shift
+        lines.append(line)
     return lines
 
 
@@ -1201,14 +1198,19 @@ def format_page(page, page_size):
                  if huge.phys_base is not None else "physical base hidden")
         lines.append("  huge: in a %s %s page: %s, offset 0x%x, virtual base 0x%x" % (
             human_size(huge.size), huge.kind, where, huge.offset, huge.virt_base))
-    facts = [fact for fact in (
-        flags is not None and "flags %s (0x%x)" % (",".join(kpageflag_names(flags)) or "-", flags),
-        count is not None and "map count %d" % count,
-        inode and "cgroup %s" % (path or "inode %d" % inode),
-        node is not None and "node %d" % node,
-        iomem and "iomem " + iomem) if fact]
+    facts = ""
+    if flags is not None:
+        facts += "; flags %s (0x%x)" % (",".join(kpageflag_names(flags)) or "-", flags)
+    if count is not None:
+        facts += "; map count %d" % count
+    if inode:
+        facts += "; cgroup %s" % (path or "inode %d" % inode)
+    if node is not None:
+        facts += "; node %d" % node
+    if iomem:
+        facts += "; iomem " + iomem
     if facts:
-        lines.append("  page: " + "; ".join(facts))
+        lines.append("  page:" + facts[1:])     # "; " before the first fact: " "
     return lines
 
 
@@ -1235,13 +1237,11 @@ def translation_json(tr):
     # type: (Translation) -> Dict[str, object]
     """The documented JSON keys for one translated address."""
     entry = tr.entry or NO_ENTRY
-    doc = dict(zip(Entry._fields[1:11], entry[1:11]))  # present ... swap_offset
-    doc.update({
-        "pid": tr.pid, "vaddr": tr.vaddr, "entry": entry.raw, "page_size": tr.page_size,
-        "paddr": tr.paddr, "mapping": mapping_json(tr.mapping), "status": tr.status,
-        "note": tr.note or None, "page": page_json(tr.page),
-        "swap_area": None if tr.swap_area is None else tr.swap_area.path,
-    })
+    doc = dict(zip(Entry._fields[1:11], entry[1:11]),  # present ... swap_offset
+               pid=tr.pid, vaddr=tr.vaddr, entry=entry.raw, page_size=tr.page_size,
+               paddr=tr.paddr, mapping=mapping_json(tr.mapping), status=tr.status,
+               note=tr.note or None, page=page_json(tr.page),
+               swap_area=tr.swap_area and tr.swap_area.path)
     if tr.paddr is None:
         doc["pfn"] = None                # a hidden PFN reads 0: not a real one
     return doc
