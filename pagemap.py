@@ -185,13 +185,9 @@ class Translation(collections.namedtuple("Translation", "pid vaddr entry paddr m
 
 Translation.__new__.__defaults__ = (None,)  # page: the public type's 11-field form still works
 
-class Privilege(collections.namedtuple("Privilege", "cap_sys_admin initial_userns captured")):
-    """What the reader may see: each field True, False or None (unknown);
-    captured: it is the reader that made a snapshot, not this one."""
-
-    __slots__ = ()
-
-
+# What the reader may see: each field True, False or None (unknown); captured:
+# it is the reader that made a snapshot, not this one.
+Privilege = collections.namedtuple("Privilege", "cap_sys_admin initial_userns captured")
 Privilege.__new__.__defaults__ = (False,)
 
 
@@ -341,7 +337,7 @@ def find_mapping(maps, vaddr):
             hi = mid
     # maps[lo] is the first mapping ending above vaddr: it holds vaddr or comes after it.
     before, first, after = ([None] + maps + [None, None])[lo:lo + 3]
-    if first is not None and first.start <= vaddr:
+    if first and first.start <= vaddr:
         return first, before, after
     return None, before, first
 
@@ -430,7 +426,7 @@ def explain(entry, mapping, neighbours, vaddr, page_size, pid_label, priv, areas
         note = ("this mapping is VM_PFNMAP/VM_IO (device memory, /dev/mem, [vvar]; "
                 "smaps VmFlags 'pf'/'io'): the kernel never reports its pages in pagemap; "
                 "ask the driver for the physical address")
-    elif placed == "not-present" and mapping is not None and not entry.guard:
+    elif placed == "not-present" and mapping and not entry.guard:
         note = not_present_note(mapping)
     return placed, note, paddr
 
@@ -450,12 +446,12 @@ def unmapped_note(vaddr, neighbours, pid_label):
     # type: (int, Tuple[Optional[Mapping], Optional[Mapping]], str) -> str
     """Where an address outside every mapping lies."""
     before, after = neighbours
-    if before is not None and after is not None:
+    if before and after:
         where = "in the hole between %x-%x and %x-%x" % (before.start, before.end,
                                                          after.start, after.end)
-    elif after is not None:
+    elif after:
         where = "below the first mapping, %x" % after.start
-    elif before is not None:
+    elif before:
         where = "above the last mapping, which ends at %x" % before.end
     else:
         where = "it has no mappings at all"
@@ -470,7 +466,7 @@ def swapped_note(entry, areas, priv):
         return ("page is swapped out; its swap location is hidden: " + hidden_pfn_reason(priv))
     location = "swap type %d, offset 0x%x" % (entry.swap_type, entry.swap_offset)
     area = swap_area_for(entry, areas)
-    if area is not None:
+    if area:
         return "page is swapped out to %s (%s)" % (area.path, location)
     if entry.swap_type == PM_SWAP_TYPE_MASK:
         # PTE markers (guard regions, uffd-wp) take the highest of the 32 swap
@@ -521,10 +517,8 @@ def old_layout_hint(raw):
 # --- ranges and selectors ------------------------------------------------------
 
 
-class Span(collections.namedtuple("Span", "start end label")):
-    """A virtual range asked for: [start, end) in bytes, and how the user named it."""
-
-    __slots__ = ()
+# A virtual range asked for: [start, end) in bytes, and how the user named it.
+Span = collections.namedtuple("Span", "start end label")
 
 
 def parse_length(text):
@@ -1015,8 +1009,8 @@ def kpageflag_names(flags):
             if flags >> bit & 1]
 
 
+# One line of /proc/iomem: an inclusive physical range, nested by depth.
 IomemRegion = collections.namedtuple("IomemRegion", "start end name depth")
-IomemRegion.__doc__ = "One line of /proc/iomem: an inclusive physical range, nested by depth."
 
 
 def parse_iomem(text):
@@ -1030,7 +1024,7 @@ def parse_iomem(text):
 def iomem_hidden(regions):
     # type: (List[IomemRegion]) -> bool
     """True when /proc/iomem shows every range as 0 (read without CAP_SYS_ADMIN)."""
-    return bool(regions) and all(r.start == 0 and r.end == 0 for r in regions)
+    return bool(regions) and not any(r.start or r.end for r in regions)
 
 
 def iomem_region(regions, paddr):
@@ -1083,10 +1077,10 @@ MATCH_KPF.update({"hugetlb": KPF_HUGE, "zero": KPF_ZERO_PAGE, "head": KPF_COMPOU
                   "tail": KPF_COMPOUND_TAIL})
 MATCH_OTHER = ("shared",)               # map count above 1 (kpagecount)
 
+# A --match filter: bits that must be set or clear; shared True/False/None;
+# written: soft-dirty on a present or swapped page (--written).
 MatchSpec = collections.namedtuple("MatchSpec",
                                    "pm_set pm_clear kpf_set kpf_clear shared written")
-MatchSpec.__doc__ = ("A --match filter: bits that must be set or clear; shared True/False/None; "
-                     "written: soft-dirty on a present or swapped page (--written).")
 
 
 def parse_match(text, written=False):
@@ -1118,9 +1112,8 @@ def match_needs_kpage(spec):
 def entry_matches(spec, raw):
     # type: (MatchSpec, int) -> bool
     """The pagemap part of a spec: the same for every page of a run."""
-    if raw & spec.pm_set != spec.pm_set or raw & spec.pm_clear:
-        return False
-    return not spec.written or bool(raw & PM_SOFT_DIRTY and raw & (PM_PRESENT | PM_SWAP))
+    return raw & spec.pm_set == spec.pm_set and not raw & spec.pm_clear and (
+        not spec.written or bool(raw & PM_SOFT_DIRTY and raw & (PM_PRESENT | PM_SWAP)))
 
 
 def lanes_matching(spec, n, flags, counts, known=None):
@@ -1173,9 +1166,9 @@ def format_text(tr, verbose):
                          mapping_label(tr.mapping))]
     if tr.note:
         lines.append("  note: " + tr.note)
-    if tr.page is not None:
+    if tr.page:
         lines += format_page(tr.page, tr.page_size)
-    if verbose and tr.entry is not None:
+    if verbose and tr.entry:
         # Offset and bytes of the entry, the way the seed's C tool showed them.
         line = "  entry: 0x%016x" % entry.raw
         if tr.entry_offset is not None:
@@ -1193,7 +1186,7 @@ def format_page(page, page_size):
     """Detail lines for the physical page: 'huge:' and, with --flags, 'page:'."""
     flags, count, inode, path, node, iomem, huge = page
     lines = []
-    if huge is not None:
+    if huge:
         where = ("physical base 0x%x (head PFN 0x%x)" % (huge.phys_base, huge.head_pfn)
                  if huge.phys_base is not None else "physical base hidden")
         lines.append("  huge: in a %s %s page: %s, offset 0x%x, virtual base 0x%x" % (
@@ -1478,9 +1471,9 @@ def human_size(nbytes):
 SUMMARY_FIELDS = ("resident", "swapped", "file", "exclusive", "soft_dirty", "huge")
 COLUMN_TITLES = "RSS SWAP FILE EXCL SDIRTY HUGE THP HUGETLB KSM ZERO SHARED DIRTY LOCKED USS PSS"
 
+# One mapping's page counts; status 'ok', or why it has none; facts the
+# PageCounts of its resident pages, with --flags.
 MappingSummary = collections.namedtuple("MappingSummary", "mapping counts status facts")
-MappingSummary.__doc__ = ("One mapping's page counts; status 'ok', or why it has none; facts "
-                          "the PageCounts of its resident pages, with --flags.")
 
 
 def summary_fields(with_facts):
