@@ -336,7 +336,8 @@ def find_mapping(maps, vaddr):
         else:
             hi = mid
     # maps[lo] is the first mapping ending above vaddr: it holds vaddr or comes after it.
-    before, first, after = ([None] + maps + [None, None])[lo:lo + 3]
+    before = maps[lo - 1] if lo else None
+    first, after = (maps[lo:lo + 2] + [None, None])[:2]
     if first and first.start <= vaddr:
         return first, before, after
     return None, before, first
@@ -1532,11 +1533,11 @@ def format_summary_total(rows, page_size, with_facts=False):
     # type: (List[MappingSummary], int, bool) -> List[str]
     total, facts, size = summary_totals(rows)
     vals = summary_values(total, facts, page_size, with_facts)
-    sizes = [human_size(v or 0) for v in (size, vals[0], vals[2], vals[3], vals[1])]
+    resident, swapped, shared, exclusive = [human_size(v or 0) for v in vals[:4]]
     huge = "huge pages unknown" if vals[5] is None else human_size(vals[5]) + " in huge pages"
     lines = [_summary_line("total", "", "", size // 1024, _kib(vals), "%d mappings" % len(rows)),
-             "%s mapped, %s resident (%s file or shared, %s exclusive), %s swapped, %s" % tuple(
-                 sizes + [huge])]
+             "%s mapped, %s resident (%s file or shared, %s exclusive), %s swapped, %s" % (
+                 human_size(size), resident, shared, exclusive, swapped, huge)]
     if with_facts and facts is not None:
         lines.append("USS %s, PSS %s (from map counts of resident pages; the zero page "
                      "counts in neither)" % (human_size(int(facts.uss * page_size)),
