@@ -1470,6 +1470,7 @@ def human_size(nbytes):
 
 
 SUMMARY_FIELDS = ("resident", "swapped", "file", "exclusive", "soft_dirty", "huge")
+SUMMARY_ROW = "%-16s %-16s %-4s %12s %s  %s"
 COLUMN_TITLES = "RSS SWAP FILE EXCL SDIRTY HUGE THP HUGETLB KSM ZERO SHARED DIRTY LOCKED USS PSS"
 
 # One mapping's page counts; status 'ok', or why it has none; facts the
@@ -1491,19 +1492,15 @@ def summary_values(counts, facts, page_size, with_facts):
 
 def summary_header(with_facts):
     # type: (bool) -> str
-    return _summary_line("START", "END", "PERM", "SIZE_KIB", [
-        t + "_KIB" for t in COLUMN_TITLES.split()[:len(summary_fields(with_facts))]], "MAPPING")
+    titles = COLUMN_TITLES.split()[:len(summary_fields(with_facts))]
+    return SUMMARY_ROW % ("START", "END", "PERM", "SIZE_KIB", " ".join(
+        "%11s" % (title + "_KIB") for title in titles), "MAPPING")
 
 
-def _summary_line(start, end, perms, size, cells, label):
-    # type: (str, str, str, object, List[Any], str) -> str
-    return "%-16s %-16s %-4s %12s %s  %s" % (start, end, perms, size, " ".join(
-        "%11s" % cell for cell in cells), label)
-
-
-def _kib(values):
-    # type: (List[Optional[int]]) -> List[Any]
-    return ["-" if v is None else v // 1024 for v in values]
+def _summary_line(start, end, perms, size, values, label):
+    # type: (str, str, str, int, List[Optional[int]], str) -> str
+    return SUMMARY_ROW % (start, end, perms, size // 1024, " ".join(
+        "%11s" % ("-" if v is None else v // 1024) for v in values), label)
 
 
 def format_summary_row(row, page_size, with_facts=False):
@@ -1514,8 +1511,7 @@ def format_summary_row(row, page_size, with_facts=False):
     if row.status != "ok":
         values = [None] * len(values)
         label += " (%s)" % row.status
-    return _summary_line("%x" % m.start, "%x" % m.end, m.perms, (m.end - m.start) // 1024,
-                         _kib(values), label)
+    return _summary_line("%x" % m.start, "%x" % m.end, m.perms, m.end - m.start, values, label)
 
 
 def summary_totals(rows):
@@ -1535,7 +1531,7 @@ def format_summary_total(rows, page_size, with_facts=False):
     vals = summary_values(total, facts, page_size, with_facts)
     resident, swapped, shared, exclusive = [human_size(v or 0) for v in vals[:4]]
     huge = "huge pages unknown" if vals[5] is None else human_size(vals[5]) + " in huge pages"
-    lines = [_summary_line("total", "", "", size // 1024, _kib(vals), "%d mappings" % len(rows)),
+    lines = [_summary_line("total", "", "", size, vals, "%d mappings" % len(rows)),
              "%s mapped, %s resident (%s file or shared, %s exclusive), %s swapped, %s" % (
                  human_size(size), resident, shared, exclusive, swapped, huge)]
     if with_facts and facts is not None:
