@@ -1670,9 +1670,9 @@ def pread_full(fd, size, offset):
 
 def big_endian_format(fmt):
     # type: (str) -> bool
-    """Whether entries of struct format fmt ('=Q', '<Q', '>Q') are big-endian.
-    Struct.format is bytes before Python 3.7: decided from the str given."""
-    return fmt[0] == ">" or (fmt[0] in "=@" and sys.byteorder == "big")
+    """Whether entries of struct format fmt ('=Q', '<Q', '>Q') are big-endian:
+    such a 1 has its low byte last."""
+    return struct.pack(fmt, 1)[-1] == 1
 
 
 def running_kernel(proc_root):
@@ -1707,13 +1707,9 @@ class ProcessReader(object):
         self.big_endian = big_endian_format(entry_format)
         self.dir = os.path.join(proc_root, pid)
         self.fd = None  # type: Optional[int]
-        self._maps = None  # type: Optional[List[Mapping]]
-        self._smaps = {}  # type: Dict[int, Dict[str, str]]
-        self._smaps_blocks = None  # type: Any
-        self._smaps_at = 0  # type: Optional[int]
         self._end = None  # type: Optional[int]
         self._scanner = None  # type: Any
-        self._pmd_pages = None  # type: Optional[int]
+        self.forget_maps()
         try:    # 'self' resolved through its symlink
             self.number = int(pid if pid.isdigit() else os.readlink(self.dir))  # type: Optional[int]
         except (OSError, ValueError):
@@ -1721,10 +1717,11 @@ class ProcessReader(object):
         self.label = "PID %s" % (pid if self.number is None else self.number)
 
     # errors
-    def error_for(self, exc, path, action="open"):
+    def error_for(self, exc, name, action):
         # type: (OSError, str, str) -> PagemapError
-        """Turn an OSError on one of this process's files into a PagemapError."""
+        """Turn an OSError on this process's file name into a PagemapError."""
         code = exc.errno
+        path = os.path.join(self.dir, name)
         if code == errno.ESRCH or (code == errno.ENOENT and not os.path.isdir(self.dir)):
             # Opening a kernel thread's or a zombie's pagemap fails with ESRCH: they
             # have no mm (proc_mem_open). Say which, rather than "no such process".
@@ -1735,7 +1732,7 @@ class ProcessReader(object):
                 "%s: permission denied (reading another user's process needs root or "
                 "ptrace access; see /proc/sys/kernel/yama/ptrace_scope; Linux 4.0-4.1 "
                 "refuse pagemap to all but CAP_SYS_ADMIN)" % path)
-        if code == errno.ENOENT and path.endswith("pagemap"):
+        if code == errno.ENOENT and name == "pagemap":
             return UnsupportedError(
                 "%s: no such file: this kernel was built without CONFIG_PROC_PAGE_MONITOR "
                 "(common on minimal embedded kernels); rebuild it with that option" % path)
@@ -1752,15 +1749,18 @@ class ProcessReader(object):
         return NoProcessError("no process with PID %s (it may have exited); list "
                               "processes with 'ps'" % self.pid)
 
+    def _io(self, name, action, function, *args):
+        # type: (str, str, Any, *Any) -> Any
+        """function(*args), done on this process's file name."""
+        try:
+            return function(*args)
+        except OSError as exc:
+            raise self.error_for(exc, name, action) from exc
+
     def read_file(self, name):
         # type: (str) -> str
-        path = os.path.join(self.dir, name)
-        try:
-            return _read_text(path)
-        except OSError as exc:
-            raise self.error_for(exc, path, "read") from exc
+        return self._io(name, "read", _read_text, os.path.join(self.dir, name))
 
-    # process facts
     def resolved_pid(self):
         # type: () -> Optional[int]
         """The numeric PID ('self' resolved through its symlink), or None."""
@@ -1791,6 +1791,15 @@ class ProcessReader(object):
                                   "kernel-thread")
         return None
 
+    def forget_maps(self):
+        # type: () -> None
+        """Read maps and smaps afresh next time: for watching a changing process.
+        Dropping the smaps reader closes its file (CPython frees it at once)."""
+        self._maps = None  # type: Optional[List[Mapping]]
+        self._smaps = {}  # type: Dict[int, Dict[str, str]]
+        self._smaps_blocks = None  # type: Any
+        self._smaps_at = 0  # type: Optional[int]
+
     def maps(self):
         # type: () -> List[Mapping]
         if self._maps is None:
@@ -1802,13 +1811,6 @@ class ProcessReader(object):
                                   "tree?)" % (os.path.join(self.dir, "maps"), exc)) from exc
         return self._maps
 
-    def forget_maps(self):
-        # type: () -> None
-        """Read maps (and smaps) afresh next time: for watching a changing process."""
-        self._maps = None
-        self._smaps = {}
-        self._close_smaps()
-
     def smaps_fields(self, mapping):
         # type: (Mapping) -> Optional[Dict[str, str]]
         """The smaps fields pagemap uses (SMAPS_KEPT) of one mapping, or None.
@@ -1817,16 +1819,13 @@ class ProcessReader(object):
         needed, and resumed: asking for mappings in address order (as a
         summary does) costs at most one pass, whatever the number of asks."""
         start = mapping.start
-        if start in self._smaps or self._smaps_at is None:
-            return self._smaps.get(start)
-        if start < self._smaps_at:
-            self._close_smaps()          # asked for an earlier one: start over
-        if self._smaps_blocks is None:
-            self._smaps_blocks = self._read_smaps()
-        for at in self._smaps_blocks:
-            self._smaps_at = at
-            if at is None or at >= start:
-                break
+        if start not in self._smaps and self._smaps_at is not None:
+            if self._smaps_blocks is None or start < self._smaps_at:
+                self._smaps_blocks = self._read_smaps()     # (again) from the top
+            for at in self._smaps_blocks:
+                self._smaps_at = at
+                if at is None or at >= start:
+                    break
         return self._smaps.get(start)
 
     def _read_smaps(self):
@@ -1852,23 +1851,12 @@ class ProcessReader(object):
             pass
         yield None
 
-    def _close_smaps(self):
-        # type: () -> None
-        if self._smaps_blocks is not None:
-            self._smaps_blocks.close()
-            self._smaps_blocks = None
-        self._smaps_at = 0
-
     # pagemap
     def open_pagemap(self):
         # type: () -> int
         """The pagemap fd, opened once."""
         if self.fd is None:
-            path = os.path.join(self.dir, "pagemap")
-            try:
-                self.fd = _open(path)
-            except OSError as exc:
-                raise self.error_for(exc, path) from exc
+            self.fd = self._io("pagemap", "open", _open, os.path.join(self.dir, "pagemap"))
         return self.fd
 
     def close(self):
@@ -1876,16 +1864,13 @@ class ProcessReader(object):
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
-        self._close_smaps()
+        self._smaps_blocks = None
 
     def read_raw(self, vpn, count):
         # type: (int, int) -> bytes
         """Bytes of up to count entries from virtual page vpn; fewer only at EOF."""
-        fd = self.open_pagemap()
-        try:
-            return pread_full(fd, count * PM_ENTRY_BYTES, vpn * PM_ENTRY_BYTES)
-        except OSError as exc:
-            raise self.error_for(exc, os.path.join(self.dir, "pagemap"), "read") from exc
+        return self._io("pagemap", "read", pread_full, self.open_pagemap(),
+                        count * PM_ENTRY_BYTES, vpn * PM_ENTRY_BYTES)
 
     def entry_at(self, vaddr):
         # type: (int) -> Optional[Tuple[int, bytes, int]]
@@ -1924,9 +1909,7 @@ class ProcessReader(object):
     def pmd_pages(self):
         # type: () -> int
         """Pages in a PMD-sized huge page of this system (or captured one)."""
-        if self._pmd_pages is None:
-            self._pmd_pages = pmd_pages_for(self.proc_root, self.page_size)
-        return self._pmd_pages
+        return pmd_pages_for(self.proc_root, self.page_size)
 
     def scanner(self):
         # type: () -> Any
@@ -2394,7 +2377,6 @@ PAGE_IS_HUGE = 1 << 6               # PMD-mapped THP or hugetlb
 # HUGE alone also matches hugetlb pages never touched (6.7+): ask for present ones.
 HUGE_PRESENT = PAGE_IS_HUGE | PAGE_IS_PRESENT
 SCAN_VEC_LEN = 512                  # at most 512 regions a call: avoids the stale walk_end
-HUGE_AHEAD = 16384                  # pages one PAGEMAP_SCAN HUGE query covers (64 MiB)
 
 
 class PageScanner(object):
@@ -2550,7 +2532,6 @@ class Walker(object):
         self.pmd_pages = pmd_pages or reader.pmd_pages
         reader.open_pagemap()
         self.scanner = reader.scanner()
-        self._huge_cache = (0, 0, [])  # type: Tuple[int, int, List[Tuple[int, int]]]
 
     def _skip_empty(self, vpn, end_vpn):
         # type: (int, int) -> int
@@ -2562,8 +2543,9 @@ class Walker(object):
         nxt = self.scanner.next_populated(vpn, end_vpn)
         if nxt is not None:
             return nxt
-        ps = self.reader.page_size
-        space_end = self.reader.address_space_end()
+        reader = self.reader
+        ps = reader.page_size
+        space_end = reader.address_space_end()
         if space_end is None or vpn >= space_end // ps:
             return vpn                  # a read finds the end and says why
         stop = min(end_vpn, space_end // ps)
@@ -2571,7 +2553,7 @@ class Walker(object):
         if nxt is not None:
             return nxt
         try:
-            mapping, _, after = find_mapping(self.reader.maps(), vpn * ps)
+            mapping, _, after = find_mapping(reader.maps(), vpn * ps)
         except PagemapError:
             return vpn              # maps unreadable: the reads will tell
         return vpn if mapping else min(stop, after.start // ps) if after else stop
@@ -2591,23 +2573,15 @@ class Walker(object):
 
     def _huge_blocks(self, buf, vpn):
         # type: (bytes, int) -> Any
-        """Lane indexes of the PMD blocks PAGEMAP_SCAN reports as huge pages.
-
-        One query covers HUGE_AHEAD pages and is kept: THP memory comes in long
-        stretches, and one ioctl per chunk would cost more than the chunk."""
-        if self.scanner.works is False or not huge_candidates(buf, vpn, self.pmd_pages):
-            return set()
-        end = vpn + len(buf) // 8
-        cached = self._huge_cache
-        if not cached[0] <= vpn or end > cached[1]:
-            # Not past the address space end: there the query fails (EFAULT).
-            space = self.reader.address_space_end()
-            ahead = max(end, min(vpn + HUGE_AHEAD, (space or ADDRESS_MAX) // self.reader.page_size))
-            cached = self._huge_cache = (vpn, ahead, self.scanner.regions(
-                vpn, ahead, HUGE_PRESENT, 0) or [])
+        """Lane indexes of the PMD blocks PAGEMAP_SCAN reports as huge pages in
+        a chunk read (so not past the address space end: there it fails)."""
         pmd = self.pmd_pages
-        return set(b - vpn for s, e in cached[2] if s < end and e > vpn
-                   for b in range(max(-(-s // pmd) * pmd, vpn), min(e, end) - pmd + 1, pmd))
+        if self.scanner.works is False or not huge_candidates(buf, vpn, pmd):
+            return set()
+        # Both scanners give regions within the range asked.
+        return set(b - vpn for s, e in self.scanner.regions(
+            vpn, vpn + len(buf) // 8, HUGE_PRESENT, 0) or ()
+            for b in range(-(-s // pmd) * pmd, e - pmd + 1, pmd))
 
     def _huge(self, buf, vpn):
         # type: (bytes, int) -> Optional[int]
@@ -2634,7 +2608,6 @@ class Walker(object):
         entries, little-endian), spans PAGEMAP_SCAN found empty (data None), and,
         should the address space end first, the rest (beyond). Raises if the
         process went away instead. Every walk goes through here."""
-        self._huge_cache = (0, 0, [])
         empty = True
         while vpn < end_vpn:
             if empty:
