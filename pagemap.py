@@ -1769,9 +1769,8 @@ class ProcessReader(object):
     def address_space_problem(self):
         # type: () -> Optional[PagemapError]
         """An error if the process is gone, a zombie or a kernel thread, else None."""
-        path = os.path.join(self.dir, "stat")
         try:
-            stat = _read_text(path)
+            stat = _read_text(os.path.join(self.dir, "stat"))
         except OSError as exc:
             if exc.errno in (errno.ENOENT, errno.ESRCH) and not os.path.isdir(self.dir):
                 return self.gone_error()
@@ -1913,9 +1912,17 @@ class ProcessReader(object):
 
     def scanner(self):
         # type: () -> Any
-        """The PAGEMAP_SCAN helper for this process, made once."""
+        """The PAGEMAP_SCAN helper for this process, made once: on the live fd, or
+        its answers recorded in a snapshot tree (<pid>/pagemap-huge)."""
         if self._scanner is None:
-            self._scanner = scanner_for(self)
+            try:
+                with open(os.path.join(self.dir, "pagemap-huge"), "rb") as f:
+                    data = f.read()
+            except OSError:             # none: a live process
+                self._scanner = PageScanner(self.open_pagemap(), self.page_size)
+            else:
+                data = data[:len(data) - len(data) % _EXTENT.size]
+                self._scanner = RecordedScanner([(s, s + c) for s, c in _EXTENT.iter_unpack(data)])
         return self._scanner
 
 
@@ -2021,19 +2028,15 @@ def huge_page_from_scan(reader, vaddr, pfn, mapping):
     """A huge page seen without kpageflags: PAGEMAP_SCAN's HUGE category (6.7+)
     says PMD-mapped THP or hugetlb; smaps KernelPageSize gives hugetlb's size."""
     ps = reader.page_size
-    found = reader.scanner().regions(vaddr // ps, vaddr // ps + 1, HUGE_PRESENT, 0)
-    if not found:
+    vpn = vaddr // ps
+    if not reader.scanner().regions(vpn, vpn + 1, HUGE_PRESENT, 0):
         return None
-    size = reader.pmd_pages * ps
-    kind = "THP"
-    fields = reader.smaps_fields(mapping) if mapping is not None else None
-    kernel_page = parse_kib(fields.get("KernelPageSize")) if fields else None
-    if kernel_page and kernel_page > ps:
-        size, kind = kernel_page, "hugetlb"
+    fields = mapping and reader.smaps_fields(mapping) or {}
+    kernel_page = parse_kib(fields.get("KernelPageSize")) or ps
+    kind, size = ("hugetlb", kernel_page) if kernel_page > ps else ("THP", reader.pmd_pages * ps)
     offset = vaddr % size
     head = pfn - offset // ps if pfn else None
-    return HugePage(kind, size, head, None if head is None else head * ps, vaddr - offset,
-                    offset)
+    return HugePage(kind, size, head, head and head * ps, vaddr - offset, offset)
 
 
 def parse_kib(text):
@@ -2331,7 +2334,6 @@ def own_page_counts(proc_root, page_size, fmt):
     # type: (str, int, str) -> Tuple[Any, List[int]]
     """(sorted PFNs, how often pagemap itself maps each), from its own pagemap, read
     when a map count is first needed: pages it maps only later are not left out."""
-    import itertools
     runs = []  # type: List[Tuple[int, int, Any]]
     reader = ProcessReader(proc_root, "self", page_size, fmt)
     try:
@@ -2342,9 +2344,9 @@ def own_page_counts(proc_root, page_size, fmt):
         pass                    # no pagemap of its own (a snapshot's tree): nothing to leave out
     finally:
         reader.close()
-    physical = resident_runs([raw or 0 for _, _, raw in runs], [pages for _, pages, _ in runs])
-    counts = collections.Counter(itertools.chain.from_iterable(
-        range(pfn, pfn + pages) for pfn, pages in physical))
+    counts = collections.Counter()  # type: Any
+    for pfn, pages in resident_runs([raw or 0 for _, _, raw in runs], [n for _, n, _ in runs]):
+        counts.update(range(pfn, pfn + pages))
     pfns = sorted(counts)
     return array.array("Q", pfns), [counts[p] for p in pfns]
 
@@ -2399,38 +2401,29 @@ class PageScanner(object):
         """[(first vpn, end vpn)] of matching pages, or None if the ioctl fails."""
         ps = self.page_size
         start, end = start_vpn * ps, end_vpn * ps
+        vec = self._vec
+        found = []  # type: List[Tuple[int, int]]
         if self.works is False or end > ADDRESS_MAX:
             return None
         try:
-            import fcntl
-        except ImportError:             # a minimal Python: entries are read instead
-            self.works = False
-            return None
-        vec = self._vec
-        found = []  # type: List[Tuple[int, int]]
-        while start < end:
-            arg = bytearray(struct.pack("=12Q", 96, 0, start, end, 0, vec.buffer_info()[0],
-                                        SCAN_VEC_LEN, max_pages, 0, mask, anyof, mask | anyof))
-            try:
+            import fcntl  # not in a minimal Python: entries are read instead
+            while start < end and not (max_pages and found):
+                arg = array.array("Q", (96, 0, start, end, 0, vec.buffer_info()[0], SCAN_VEC_LEN,
+                                        max_pages, 0, mask, anyof, mask | anyof))
                 n = fcntl.ioctl(self.fd, PAGEMAP_SCAN, arg)
-            except (OSError, OverflowError) as exc:
-                # ENOTTY/EINVAL before 6.7, or a captured tree's regular file: off for
-                # good. EFAULT (a range past the address space end: [vsyscall]) is
-                # local, and so is any failure once it has worked.
-                if not self.works and getattr(exc, "errno", None) != errno.EFAULT:
-                    self.works = False
-                return None
-            self.works = True
-            found.extend((vec[i] // ps, vec[i + 1] // ps) for i in range(0, 3 * n, 3))
-            if max_pages and found:
-                break
-            resume = struct.unpack_from("=Q", arg, 32)[0]    # walk_end
-            if n == SCAN_VEC_LEN:
-                # A full vector: walk_end may be stale (KERNEL-ABI.md), resume after the last.
-                resume = max(resume, vec[3 * n - 2])
-            if resume <= start:
-                break
-            start = resume
+                self.works = True
+                found.extend((vec[i] // ps, vec[i + 1] // ps) for i in range(0, 3 * n, 3))
+                # Resume at walk_end, or after the last region of a full vector: its
+                # walk_end may be stale (KERNEL-ABI.md). No progress: done.
+                resume = max(arg[4], vec[3 * n - 2] if n == SCAN_VEC_LEN else 0)
+                start = resume if resume > start else end
+        except (ImportError, OSError, OverflowError) as exc:
+            # ENOTTY/EINVAL before 6.7, or a captured tree's regular file: off for
+            # good. EFAULT (a range past the address space end: [vsyscall]) is
+            # local, and so is any failure once it has worked.
+            if not self.works and getattr(exc, "errno", None) != errno.EFAULT:
+                self.works = False
+            return None
         return found
 
     def next_populated(self, start_vpn, end_vpn):
@@ -2458,18 +2451,6 @@ class RecordedScanner(PageScanner):
             return None
         return [(max(s, start_vpn), min(e, end_vpn)) for s, e in self.recorded
                 if s < end_vpn and e > start_vpn]
-
-
-def scanner_for(reader):
-    # type: (ProcessReader) -> Any
-    """PAGEMAP_SCAN on the live fd, or its recorded answers in a snapshot tree."""
-    recorded = os.path.join(reader.dir, "pagemap-huge")
-    if os.path.exists(recorded):
-        with open(recorded, "rb") as f:
-            data = f.read()
-        data = data[:len(data) - len(data) % _EXTENT.size]
-        return RecordedScanner([(s, s + c) for s, c in _EXTENT.iter_unpack(data)])
-    return PageScanner(reader.open_pagemap(), reader.page_size)
 
 
 class PageFacts(object):
@@ -2592,11 +2573,10 @@ class Walker(object):
         candidates = [i for i in huge_candidates(buf, vpn, pmd) if (i + pmd) * 8 <= len(buf)]
         if not candidates:
             return 0
-        if self.scanner.works is not False:
-            blocks = self._huge_blocks(buf, vpn)
-            if self.scanner.works:
-                # Present blocks only, also for snapshots that recorded HUGE alone.
-                return len(blocks.intersection(candidates)) * pmd
+        blocks = self._huge_blocks(buf, vpn)
+        if self.scanner.works:
+            # Present blocks only, also for snapshots that recorded HUGE alone.
+            return len(blocks.intersection(candidates)) * pmd
         # A block wholly present is a huge page or not: without PFNs, no telling.
         if any(not _lane(buf, i) & PM_PFRAME_MASK and min(buf[i * 8 + 7:(i + pmd) * 8:8]) >> 7
                for i in candidates):
