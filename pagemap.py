@@ -1830,19 +1830,19 @@ class ProcessReader(object):
     def _read_smaps(self):
         # type: () -> Any
         """Reads smaps into the cache, yielding each block's start once the block
-        is complete, and None at the end of the file or on an error."""
-        start = None
-        try:
+        is complete (first -1: no block), and None at the end of the file or on
+        an error."""
+        start, fields = -1, {}  # type: Tuple[int, Dict[str, str]]
+        try:                    # (lines before the first block are kept nowhere)
             with os.fdopen(_open(os.path.join(self.dir, "smaps")), "r",
                            errors="backslashreplace") as stream:
                 for line in stream:
                     match = _MAPS_RE.match(line)
                     if match:
-                        if start is not None:
-                            yield start
+                        yield start
                         start = int(match.group(1), 16)
                         fields = self._smaps.setdefault(start, {})
-                    elif start is not None:
+                    else:
                         key, _, value = line.partition(":")
                         if key in SMAPS_KEPT:
                             fields[key] = value.strip()
@@ -1940,10 +1940,9 @@ def vm_without_page_tables(reader, mapping):
         # mmap(MAP_ANONYMOUS) memory never is; asking smaps would walk the whole
         # VMA (27 ms for an untouched 16 GiB one).
         return False
-    fields = reader.smaps_fields(mapping)
-    if fields and "VmFlags" in fields:  # smaps has VmFlags since 3.8
-        flags = fields["VmFlags"].split()
-        return "pf" in flags or "io" in flags
+    flags = (reader.smaps_fields(mapping) or {}).get("VmFlags")
+    if flags is not None:  # smaps has VmFlags since 3.8
+        return not {"pf", "io"}.isdisjoint(flags.split())
     return mapping.path in ("[vvar]", "[vvar_vclock]") or mapping.path.startswith("/dev/mem")
 
 
@@ -1961,8 +1960,7 @@ class Context(object):
         self.kernel = kernel or running_kernel(proc_root)
         self.swaps = read_swaps(proc_root)
         self.flags = flags
-        self.kpage = KPageReader(proc_root, entry_format)
-        self.kpage.captured = self.priv.captured
+        self.kpage = KPageReader(proc_root, entry_format, self.priv.captured)
         self.facts = SystemFacts(proc_root)
 
     def close(self):
@@ -2054,7 +2052,6 @@ def translate_many(pid, addresses, proc_root="/proc", page_size=None, byteorder=
                            entry_format(byteorder))
     ctx = Context(proc_root, kernel)
     try:
-        reader.open_pagemap()
         return [translate_with(reader, ctx, vaddr) for vaddr in addresses]
     finally:
         reader.close()
@@ -2085,13 +2082,13 @@ class KPageReader(object):
     remembered with the reason, so the pagemap view goes on without it.
     """
 
-    def __init__(self, proc_root, entry_format="=Q"):
-        # type: (str, str) -> None
+    def __init__(self, proc_root, entry_format="=Q", captured=False):
+        # type: (str, str, bool) -> None
         self.proc_root = proc_root
         self.big_endian = big_endian_format(entry_format)
         self.fds = {}  # type: Dict[str, int]
         self.problems = {}  # type: Dict[str, str]
-        self.captured = False   # a rebuilt snapshot: what is missing was not captured
+        self.captured = captured   # a rebuilt snapshot: what is missing was not captured
         # (page size, entry format) of this reader's own pagemap, to leave its own
         # mappings out of map counts; None when pagemap is the target itself.
         self.observer = None  # type: Optional[Tuple[int, str]]
@@ -2432,7 +2429,7 @@ class PageScanner(object):
         found = self.regions(start_vpn, end_vpn, 0, PAGE_IS_PRESENT | PAGE_IS_SWAPPED, 1)
         if found is None:
             return None
-        return max(start_vpn, found[0][0]) if found else end_vpn
+        return found[0][0] if found else end_vpn      # regions start within the range
 
 
 class RecordedScanner(PageScanner):
@@ -2588,27 +2585,26 @@ class Walker(object):
         entries, little-endian), spans PAGEMAP_SCAN found empty (data None), and,
         should the address space end first, the rest (beyond). Raises if the
         process went away instead. Every walk goes through here."""
+        reader = self.reader
         empty = True
         while vpn < end_vpn:
             if empty:
-                empty = False
                 nxt = self._skip_empty(vpn, end_vpn)
                 if nxt > vpn:
                     yield Piece(vpn, nxt - vpn, None, False)
-                    vpn = nxt
-                    continue
+                    vpn = nxt       # perhaps end_vpn: then nothing is read
             want = min(chunk - vpn % chunk, end_vpn - vpn)
-            buf = little_endian(self.reader.read_raw(vpn, want), self.reader.big_endian)
+            buf = little_endian(reader.read_raw(vpn, want), reader.big_endian)
             got = len(buf) // 8
             if got:
                 yield Piece(vpn, got, buf, False)
-                # Only an all-zero chunk makes it worth asking PAGEMAP_SCAN where
-                # the next page is; comparing stops at the first non-zero byte.
-                empty = _ZERO_CHUNK.startswith(buf)
+            # Only an all-zero chunk makes it worth asking PAGEMAP_SCAN where
+            # the next page is; comparing stops at the first non-zero byte.
+            empty = _ZERO_CHUNK.startswith(buf)
             vpn += got
             if got < want:
                 # The end of the address space, unless the process is gone.
-                problem = self.reader.address_space_problem()
+                problem = reader.address_space_problem()
                 if problem is not None:
                     raise problem
                 yield Piece(vpn, end_vpn - vpn, None, True)
