@@ -2219,7 +2219,6 @@ class SystemFacts(object):
         self.sys_root = os.path.join(os.path.dirname(proc_root.rstrip("/")) or "/", "sys")
         self._nodes = None  # type: Optional[Tuple[int, Dict[int, int]]]
         self._iomem = None  # type: Optional[List[IomemRegion]]
-        self._iomem_edges = []  # type: List[int]
         self._iomem_chains = {}  # type: Dict[int, Optional[str]]
         self._cgroups = None  # type: Optional[Dict[int, str]]
         self.iomem_problem = None  # type: Optional[str]
@@ -2254,13 +2253,12 @@ class SystemFacts(object):
         import bisect
         if self._iomem is None:
             text = read_text_optional(os.path.join(self.proc_root, "iomem"))
-            self._iomem = parse_iomem(text or "")
+            regions = self._iomem = parse_iomem(text or "")
             if text is None:
                 self.iomem_problem = "/proc/iomem unreadable"
-            elif iomem_hidden(self._iomem):
+            elif iomem_hidden(regions):
                 self.iomem_problem = "/proc/iomem shows addresses only to root"
-            self._iomem_edges = sorted(set([r.start for r in self._iomem] +
-                                           [r.end + 1 for r in self._iomem]))
+            self._iomem_edges = sorted({r.start for r in regions} | {r.end + 1 for r in regions})
         if self.iomem_problem:
             return None
         # The regions holding an address change only at a region's edge: one
