@@ -1619,9 +1619,9 @@ def pread_full(fd, size, offset):
 
 def big_endian_format(fmt):
     # type: (str) -> bool
-    """Whether entries of struct format fmt ('=Q', '<Q', '>Q') are big-endian.
-    Struct.format is bytes before Python 3.7: decided from the str given."""
-    return fmt[0] == ">" or (fmt[0] in "=@" and sys.byteorder == "big")
+    """Whether entries of struct format fmt ('=Q', '<Q', '>Q') are big-endian:
+    such a 1 has its low byte last."""
+    return struct.pack(fmt, 1)[-1] == 1
 
 
 def running_kernel(proc_root):
@@ -1656,13 +1656,9 @@ class ProcessReader(object):
         self.big_endian = big_endian_format(entry_format)
         self.dir = os.path.join(proc_root, pid)
         self.fd = None  # type: Optional[int]
-        self._maps = None  # type: Optional[List[Mapping]]
-        self._smaps = {}  # type: Dict[int, Dict[str, str]]
-        self._smaps_blocks = None  # type: Any
-        self._smaps_at = 0  # type: Optional[int]
         self._end = None  # type: Optional[int]
         self._scanner = None  # type: Any
-        self._pmd_pages = None  # type: Optional[int]
+        self.forget_maps()
         try:    # 'self' resolved through its symlink
             self.number = int(pid if pid.isdigit() else os.readlink(self.dir))  # type: Optional[int]
         except (OSError, ValueError):
@@ -1670,10 +1666,11 @@ class ProcessReader(object):
         self.label = "PID %s" % (pid if self.number is None else self.number)
 
     # errors
-    def error_for(self, exc, path, action="open"):
+    def error_for(self, exc, name, action):
         # type: (OSError, str, str) -> PagemapError
-        """Turn an OSError on one of this process's files into a PagemapError."""
+        """Turn an OSError on this process's file name into a PagemapError."""
         code = exc.errno
+        path = os.path.join(self.dir, name)
         if code == errno.ESRCH or (code == errno.ENOENT and not os.path.isdir(self.dir)):
             # Opening a kernel thread's or a zombie's pagemap fails with ESRCH: they
             # have no mm (proc_mem_open). Say which, rather than "no such process".
@@ -1684,7 +1681,7 @@ class ProcessReader(object):
                 "%s: permission denied (reading another user's process needs root or "
                 "ptrace access; see /proc/sys/kernel/yama/ptrace_scope; Linux 4.0-4.1 "
                 "refuse pagemap to all but CAP_SYS_ADMIN)" % path)
-        if code == errno.ENOENT and path.endswith("pagemap"):
+        if code == errno.ENOENT and name == "pagemap":
             return UnsupportedError(
                 "%s: no such file: this kernel was built without CONFIG_PROC_PAGE_MONITOR "
                 "(common on minimal embedded kernels); rebuild it with that option" % path)
@@ -1701,15 +1698,18 @@ class ProcessReader(object):
         return NoProcessError("no process with PID %s (it may have exited); list "
                               "processes with 'ps'" % self.pid)
 
+    def _io(self, name, action, function, *args):
+        # type: (str, str, Any, *Any) -> Any
+        """function(*args), done on this process's file name."""
+        try:
+            return function(*args)
+        except OSError as exc:
+            raise self.error_for(exc, name, action) from exc
+
     def read_file(self, name):
         # type: (str) -> str
-        path = os.path.join(self.dir, name)
-        try:
-            return _read_text(path)
-        except OSError as exc:
-            raise self.error_for(exc, path, "read") from exc
+        return self._io(name, "read", _read_text, os.path.join(self.dir, name))
 
-    # process facts
     def resolved_pid(self):
         # type: () -> Optional[int]
         """The numeric PID ('self' resolved through its symlink), or None."""
@@ -1718,9 +1718,8 @@ class ProcessReader(object):
     def address_space_problem(self):
         # type: () -> Optional[PagemapError]
         """An error if the process is gone, a zombie or a kernel thread, else None."""
-        path = os.path.join(self.dir, "stat")
         try:
-            stat = _read_text(path)
+            stat = _read_text(os.path.join(self.dir, "stat"))
         except OSError as exc:
             if exc.errno in (errno.ENOENT, errno.ESRCH) and not os.path.isdir(self.dir):
                 return self.gone_error()
@@ -1740,6 +1739,15 @@ class ProcessReader(object):
                                   "kernel-thread")
         return None
 
+    def forget_maps(self):
+        # type: () -> None
+        """Read maps and smaps afresh next time: for watching a changing process.
+        Dropping the smaps reader closes its file (CPython frees it at once)."""
+        self._maps = None  # type: Optional[List[Mapping]]
+        self._smaps = {}  # type: Dict[int, Dict[str, str]]
+        self._smaps_blocks = None  # type: Any
+        self._smaps_at = 0  # type: Optional[int]
+
     def maps(self):
         # type: () -> List[Mapping]
         if self._maps is None:
@@ -1751,13 +1759,6 @@ class ProcessReader(object):
                                   "tree?)" % (os.path.join(self.dir, "maps"), exc)) from exc
         return self._maps
 
-    def forget_maps(self):
-        # type: () -> None
-        """Read maps (and smaps) afresh next time: for watching a changing process."""
-        self._maps = None
-        self._smaps = {}
-        self._close_smaps()
-
     def smaps_fields(self, mapping):
         # type: (Mapping) -> Optional[Dict[str, str]]
         """The smaps fields pagemap uses (SMAPS_KEPT) of one mapping, or None.
@@ -1766,34 +1767,31 @@ class ProcessReader(object):
         needed, and resumed: asking for mappings in address order (as a
         summary does) costs at most one pass, whatever the number of asks."""
         start = mapping.start
-        if start in self._smaps or self._smaps_at is None:
-            return self._smaps.get(start)
-        if start < self._smaps_at:
-            self._close_smaps()          # asked for an earlier one: start over
-        if self._smaps_blocks is None:
-            self._smaps_blocks = self._read_smaps()
-        for at in self._smaps_blocks:
-            self._smaps_at = at
-            if at is None or at >= start:
-                break
+        if start not in self._smaps and self._smaps_at is not None:
+            if self._smaps_blocks is None or start < self._smaps_at:
+                self._smaps_blocks = self._read_smaps()     # (again) from the top
+            for at in self._smaps_blocks:
+                self._smaps_at = at
+                if at is None or at >= start:
+                    break
         return self._smaps.get(start)
 
     def _read_smaps(self):
         # type: () -> Any
         """Reads smaps into the cache, yielding each block's start once the block
-        is complete, and None at the end of the file or on an error."""
-        start = None
-        try:
+        is complete (first -1: no block), and None at the end of the file or on
+        an error."""
+        start, fields = -1, {}  # type: Tuple[int, Dict[str, str]]
+        try:                    # (lines before the first block are kept nowhere)
             with os.fdopen(_open(os.path.join(self.dir, "smaps")), "r",
                            errors="backslashreplace") as stream:
                 for line in stream:
                     match = _MAPS_RE.match(line)
                     if match:
-                        if start is not None:
-                            yield start
+                        yield start
                         start = int(match.group(1), 16)
                         fields = self._smaps.setdefault(start, {})
-                    elif start is not None:
+                    else:
                         key, _, value = line.partition(":")
                         if key in SMAPS_KEPT:
                             fields[key] = value.strip()
@@ -1801,23 +1799,12 @@ class ProcessReader(object):
             pass
         yield None
 
-    def _close_smaps(self):
-        # type: () -> None
-        if self._smaps_blocks is not None:
-            self._smaps_blocks.close()
-            self._smaps_blocks = None
-        self._smaps_at = 0
-
     # pagemap
     def open_pagemap(self):
         # type: () -> int
         """The pagemap fd, opened once."""
         if self.fd is None:
-            path = os.path.join(self.dir, "pagemap")
-            try:
-                self.fd = _open(path)
-            except OSError as exc:
-                raise self.error_for(exc, path) from exc
+            self.fd = self._io("pagemap", "open", _open, os.path.join(self.dir, "pagemap"))
         return self.fd
 
     def close(self):
@@ -1825,16 +1812,13 @@ class ProcessReader(object):
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
-        self._close_smaps()
+        self._smaps_blocks = None
 
     def read_raw(self, vpn, count):
         # type: (int, int) -> bytes
         """Bytes of up to count entries from virtual page vpn; fewer only at EOF."""
-        fd = self.open_pagemap()
-        try:
-            return pread_full(fd, count * PM_ENTRY_BYTES, vpn * PM_ENTRY_BYTES)
-        except OSError as exc:
-            raise self.error_for(exc, os.path.join(self.dir, "pagemap"), "read") from exc
+        return self._io("pagemap", "read", pread_full, self.open_pagemap(),
+                        count * PM_ENTRY_BYTES, vpn * PM_ENTRY_BYTES)
 
     def entry_at(self, vaddr):
         # type: (int) -> Optional[Tuple[int, bytes, int]]
@@ -1873,15 +1857,21 @@ class ProcessReader(object):
     def pmd_pages(self):
         # type: () -> int
         """Pages in a PMD-sized huge page of this system (or captured one)."""
-        if self._pmd_pages is None:
-            self._pmd_pages = pmd_pages_for(self.proc_root, self.page_size)
-        return self._pmd_pages
+        return pmd_pages_for(self.proc_root, self.page_size)
 
     def scanner(self):
         # type: () -> Any
-        """The PAGEMAP_SCAN helper for this process, made once."""
+        """The PAGEMAP_SCAN helper for this process, made once: on the live fd, or
+        its answers recorded in a snapshot tree (<pid>/pagemap-huge)."""
         if self._scanner is None:
-            self._scanner = scanner_for(self)
+            try:
+                with open(os.path.join(self.dir, "pagemap-huge"), "rb") as f:
+                    data = f.read()
+            except OSError:             # none: a live process
+                self._scanner = PageScanner(self.open_pagemap(), self.page_size)
+            else:
+                data = data[:len(data) - len(data) % _EXTENT.size]
+                self._scanner = RecordedScanner([(s, s + c) for s, c in _EXTENT.iter_unpack(data)])
         return self._scanner
 
 
@@ -1899,10 +1889,9 @@ def vm_without_page_tables(reader, mapping):
         # mmap(MAP_ANONYMOUS) memory never is; asking smaps would walk the whole
         # VMA (27 ms for an untouched 16 GiB one).
         return False
-    fields = reader.smaps_fields(mapping)
-    if fields and "VmFlags" in fields:  # smaps has VmFlags since 3.8
-        flags = fields["VmFlags"].split()
-        return "pf" in flags or "io" in flags
+    flags = (reader.smaps_fields(mapping) or {}).get("VmFlags")
+    if flags is not None:  # smaps has VmFlags since 3.8
+        return not {"pf", "io"}.isdisjoint(flags.split())
     return mapping.path in ("[vvar]", "[vvar_vclock]") or mapping.path.startswith("/dev/mem")
 
 
@@ -1920,8 +1909,7 @@ class Context(object):
         self.kernel = kernel or running_kernel(proc_root)
         self.swaps = read_swaps(proc_root)
         self.flags = flags
-        self.kpage = KPageReader(proc_root, entry_format)
-        self.kpage.captured = self.priv.captured
+        self.kpage = KPageReader(proc_root, entry_format, self.priv.captured)
         self.facts = SystemFacts(proc_root)
 
     def close(self):
@@ -1987,19 +1975,15 @@ def huge_page_from_scan(reader, vaddr, pfn, mapping):
     """A huge page seen without kpageflags: PAGEMAP_SCAN's HUGE category (6.7+)
     says PMD-mapped THP or hugetlb; smaps KernelPageSize gives hugetlb's size."""
     ps = reader.page_size
-    found = reader.scanner().regions(vaddr // ps, vaddr // ps + 1, HUGE_PRESENT, 0)
-    if not found:
+    vpn = vaddr // ps
+    if not reader.scanner().regions(vpn, vpn + 1, HUGE_PRESENT, 0):
         return None
-    size = reader.pmd_pages * ps
-    kind = "THP"
-    fields = reader.smaps_fields(mapping) if mapping is not None else None
-    kernel_page = parse_kib(fields.get("KernelPageSize")) if fields else None
-    if kernel_page and kernel_page > ps:
-        size, kind = kernel_page, "hugetlb"
+    fields = mapping and reader.smaps_fields(mapping) or {}
+    kernel_page = parse_kib(fields.get("KernelPageSize")) or ps
+    kind, size = ("hugetlb", kernel_page) if kernel_page > ps else ("THP", reader.pmd_pages * ps)
     offset = vaddr % size
     head = pfn - offset // ps if pfn else None
-    return HugePage(kind, size, head, None if head is None else head * ps, vaddr - offset,
-                    offset)
+    return HugePage(kind, size, head, head and head * ps, vaddr - offset, offset)
 
 
 def parse_kib(text):
@@ -2017,7 +2001,6 @@ def translate_many(pid, addresses, proc_root="/proc", page_size=None, byteorder=
                            entry_format(byteorder))
     ctx = Context(proc_root, kernel)
     try:
-        reader.open_pagemap()
         return [translate_with(reader, ctx, vaddr) for vaddr in addresses]
     finally:
         reader.close()
@@ -2048,13 +2031,13 @@ class KPageReader(object):
     remembered with the reason, so the pagemap view goes on without it.
     """
 
-    def __init__(self, proc_root, entry_format="=Q"):
-        # type: (str, str) -> None
+    def __init__(self, proc_root, entry_format="=Q", captured=False):
+        # type: (str, str, bool) -> None
         self.proc_root = proc_root
         self.big_endian = big_endian_format(entry_format)
         self.fds = {}  # type: Dict[str, int]
         self.problems = {}  # type: Dict[str, str]
-        self.captured = False   # a rebuilt snapshot: what is missing was not captured
+        self.captured = captured   # a rebuilt snapshot: what is missing was not captured
         # (page size, entry format) of this reader's own pagemap, to leave its own
         # mappings out of map counts; None when pagemap is the target itself.
         self.observer = None  # type: Optional[Tuple[int, str]]
@@ -2185,7 +2168,6 @@ class SystemFacts(object):
         self.sys_root = os.path.join(os.path.dirname(proc_root.rstrip("/")) or "/", "sys")
         self._nodes = None  # type: Optional[Tuple[int, Dict[int, int]]]
         self._iomem = None  # type: Optional[List[IomemRegion]]
-        self._iomem_edges = []  # type: List[int]
         self._iomem_chains = {}  # type: Dict[int, Optional[str]]
         self._cgroups = None  # type: Optional[Dict[int, str]]
         self.iomem_problem = None  # type: Optional[str]
@@ -2220,13 +2202,12 @@ class SystemFacts(object):
         import bisect
         if self._iomem is None:
             text = read_text_optional(os.path.join(self.proc_root, "iomem"))
-            self._iomem = parse_iomem(text or "")
+            regions = self._iomem = parse_iomem(text or "")
             if text is None:
                 self.iomem_problem = "/proc/iomem unreadable"
-            elif iomem_hidden(self._iomem):
+            elif iomem_hidden(regions):
                 self.iomem_problem = "/proc/iomem shows addresses only to root"
-            self._iomem_edges = sorted(set([r.start for r in self._iomem] +
-                                           [r.end + 1 for r in self._iomem]))
+            self._iomem_edges = sorted({r.start for r in regions} | {r.end + 1 for r in regions})
         if self.iomem_problem:
             return None
         # The regions holding an address change only at a region's edge: one
@@ -2297,7 +2278,6 @@ def own_page_counts(proc_root, page_size, fmt):
     # type: (str, int, str) -> Tuple[Any, List[int]]
     """(sorted PFNs, how often pagemap itself maps each), from its own pagemap, read
     when a map count is first needed: pages it maps only later are not left out."""
-    import itertools
     runs = []  # type: List[Tuple[int, int, Any]]
     reader = ProcessReader(proc_root, "self", page_size, fmt)
     try:
@@ -2308,9 +2288,9 @@ def own_page_counts(proc_root, page_size, fmt):
         pass                    # no pagemap of its own (a snapshot's tree): nothing to leave out
     finally:
         reader.close()
-    physical = resident_runs([raw or 0 for _, _, raw in runs], [pages for _, pages, _ in runs])
-    counts = collections.Counter(itertools.chain.from_iterable(
-        range(pfn, pfn + pages) for pfn, pages in physical))
+    counts = collections.Counter()  # type: Any
+    for pfn, pages in resident_runs([raw or 0 for _, _, raw in runs], [n for _, n, _ in runs]):
+        counts.update(range(pfn, pfn + pages))
     pfns = sorted(counts)
     return array.array("Q", pfns), [counts[p] for p in pfns]
 
@@ -2343,7 +2323,6 @@ PAGE_IS_HUGE = 1 << 6               # PMD-mapped THP or hugetlb
 # HUGE alone also matches hugetlb pages never touched (6.7+): ask for present ones.
 HUGE_PRESENT = PAGE_IS_HUGE | PAGE_IS_PRESENT
 SCAN_VEC_LEN = 512                  # at most 512 regions a call: avoids the stale walk_end
-HUGE_AHEAD = 16384                  # pages one PAGEMAP_SCAN HUGE query covers (64 MiB)
 
 
 class PageScanner(object):
@@ -2366,38 +2345,29 @@ class PageScanner(object):
         """[(first vpn, end vpn)] of matching pages, or None if the ioctl fails."""
         ps = self.page_size
         start, end = start_vpn * ps, end_vpn * ps
+        vec = self._vec
+        found = []  # type: List[Tuple[int, int]]
         if self.works is False or end > ADDRESS_MAX:
             return None
         try:
-            import fcntl
-        except ImportError:             # a minimal Python: entries are read instead
-            self.works = False
-            return None
-        vec = self._vec
-        found = []  # type: List[Tuple[int, int]]
-        while start < end:
-            arg = bytearray(struct.pack("=12Q", 96, 0, start, end, 0, vec.buffer_info()[0],
-                                        SCAN_VEC_LEN, max_pages, 0, mask, anyof, mask | anyof))
-            try:
+            import fcntl  # not in a minimal Python: entries are read instead
+            while start < end and not (max_pages and found):
+                arg = array.array("Q", (96, 0, start, end, 0, vec.buffer_info()[0], SCAN_VEC_LEN,
+                                        max_pages, 0, mask, anyof, mask | anyof))
                 n = fcntl.ioctl(self.fd, PAGEMAP_SCAN, arg)
-            except (OSError, OverflowError) as exc:
-                # ENOTTY/EINVAL before 6.7, or a captured tree's regular file: off for
-                # good. EFAULT (a range past the address space end: [vsyscall]) is
-                # local, and so is any failure once it has worked.
-                if not self.works and getattr(exc, "errno", None) != errno.EFAULT:
-                    self.works = False
-                return None
-            self.works = True
-            found.extend((vec[i] // ps, vec[i + 1] // ps) for i in range(0, 3 * n, 3))
-            if max_pages and found:
-                break
-            resume = struct.unpack_from("=Q", arg, 32)[0]    # walk_end
-            if n == SCAN_VEC_LEN:
-                # A full vector: walk_end may be stale (KERNEL-ABI.md), resume after the last.
-                resume = max(resume, vec[3 * n - 2])
-            if resume <= start:
-                break
-            start = resume
+                self.works = True
+                found.extend((vec[i] // ps, vec[i + 1] // ps) for i in range(0, 3 * n, 3))
+                # Resume at walk_end, or after the last region of a full vector: its
+                # walk_end may be stale (KERNEL-ABI.md). No progress: done.
+                resume = max(arg[4], vec[3 * n - 2] if n == SCAN_VEC_LEN else 0)
+                start = resume if resume > start else end
+        except (ImportError, OSError, OverflowError) as exc:
+            # ENOTTY/EINVAL before 6.7, or a captured tree's regular file: off for
+            # good. EFAULT (a range past the address space end: [vsyscall]) is
+            # local, and so is any failure once it has worked.
+            if not self.works and getattr(exc, "errno", None) != errno.EFAULT:
+                self.works = False
+            return None
         return found
 
     def next_populated(self, start_vpn, end_vpn):
@@ -2406,7 +2376,7 @@ class PageScanner(object):
         found = self.regions(start_vpn, end_vpn, 0, PAGE_IS_PRESENT | PAGE_IS_SWAPPED, 1)
         if found is None:
             return None
-        return max(start_vpn, found[0][0]) if found else end_vpn
+        return found[0][0] if found else end_vpn      # regions start within the range
 
 
 class RecordedScanner(PageScanner):
@@ -2425,18 +2395,6 @@ class RecordedScanner(PageScanner):
             return None
         return [(max(s, start_vpn), min(e, end_vpn)) for s, e in self.recorded
                 if s < end_vpn and e > start_vpn]
-
-
-def scanner_for(reader):
-    # type: (ProcessReader) -> Any
-    """PAGEMAP_SCAN on the live fd, or its recorded answers in a snapshot tree."""
-    recorded = os.path.join(reader.dir, "pagemap-huge")
-    if os.path.exists(recorded):
-        with open(recorded, "rb") as f:
-            data = f.read()
-        data = data[:len(data) - len(data) % _EXTENT.size]
-        return RecordedScanner([(s, s + c) for s, c in _EXTENT.iter_unpack(data)])
-    return PageScanner(reader.open_pagemap(), reader.page_size)
 
 
 class PageFacts(object):
@@ -2499,7 +2457,6 @@ class Walker(object):
         self.pmd_pages = pmd_pages or reader.pmd_pages
         reader.open_pagemap()
         self.scanner = reader.scanner()
-        self._huge_cache = (0, 0, [])  # type: Tuple[int, int, List[Tuple[int, int]]]
 
     def _skip_empty(self, vpn, end_vpn):
         # type: (int, int) -> int
@@ -2511,8 +2468,9 @@ class Walker(object):
         nxt = self.scanner.next_populated(vpn, end_vpn)
         if nxt is not None:
             return nxt
-        ps = self.reader.page_size
-        space_end = self.reader.address_space_end()
+        reader = self.reader
+        ps = reader.page_size
+        space_end = reader.address_space_end()
         if space_end is None or vpn >= space_end // ps:
             return vpn                  # a read finds the end and says why
         stop = min(end_vpn, space_end // ps)
@@ -2520,7 +2478,7 @@ class Walker(object):
         if nxt is not None:
             return nxt
         try:
-            mapping, _, after = find_mapping(self.reader.maps(), vpn * ps)
+            mapping, _, after = find_mapping(reader.maps(), vpn * ps)
         except PagemapError:
             return vpn              # maps unreadable: the reads will tell
         return vpn if mapping else min(stop, after.start // ps) if after else stop
@@ -2540,23 +2498,15 @@ class Walker(object):
 
     def _huge_blocks(self, buf, vpn):
         # type: (bytes, int) -> Any
-        """Lane indexes of the PMD blocks PAGEMAP_SCAN reports as huge pages.
-
-        One query covers HUGE_AHEAD pages and is kept: THP memory comes in long
-        stretches, and one ioctl per chunk would cost more than the chunk."""
-        if self.scanner.works is False or not huge_candidates(buf, vpn, self.pmd_pages):
-            return set()
-        end = vpn + len(buf) // 8
-        cached = self._huge_cache
-        if not cached[0] <= vpn or end > cached[1]:
-            # Not past the address space end: there the query fails (EFAULT).
-            space = self.reader.address_space_end()
-            ahead = max(end, min(vpn + HUGE_AHEAD, (space or ADDRESS_MAX) // self.reader.page_size))
-            cached = self._huge_cache = (vpn, ahead, self.scanner.regions(
-                vpn, ahead, HUGE_PRESENT, 0) or [])
+        """Lane indexes of the PMD blocks PAGEMAP_SCAN reports as huge pages in
+        a chunk read (so not past the address space end: there it fails)."""
         pmd = self.pmd_pages
-        return set(b - vpn for s, e in cached[2] if s < end and e > vpn
-                   for b in range(max(-(-s // pmd) * pmd, vpn), min(e, end) - pmd + 1, pmd))
+        if self.scanner.works is False or not huge_candidates(buf, vpn, pmd):
+            return set()
+        # Both scanners give regions within the range asked.
+        return set(b - vpn for s, e in self.scanner.regions(
+            vpn, vpn + len(buf) // 8, HUGE_PRESENT, 0) or ()
+            for b in range(-(-s // pmd) * pmd, e - pmd + 1, pmd))
 
     def _huge(self, buf, vpn):
         # type: (bytes, int) -> Optional[int]
@@ -2567,11 +2517,10 @@ class Walker(object):
         candidates = [i for i in huge_candidates(buf, vpn, pmd) if (i + pmd) * 8 <= len(buf)]
         if not candidates:
             return 0
-        if self.scanner.works is not False:
-            blocks = self._huge_blocks(buf, vpn)
-            if self.scanner.works:
-                # Present blocks only, also for snapshots that recorded HUGE alone.
-                return len(blocks.intersection(candidates)) * pmd
+        blocks = self._huge_blocks(buf, vpn)
+        if self.scanner.works:
+            # Present blocks only, also for snapshots that recorded HUGE alone.
+            return len(blocks.intersection(candidates)) * pmd
         # A block wholly present is a huge page or not: without PFNs, no telling.
         if any(not _lane(buf, i) & PM_PFRAME_MASK and min(buf[i * 8 + 7:(i + pmd) * 8:8]) >> 7
                for i in candidates):
@@ -2583,28 +2532,26 @@ class Walker(object):
         entries, little-endian), spans PAGEMAP_SCAN found empty (data None), and,
         should the address space end first, the rest (beyond). Raises if the
         process went away instead. Every walk goes through here."""
-        self._huge_cache = (0, 0, [])
+        reader = self.reader
         empty = True
         while vpn < end_vpn:
             if empty:
-                empty = False
                 nxt = self._skip_empty(vpn, end_vpn)
                 if nxt > vpn:
                     yield Piece(vpn, nxt - vpn, None, False)
-                    vpn = nxt
-                    continue
+                    vpn = nxt       # perhaps end_vpn: then nothing is read
             want = min(chunk - vpn % chunk, end_vpn - vpn)
-            buf = little_endian(self.reader.read_raw(vpn, want), self.reader.big_endian)
+            buf = little_endian(reader.read_raw(vpn, want), reader.big_endian)
             got = len(buf) // 8
             if got:
                 yield Piece(vpn, got, buf, False)
-                # Only an all-zero chunk makes it worth asking PAGEMAP_SCAN where
-                # the next page is; comparing stops at the first non-zero byte.
-                empty = _ZERO_CHUNK.startswith(buf)
+            # Only an all-zero chunk makes it worth asking PAGEMAP_SCAN where
+            # the next page is; comparing stops at the first non-zero byte.
+            empty = _ZERO_CHUNK.startswith(buf)
             vpn += got
             if got < want:
                 # The end of the address space, unless the process is gone.
-                problem = self.reader.address_space_problem()
+                problem = reader.address_space_problem()
                 if problem is not None:
                     raise problem
                 yield Piece(vpn, end_vpn - vpn, None, True)
