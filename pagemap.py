@@ -3628,34 +3628,17 @@ class Progress(object):
         self.err = err
         self.clock = time.time
         self.after = self.clock() + delay if is_terminal(err) else float("inf")
-        self.shown = False
 
     def update(self, text):
         # type: (str) -> None
         if self.clock() > self.after:
             self.err.write("\r\x1b[K" + text)
             self.err.flush()
-            self.shown = True
 
     def done(self):
         # type: () -> None
-        if self.shown:
-            self.err.write("\r\x1b[K")
-            self.err.flush()
-
-
-def scan_process_for_pfn(proc_root, pid, page_size, fmt, pfn):
-    """Yield (mapping, vaddr, raw) for every page of one process that maps pfn;
-    raise PagemapError if the process cannot be read."""
-    reader = ProcessReader(proc_root, pid, page_size, fmt)
-    try:
-        walker = Walker(reader)
-        for mapping in reader.maps():
-            for vpn, raw in walker.find_pfn(mapping.start // page_size,
-                                            -(-mapping.end // page_size), pfn):
-                yield mapping, vpn * page_size, raw
-    finally:
-        reader.close()
+        """Clear the line (harmless where none was shown: only ever on a terminal)."""
+        self.update("")
 
 
 def cmd_phys(opts, console):
@@ -3674,16 +3657,20 @@ def cmd_phys(opts, console):
     pids = ([parse_pid(p) for p in ([opts.pid] if opts.pid else []) + opts.addresses]
             or [p for p in list_pids(opts.proc_root) if p != str(own_pid(opts.proc_root))])
     progress = Progress(console.err)
-    matches = []  # type: List[Tuple[str, int, int, Mapping, List[str]]]
+    matches = []  # type: List[Tuple[str, str, int, int, Mapping, List[str]]]
     skipped = collections.Counter()  # type: collections.Counter
     for i, pid in enumerate(pids):
         progress.update("pagemap: scanning PID %s (%d of %d), %d found"
                         % (pid, i + 1, len(pids), len(matches)))
+        reader = ProcessReader(opts.proc_root, pid, page_size, fmt)
         try:
-            for mapping, vaddr, raw in scan_process_for_pfn(opts.proc_root, pid, page_size,
-                                                            fmt, pfn):
-                matches.append((pid, vaddr + paddr % page_size, raw, mapping, entry_flag_names(
-                    decode_entry(raw, ctx.kernel))))
+            walker = Walker(reader)
+            for mapping in reader.maps():
+                for vpn, raw in walker.find_pfn(mapping.start // page_size,
+                                                -(-mapping.end // page_size), pfn):
+                    comm = read_text_optional(os.path.join(reader.dir, "comm")) or "?"
+                    matches.append((pid, comm.strip(), vpn * page_size + paddr % page_size, raw,
+                                    mapping, entry_flag_names(decode_entry(raw, ctx.kernel))))
         except PermissionDeniedError:
             skipped["permission denied"] += 1
         except NoProcessError as exc:
@@ -3691,26 +3678,25 @@ def cmd_phys(opts, console):
                 skipped["exited"] += 1
         except PagemapError:
             skipped["unreadable"] += 1
+        finally:
+            reader.close()
     progress.done()
-    names = dict((pid, (read_text_optional(os.path.join(opts.proc_root, pid, "comm")) or "?")
-                  .strip()) for pid, _, _, _, _ in matches)
     page = physical_page_info(ctx, pfn, paddr) if opts.flags else None
     if opts.json:
         console.json({
             "paddr": paddr, "pfn": pfn, "page_size": page_size, "processes": len(pids),
             "page": page_json(page), "skipped": dict(skipped),
-            "matches": [{"pid": int(pid), "comm": names[pid], "vaddr": vaddr, "entry": raw,
+            "matches": [{"pid": int(pid), "comm": comm, "vaddr": vaddr, "entry": raw,
                          "flags": flags, "mapping": mapping_json(mapping)}
-                        for pid, vaddr, raw, mapping, flags in matches]})
+                        for pid, comm, vaddr, raw, mapping, flags in matches]})
     else:
-        if page is not None:
-            for line in format_page(page, page_size):
-                console.write("physical 0x%x (PFN 0x%x)%s" % (paddr, pfn, line[1:]))
-        console.write("%-8s %-16s %-18s %-22s %s" % ("PID", "COMM", "VADDR", "FLAGS", "MAPPING"))
-        for pid, vaddr, _, mapping, flags in matches:
-            console.write("%-8s %-16s %-18s %-22s %s" % (
-                pid, names[pid][:16], "0x%x" % vaddr, ",".join(flags) or "-",
-                mapping_label(mapping)))
+        for line in format_page(page, page_size) if page else ():
+            console.write("physical 0x%x (PFN 0x%x)%s" % (paddr, pfn, line[1:]))
+        row = "%-8s %-16s %-18s %-22s %s"
+        console.write(row % ("PID", "COMM", "VADDR", "FLAGS", "MAPPING"))
+        for pid, comm, vaddr, _, mapping, flags in matches:
+            console.write(row % (pid, comm[:16], "0x%x" % vaddr, ",".join(flags) or "-",
+                                 mapping_label(mapping)))
     if skipped:
         console.warn("skipped", "skipped %d of %d processes (%s); the page may also be "
                      "mapped there" % (sum(skipped.values()), len(pids), ", ".join(
