@@ -2813,19 +2813,12 @@ def emit(console, opts, translations, header):
 def pmd_pages_for(proc_root, page_size):
     # type: (str, int) -> int
     """Pages in a PMD-sized huge page: from sysfs on a live system, else the
-    page-table fan-out (page_size / 8 entries: 2 MiB on 4K, 32 MiB on 16K).
-    Read once a run: a machine-wide scan asks for every process."""
-    key = (proc_root, page_size)
-    if key not in _PMD_PAGES:
-        size = parse_decimal((read_text_optional(
-            "/sys/kernel/mm/transparent_hugepage/hpage_pmd_size") or "").strip()
-            ) if proc_root == "/proc" else None
-        _PMD_PAGES[key] = (size // page_size if size is not None and size >= page_size
-                           else page_size // PM_ENTRY_BYTES)
-    return _PMD_PAGES[key]
-
-
-_PMD_PAGES = {}  # type: Dict[Tuple[str, int], int]
+    page-table fan-out (page_size / 8 entries: 2 MiB on 4K, 32 MiB on 16K)."""
+    size = parse_decimal((read_text_optional(
+        "/sys/kernel/mm/transparent_hugepage/hpage_pmd_size") or "").strip()
+        ) if proc_root == "/proc" else None
+    return size // page_size if size is not None and size >= page_size else (
+        page_size // PM_ENTRY_BYTES)
 
 
 def resolve_arguments(args, reader):
@@ -2993,21 +2986,19 @@ class RangeView(object):
         ps = self.reader.page_size
         for mapping, runs in self.shown_batches(span):
             for vpn, pages, raw in runs:
-                raws = [None] * pages if raw is None else self.page_entries(
-                    vpn, pages, raw, decode_entry(raw, self.ctx.kernel).swapped)
+                raws = [None] * pages if raw is None else self.page_entries(vpn, pages, raw)
                 for i, page_raw in enumerate(raws):
                     yield self.page_translation(mapping, (vpn + i) * ps, page_raw)
 
-    def page_entries(self, vpn, pages, raw, swapped):
-        # type: (int, int, int, bool) -> Any
+    def page_entries(self, vpn, pages, raw):
+        # type: (int, int, int) -> Any
         """The raw entries of the pages of a run whose first is raw: a present
-        run's count up; a swapped run shares its state, not its slots: read the
-        pages' own."""
-        if swapped:
+        run's count up (PFN hidden: all alike); a swapped run (or guard region)
+        shares its state, not its slots: read the pages' own."""
+        if raw & PM_SWAP and not raw & PM_PRESENT:
             return lanes_of(little_endian(self.reader.read_raw(vpn, pages),
                                           self.reader.big_endian))
-        return range(raw, raw + pages) if raw & PM_PRESENT and raw & PM_PFRAME_MASK else (
-            [raw] * pages)
+        return range(raw, raw + pages) if raw & PM_PFRAME_MASK else [raw] * pages
 
     def page_translation(self, mapping, vaddr, raw):
         # type: (Optional[Mapping], int, Optional[int]) -> Translation
@@ -3042,8 +3033,7 @@ class RangeView(object):
                     shapes[key] = "      " + json_template(translation_json(tr),
                                                            VARYING[vary] + ("vaddr",)), vary
                 template, vary = shapes[key]
-                raws = () if vary in ("", "entry") else self.page_entries(
-                    vpn, pages, raw, vary == "swap")
+                raws = () if vary in ("", "entry") else self.page_entries(vpn, pages, raw)
                 for first in range(0, pages, RUN_BATCH):
                     vaddrs = range((vpn + first) * ps, (vpn + min(pages, first + RUN_BATCH)) * ps,
                                    ps)
@@ -3299,32 +3289,27 @@ def cmd_summary(opts, console, reader, ctx):
     chars, width = picture_style(console.out)
     hugetlb = hugetlb_in_use(reader.proc_root)
     swap = view.spec is None and ctx.swaps != []
+    if not opts.json:
+        console.write("legend: " + "  ".join("%s %s" % (chars[k], name) for name, k in
+                                            PICTURE_LEGEND) if opts.picture else
+                      summary_header(opts.flags))
     rows = []
     docs = []
-    if opts.json:
-        pass
-    elif opts.picture:
-        console.write("legend: " + "  ".join("%s %s" % (chars[k], name)
-                                            for name, k in PICTURE_LEGEND))
-    else:
-        console.write(summary_header(opts.flags))
     for mapping in reader.maps():
         row = summarize_mapping(view, mapping, facts, hugetlb, swap)
         rows.append(row)
         if row.counts.huge is None:
             console.warn("huge", "huge pages unknown: without PAGEMAP_SCAN (Linux 6.7+) only "
                          "PFNs show them, hidden here: " + hidden_pfn_reason(ctx.priv))
-        strip = picture_strip(view.walker, row, width, chars) if opts.picture else None
-        if opts.json:
-            docs.append(summary_json(row, ps, opts.flags))
-            if strip is not None:
-                docs[-1]["picture"] = strip
-        elif opts.picture:
+        doc = summary_json(row, ps, opts.flags) if opts.json else {}
+        if opts.picture:
+            doc["picture"] = picture_strip(view.walker, row, width, chars)
+        docs.append(doc)
+        if not opts.json:
             console.write("%-33s %s |%s| %s" % ("%x-%x" % (mapping.start, mapping.end),
-                                                mapping.perms, strip,
-                                                mapping.path or "[anonymous]"))
-        else:
-            console.write(format_summary_row(row, ps, opts.flags))
+                                                mapping.perms, doc["picture"],
+                                                mapping.path or "[anonymous]")
+                          if opts.picture else format_summary_row(row, ps, opts.flags))
     if opts.json:
         total, total_facts, size = summary_totals(rows)
         doc = json_head(reader.resolved_pid(), ps, ctx.kernel)
@@ -3364,18 +3349,18 @@ def require_soft_dirty(opts, reader):
 def watch_rounds(before, after):
     # type: (List[Tuple[Any, str, Tuple[int, int, int]]], List[Tuple[Any, str, Tuple[int, int, int]]]) -> List[str]
     """Change lines between two rounds of (key, label, (present, swapped, written))."""
-    old = dict((key, counts) for key, _, counts in before)
-    new = set(key for key, _, _ in after)
+    gone = dict((key, counts) for key, _, counts in before)   # until seen again
     lines = []
     for key, label, counts in after:
-        if key not in old:
+        old = gone.pop(key, None)
+        if old is None:
             lines.append("%s: new mapping, %d present" % (label, counts[0]))
             continue
         changes = ["%+d %s (now %d)" % (now - then, word, now) for word, now, then in zip(
-            ("present", "swapped", "written"), counts, old[key]) if now != then]
+            ("present", "swapped", "written"), counts, old) if now != then]
         if changes:
             lines.append("%s: %s" % (label, ", ".join(changes)))
-    lines.extend("%s: gone" % label for key, label, _ in before if key not in new)
+    lines.extend("%s: gone" % label for key, label, _ in before if key in gone)
     return lines
 
 
@@ -3396,11 +3381,10 @@ def cmd_watch(opts, console, reader):
         reader.forget_maps()  # mappings come and go (walks skip holes by them)
         watched = list(enumerate(spans or ()))
         if spans is None:
-            if not reader.maps():
-                # A zombie (or exited) process has no mappings: that is no "all gone".
-                problem = reader.address_space_problem()
-                if problem is not None:
-                    raise problem
+            # A zombie (or exited) process has no mappings: that is no "all gone".
+            problem = None if reader.maps() else reader.address_space_problem()
+            if problem is not None:
+                raise problem
             watched = [((m.start, m.path), Span(m.start, m.end, "%x-%x %s" % (
                 m.start, m.end, m.path or "[anonymous]"))) for m in reader.maps()]
         rows = []
@@ -3409,10 +3393,9 @@ def cmd_watch(opts, console, reader):
             rows.append((key, span.label, (counts.present, counts.swapped, counts.soft_dirty)))
         return rows
     previous = round_counts()
-    present, swapped, written = [sum(column) for column in zip(
-        (0, 0, 0), *[counts for _, _, counts in previous])]
+    totals = [sum(column) for column in zip((0, 0, 0), *[counts for _, _, counts in previous])]
     console.write("watching %s every %gs: %d present, %d swapped, %d written (Ctrl-C stops)"
-                  % (reader.label, opts.watch, present, swapped, written))
+                  % tuple([reader.label, opts.watch] + totals))
     console.out.flush()  # now, not with the first change: a pipe's reader waits for it
     for _ in itertools.count() if opts.times is None else range(opts.times):
         time.sleep(opts.watch)
@@ -3656,6 +3639,7 @@ def cmd_phys(opts, console):
     # pagemap itself, reading every pagemap, is no mapper of interest unless named.
     pids = ([parse_pid(p) for p in ([opts.pid] if opts.pid else []) + opts.addresses]
             or [p for p in list_pids(opts.proc_root) if p != str(own_pid(opts.proc_root))])
+    pmd_pages = pmd_pages_for(opts.proc_root, page_size)  # read once, not once a process
     progress = Progress(console.err)
     matches = []  # type: List[Tuple[str, str, int, int, Mapping, List[str]]]
     skipped = collections.Counter()  # type: collections.Counter
@@ -3664,7 +3648,7 @@ def cmd_phys(opts, console):
                         % (pid, i + 1, len(pids), len(matches)))
         reader = ProcessReader(opts.proc_root, pid, page_size, fmt)
         try:
-            walker = Walker(reader)
+            walker = Walker(reader, pmd_pages)
             for mapping in reader.maps():
                 for vpn, raw in walker.find_pfn(mapping.start // page_size,
                                                 -(-mapping.end // page_size), pfn):
