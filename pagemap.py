@@ -2901,21 +2901,18 @@ class RangeView(object):
             lane_changes(values) for values, _ in files if values is not None] + [
             byte_changes(known) for _, known in files if known is not None])
         facts = self.ctx.facts
-        node_of, iomem_of = facts.node_of, facts.iomem_of
+        node_of, iomem_of, cgroup_path = facts.node_of, facts.iomem_of, facts.cgroup_path
         ps = self.reader.page_size
-        paths = {None: None, 0: None}  # type: Dict[Optional[int], Optional[str]]
         infos = []  # type: List[Optional[PageInfo]]
         for first, (_, _, raw), flags, count, inode in zip(
                 firsts, pieces, *[lane_column(values, known, firsts) for values, known in files]):
             if first < 0:
                 infos.append(None)
                 continue
-            path = paths.get(inode, paths)
-            if path is paths:   # a cgroup's first page here
-                path = paths[inode] = facts.cgroup_path(inode)
             paddr = (raw & PM_PFRAME_MASK) * ps
-            infos.append(PageInfo(flags, count, inode or None, path, node_of(paddr),
-                                  iomem_of(paddr), None))
+            infos.append(PageInfo(flags, count, inode or None,
+                                  cgroup_path(inode) if inode else None,   # itself cached
+                                  node_of(paddr), iomem_of(paddr), None))
         return pieces, infos
 
     def no_page_tables(self, mapping):
@@ -3181,13 +3178,12 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
     ps = reader.page_size
     vpn0, vpn1 = mapping.start // ps, -(-mapping.end // ps)
     counts = ZERO_COUNTS._replace(pages=vpn1 - vpn0)
-    status = "ok"
     end = reader.address_space_end()
     if end is not None and mapping.start >= end:
-        status = "beyond-address-space"
-    elif mapping.path in ("[vvar]", "[vvar_vclock]"):
-        status = "no-page-tables"
-    elif view.spec is None:
+        return MappingSummary(mapping, counts, "beyond-address-space", None)
+    if mapping.path in ("[vvar]", "[vvar_vclock]"):
+        return MappingSummary(mapping, counts, "no-page-tables", None)
+    if view.spec is None:
         counts = view.walker.counts(vpn0, vpn1, facts)[0]
     else:
         # The pages that pass, summed by their flags (bits 55-63), each distinct
@@ -3209,12 +3205,9 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
     found = facts.reset() if facts is not None and facts.usable else None
     if found is not None and view.spec is not None:
         counts = counts._replace(huge=found.thp + found.hugetlb)
-    if (status == "ok" and not counts.present and not counts.swapped
-            and mapping.path.startswith("/dev/") and not mapping.anonymous
-            and vm_without_page_tables(reader, mapping)):
-        status = "no-page-tables"
-    if status != "ok":
-        return MappingSummary(mapping, counts, status, None)
+    if (not counts.present and not counts.swapped and mapping.path.startswith("/dev/")
+            and not mapping.anonymous and vm_without_page_tables(reader, mapping)):
+        return MappingSummary(mapping, counts, "no-page-tables", None)
     anon_hugetlb = mapping.path.startswith("/anon_hugepage")
     if (hugetlb and counts.huge != 0) or (swap and mapping.shared) or anon_hugetlb:
         fields = reader.smaps_fields(mapping) or {}
@@ -3225,7 +3218,7 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
         swapped = parse_kib(fields.get("Swap"))
         if swap and mapping.shared and swapped:
             counts = counts._replace(swapped=max(counts.swapped, swapped // ps))
-    return MappingSummary(mapping, counts, status, found)
+    return MappingSummary(mapping, counts, "ok", found)
 
 
 def read_meminfo(proc_root):
