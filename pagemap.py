@@ -2833,7 +2833,7 @@ def resolve_arguments(args, reader):
             addresses.append(parse_address(arg))
         elif not found:
             unmatched.append(arg)
-        spans.extend(span for span in found if span is not None)
+        spans.extend(filter(None, found))
     return addresses, spans, unmatched
 
 
@@ -2895,8 +2895,7 @@ class RangeView(object):
         change, and the PageInfo each piece's pages share (None where not
         present). The kpage values of all the runs are gathered at once and
         compared on whole buffers."""
-        physical = resident_runs([raw or 0 for _, _, raw in runs], [n for _, n, _ in runs])
-        files = self.ctx.kpage.gather(physical, *KPAGE_FILES)
+        physical, files = self.gathered(runs, KPAGE_FILES)
         pieces, firsts = cut_runs(runs, physical, [
             lane_changes(values) for values, _ in files if values is not None] + [
             byte_changes(known) for _, known in files if known is not None])
@@ -2914,6 +2913,12 @@ class RangeView(object):
                                   cgroup_path(inode) if inode else None,   # itself cached
                                   node_of(paddr), iomem_of(paddr), None))
         return pieces, infos
+
+    def gathered(self, runs, names):
+        # type: (List[Tuple[int, int, Any]], Tuple[str, ...]) -> Tuple[List[Tuple[int, int]], Any]
+        """The PFN runs of the present runs, and the kpage files' values over them."""
+        physical = resident_runs([raw or 0 for _, _, raw in runs], [n for _, n, _ in runs])
+        return physical, self.ctx.kpage.gather(physical, *names)
 
     def no_page_tables(self, mapping):
         # type: (Optional[Mapping]) -> bool
@@ -2965,8 +2970,7 @@ class RangeView(object):
         runs = [run for run in runs if run[2] is not None and entry_matches(spec, run[2])]
         if not match_needs_kpage(spec):
             return runs
-        physical = resident_runs([raw for _, _, raw in runs], [pages for _, pages, _ in runs])
-        files = self.ctx.kpage.gather(physical, *KPAGE_FILES[:1 if spec.shared is None else 2])
+        physical, files = self.gathered(runs, KPAGE_FILES[:1 if spec.shared is None else 2])
         known = None  # type: Optional[bytes]
         for _, part in files:   # a page is known where each file reaches it
             if part is not None:
@@ -3823,9 +3827,9 @@ def run_checks(proc_root, page_size):
         Finding("page size", "ok", "%d bytes" % page_size),
     ]
     reader = ProcessReader(proc_root, "self", page_size)
-    address, keep = probe_address(proc_root)
+    address, keep = probe_address(proc_root)   # keep: the probe's page stays present
     vpn = (address or 0) // page_size
-    entry = None
+    entry = None  # type: Optional[Entry]
     try:
         try:
             found = reader.entry_at(address) if address is not None else None
@@ -3857,28 +3861,27 @@ def run_checks(proc_root, page_size):
             findings.append(check_soft_dirty(proc_root, reader))
     finally:
         reader.close()
-        del keep
     return findings + check_system(proc_root), entry is not None
 
 
 def cmd_check(opts, console):
     # type: (Namespace, Console) -> int
     """The doctor: what this system offers, each claim tried on our own memory."""
-    page_size = opts.page_size or system_page_size()
-    findings, works = run_checks(opts.proc_root, page_size)
+    findings, works = run_checks(opts.proc_root, opts.page_size or system_page_size())
     if opts.json:
-        console.json({"ok": works, "checks": [dict(f._asdict()) for f in findings]})
+        console.json({"ok": works, "checks": [f._asdict() for f in findings]})
     else:
         console.write("pagemap %s --check on %s" % (__version__, opts.proc_root))
         for f in findings:
             console.write("  %-5s %-13s %s" % (f.status, f.name, f.detail))
-        console.write("result: " + ("the basic lookup works" if works else
-                                    "the basic lookup does not work here (see 'fail')"))
-    if not works:
-        failed = [f.detail for f in findings if f.status == "fail"]
-        console.out.flush()
-        console.error("the basic lookup does not work here: " + "; ".join(failed))
-    return EXIT_OK if works else EXIT_UNSUPPORTED
+        console.write("result: the basic lookup " + ("works" if works else
+                                                     "does not work here (see 'fail')"))
+    if works:
+        return EXIT_OK
+    console.out.flush()
+    console.error("the basic lookup does not work here: " + "; ".join(
+        f.detail for f in findings if f.status == "fail"))
+    return EXIT_UNSUPPORTED
 
 
 def clear_soft_dirty(proc_root, pid):
