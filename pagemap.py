@@ -2881,11 +2881,11 @@ def cut_runs(runs, physical, cuts):
 class RangeView(object):
     """Runs (or single pages) of the spans asked for, in their mappings' context."""
 
-    def __init__(self, reader, ctx, walker, spec=None):
-        # type: (ProcessReader, Context, Walker, Optional[MatchSpec]) -> None
+    def __init__(self, reader, ctx, spec):
+        # type: (ProcessReader, Context, Optional[MatchSpec]) -> None
         self.reader = reader
         self.ctx = ctx
-        self.walker = walker
+        self.walker = Walker(reader)
         self.spec = spec
         self._no_tables = {}  # type: Dict[int, bool]
 
@@ -2996,7 +2996,7 @@ class RangeView(object):
         """The raw entries of the pages of a run whose first is raw: a present
         run's count up (PFN hidden: all alike); a swapped run (or guard region)
         shares its state, not its slots: read the pages' own."""
-        if raw & PM_SWAP and not raw & PM_PRESENT:
+        if raw & PM_SWAP:
             return lanes_of(little_endian(self.reader.read_raw(vpn, pages),
                                           self.reader.big_endian))
         return range(raw, raw + pages) if raw & PM_PFRAME_MASK else [raw] * pages
@@ -3137,7 +3137,7 @@ def cmd_lookup(opts, console, reader, ctx):
     translations = [translate_with(reader, ctx, vaddr) for vaddr in addresses]
     if any(tr.status == "pfn-hidden" for tr in translations):
         console.warn("hidden", "physical addresses hidden: " + hidden_pfn_reason(ctx.priv))
-    view = RangeView(reader, ctx, Walker(reader), match_spec(opts))
+    view = RangeView(reader, ctx, match_spec(opts))
     if opts.json:
         whole_or_nothing(console, lambda: write_json_lookup(console, opts, view, translations,
                                                             spans))
@@ -3282,7 +3282,7 @@ def cmd_summary(opts, console, reader, ctx):
     """One row per mapping and a total, like pmap -x, or a picture per mapping."""
     ps = reader.page_size
     facts = PageFacts(ctx.kpage) if opts.flags else None
-    view = RangeView(reader, ctx, Walker(reader), match_spec(opts))
+    view = RangeView(reader, ctx, match_spec(opts))
     chars, width = picture_style(console.out)
     hugetlb = hugetlb_in_use(reader.proc_root)
     swap = view.spec is None and ctx.swaps != []
@@ -3447,9 +3447,8 @@ def cmd_process(opts, console):
 def warn_kpage_problems(console, ctx):
     # type: (Console, Context) -> None
     """Once: which physical-page facts were missing, and why."""
-    problems = [ctx.kpage.problems[n] for n in KPAGE_FILES if n in ctx.kpage.problems]
-    if ctx.facts.iomem_problem:
-        problems.append(ctx.facts.iomem_problem)
+    problems = list(filter(None, [ctx.kpage.problems.get(n) for n in KPAGE_FILES] + [
+        ctx.facts.iomem_problem]))
     if problems:
         console.warn("kpage", "some page facts unavailable (the pagemap view is complete): "
                      + "; ".join(problems))
