@@ -2999,7 +2999,8 @@ class RangeView(object):
         if raw & PM_SWAP:
             return lanes_of(little_endian(self.reader.read_raw(vpn, pages),
                                           self.reader.big_endian))
-        return range(raw, raw + pages) if raw & PM_PFRAME_MASK else [raw] * pages
+        return range(raw, raw + pages) if raw & PM_PRESENT and raw & PM_PFRAME_MASK else (
+            [raw] * pages)
 
     def page_translation(self, mapping, vaddr, raw):
         # type: (Optional[Mapping], int, Optional[int]) -> Translation
