@@ -2709,19 +2709,12 @@ def emit(console, opts, translations, header):
 def pmd_pages_for(proc_root, page_size):
     # type: (str, int) -> int
     """Pages in a PMD-sized huge page: from sysfs on a live system, else the
-    page-table fan-out (page_size / 8 entries: 2 MiB on 4K, 32 MiB on 16K).
-    Read once a run: a machine-wide scan asks for every process."""
-    key = (proc_root, page_size)
-    if key not in _PMD_PAGES:
-        size = parse_decimal((read_text_optional(
-            "/sys/kernel/mm/transparent_hugepage/hpage_pmd_size") or "").strip()
-            ) if proc_root == "/proc" else None
-        _PMD_PAGES[key] = (size // page_size if size is not None and size >= page_size
-                           else page_size // PM_ENTRY_BYTES)
-    return _PMD_PAGES[key]
-
-
-_PMD_PAGES = {}  # type: Dict[Tuple[str, int], int]
+    page-table fan-out (page_size / 8 entries: 2 MiB on 4K, 32 MiB on 16K)."""
+    size = parse_decimal((read_text_optional(
+        "/sys/kernel/mm/transparent_hugepage/hpage_pmd_size") or "").strip()
+        ) if proc_root == "/proc" else None
+    return size // page_size if size is not None and size >= page_size else (
+        page_size // PM_ENTRY_BYTES)
 
 
 def resolve_arguments(args, reader):
@@ -2736,7 +2729,7 @@ def resolve_arguments(args, reader):
             addresses.append(parse_address(arg))
         elif not found:
             unmatched.append(arg)
-        spans.extend(span for span in found if span is not None)
+        spans.extend(filter(None, found))
     return addresses, spans, unmatched
 
 
@@ -2784,11 +2777,11 @@ def cut_runs(runs, physical, cuts):
 class RangeView(object):
     """Runs (or single pages) of the spans asked for, in their mappings' context."""
 
-    def __init__(self, reader, ctx, walker, spec=None):
-        # type: (ProcessReader, Context, Walker, Optional[MatchSpec]) -> None
+    def __init__(self, reader, ctx, spec):
+        # type: (ProcessReader, Context, Optional[MatchSpec]) -> None
         self.reader = reader
         self.ctx = ctx
-        self.walker = walker
+        self.walker = Walker(reader)
         self.spec = spec
         self._no_tables = {}  # type: Dict[int, bool]
 
@@ -2798,28 +2791,30 @@ class RangeView(object):
         change, and the PageInfo each piece's pages share (None where not
         present). The kpage values of all the runs are gathered at once and
         compared on whole buffers."""
-        physical = resident_runs([raw or 0 for _, _, raw in runs], [n for _, n, _ in runs])
-        files = self.ctx.kpage.gather(physical, *KPAGE_FILES)
+        physical, files = self.gathered(runs, KPAGE_FILES)
         pieces, firsts = cut_runs(runs, physical, [
             lane_changes(values) for values, _ in files if values is not None] + [
             byte_changes(known) for _, known in files if known is not None])
         facts = self.ctx.facts
-        node_of, iomem_of = facts.node_of, facts.iomem_of
+        node_of, iomem_of, cgroup_path = facts.node_of, facts.iomem_of, facts.cgroup_path
         ps = self.reader.page_size
-        paths = {None: None, 0: None}  # type: Dict[Optional[int], Optional[str]]
         infos = []  # type: List[Optional[PageInfo]]
         for first, (_, _, raw), flags, count, inode in zip(
                 firsts, pieces, *[lane_column(values, known, firsts) for values, known in files]):
             if first < 0:
                 infos.append(None)
                 continue
-            path = paths.get(inode, paths)
-            if path is paths:   # a cgroup's first page here
-                path = paths[inode] = facts.cgroup_path(inode)
             paddr = (raw & PM_PFRAME_MASK) * ps
-            infos.append(PageInfo(flags, count, inode or None, path, node_of(paddr),
-                                  iomem_of(paddr), None))
+            infos.append(PageInfo(flags, count, inode or None,
+                                  cgroup_path(inode) if inode else None,   # itself cached
+                                  node_of(paddr), iomem_of(paddr), None))
         return pieces, infos
+
+    def gathered(self, runs, names):
+        # type: (List[Tuple[int, int, Any]], Tuple[str, ...]) -> Tuple[List[Tuple[int, int]], Any]
+        """The PFN runs of the present runs, and the kpage files' values over them."""
+        physical = resident_runs([raw or 0 for _, _, raw in runs], [n for _, n, _ in runs])
+        return physical, self.ctx.kpage.gather(physical, *names)
 
     def no_page_tables(self, mapping):
         # type: (Optional[Mapping]) -> bool
@@ -2871,8 +2866,7 @@ class RangeView(object):
         runs = [run for run in runs if run[2] is not None and entry_matches(spec, run[2])]
         if not match_needs_kpage(spec):
             return runs
-        physical = resident_runs([raw for _, _, raw in runs], [pages for _, pages, _ in runs])
-        files = self.ctx.kpage.gather(physical, *KPAGE_FILES[:1 if spec.shared is None else 2])
+        physical, files = self.gathered(runs, KPAGE_FILES[:1 if spec.shared is None else 2])
         known = None  # type: Optional[bytes]
         for _, part in files:   # a page is known where each file reaches it
             if part is not None:
@@ -2889,17 +2883,16 @@ class RangeView(object):
         ps = self.reader.page_size
         for mapping, runs in self.shown_batches(span):
             for vpn, pages, raw in runs:
-                raws = [None] * pages if raw is None else self.page_entries(
-                    vpn, pages, raw, decode_entry(raw, self.ctx.kernel).swapped)
+                raws = [None] * pages if raw is None else self.page_entries(vpn, pages, raw)
                 for i, page_raw in enumerate(raws):
                     yield self.page_translation(mapping, (vpn + i) * ps, page_raw)
 
-    def page_entries(self, vpn, pages, raw, swapped):
-        # type: (int, int, int, bool) -> Any
+    def page_entries(self, vpn, pages, raw):
+        # type: (int, int, int) -> Any
         """The raw entries of the pages of a run whose first is raw: a present
-        run's count up; a swapped run shares its state, not its slots: read the
-        pages' own."""
-        if swapped:
+        run's count up (PFN hidden: all alike); a swapped run (or guard region)
+        shares its state, not its slots: read the pages' own."""
+        if raw & PM_SWAP:
             return lanes_of(little_endian(self.reader.read_raw(vpn, pages),
                                           self.reader.big_endian))
         return range(raw, raw + pages) if raw & PM_PRESENT and raw & PM_PFRAME_MASK else (
@@ -2938,8 +2931,7 @@ class RangeView(object):
                     shapes[key] = "      " + json_template(translation_json(tr),
                                                            VARYING[vary] + ("vaddr",)), vary
                 template, vary = shapes[key]
-                raws = () if vary in ("", "entry") else self.page_entries(
-                    vpn, pages, raw, vary == "swap")
+                raws = () if vary in ("", "entry") else self.page_entries(vpn, pages, raw)
                 for first in range(0, pages, RUN_BATCH):
                     vaddrs = range((vpn + first) * ps, (vpn + min(pages, first + RUN_BATCH)) * ps,
                                    ps)
@@ -3042,7 +3034,7 @@ def cmd_lookup(opts, console, reader, ctx):
     translations = [translate_with(reader, ctx, vaddr) for vaddr in addresses]
     if any(tr.status == "pfn-hidden" for tr in translations):
         console.warn("hidden", "physical addresses hidden: " + hidden_pfn_reason(ctx.priv))
-    view = RangeView(reader, ctx, Walker(reader), match_spec(opts))
+    view = RangeView(reader, ctx, match_spec(opts))
     if opts.json:
         whole_or_nothing(console, lambda: write_json_lookup(console, opts, view, translations,
                                                             spans))
@@ -3087,13 +3079,12 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
     ps = reader.page_size
     vpn0, vpn1 = mapping.start // ps, -(-mapping.end // ps)
     counts = ZERO_COUNTS._replace(pages=vpn1 - vpn0)
-    status = "ok"
     end = reader.address_space_end()
     if end is not None and mapping.start >= end:
-        status = "beyond-address-space"
-    elif mapping.path in ("[vvar]", "[vvar_vclock]"):
-        status = "no-page-tables"
-    elif view.spec is None:
+        return MappingSummary(mapping, counts, "beyond-address-space", None)
+    if mapping.path in ("[vvar]", "[vvar_vclock]"):
+        return MappingSummary(mapping, counts, "no-page-tables", None)
+    if view.spec is None:
         counts = view.walker.counts(vpn0, vpn1, facts)[0]
     else:
         # The pages that pass, summed by their flags (bits 55-63), each distinct
@@ -3115,12 +3106,9 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
     found = facts.reset() if facts is not None and facts.usable else None
     if found is not None and view.spec is not None:
         counts = counts._replace(huge=found.thp + found.hugetlb)
-    if (status == "ok" and not counts.present and not counts.swapped
-            and mapping.path.startswith("/dev/") and not mapping.anonymous
-            and vm_without_page_tables(reader, mapping)):
-        status = "no-page-tables"
-    if status != "ok":
-        return MappingSummary(mapping, counts, status, None)
+    if (not counts.present and not counts.swapped and mapping.path.startswith("/dev/")
+            and not mapping.anonymous and vm_without_page_tables(reader, mapping)):
+        return MappingSummary(mapping, counts, "no-page-tables", None)
     anon_hugetlb = mapping.path.startswith("/anon_hugepage")
     if (hugetlb and counts.huge != 0) or (swap and mapping.shared) or anon_hugetlb:
         fields = reader.smaps_fields(mapping) or {}
@@ -3131,7 +3119,7 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
         swapped = parse_kib(fields.get("Swap"))
         if swap and mapping.shared and swapped:
             counts = counts._replace(swapped=max(counts.swapped, swapped // ps))
-    return MappingSummary(mapping, counts, status, found)
+    return MappingSummary(mapping, counts, "ok", found)
 
 
 def read_meminfo(proc_root):
@@ -3191,36 +3179,31 @@ def cmd_summary(opts, console, reader, ctx):
     """One row per mapping and a total, like pmap -x, or a picture per mapping."""
     ps = reader.page_size
     facts = PageFacts(ctx.kpage) if opts.flags else None
-    view = RangeView(reader, ctx, Walker(reader), match_spec(opts))
+    view = RangeView(reader, ctx, match_spec(opts))
     chars, width = picture_style(console.out)
     hugetlb = hugetlb_in_use(reader.proc_root)
     swap = view.spec is None and ctx.swaps != []
+    if not opts.json:
+        console.write("legend: " + "  ".join("%s %s" % (chars[k], name) for name, k in
+                                            PICTURE_LEGEND) if opts.picture else
+                      summary_header(opts.flags))
     rows = []
     docs = []
-    if opts.json:
-        pass
-    elif opts.picture:
-        console.write("legend: " + "  ".join("%s %s" % (chars[k], name)
-                                            for name, k in PICTURE_LEGEND))
-    else:
-        console.write(summary_header(opts.flags))
     for mapping in reader.maps():
         row = summarize_mapping(view, mapping, facts, hugetlb, swap)
         rows.append(row)
         if row.counts.huge is None:
             console.warn("huge", "huge pages unknown: without PAGEMAP_SCAN (Linux 6.7+) only "
                          "PFNs show them, hidden here: " + hidden_pfn_reason(ctx.priv))
-        strip = picture_strip(view.walker, row, width, chars) if opts.picture else None
-        if opts.json:
-            docs.append(summary_json(row, ps, opts.flags))
-            if strip is not None:
-                docs[-1]["picture"] = strip
-        elif opts.picture:
+        doc = summary_json(row, ps, opts.flags) if opts.json else {}
+        if opts.picture:
+            doc["picture"] = picture_strip(view.walker, row, width, chars)
+        docs.append(doc)
+        if not opts.json:
             console.write("%-33s %s |%s| %s" % ("%x-%x" % (mapping.start, mapping.end),
-                                                mapping.perms, strip,
-                                                mapping.path or "[anonymous]"))
-        else:
-            console.write(format_summary_row(row, ps, opts.flags))
+                                                mapping.perms, doc["picture"],
+                                                mapping.path or "[anonymous]")
+                          if opts.picture else format_summary_row(row, ps, opts.flags))
     if opts.json:
         total, total_facts, size = summary_totals(rows)
         doc = json_head(reader.resolved_pid(), ps, ctx.kernel)
@@ -3260,18 +3243,18 @@ def require_soft_dirty(opts, reader):
 def watch_rounds(before, after):
     # type: (List[Tuple[Any, str, Tuple[int, int, int]]], List[Tuple[Any, str, Tuple[int, int, int]]]) -> List[str]
     """Change lines between two rounds of (key, label, (present, swapped, written))."""
-    old = dict((key, counts) for key, _, counts in before)
-    new = set(key for key, _, _ in after)
+    gone = dict((key, counts) for key, _, counts in before)   # until seen again
     lines = []
     for key, label, counts in after:
-        if key not in old:
+        old = gone.pop(key, None)
+        if old is None:
             lines.append("%s: new mapping, %d present" % (label, counts[0]))
             continue
         changes = ["%+d %s (now %d)" % (now - then, word, now) for word, now, then in zip(
-            ("present", "swapped", "written"), counts, old[key]) if now != then]
+            ("present", "swapped", "written"), counts, old) if now != then]
         if changes:
             lines.append("%s: %s" % (label, ", ".join(changes)))
-    lines.extend("%s: gone" % label for key, label, _ in before if key not in new)
+    lines.extend("%s: gone" % label for key, label, _ in before if key in gone)
     return lines
 
 
@@ -3292,11 +3275,10 @@ def cmd_watch(opts, console, reader):
         reader.forget_maps()  # mappings come and go (walks skip holes by them)
         watched = list(enumerate(spans or ()))
         if spans is None:
-            if not reader.maps():
-                # A zombie (or exited) process has no mappings: that is no "all gone".
-                problem = reader.address_space_problem()
-                if problem is not None:
-                    raise problem
+            # A zombie (or exited) process has no mappings: that is no "all gone".
+            problem = None if reader.maps() else reader.address_space_problem()
+            if problem is not None:
+                raise problem
             watched = [((m.start, m.path), Span(m.start, m.end, "%x-%x %s" % (
                 m.start, m.end, m.path or "[anonymous]"))) for m in reader.maps()]
         rows = []
@@ -3305,10 +3287,9 @@ def cmd_watch(opts, console, reader):
             rows.append((key, span.label, (counts.present, counts.swapped, counts.soft_dirty)))
         return rows
     previous = round_counts()
-    present, swapped, written = [sum(column) for column in zip(
-        (0, 0, 0), *[counts for _, _, counts in previous])]
+    totals = [sum(column) for column in zip((0, 0, 0), *[counts for _, _, counts in previous])]
     console.write("watching %s every %gs: %d present, %d swapped, %d written (Ctrl-C stops)"
-                  % (reader.label, opts.watch, present, swapped, written))
+                  % tuple([reader.label, opts.watch] + totals))
     console.out.flush()  # now, not with the first change: a pipe's reader waits for it
     for _ in itertools.count() if opts.times is None else range(opts.times):
         time.sleep(opts.watch)
@@ -3363,9 +3344,8 @@ def cmd_process(opts, console):
 def warn_kpage_problems(console, ctx):
     # type: (Console, Context) -> None
     """Once: which physical-page facts were missing, and why."""
-    problems = [ctx.kpage.problems[n] for n in KPAGE_FILES if n in ctx.kpage.problems]
-    if ctx.facts.iomem_problem:
-        problems.append(ctx.facts.iomem_problem)
+    problems = list(filter(None, [ctx.kpage.problems.get(n) for n in KPAGE_FILES] + [
+        ctx.facts.iomem_problem]))
     if problems:
         console.warn("kpage", "some page facts unavailable (the pagemap view is complete): "
                      + "; ".join(problems))
@@ -3524,34 +3504,17 @@ class Progress(object):
         self.err = err
         self.clock = time.time
         self.after = self.clock() + delay if is_terminal(err) else float("inf")
-        self.shown = False
 
     def update(self, text):
         # type: (str) -> None
         if self.clock() > self.after:
             self.err.write("\r\x1b[K" + text)
             self.err.flush()
-            self.shown = True
 
     def done(self):
         # type: () -> None
-        if self.shown:
-            self.err.write("\r\x1b[K")
-            self.err.flush()
-
-
-def scan_process_for_pfn(proc_root, pid, page_size, fmt, pfn):
-    """Yield (mapping, vaddr, raw) for every page of one process that maps pfn;
-    raise PagemapError if the process cannot be read."""
-    reader = ProcessReader(proc_root, pid, page_size, fmt)
-    try:
-        walker = Walker(reader)
-        for mapping in reader.maps():
-            for vpn, raw in walker.find_pfn(mapping.start // page_size,
-                                            -(-mapping.end // page_size), pfn):
-                yield mapping, vpn * page_size, raw
-    finally:
-        reader.close()
+        """Clear the line (harmless where none was shown: only ever on a terminal)."""
+        self.update("")
 
 
 def cmd_phys(opts, console):
@@ -3569,17 +3532,22 @@ def cmd_phys(opts, console):
     # pagemap itself, reading every pagemap, is no mapper of interest unless named.
     pids = ([parse_pid(p) for p in ([opts.pid] if opts.pid else []) + opts.addresses]
             or [p for p in list_pids(opts.proc_root) if p != str(own_pid(opts.proc_root))])
+    pmd_pages = pmd_pages_for(opts.proc_root, page_size)  # read once, not once a process
     progress = Progress(console.err)
-    matches = []  # type: List[Tuple[str, int, int, Mapping, List[str]]]
+    matches = []  # type: List[Tuple[str, str, int, int, Mapping, List[str]]]
     skipped = collections.Counter()  # type: collections.Counter
     for i, pid in enumerate(pids):
         progress.update("pagemap: scanning PID %s (%d of %d), %d found"
                         % (pid, i + 1, len(pids), len(matches)))
+        reader = ProcessReader(opts.proc_root, pid, page_size, fmt)
         try:
-            for mapping, vaddr, raw in scan_process_for_pfn(opts.proc_root, pid, page_size,
-                                                            fmt, pfn):
-                matches.append((pid, vaddr + paddr % page_size, raw, mapping, entry_flag_names(
-                    decode_entry(raw, ctx.kernel))))
+            walker = Walker(reader, pmd_pages)
+            for mapping in reader.maps():
+                for vpn, raw in walker.find_pfn(mapping.start // page_size,
+                                                -(-mapping.end // page_size), pfn):
+                    comm = read_text_optional(os.path.join(reader.dir, "comm")) or "?"
+                    matches.append((pid, comm.strip(), vpn * page_size + paddr % page_size, raw,
+                                    mapping, entry_flag_names(decode_entry(raw, ctx.kernel))))
         except PermissionDeniedError:
             skipped["permission denied"] += 1
         except NoProcessError as exc:
@@ -3587,26 +3555,25 @@ def cmd_phys(opts, console):
                 skipped["exited"] += 1
         except PagemapError:
             skipped["unreadable"] += 1
+        finally:
+            reader.close()
     progress.done()
-    names = dict((pid, (read_text_optional(os.path.join(opts.proc_root, pid, "comm")) or "?")
-                  .strip()) for pid, _, _, _, _ in matches)
     page = physical_page_info(ctx, pfn, paddr) if opts.flags else None
     if opts.json:
         console.json({
             "paddr": paddr, "pfn": pfn, "page_size": page_size, "processes": len(pids),
             "page": page_json(page), "skipped": dict(skipped),
-            "matches": [{"pid": int(pid), "comm": names[pid], "vaddr": vaddr, "entry": raw,
+            "matches": [{"pid": int(pid), "comm": comm, "vaddr": vaddr, "entry": raw,
                          "flags": flags, "mapping": mapping_json(mapping)}
-                        for pid, vaddr, raw, mapping, flags in matches]})
+                        for pid, comm, vaddr, raw, mapping, flags in matches]})
     else:
-        if page is not None:
-            for line in format_page(page, page_size):
-                console.write("physical 0x%x (PFN 0x%x)%s" % (paddr, pfn, line[1:]))
-        console.write("%-8s %-16s %-18s %-22s %s" % ("PID", "COMM", "VADDR", "FLAGS", "MAPPING"))
-        for pid, vaddr, _, mapping, flags in matches:
-            console.write("%-8s %-16s %-18s %-22s %s" % (
-                pid, names[pid][:16], "0x%x" % vaddr, ",".join(flags) or "-",
-                mapping_label(mapping)))
+        for line in format_page(page, page_size) if page else ():
+            console.write("physical 0x%x (PFN 0x%x)%s" % (paddr, pfn, line[1:]))
+        row = "%-8s %-16s %-18s %-22s %s"
+        console.write(row % ("PID", "COMM", "VADDR", "FLAGS", "MAPPING"))
+        for pid, comm, vaddr, _, mapping, flags in matches:
+            console.write(row % (pid, comm[:16], "0x%x" % vaddr, ",".join(flags) or "-",
+                                 mapping_label(mapping)))
     if skipped:
         console.warn("skipped", "skipped %d of %d processes (%s); the page may also be "
                      "mapped there" % (sum(skipped.values()), len(pids), ", ".join(
@@ -3756,9 +3723,9 @@ def run_checks(proc_root, page_size):
         Finding("page size", "ok", "%d bytes" % page_size),
     ]
     reader = ProcessReader(proc_root, "self", page_size)
-    address, keep = probe_address(proc_root)
+    address, keep = probe_address(proc_root)   # keep: the probe's page stays present
     vpn = (address or 0) // page_size
-    entry = None
+    entry = None  # type: Optional[Entry]
     try:
         try:
             found = reader.entry_at(address) if address is not None else None
@@ -3790,28 +3757,27 @@ def run_checks(proc_root, page_size):
             findings.append(check_soft_dirty(proc_root, reader))
     finally:
         reader.close()
-        del keep
     return findings + check_system(proc_root), entry is not None
 
 
 def cmd_check(opts, console):
     # type: (Namespace, Console) -> int
     """The doctor: what this system offers, each claim tried on our own memory."""
-    page_size = opts.page_size or system_page_size()
-    findings, works = run_checks(opts.proc_root, page_size)
+    findings, works = run_checks(opts.proc_root, opts.page_size or system_page_size())
     if opts.json:
-        console.json({"ok": works, "checks": [dict(f._asdict()) for f in findings]})
+        console.json({"ok": works, "checks": [f._asdict() for f in findings]})
     else:
         console.write("pagemap %s --check on %s" % (__version__, opts.proc_root))
         for f in findings:
             console.write("  %-5s %-13s %s" % (f.status, f.name, f.detail))
-        console.write("result: " + ("the basic lookup works" if works else
-                                    "the basic lookup does not work here (see 'fail')"))
-    if not works:
-        failed = [f.detail for f in findings if f.status == "fail"]
-        console.out.flush()
-        console.error("the basic lookup does not work here: " + "; ".join(failed))
-    return EXIT_OK if works else EXIT_UNSUPPORTED
+        console.write("result: the basic lookup " + ("works" if works else
+                                                     "does not work here (see 'fail')"))
+    if works:
+        return EXIT_OK
+    console.out.flush()
+    console.error("the basic lookup does not work here: " + "; ".join(
+        f.detail for f in findings if f.status == "fail"))
+    return EXIT_UNSUPPORTED
 
 
 def clear_soft_dirty(proc_root, pid):
