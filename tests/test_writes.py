@@ -443,7 +443,7 @@ def test_capture_interrupted_while_zipping_a_member(fake, run, tmp_path, monkeyp
     assert (code, err) == (130, "") and sorted(os.listdir(str(tmp_path))) == ["proc"]
 
 
-@pytest.mark.parametrize("stage", ["_rebuild_sparse", "cmd_process"])
+@pytest.mark.parametrize("stage", ["write_sparse", "cmd_process"])
 def test_from_interrupted_leaves_nothing(fake, run, tmp_path, monkeypatch, stage):
     snap = snapshot(fake, run, tmp_path)
     temp = tmp_path / "tmp"
