@@ -4012,20 +4012,35 @@ class SnapshotWriter(object):
             self.files[name] = tempfile.TemporaryFile(dir=self.dir)
         self.files[name].write(data)
 
-    def zip_into(self, archive):
-        # type: (Any) -> None
+    def zip_into(self, out, texts):
+        # type: (Any, Dict[str, Optional[str]]) -> None
+        """Write the zip to out: the texts, then the staged members."""
         import shutil
-        for name, f in sorted(self.files.items()):
-            f.flush()
-            if sys.version_info < (3, 6):
-                # 3.5's zipfile reads a member from a path only (no ZipFile.open "w"):
-                # /proc/self/fd reopens the unlinked file (not on 9p: ENOENT).
-                archive.write("/proc/self/fd/%d" % f.fileno(), name)
-                continue
-            size = f.tell()
-            f.seek(0)
-            with archive.open(name, "w", force_zip64=size > 1 << 30) as member:
-                shutil.copyfileobj(f, member, COPY_CHUNK)
+        import zipfile
+        try:
+            import zlib  # noqa: F401
+            archive = zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED)
+        except ImportError:  # a Python without zlib stores the members
+            archive = zipfile.ZipFile(out, "w")
+        try:
+            for name, text in sorted(texts.items()):
+                if text is not None:
+                    archive.writestr(name, text)
+            for name, f in sorted(self.files.items()):
+                f.flush()
+                if sys.version_info < (3, 6):
+                    # 3.5's zipfile reads a member from a path only (no ZipFile.open "w"):
+                    # /proc/self/fd reopens the unlinked file (not on 9p: ENOENT).
+                    archive.write("/proc/self/fd/%d" % f.fileno(), name)
+                    continue
+                size = f.tell()
+                f.seek(0)
+                with archive.open(name, "w", force_zip64=size > 1 << 30) as member:
+                    shutil.copyfileobj(f, member, COPY_CHUNK)
+        except BaseException:
+            archive.fp = None  # abandoned: closing with a member half written raises (3.6+)
+            raise
+        archive.close()  # which flushes out
 
     def close(self):
         # type: () -> None
@@ -4143,18 +4158,18 @@ def cmd_capture(opts, console):
     import json
     import tempfile
     import time
-    import zipfile
-    page_size = opts.page_size or system_page_size()
+    import zipfile  # noqa: F401  (zip_into's: a Python without it fails first)
     to_stdout = opts.capture == "-"
     if to_stdout and console.tty:
         raise UsageError("--capture - writes a zip to standard output: redirect it to a file")
     where = "standard output" if to_stdout else opts.capture
     target = os.path.abspath(opts.capture)
     layout = entry_format(opts.byteorder)
-    reader = ProcessReader(opts.proc_root, parse_pid(opts.pid), page_size, layout)
+    reader = ProcessReader(opts.proc_root, parse_pid(opts.pid),
+                           opts.page_size or system_page_size(), layout)
     ctx = Context(opts.proc_root, opts.kernel_version, True, layout)
     writer = SnapshotWriter()
-    out = partial = held = None  # type: Any
+    partial = held = None  # type: Any
     finish = raise_on_termination()
     observe(ctx, reader)
     try:
@@ -4185,43 +4200,28 @@ def cmd_capture(opts, console):
             "pagemap_version": __version__, "pid": reader.resolved_pid(),
             "comm": (texts["comm"] or "").strip(),
             "kernel": (release or (os.uname()[2] if opts.proc_root == "/proc" else "")).strip(),
-            "page_size": page_size, "captured_byteorder": sys.byteorder,
+            "page_size": reader.page_size, "captured_byteorder": sys.byteorder,
             "task_size": reader.address_space_end(), "time": int(time.time()),
             "entries": entries, "pfns": pfns, "scan": huge or None, "soft_dirty": soft_dirty,
         }
         texts["header.json"] = json.dumps(header, indent=1, sort_keys=True)
         if to_stdout:
             console.out.flush()
-            out = Unseekable(console.out.buffer)
+            writer.zip_into(Unseekable(console.out.buffer), texts)
         else:
             # A fresh name nobody can guess or plant a link at: O_CREAT|O_EXCL|O_NOFOLLOW,
             # mode 0600 (a snapshot holds physical addresses).
             fd, partial = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".",
                                            suffix=".partial", dir=writer.dir)
-            out = os.fdopen(fd, "wb")
-        try:
-            import zlib  # noqa: F401
-            z = zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED)
-        except ImportError:  # a Python without zlib stores the members
-            z = zipfile.ZipFile(out, "w")
-        try:
-            for name, text in sorted(texts.items()):
-                if text is not None:
-                    z.writestr(name, text)
-            writer.zip_into(z)
-        except BaseException:
-            z.fp = None  # abandoned: closing with a member half written raises (3.6+)
-            raise
-        z.close()
-        out.flush()
-        if partial:
-            os.fsync(out.fileno())
+            with os.fdopen(fd, "wb") as out:
+                writer.zip_into(out, texts)
+                os.fsync(out.fileno())
+                where += " (%s)" % human_size(out.tell())
             if before != capture_target(target, opts.capture):
                 raise UsageError("%s changed while the snapshot was taken: not replaced"
                                  % opts.capture)
             os.replace(partial, target)
             partial = None
-            where += " (%s)" % human_size(out.tell())
     except OSError as exc:
         hint = ("the file system is full: free space or capture elsewhere"
                 if exc.errno in (errno.ENOSPC, errno.EDQUOT) else
@@ -4237,8 +4237,6 @@ def cmd_capture(opts, console):
                     os.remove(partial)
                 except OSError:
                     pass
-            if out is not None and not to_stdout:
-                out.close()
             if held is not None:
                 os.close(held)
             reader.close()
@@ -4377,8 +4375,10 @@ def open_snapshot(path, tmp):
         # zipfile holds a zip's whole directory in memory, 7 times its size: look at the
         # size its end record claims first (_EndRecData: private, the same from 2.6 to
         # 3.13; a Python without it skips the check).
-        with open(path, "rb") as f:
-            end = getattr(zipfile, "_EndRecData", lambda f: None)(f)
+        end = None
+        if hasattr(zipfile, "_EndRecData"):
+            with open(path, "rb") as f:
+                end = zipfile._EndRecData(f)  # type: ignore
         if end and end[zipfile._ECD_SIZE] > 1 << 20:  # type: ignore
             raise zipfile.BadZipFile("a directory of %s, far more members than a snapshot "
                                      "has" % human_size(end[zipfile._ECD_SIZE]))  # type: ignore
@@ -4678,28 +4678,30 @@ def check_python():
 
 def refuse_meaningless(opts):
     # type: (Namespace) -> None
-    """Options that mean nothing together are an error, not silently ignored."""
-    other = [name for name, on in (("--phys", opts.phys is not None), ("--physical",
-             opts.physical is not None), ("--check", opts.check), ("--decode", opts.decode))
-             if on]
-    if opts.source is not None and other:
-        raise UsageError("--from reads a snapshot; %s reads the live system: not both" % other[0])
-    targets = opts.addresses or (opts.source is not None and opts.pid is not None)
-    if other:
+    """Options that mean nothing together are an error, not silently ignored.
+    (--from, --watch and --times are never empty or zero when given.)"""
+    live = [name for name, on in (("--phys", opts.phys is not None), ("--physical",
+            opts.physical is not None), ("--check", opts.check), ("--decode", opts.decode))
+            if on]
+    if live:
+        if opts.source:
+            raise UsageError("--from reads a snapshot; %s reads the live system: not both"
+                             % live[0])
         return
+    targets = opts.addresses or (opts.source and opts.pid is not None)
     if opts.each and not targets:
         raise UsageError("--each lists ranges page by page: name a range or mapping")
     if opts.picture and targets:
         raise UsageError("--picture draws whole mappings: give no ADDRESS")
-    if opts.times is not None and opts.watch is None:
+    if opts.times and not opts.watch:
         raise UsageError("--times counts the rounds of --watch: give --watch SECONDS")
     ignored = [name for name, on in (("--match", opts.match), ("--written", opts.written),
                ("--flags", opts.flags), ("--picture", opts.picture), ("--each", opts.each))
                if on]
-    if opts.watch is not None and ignored:
+    if opts.watch and ignored:
         raise UsageError("--watch counts pages present, swapped and written: %s means nothing "
                          "there" % ignored[0])
-    if opts.clear_soft_dirty and (targets or opts.watch is not None or ignored):
+    if opts.clear_soft_dirty and (targets or opts.watch or ignored):
         raise UsageError("--clear-soft-dirty only clears: run the view on its own afterwards")
 
 
@@ -4707,7 +4709,7 @@ def check_live_overrides(opts, console):
     # type: (Namespace, Console) -> None
     """--page-size and --byteorder describe captured files: on the live /proc only
     the kernel's own values are right. --kernel-version is a deliberate override."""
-    if opts.source is not None or opts.decode or os.path.realpath(opts.proc_root) != "/proc":
+    if opts.source or opts.decode or os.path.realpath(opts.proc_root) != "/proc":
         return
     hint = "this is the live system; those options describe a captured tree (--proc-root DIR)"
     if opts.page_size and opts.page_size != system_page_size():
@@ -4746,7 +4748,7 @@ def run(argv, console):
         if opts.pid is not None:
             raise UsageError("--physical reads all physical memory: it takes no PID")
         return cmd_physical(opts, console)
-    if opts.source is not None:
+    if opts.source:
         if opts.capture:
             raise UsageError("--from reads a snapshot; --capture writes one: not both")
         return with_snapshot(opts, console)
