@@ -3862,9 +3862,9 @@ class SnapshotWriter(object):
     """Stages the big members in unlinked temp files (a zip is written one member
     at a time), so nothing stays behind on disk however the run ends."""
 
-    def __init__(self, directory):
-        # type: (Optional[str]) -> None
-        self.dir = directory
+    def __init__(self):
+        # type: () -> None
+        self.dir = None  # type: Optional[str]
         self.files = {}  # type: Dict[str, Any]
 
     def append(self, name, data):
@@ -3874,21 +3874,35 @@ class SnapshotWriter(object):
             self.files[name] = tempfile.TemporaryFile(dir=self.dir)
         self.files[name].write(data)
 
-    def zip_into(self, archive):
-        # type: (Any) -> None
+    def zip_into(self, out, texts):
+        # type: (Any, Dict[str, Optional[str]]) -> None
+        """Write the zip to out: the texts, then the staged members."""
         import shutil
-        for name in sorted(self.files):
-            f = self.files[name]
-            f.flush()
-            if sys.version_info < (3, 6):
-                # 3.5's zipfile reads a member from a path only (no ZipFile.open "w"):
-                # /proc/self/fd reopens the unlinked file (not on 9p: ENOENT).
-                archive.write("/proc/self/fd/%d" % f.fileno(), name)
-                continue
-            size = f.seek(0, os.SEEK_END)
-            f.seek(0)
-            with archive.open(name, "w", force_zip64=size > 1 << 30) as member:
-                shutil.copyfileobj(f, member, 1 << 20)
+        import zipfile
+        try:
+            import zlib  # noqa: F401
+            archive = zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED)
+        except ImportError:  # a Python without zlib stores the members
+            archive = zipfile.ZipFile(out, "w")
+        try:
+            for name, text in sorted(texts.items()):
+                if text is not None:
+                    archive.writestr(name, text)
+            for name, f in sorted(self.files.items()):
+                f.flush()
+                if sys.version_info < (3, 6):
+                    # 3.5's zipfile reads a member from a path only (no ZipFile.open "w"):
+                    # /proc/self/fd reopens the unlinked file (not on 9p: ENOENT).
+                    archive.write("/proc/self/fd/%d" % f.fileno(), name)
+                    continue
+                size = f.tell()
+                f.seek(0)
+                with archive.open(name, "w", force_zip64=size > 1 << 30) as member:
+                    shutil.copyfileobj(f, member, COPY_CHUNK)
+        except BaseException:
+            archive.fp = None  # abandoned: closing with a member half written raises (3.6+)
+            raise
+        archive.close()  # which flushes out
 
     def close(self):
         # type: () -> None
@@ -3899,78 +3913,52 @@ class SnapshotWriter(object):
                 pass  # a full disk, already reported: the file is gone with its fd
 
 
-def captured_cgroups(writer, facts):
-    # type: (SnapshotWriter, SystemFacts) -> Optional[str]
-    """'inode path' lines for the cgroups of the captured pages, so the desk shows
-    the paths the board resolved."""
-    staged = writer.files.get("kpagecgroup.bin")
-    inodes = set()  # type: set
-    if staged is not None:
-        staged.seek(0)  # and read to the end, where the next append goes
-        for chunk in iter(lambda: staged.read(1 << 20), b""):
-            inodes.update(lanes_of(chunk))
-    known = [(ino, facts.cgroup_path(ino)) for ino in sorted(inodes - {0})]
-    return "".join("%d %s\n" % pair for pair in known if pair[1]) or None
-
-
 def capture_process(reader, ctx, writer):
-    # type: (ProcessReader, Context, SnapshotWriter) -> Tuple[int, int, bool]
-    """Write one process's entries (the blocks of SNAPSHOT_BLOCK entries holding
-    any non-zero one) and kpage values into the writer: (entries, pfns, whether
-    PAGEMAP_SCAN found huge regions)."""
+    # type: (ProcessReader, Context, SnapshotWriter) -> Tuple[int, int, bool, Optional[str]]
+    """Stage one process's entries (the blocks of SNAPSHOT_BLOCK entries holding
+    any non-zero one) and the kpage values of the pages they map: (entries, pfns,
+    whether PAGEMAP_SCAN found huge regions, 'inode path' lines of their cgroups,
+    so the desk shows the paths the board resolved)."""
     ps, block = reader.page_size, SNAPSHOT_BLOCK * 8
     walker = Walker(reader)
+    scanner = walker.scanner
     entries = pfns = 0
     huge = False
-    limit = reader.address_space_end()
+    cgroups = set()  # type: set
     for name in ("pagemap.idx", "pagemap.bin"):
         writer.append(name, b"")  # also with no entry at all (a kernel thread)
-    if walker.scanner.next_populated(0, 1) is not None:
+    if scanner.next_populated(0, 1) is not None:
         writer.append("huge.idx", b"")  # SCAN works: no huge region is an answer too
+    last = (reader.address_space_end() or 1 << 64) // ps
     for mapping in reader.maps():
-        vpn, end = mapping.start // ps, -(-mapping.end // ps)
-        if limit is not None:
-            end = min(end, limit // ps)
+        vpn, end = mapping.start // ps, min(-(-mapping.end // ps), last)
         for first, buf in walker.chunks(vpn, end):
-            stored = []  # type: List[Tuple[int, int]]
-            whole = len(buf) // 8 * 8
-            for at in range(0, whole, block):
-                upto = min(at + block, whole)
-                if not buf[at:upto].lstrip(b"\0"):
-                    continue
-                if stored and stored[-1][1] == at:  # adjacent blocks join
-                    stored[-1] = (stored[-1][0], upto)
-                else:
-                    stored.append((at, upto))
-            for at, upto in stored:
+            buf = buf[:len(buf) // 8 * 8]
+            used = bytes(bool(buf[at:at + block].lstrip(b"\0"))
+                         for at in range(0, len(buf), block))
+            for stored in re.finditer(b"\x01+", used):  # adjacent blocks join
+                at, upto = stored.start() * block, min(stored.end() * block, len(buf))
                 writer.append("pagemap.idx", _EXTENT.pack(first + at // 8, (upto - at) // 8))
                 writer.append("pagemap.bin", buf[at:upto])
                 entries += (upto - at) // 8
-            pfns += capture_kpages(buf, ctx.kpage, writer)
-        if walker.scanner.works and vpn < end:
-            for s, e in walker.scanner.regions(vpn, end, HUGE_PRESENT, 0) or ():
-                writer.append("huge.idx", _EXTENT.pack(s, e - s))
+            starts, lengths = find_runs(buf)
+            for pfn, length in resident_runs(map(lanes_of(buf).__getitem__, starts), lengths):
+                values = [(name, ctx.kpage.read_lanes(name, pfn, length)) for name in KPAGE_FILES]
+                read = [(name, data) for name, data in values if data is not None]
+                got = min([len(data) // 8 for _, data in read] or [0])
+                if got:
+                    writer.append("kpage.idx", _EXTENT.pack(pfn, got))
+                    for name, data in read:
+                        writer.append(name + ".bin", data[:got * 8])
+                        if name == "kpagecgroup":
+                            cgroups.update(lanes_of(data[:got * 8]))
+                    pfns += got
+        if scanner.works and vpn < end:
+            for start, stop in scanner.regions(vpn, end, HUGE_PRESENT, 0) or ():
+                writer.append("huge.idx", _EXTENT.pack(start, stop - start))
                 huge = True
-    return entries, pfns, huge
-
-
-def capture_kpages(buf, kpage, writer):
-    # type: (bytes, KPageReader, SnapshotWriter) -> int
-    """Store the kpage values of the physical runs a chunk refers to."""
-    stored = 0
-    for start, length in zip(*find_runs(buf)):
-        raw = _lane(buf, start)
-        pfn = raw & PM_PFRAME_MASK
-        if raw & PM_PRESENT and pfn:
-            values = [(name, kpage.read_lanes(name, pfn, length)) for name in KPAGE_FILES]
-            read = [(name, data) for name, data in values if data is not None]
-            got = min([len(data) // 8 for _, data in read] or [0])
-            if got:
-                writer.append("kpage.idx", _EXTENT.pack(pfn, got))
-                for name, data in read:
-                    writer.append(name + ".bin", data[:got * 8])
-                stored += got
-    return stored
+    paths = [(inode, ctx.facts.cgroup_path(inode)) for inode in sorted(cgroups - {0})]
+    return entries, pfns, huge, "".join("%d %s\n" % pair for pair in paths if pair[1]) or None
 
 
 def raise_on_termination():
@@ -3980,13 +3968,10 @@ def raise_on_termination():
     with these signals and Ctrl-C held back (one arriving then would cut the
     removal short), then restores them and lets a held one in."""
     import signal
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt()
     saved = {}
     try:
         for sig in (signal.SIGTERM, signal.SIGHUP):
-            saved[sig] = signal.signal(sig, interrupt)
+            saved[sig] = signal.signal(sig, signal.default_int_handler)
     except ValueError:  # not the main thread: nothing to restore
         pass
 
@@ -4035,18 +4020,18 @@ def cmd_capture(opts, console):
     import json
     import tempfile
     import time
-    import zipfile
-    page_size = opts.page_size or system_page_size()
-    pid = parse_pid(opts.pid)
+    import zipfile  # noqa: F401  (zip_into's: a Python without it fails first)
     to_stdout = opts.capture == "-"
-    if to_stdout and console.out.isatty():
+    if to_stdout and console.tty:
         raise UsageError("--capture - writes a zip to standard output: redirect it to a file")
+    where = "standard output" if to_stdout else opts.capture
     target = os.path.abspath(opts.capture)
     layout = entry_format(opts.byteorder)
-    reader = ProcessReader(opts.proc_root, pid, page_size, layout)
+    reader = ProcessReader(opts.proc_root, parse_pid(opts.pid),
+                           opts.page_size or system_page_size(), layout)
     ctx = Context(opts.proc_root, opts.kernel_version, True, layout)
-    writer = SnapshotWriter(None)
-    out = partial = held = None  # type: Any
+    writer = SnapshotWriter()
+    partial = held = None  # type: Any
     finish = raise_on_termination()
     observe(ctx, reader)
     try:
@@ -4059,72 +4044,53 @@ def cmd_capture(opts, console):
             before = capture_target(target, opts.capture)
         reader.open_pagemap()
         roots = {"pid": reader.dir, "proc": opts.proc_root, "sys": ctx.facts.sys_root}
-        texts = {"maps": reader.read_file("maps")}  # type: Dict[str, Optional[str]]
-        for name, (root, place, _) in SNAPSHOT_TEXTS.items():
-            if name not in ("maps", "cgroup_paths"):
-                texts[name] = read_text_optional(os.path.join(roots[root], place))
-        entries, pfns, huge = capture_process(reader, ctx, writer)
-        texts["cgroup_paths"] = captured_cgroups(writer, ctx.facts)
+        texts = dict((name, read_text_optional(os.path.join(roots[root], place)))
+                     for name, (root, place, _) in SNAPSHOT_TEXTS.items() if name != "maps")
+        texts["maps"] = reader.read_file("maps")
+        entries, pfns, huge, texts["cgroup_paths"] = capture_process(reader, ctx, writer)
         block, nodes = ctx.facts._read_nodes()
         if block:
-            texts["numa.json"] = json.dumps({"block_size": block, "nodes": dict(
-                (str(k), v) for k, v in nodes.items())})
-        own = ProcessReader(opts.proc_root, "self", page_size, layout)
+            texts["numa.json"] = json.dumps({"block_size": block, "nodes": nodes})
         try:
-            soft_dirty = check_soft_dirty(opts.proc_root, own).status == "ok"
-        finally:
-            own.close()
+            require_soft_dirty(opts, reader)
+            soft_dirty = True
+        except UnsupportedError:
+            soft_dirty = False
         release = read_text_optional(os.path.join(opts.proc_root, "sys", "kernel", "osrelease"))
         header = {
             "format": SNAPSHOT_FORMAT, "version": SNAPSHOT_VERSION,
             "pagemap_version": __version__, "pid": reader.resolved_pid(),
             "comm": (texts["comm"] or "").strip(),
             "kernel": (release or (os.uname()[2] if opts.proc_root == "/proc" else "")).strip(),
-            "page_size": page_size, "captured_byteorder": sys.byteorder,
+            "page_size": reader.page_size, "captured_byteorder": sys.byteorder,
             "task_size": reader.address_space_end(), "time": int(time.time()),
             "entries": entries, "pfns": pfns, "scan": huge or None, "soft_dirty": soft_dirty,
         }
         texts["header.json"] = json.dumps(header, indent=1, sort_keys=True)
         if to_stdout:
             console.out.flush()
-            out = Unseekable(console.out.buffer)
+            writer.zip_into(Unseekable(console.out.buffer), texts)
         else:
             # A fresh name nobody can guess or plant a link at: O_CREAT|O_EXCL|O_NOFOLLOW,
             # mode 0600 (a snapshot holds physical addresses).
             fd, partial = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".",
                                            suffix=".partial", dir=writer.dir)
-            out = os.fdopen(fd, "wb")
-        try:
-            import zlib  # noqa: F401
-            z = zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED)
-        except ImportError:  # a Python without zlib stores the members
-            z = zipfile.ZipFile(out, "w")
-        try:
-            for name, text in sorted(texts.items()):
-                if text is not None:
-                    z.writestr(name, text)
-            writer.zip_into(z)
-        except BaseException:
-            z.fp = None  # abandoned: closing with a member half written raises (3.6+)
-            raise
-        z.close()
-        out.flush()
-        if partial:
-            os.fsync(out.fileno())
+            with os.fdopen(fd, "wb") as out:
+                writer.zip_into(out, texts)
+                os.fsync(out.fileno())
+                where += " (%s)" % human_size(out.tell())
             if before != capture_target(target, opts.capture):
                 raise UsageError("%s changed while the snapshot was taken: not replaced"
                                  % opts.capture)
             os.replace(partial, target)
             partial = None
-            size = os.path.getsize(target)
     except OSError as exc:
         hint = ("the file system is full: free space or capture elsewhere"
                 if exc.errno in (errno.ENOSPC, errno.EDQUOT) else
                 "its reader went away" if exc.errno == errno.EPIPE else
                 "the directory must exist and be writable")
         raise ProcIOError("%s: cannot write the snapshot: %s (%s)" % (
-            "standard output" if to_stdout else opts.capture, exc.strerror or exc, hint)
-        ) from exc
+            where, exc.strerror or exc, hint)) from exc
     finally:
         def cleanup():
             writer.close()
@@ -4133,8 +4099,6 @@ def cmd_capture(opts, console):
                     os.remove(partial)
                 except OSError:
                     pass
-            if out is not None and not to_stdout:
-                out.close()
             if held is not None:
                 os.close(held)
             reader.close()
@@ -4142,36 +4106,29 @@ def cmd_capture(opts, console):
         finish(cleanup)
     # With '-' standard output carries the zip: the report goes to stderr.
     (Console(console.err, None) if to_stdout else console).write(
-        "captured %s (%s): %d mappings, %d entries stored, page flags of %d pages, into %s%s"
-        % (reader.label, header["comm"] or "?", len(reader.maps()), entries, pfns,
-           "standard output" if to_stdout else opts.capture,
-           "" if to_stdout else " (%s)" % human_size(size)))
+        "captured %s (%s): %d mappings, %d entries stored, page flags of %d pages, into %s"
+        % (reader.label, header["comm"] or "?", len(reader.maps()), entries, pfns, where))
     return EXIT_OK
 
 
 def new_file(path):
     # type: (str) -> Any
     """Create a file of the rebuilt tree, and the directories it needs."""
-    place = os.path.dirname(path)
-    if not os.path.isdir(place):
-        os.makedirs(place)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     return open(path, "xb")
 
 
 def copy_member(archive, name, path, limit):
     # type: (Any, str, str, int) -> int
-    """Stream a member into a new file, refusing one that inflates past limit;
-    return the lines copied."""
+    """Stream a member into a new file, refusing one that claims more than limit
+    (zipfile stops a member at the size it claims); return the lines copied."""
     claimed = archive.getinfo(name).file_size
     if claimed > limit:
         raise SnapshotError("%s claims %s, more than it can hold (%s)" % (
             name, human_size(claimed), human_size(limit)))
-    copied = lines = 0
+    lines = 0
     with archive.open(name) as src, new_file(path) as dst:
         for data in iter(lambda: src.read(COPY_CHUNK), b""):
-            copied += len(data)
-            if copied > limit:
-                raise SnapshotError("%s is longer than it claims" % name)
             dst.write(data)
             lines += data.count(b"\n")
     return lines
@@ -4182,22 +4139,21 @@ def read_json_member(archive, name):
     if archive.getinfo(name).file_size > SNAPSHOT_JSON_LIMIT:
         raise SnapshotError("%s claims more than %s" % (name, human_size(SNAPSHOT_JSON_LIMIT)))
     import json
-    with archive.open(name) as f:
-        return json.loads(f.read(SNAPSHOT_JSON_LIMIT).decode("utf-8"))
+    return json.loads(archive.read(name).decode("utf-8"))
 
 
 def read_extents(archive, name, claimed, end, ascending=True):
     # type: (Any, str, int, int, bool) -> Any
     """(first, count) pairs of an index member, streamed and checked: inside
     [0, end), ascending if asked, holding exactly the claimed number of values
-    (or, claimed negative, at most that many extents)."""
-    if archive.getinfo(name).file_size > _EXTENT.size * abs(claimed):
+    (or, claimed negative, at most that many extents of 16 bytes)."""
+    if archive.getinfo(name).file_size > 16 * abs(claimed):
         raise SnapshotError("%s claims more extents than the header allows (%d)" % (
             name, abs(claimed)))
     total = last = 0
     with archive.open(name) as f:
-        for data in iter(lambda: f.read(_EXTENT.size * 4096), b""):
-            if len(data) % _EXTENT.size:
+        for data in iter(lambda: f.read(1 << 16), b""):
+            if len(data) % 16:
                 raise SnapshotError("%s is truncated" % name)
             for first, count in _EXTENT.iter_unpack(data):
                 if (ascending and first < last) or not 0 < count <= end - first:
@@ -4214,7 +4170,7 @@ def write_sparse(archive, member, entries, extents, path, size=None):
     entries of them: extents of (first index, count), the rest holes, the whole
     size bytes long (beyond it reads are EOF)."""
     claimed = archive.getinfo(member).file_size
-    if claimed != entries * 8:  # refused up front
+    if claimed != entries * 8:  # so the extents' total (read_extents checks it) is all
         raise SnapshotError("%s is %s than its index says" % (
             member, "longer" if claimed > entries * 8 else "shorter"))
     with archive.open(member) as stream, open(path, "xb") as f:
@@ -4232,11 +4188,9 @@ def write_sparse(archive, member, entries, extents, path, size=None):
                     raise SnapshotError("%s is shorter than its index says" % member)
                 f.write(data)
                 left -= len(data)
-        if stream.read(1):
-            raise SnapshotError("%s is longer than its index says" % member)
-        if size is not None:
+        if size:
             try:
-                f.truncate(max(size, f.tell()))
+                f.truncate(size)  # extents end inside it: read_extents checks
             except OSError:
                 pass  # a file system that cannot hold it sparse: EOF comes earlier
 
@@ -4244,7 +4198,7 @@ def write_sparse(archive, member, entries, extents, path, size=None):
 def _count(value, below=1 << 64):
     # type: (Any, int) -> bool
     """A whole number in [0, below): JSON's true and false are not counts."""
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < below
+    return type(value) is int and 0 <= value < below
 
 
 def snapshot_header_problem(header):
@@ -4278,6 +4232,7 @@ def open_snapshot(path, tmp):
     with a damaged file."""
     import json  # noqa: F401  (read_json_member's: a Python without it fails first)
     import zipfile
+    damage = _damage_errors(zipfile)
     try:
         # zipfile holds a zip's whole directory in memory, 7 times its size: look at the
         # size its end record claims first (_EndRecData: private, the same from 2.6 to
@@ -4290,7 +4245,7 @@ def open_snapshot(path, tmp):
             raise zipfile.BadZipFile("a directory of %s, far more members than a snapshot "
                                      "has" % human_size(end[zipfile._ECD_SIZE]))  # type: ignore
         archive = zipfile.ZipFile(path)
-    except _damage_errors() as exc:  # a name not UTF-8, a zip version from the future
+    except damage as exc:  # a name not UTF-8, a zip version from the future
         raise SnapshotError("%s: not a readable snapshot: %s (make one with 'pagemap PID "
                             "--capture FILE')" % (path, exc)) from exc
     if any(info.compress_type for info in archive.infolist()):
@@ -4310,20 +4265,8 @@ def open_snapshot(path, tmp):
             if problem:
                 raise SnapshotError("%s: header.json %s: not a snapshot made by 'pagemap PID "
                                     "--capture FILE'" % (path, problem))
-            names = set(archive.namelist())
-            if "maps" not in names:
-                raise SnapshotError("the snapshot has no maps")
-            # Refuse up front a snapshot that would fill the temp file system.
-            need = sum(info.file_size for info in archive.infolist() if info.filename in
-                       SNAPSHOT_TEXTS or info.filename.endswith((".bin", ".idx", ".json")))
-            st = os.statvfs(tmp)
-            if need > st.f_bavail * st.f_frsize:
-                raise SnapshotError("it expands to %s, more than the %s free in %s (set "
-                                    "TMPDIR)" % (human_size(need), human_size(
-                                        st.f_bavail * st.f_frsize), os.path.dirname(tmp)))
-            _rebuild_files(archive, names, header, tmp)
-            _rebuild_sparse(archive, names, header, tmp)
-    except _damage_errors() as exc:
+            _rebuild(archive, header, tmp)
+    except damage as exc:
         raise SnapshotError("%s is damaged (%s: %s); capture it again" % (
             path, type(exc).__name__, exc)) from exc
     except SnapshotError as exc:
@@ -4333,26 +4276,30 @@ def open_snapshot(path, tmp):
     return os.path.join(tmp, "proc"), header
 
 
-def _damage_errors():
-    # type: () -> Tuple[Type[BaseException], ...]
+def _damage_errors(zipfile):
+    # type: (Any) -> Tuple[Type[BaseException], ...]
     """What opening a damaged zip or reading its members can raise (RuntimeError:
-    an encrypted member; zlib may be missing)."""
-    import zipfile
-    errors = [zipfile.BadZipFile, ValueError, KeyError, TypeError, EOFError,
-              OSError, NotImplementedError, RuntimeError]  # type: List[Type[BaseException]]
-    try:
-        import zlib
-        errors.append(zlib.error)
-    except ImportError:
-        pass
-    return tuple(errors)
+    an encrypted member; zlib.error where zipfile found zlib)."""
+    return (zipfile.BadZipFile, ValueError, KeyError, TypeError, EOFError, OSError,
+            NotImplementedError, RuntimeError, getattr(zipfile.zlib, "error", OSError))
 
 
-def _rebuild_files(archive, names, header, tmp):
-    """The text files of a snapshot, back where /proc and /sys keep them."""
-    proc = os.path.join(tmp, "proc")
-    roots = {"pid": os.path.join(proc, str(header["pid"])), "proc": proc,
-             "sys": os.path.join(tmp, "sys")}
+def _rebuild(archive, header, tmp):
+    """The files of a snapshot, back where /proc and /sys keep them: the texts,
+    and pagemap and the kpage files sparse, from their indexes and runs."""
+    names = set(archive.namelist())
+    if "maps" not in names:
+        raise SnapshotError("the snapshot has no maps")
+    # Refuse up front a snapshot that would fill the temp file system.
+    need = sum(info.file_size for info in archive.infolist() if info.filename in
+               SNAPSHOT_TEXTS or info.filename.endswith((".bin", ".idx", ".json")))
+    st = os.statvfs(tmp)
+    if need > st.f_bavail * st.f_frsize:
+        raise SnapshotError("it expands to %s, more than the %s free in %s (set TMPDIR)" % (
+            human_size(need), human_size(st.f_bavail * st.f_frsize), os.path.dirname(tmp)))
+    proc, system = os.path.join(tmp, "proc"), os.path.join(tmp, "sys")
+    piddir = os.path.join(proc, str(header["pid"]))
+    roots = {"pid": piddir, "proc": proc, "sys": system}
     mappings = 0
     for name in sorted(names.intersection(SNAPSHOT_TEXTS)):  # maps before smaps
         root, place, limit = SNAPSHOT_TEXTS[name]
@@ -4373,22 +4320,16 @@ def _rebuild_files(archive, names, header, tmp):
         if not (isinstance(nodes, dict) and _count(numa.get("block_size")) and all(
                 re.match(r"^\d{1,12}$", k) and _count(v, 1 << 16) for k, v in nodes.items())):
             raise SnapshotError("numa.json names no valid memory blocks and nodes")
-        with new_file(os.path.join(tmp, "sys", "devices", "system", "memory",
-                                   "block_size_bytes")) as f:
+        system = os.path.join(system, "devices", "system")
+        with new_file(os.path.join(system, "memory", "block_size_bytes")) as f:
             f.write(b"%x\n" % numa["block_size"])
         for block, node in nodes.items():
-            os.makedirs(os.path.join(tmp, "sys", "devices", "system", "node", "node%d" % node,
-                                     "memory" + block))
-
-
-def _rebuild_sparse(archive, names, header, tmp):
-    """pagemap and the kpage files, sparse, from their indexes and runs."""
-    ps, task, entries = header["page_size"], header.get("task_size"), header["entries"]
-    piddir = os.path.join(tmp, "proc", str(header["pid"]))
-    for member in ("pagemap.idx", "pagemap.bin"):
-        if member not in names:
-            raise SnapshotError("%s is missing" % member)
-    end = (task or 1 << 64) // ps
+            os.makedirs(os.path.join(system, "node", "node%d" % node, "memory" + block))
+    missing = {"pagemap.idx", "pagemap.bin"} - names
+    if missing:
+        raise SnapshotError("%s is missing" % max(missing))
+    task, entries = header.get("task_size"), header["entries"]
+    end = (task or 1 << 64) // header["page_size"]
     write_sparse(archive, "pagemap.bin", entries, read_extents(
         archive, "pagemap.idx", entries, end), os.path.join(piddir, "pagemap"),
         end * 8 if task else None)
@@ -4401,32 +4342,26 @@ def _rebuild_sparse(archive, names, header, tmp):
         if name + ".bin" in names:
             write_sparse(archive, name + ".bin", header["pfns"], read_extents(
                 archive, "kpage.idx", header["pfns"], 1 << 55, False),
-                os.path.join(tmp, "proc", name))
+                os.path.join(proc, name))
 
 
-def with_snapshot(opts, console, command):
-    # type: (Namespace, Console, Any) -> int
-    """Run a command on a snapshot as if on the live process it was taken of."""
+def with_snapshot(opts, console):
+    # type: (Namespace, Console) -> int
+    """Run cmd_process on a snapshot as if on the live process it was taken of."""
     import shutil
     import tempfile
+    tmp = tempfile.mkdtemp(prefix="pagemap-from-")
     finish = raise_on_termination()
-    tmp = None
-
-    def remove():
-        if tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
     try:
-        tmp = tempfile.mkdtemp(prefix="pagemap-from-")
         root, header = open_snapshot(opts.source, tmp)
         console.aliases.append((root, opts.source + ":/proc"))
-        opts.addresses = ([opts.pid] if opts.pid is not None else []) + list(opts.addresses)
-        opts.pid = str(header["pid"])
-        opts.proc_root = root
-        opts.page_size = header["page_size"]
-        opts.byteorder = "little"
-        return command(opts, console)
+        if opts.pid is not None:
+            opts.addresses.insert(0, opts.pid)
+        opts.pid, opts.proc_root = str(header["pid"]), root
+        opts.page_size, opts.byteorder = header["page_size"], "little"
+        return cmd_process(opts, console)
     finally:
-        finish(remove)
+        finish(lambda: shutil.rmtree(tmp, ignore_errors=True))
 
 
 # --- command line -----------------------------------------------------------
@@ -4497,12 +4432,13 @@ def parse_arguments(argv):
     if args and not any(arg.startswith("-") for arg in args):
         return PlainOptions(args)  # type: ignore
     parser = build_parser()
-    opts, extras = parser.parse_known_args(argv)
+    opts, extras = parser.parse_known_args(args)
     for extra in extras:
         if extra.startswith("-") and extra != "-":
             parser.error("unrecognized argument: %s" % extra)
-    positionals = ([] if opts.pid is None else [opts.pid]) + opts.addresses + extras
-    opts.pid, opts.addresses = (positionals[0], positionals[1:]) if positionals else (None, [])
+    if opts.pid is None and extras:
+        opts.pid = extras.pop(0)
+    opts.addresses += extras
     return opts
 
 
@@ -4538,11 +4474,10 @@ def parse_times(text):
 def parse_page_size(text):
     # type: (str) -> int
     """--page-size: a power of two of at least 1024, in decimal, hex or with k suffix."""
-    match = re.match(r"^(?:0x([0-9a-fA-F]{1,16})|([0-9]{1,20}))([kK]?)$", text or "")
+    match = re.match(r"^(0x[0-9a-fA-F]{1,16}|[0-9]{1,20})([kK]?)$", text or "")
     size = 0
-    if match:
-        size = int(match.group(1) or match.group(2), 16 if match.group(1) else 10) << (
-            10 if match.group(3) else 0)
+    if match:  # int() of base 16 takes the 0x
+        size = int(match.group(1), 16 if "x" in match.group(1) else 10) << 10 * len(match.group(2))
     if size < 1024 or size & (size - 1):
         raise UsageError("invalid page size %r: expected a power of two such as 4096, "
                          "16k or 65536" % (text,))
@@ -4605,28 +4540,30 @@ def check_python():
 
 def refuse_meaningless(opts):
     # type: (Namespace) -> None
-    """Options that mean nothing together are an error, not silently ignored."""
-    other = [name for name, on in (("--phys", opts.phys is not None), ("--physical",
-             opts.physical is not None), ("--check", opts.check), ("--decode", opts.decode))
-             if on]
-    if opts.source is not None and other:
-        raise UsageError("--from reads a snapshot; %s reads the live system: not both" % other[0])
-    targets = opts.addresses or (opts.source is not None and opts.pid is not None)
-    if other:
+    """Options that mean nothing together are an error, not silently ignored.
+    (--from, --watch and --times are never empty or zero when given.)"""
+    live = [name for name, on in (("--phys", opts.phys is not None), ("--physical",
+            opts.physical is not None), ("--check", opts.check), ("--decode", opts.decode))
+            if on]
+    if live:
+        if opts.source:
+            raise UsageError("--from reads a snapshot; %s reads the live system: not both"
+                             % live[0])
         return
+    targets = opts.addresses or (opts.source and opts.pid is not None)
     if opts.each and not targets:
         raise UsageError("--each lists ranges page by page: name a range or mapping")
     if opts.picture and targets:
         raise UsageError("--picture draws whole mappings: give no ADDRESS")
-    if opts.times is not None and opts.watch is None:
+    if opts.times and not opts.watch:
         raise UsageError("--times counts the rounds of --watch: give --watch SECONDS")
     ignored = [name for name, on in (("--match", opts.match), ("--written", opts.written),
                ("--flags", opts.flags), ("--picture", opts.picture), ("--each", opts.each))
                if on]
-    if opts.watch is not None and ignored:
+    if opts.watch and ignored:
         raise UsageError("--watch counts pages present, swapped and written: %s means nothing "
                          "there" % ignored[0])
-    if opts.clear_soft_dirty and (targets or opts.watch is not None or ignored):
+    if opts.clear_soft_dirty and (targets or opts.watch or ignored):
         raise UsageError("--clear-soft-dirty only clears: run the view on its own afterwards")
 
 
@@ -4634,7 +4571,7 @@ def check_live_overrides(opts, console):
     # type: (Namespace, Console) -> None
     """--page-size and --byteorder describe captured files: on the live /proc only
     the kernel's own values are right. --kernel-version is a deliberate override."""
-    if opts.source is not None or opts.decode or os.path.realpath(opts.proc_root) != "/proc":
+    if opts.source or opts.decode or os.path.realpath(opts.proc_root) != "/proc":
         return
     hint = "this is the live system; those options describe a captured tree (--proc-root DIR)"
     if opts.page_size and opts.page_size != system_page_size():
@@ -4655,8 +4592,8 @@ def run(argv, console):
     check_python()
     try:
         opts = parse_arguments(argv)
-    except SystemExit as done:  # --help and --version
-        return done.code if isinstance(done.code, int) else EXIT_OK
+    except SystemExit:  # --help and --version
+        return EXIT_OK
     refuse_meaningless(opts)
     check_live_overrides(opts, console)
     if opts.json:
@@ -4673,10 +4610,10 @@ def run(argv, console):
         if opts.pid is not None:
             raise UsageError("--physical reads all physical memory: it takes no PID")
         return cmd_physical(opts, console)
-    if opts.source is not None:
+    if opts.source:
         if opts.capture:
             raise UsageError("--from reads a snapshot; --capture writes one: not both")
-        return with_snapshot(opts, console, cmd_process)
+        return with_snapshot(opts, console)
     if opts.pid is None:
         raise UsageError("no PID given: try 'pagemap self ADDRESS' (see 'pagemap --help')")
     if opts.capture:
