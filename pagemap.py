@@ -1427,6 +1427,9 @@ class RunFormatter(object):
             return [template % ((vpn + n) * ps, n, vpn * ps) for vpn, n, raw in runs]
         # VRANGE is one width here: its padding goes into the template.
         template = "0x%%x-0x%%x%s%s" % (" " * (35 - len(self._vrange(runs[0]))), template)
+        block = vary == "paddr" and not with_pages and self._block(template, runs)
+        if block:
+            return [block]
         if vary == "paddr":
             out = [template % (vpn * ps, (vpn + n) * ps, "0x%x-0x%x" % (
                 (raw & mask) * ps, ((raw & mask) + n) * ps), n) for vpn, n, raw in runs]
@@ -1439,6 +1442,44 @@ class RunFormatter(object):
         if with_pages:      # each run's 'page:' lines after it
             out = [line + "\n" + page if page else line for line, page in zip(out, pages)]
         return out
+
+    def _block(self, template, runs):
+        # type: (str, Any) -> Optional[str]
+        """The lines of present runs of one shape as one text, if in each column
+        the numbers have one width: then each line is a line of those widths
+        with other digits, and each digit position of all lines goes in by one
+        strided slice assignment (a C loop), not a % a line."""
+        ps, k = self.page_size, len(runs)
+        vpns, counts, raws = zip(*runs)
+        top = max(counts)
+        ends = [vpns[0] * ps, (vpns[-1] + counts[-1]) * ps, (min(raws) & PM_PFRAME_MASK) * ps,
+                ((max(raws) & PM_PFRAME_MASK) + top) * ps]   # one flags byte: PFN order
+        v, v_last, p, p_last = [len("%x" % end) for end in ends]
+        if v != v_last or p != p_last or p > 16 or top >= 10 ** 9:
+            return None
+
+        def lanes(values):  # reversed: the int's big-endian bytes are then in order
+            return int.from_bytes(little_endian(array.array("Q", values[::-1]).tobytes(),
+                                                sys.byteorder == "big"), "little")
+        starts, pages = lanes(vpns), lanes(counts)
+        pfns = lanes(raws) & lane_mask(PM_PFRAME_MASK, k)
+        line = template % (ends[0], ends[1], "0x%x-0x%x" % (ends[2], ends[3]), top)
+        out = bytearray("\n".join([line] * k).encode("utf-8", "surrogatepass"))
+        width = len(line.encode("utf-8", "surrogatepass")) + 1
+        prange = max(35, 5 + 2 * v) + 1     # where PRANGE starts
+        # (digits, digits a line, how many of them show, where the field ends)
+        columns = [(column.to_bytes(8 * k, "big").hex().encode(), 16, used, end)
+                   for column, used, end in [(starts * ps, v, 2 + v),
+                                             ((starts + pages) * ps, v, 5 + 2 * v),
+                                             (pfns * ps, p, prange + 2 + p),
+                                             ((pfns + pages) * ps, p, prange + 5 + 2 * p)]]
+        texts = dict((n, b"%9d" % n) for n in set(counts))
+        columns.append((b"".join(map(texts.__getitem__, counts)), 9, len(str(top)),
+                        prange + max(35, 5 + 2 * p) + 10))
+        for text, size, used, end in columns:
+            for j in range(size - used, size):
+                out[end - size + j::width] = text[j::size]
+        return out.decode("utf-8", "surrogatepass")
 
     def _vrange(self, run):
         # type: (Tuple[int, int, Any]) -> str

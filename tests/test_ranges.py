@@ -306,6 +306,29 @@ def test_hidden_pfn_buffers(n):
     assert runs_of(pagemap.find_runs(struct.pack("<%dQ" % n, *dense), 512)) == ([0], [n])
 
 
+@pytest.mark.parametrize("page_size", [4096, 16384, 65536])
+def test_text_runs_column_by_column_as_line_by_line(page_size, monkeypatch):
+    # A batch whose columns keep one width is written a digit position at a time;
+    # it must read as the % a line does, here across PFN widths (0xfff... to
+    # 0x1000...), PAGES of 1 to 5 digits and a name that is not ASCII.
+    rng = random.Random(page_size)
+    m = pagemap.parse_maps_line("7f0000000000-7f1000000000 rw-p 0 08:02 7 /tmp/d\u00e9j\u00e0 vu")
+    vpn, runs = m.start // page_size, []
+    for _ in range(600):
+        n = rng.choice([1, 1, 2, 7, 512, 12345])
+        runs.append((vpn, n, present(rng.choice([0xFFF00, 0x100000, 0xFFFFFF0, 1 << 40]) +
+                                     rng.randrange(1 << 12), soft_dirty=True)))
+        vpn += n
+
+    def text(some):
+        return "\n".join(pagemap.RunFormatter(m, page_size, None, None).lines(some))
+    uniform = [run for run in runs if (run[2] & pagemap.PM_PFRAME_MASK) >> 20 == 1]
+    assert len(pagemap.RunFormatter(m, page_size, None, None).lines(uniform)) == 1
+    fast = [text(runs[:k]) for k in (1, 2, 600)] + [text(uniform)]
+    monkeypatch.setattr(pagemap.RunFormatter, "_block", lambda *args: None)
+    assert fast == [text(runs[:k]) for k in (1, 2, 600)] + [text(uniform)]
+
+
 def test_big_endian_tree_gives_the_same_runs(tmp_path, run):
     entries = {ANON + i * PAGE: present(0x500 + i) for i in range(3)}
     entries[ANON + 5 * PAGE] = make_entry(swapped=True, swap_type=1, swap_offset=3)
