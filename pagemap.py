@@ -761,8 +761,11 @@ def count_entries(buf):
         elif value & 0x40 and not value & 0x04:
             swapped += count
     soft = 0
-    if (present or swapped) and buf[6::8].translate(None, _BELOW_0X80):
-        soft = _count_lanes(buf, top, n).soft_dirty
+    if present or swapped:
+        try:    # ASCII decoding is one fast C pass, and fails on a byte with bit 55
+            buf[6::8].decode("ascii")
+        except UnicodeDecodeError:
+            soft = _count_lanes(buf, top, n).soft_dirty
     return Counts(n, present, swapped, file_pages, exclusive, soft, 0)
 
 
@@ -2589,13 +2592,16 @@ class Walker(object):
             for index in find_pfn(buf, pfn):
                 yield first + index, _lane(buf, index)
 
-    def _huge_blocks(self, buf, vpn):
-        # type: (bytes, int) -> Any
-        """Lane indexes of the PMD blocks PAGEMAP_SCAN reports as huge pages.
+    def _huge_blocks(self, buf, vpn, candidates=None):
+        # type: (bytes, int, Optional[List[int]]) -> Any
+        """Lane indexes of the PMD blocks PAGEMAP_SCAN reports as huge pages;
+        none unless some lane is a candidate (huge_candidates, if not given).
 
         One query covers HUGE_AHEAD pages and is kept: THP memory comes in long
         stretches, and one ioctl per chunk would cost more than the chunk."""
-        if self.scanner.works is False or not huge_candidates(buf, vpn, self.pmd_pages):
+        if candidates is None:
+            candidates = huge_candidates(buf, vpn, self.pmd_pages)
+        if self.scanner.works is False or not candidates:
             return set()
         end = vpn + len(buf) // 8
         cached = self._huge_cache
@@ -2615,11 +2621,13 @@ class Walker(object):
         blocks that start aligned and are one physical run (no SCAN: < 6.7);
         None if a block wholly present could be one but its PFNs are hidden."""
         pmd = self.pmd_pages
-        candidates = [i for i in huge_candidates(buf, vpn, pmd) if (i + pmd) * 8 <= len(buf)]
+        candidates = huge_candidates(buf, vpn, pmd)
+        if candidates and (candidates[-1] + pmd) * 8 > len(buf):
+            candidates.pop()            # the one block the chunk ends in
         if not candidates:
             return 0
         if self.scanner.works is not False:
-            blocks = self._huge_blocks(buf, vpn)
+            blocks = self._huge_blocks(buf, vpn, candidates)
             if self.scanner.works:
                 # Present blocks only, also for snapshots that recorded HUGE alone.
                 return len(blocks.intersection(candidates)) * pmd
