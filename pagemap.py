@@ -732,8 +732,11 @@ def count_entries(buf):
         elif value & 0x40 and not value & 0x04:
             swapped += count
     soft = 0
-    if (present or swapped) and buf[6::8].translate(None, _BELOW_0X80):
-        soft = _count_lanes(buf, top, n).soft_dirty
+    if present or swapped:
+        try:    # ASCII decoding is one fast C pass, and fails on a byte with bit 55
+            buf[6::8].decode("ascii")
+        except UnicodeDecodeError:
+            soft = _count_lanes(buf, top, n).soft_dirty
     return Counts(n, present, swapped, file_pages, exclusive, soft, 0)
 
 
@@ -2537,12 +2540,15 @@ class Walker(object):
             for index in find_pfn(buf, pfn):
                 yield first + index, _lane(buf, index)
 
-    def _huge_blocks(self, buf, vpn):
-        # type: (bytes, int) -> Any
+    def _huge_blocks(self, buf, vpn, candidates=None):
+        # type: (bytes, int, Optional[List[int]]) -> Any
         """Lane indexes of the PMD blocks PAGEMAP_SCAN reports as huge pages in
-        a chunk read (so not past the address space end: there it fails)."""
+        a chunk read (so not past the address space end: there it fails); none
+        unless some lane is a candidate (huge_candidates, if not given)."""
         pmd = self.pmd_pages
-        if self.scanner.works is False or not huge_candidates(buf, vpn, pmd):
+        if candidates is None:
+            candidates = huge_candidates(buf, vpn, pmd)
+        if self.scanner.works is False or not candidates:
             return set()
         # Both scanners give regions within the range asked.
         return set(b - vpn for s, e in self.scanner.regions(
@@ -2555,13 +2561,16 @@ class Walker(object):
         blocks that start aligned and are one physical run (no SCAN: < 6.7);
         None if a block wholly present could be one but its PFNs are hidden."""
         pmd = self.pmd_pages
-        candidates = [i for i in huge_candidates(buf, vpn, pmd) if (i + pmd) * 8 <= len(buf)]
+        candidates = huge_candidates(buf, vpn, pmd)
+        if candidates and (candidates[-1] + pmd) * 8 > len(buf):
+            candidates.pop()            # the one block the chunk ends in
         if not candidates:
             return 0
-        blocks = self._huge_blocks(buf, vpn)
-        if self.scanner.works:
-            # Present blocks only, also for snapshots that recorded HUGE alone.
-            return len(blocks.intersection(candidates)) * pmd
+        if self.scanner.works is not False:
+            blocks = self._huge_blocks(buf, vpn, candidates)
+            if self.scanner.works:
+                # Present blocks only, also for snapshots that recorded HUGE alone.
+                return len(blocks.intersection(candidates)) * pmd
         # A block wholly present is a huge page or not: without PFNs, no telling.
         if any(not _lane(buf, i) & PM_PFRAME_MASK and min(buf[i * 8 + 7:(i + pmd) * 8:8]) >> 7
                for i in candidates):
