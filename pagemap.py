@@ -154,7 +154,7 @@ class Mapping(collections.namedtuple("Mapping", "start end perms offset dev inod
 
     @property
     def shared(self):
-        return self.perms[3:4] == "s"
+        return self.perms.endswith("s")
 
     @property
     def anonymous(self):
