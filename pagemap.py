@@ -2741,7 +2741,7 @@ def json_head(pid, page_size, kernel):
     # type: (Optional[int], int, Optional[Tuple[int, int]]) -> Dict[str, Any]
     """The keys every JSON document of translations starts with."""
     return {"pid": pid, "page_size": page_size,
-            "kernel": None if kernel is None else "%d.%d" % kernel}
+            "kernel": "%d.%d" % kernel if kernel else None}
 
 
 def emit(console, opts, translations, header):
@@ -2868,7 +2868,7 @@ class RangeView(object):
 
     def no_page_tables(self, mapping):
         # type: (Optional[Mapping]) -> bool
-        if mapping is None:
+        if not mapping:
             return False
         if mapping.start not in self._no_tables:
             self._no_tables[mapping.start] = vm_without_page_tables(self.reader, mapping)
@@ -2883,12 +2883,12 @@ class RangeView(object):
         ps = self.reader.page_size
         vpn0, vpn1 = page_span(span, ps)
         for start, end, mapping in split_by_mappings(self.reader.maps(), vpn0 * ps, vpn1 * ps):
-            if self.spec is not None and mapping is None:
+            if self.spec and not mapping:
                 continue
             runs = self.walker.runs(start // ps, end // ps)
             batch = list(itertools.islice(runs, RUN_BATCH))
             while batch:
-                shown = batch if self.spec is None else self.matching(batch, self.spec)
+                shown = self.matching(batch, self.spec) if self.spec else batch
                 if shown:
                     yield mapping, shown
                 batch = list(itertools.islice(runs, RUN_BATCH))
@@ -3134,7 +3134,7 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
         return MappingSummary(mapping, counts, "beyond-address-space", None)
     if mapping.path in ("[vvar]", "[vvar_vclock]"):
         return MappingSummary(mapping, counts, "no-page-tables", None)
-    if view.spec is None:
+    if not view.spec:
         counts = view.walker.counts(vpn0, vpn1, facts)[0]
     else:
         # The pages that pass, summed by their flags (bits 55-63), each distinct
@@ -3143,7 +3143,7 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
         for _, runs in view.shown_batches(Span(mapping.start, mapping.end, "")):
             for _, pages, raw in runs:
                 by_flags[raw >> 55] += pages
-            if facts is not None:
+            if facts:
                 facts.add(resident_runs([raw for _, _, raw in runs],
                                         [pages for _, pages, _ in runs]))
         for flags, n in by_flags.items():
@@ -3153,8 +3153,8 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
                                                n * (present and e.file_shared),
                                                n * (present and e.exclusive),
                                                n * ((present or swapped) and e.soft_dirty), 0))
-    found = facts.reset() if facts is not None and facts.usable else None
-    if found is not None and view.spec is not None:
+    found = facts.reset() if facts and facts.usable else None
+    if found and view.spec:
         counts = counts._replace(huge=found.thp + found.hugetlb)
     if (not counts.present and not counts.swapped and mapping.path.startswith("/dev/")
             and not mapping.anonymous and vm_without_page_tables(reader, mapping)):
@@ -3164,7 +3164,7 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
         fields = reader.smaps_fields(mapping) or {}
         if anon_hugetlb or "ht" in fields.get("VmFlags", "").split():
             counts = counts._replace(present=0, file=0, exclusive=0, huge=counts.present)
-            if found is not None:
+            if found:
                 found = found._replace(shared=0, uss=0, pss=0.0)
         swapped = parse_kib(fields.get("Swap"))
         if swap and mapping.shared and swapped:
@@ -3232,7 +3232,7 @@ def cmd_summary(opts, console, reader, ctx):
     view = RangeView(reader, ctx, match_spec(opts))
     chars, width = picture_style(console.out)
     hugetlb = hugetlb_in_use(reader.proc_root)
-    swap = view.spec is None and ctx.swaps != []
+    swap = not view.spec and ctx.swaps != []
     if not opts.json:
         console.write("legend: " + "  ".join("%s %s" % (chars[k], name) for name, k in
                                             PICTURE_LEGEND) if opts.picture else
@@ -3327,7 +3327,7 @@ def cmd_watch(opts, console, reader):
         if spans is None:
             # A zombie (or exited) process has no mappings: that is no "all gone".
             problem = None if reader.maps() else reader.address_space_problem()
-            if problem is not None:
+            if problem:
                 raise problem
             watched = [((m.start, m.path), Span(m.start, m.end, "%x-%x %s" % (
                 m.start, m.end, m.path or "[anonymous]"))) for m in reader.maps()]
@@ -3376,7 +3376,7 @@ def cmd_process(opts, console):
                                                       os.path.join(reader.dir, "clear_refs")))
             return EXIT_OK
         spec = match_spec(opts)
-        if spec is not None and match_needs_kpage(spec):
+        if spec and match_needs_kpage(spec):
             # Without the kpage files no page could pass or fail: an error, not nothing.
             open_kpageflags(ctx.kpage, KPAGE_FILES[:1 if spec.shared is None else 2],
                             "--match %s cannot be decided: " % opts.match)
@@ -3481,7 +3481,7 @@ def parse_pfn_range(text):
     if not text:
         return 0, None
     span = parse_range(text)
-    if span is None:
+    if not span:
         raise UsageError("invalid PFN range %r: expected START-END or START+COUNT in hex, "
                          "such as 100000-140000" % (text,))
     return span.start, span.end
@@ -3648,7 +3648,7 @@ PAGEMAP_BITS = (((2, 6), "present 63, swapped 62, PFN 0-54"), ((3, 5), "file 61"
 def pagemap_bits_for(kernel):
     # type: (Optional[Tuple[int, int]]) -> str
     """The pagemap bits a kernel version defines, for the doctor."""
-    if kernel is None:
+    if not kernel:
         return "unknown kernel version: decoding as the newest layout"
     bits = [text for since, text in PAGEMAP_BITS if kernel >= since]
     if kernel < (3, 11):
@@ -3695,7 +3695,7 @@ def check_soft_dirty(proc_root, reader):
         return Finding("soft-dirty", "warn", str(exc))
     probe = bytearray(b"written after clear_refs")
     found = reader.entry_at(id(probe))
-    if found is not None and found[0] & PM_SOFT_DIRTY:
+    if found and found[0] & PM_SOFT_DIRTY:
         return Finding("soft-dirty", "ok", "a page written after 'echo 4 > clear_refs' shows "
                        "bit 55: --clear-soft-dirty and --written work")
     return Finding("soft-dirty", "warn", "bit 55 stays clear after a write: kernel without "
@@ -3782,7 +3782,7 @@ def run_checks(proc_root, page_size):
         except PagemapError as exc:
             return findings + [Finding("pagemap", "fail", str(exc))], False
         entry = decode_entry(found[0], kernel) if found else None
-        if entry is None or not entry.present:
+        if not entry or not entry.present:
             entry = None
             findings.append(Finding("pagemap", "fail", "%s/self/pagemap opens, but a page of "
                                     "ours at 0x%x does not read as present" % (
@@ -3803,7 +3803,7 @@ def run_checks(proc_root, page_size):
             "pagemap_scan", "warn", "PAGEMAP_SCAN unavailable (Linux < 6.7, or a captured "
             "file): mappings are read whole instead, holes skipped by maps, same answers"))
         findings.extend(check_kpage_files(proc_root, entry and entry.pfn or None))
-        if entry is not None:
+        if entry:
             findings.append(check_soft_dirty(proc_root, reader))
     finally:
         reader.close()
@@ -3867,7 +3867,7 @@ def cmd_decode(opts, console):
     for raw in values:
         entry = decode_entry(raw, kernel)
         status, note, paddr = entry_status(entry, page_size, 0, priv, None)
-        if opts.kernel_version is None and looks_like_old_layout(raw):
+        if not opts.kernel_version and looks_like_old_layout(raw):
             note = (note + "; " if note else "") + old_layout_hint(raw)
         if raw & PM_PRESENT and raw & PM_SWAP:
             note = ("present and swapped bits (63, 62) both set: no kernel writes that, "
