@@ -2752,8 +2752,7 @@ def emit(console, opts, translations, header):
         return
     console.write(TEXT_HEADER)
     for tr in translations:
-        for line in format_text(tr, opts.verbose):
-            console.write(line)
+        console.write("\n".join(format_text(tr, opts.verbose)))
 
 
 def pmd_pages_for(proc_root, page_size):
@@ -2763,8 +2762,7 @@ def pmd_pages_for(proc_root, page_size):
     size = parse_decimal((read_text_optional(
         "/sys/kernel/mm/transparent_hugepage/hpage_pmd_size") or "").strip()
         ) if proc_root == "/proc" else None
-    return size // page_size if size is not None and size >= page_size else (
-        page_size // PM_ENTRY_BYTES)
+    return size // page_size if size and size >= page_size else page_size // PM_ENTRY_BYTES
 
 
 def resolve_arguments(args, reader):
@@ -3011,8 +3009,7 @@ def print_ranges(console, opts, view, spans):
         if opts.each:
             console.write(TEXT_HEADER)
             for tr in view.pages(span):
-                for line in format_text(tr, False):
-                    console.write(line)
+                console.write("\n".join(format_text(tr, False)))
             continue
         console.write(RUN_HEADER)
         for lines, hidden in view.formatted_runs(span):
@@ -3637,8 +3634,8 @@ def cmd_phys(opts, console):
     return EXIT_OK if matches else EXIT_UNTRANSLATED
 
 
-Finding = collections.namedtuple("Finding", ("name", "status", "detail"))
-Finding.__doc__ = "One line of --check: status 'ok', 'warn', 'fail' or 'info'."
+# One line of --check: status 'ok', 'warn', 'fail' or 'info'.
+Finding = collections.namedtuple("Finding", "name status detail")
 
 PAGEMAP_BITS = (((2, 6), "present 63, swapped 62, PFN 0-54"), ((3, 5), "file 61"),
                 ((3, 11), "soft-dirty 55"), ((4, 2), "exclusive 56"), ((5, 13), "uffd-wp 57"),
