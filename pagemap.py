@@ -3124,7 +3124,8 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
     swapped (swap: any swap area)."""
     reader = view.reader
     ps = reader.page_size
-    vpn0, vpn1 = mapping.start // ps, -(-mapping.end // ps)
+    span = Span(mapping.start, mapping.end, "")
+    vpn0, vpn1 = page_span(span, ps)
     counts = ZERO_COUNTS._replace(pages=vpn1 - vpn0)
     end = reader.address_space_end()
     if end is not None and mapping.start >= end:
@@ -3137,7 +3138,7 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
         # The pages that pass, summed by their flags (bits 55-63), each distinct
         # flags decoded once.
         by_flags = collections.Counter()  # type: Dict[int, int]
-        for _, runs in view.shown_batches(Span(mapping.start, mapping.end, "")):
+        for _, runs in view.shown_batches(span):
             for _, pages, raw in runs:
                 by_flags[raw >> 55] += pages
             if facts:
