@@ -2351,7 +2351,7 @@ def own_pid(proc_root):
 def observe(ctx, reader):
     # type: (Context, ProcessReader) -> None
     """Leave pagemap's own mappings out of the target's map counts, unless it is the target."""
-    if reader.pid != "self" and reader.number != own_pid(reader.proc_root):
+    if reader.number != own_pid(reader.proc_root):     # ('self' is: both read its link)
         ctx.kpage.observer = (reader.page_size, ">Q" if reader.big_endian else "<Q")
 
 
@@ -2499,7 +2499,6 @@ class Walker(object):
         # type: (ProcessReader, Optional[int]) -> None
         self.reader = reader
         self.pmd_pages = pmd_pages or reader.pmd_pages
-        reader.open_pagemap()
         self.scanner = reader.scanner()
 
     def _skip_empty(self, vpn, end_vpn):
