@@ -1795,9 +1795,8 @@ class ProcessReader(object):
     def maps(self):
         # type: () -> List[Mapping]
         if self._maps is None:
-            text = self.read_file("maps")
             try:
-                self._maps = parse_maps(text)
+                self._maps = parse_maps(self.read_file("maps"))
             except ValueError as exc:
                 raise ProcIOError("%s: unexpected content: %s (is --proc-root a /proc "
                                   "tree?)" % (os.path.join(self.dir, "maps"), exc)) from exc
@@ -2267,9 +2266,9 @@ class SystemFacts(object):
         if self._cgroups is None:
             recorded = read_text_optional(os.path.join(self.proc_root, "cgroup_paths"))
             if recorded is not None:     # a snapshot's: the paths its capture resolved
-                self._cgroups = dict((int(ino), path) for ino, _, path in (
+                self._cgroups = {int(ino): path for ino, _, path in (
                     line.partition(" ") for line in recorded.splitlines())
-                    if _DECIMAL_RE.match(ino))
+                    if _DECIMAL_RE.match(ino)}
             else:
                 import itertools
                 self._cgroups = {}
