@@ -1703,7 +1703,7 @@ class ProcessReader(object):
         self._end = None  # type: Optional[int]
         self._scanner = None  # type: Any
         self.forget_maps()
-        try:    # 'self' resolved through its symlink
+        try:    # the numeric PID: 'self' resolved through its symlink; None if unknown
             self.number = int(pid if pid.isdigit() else os.readlink(self.dir))  # type: Optional[int]
         except (OSError, ValueError):
             self.number = None
@@ -1753,11 +1753,6 @@ class ProcessReader(object):
     def read_file(self, name):
         # type: (str) -> str
         return self._io(name, "read", _read_text, os.path.join(self.dir, name))
-
-    def resolved_pid(self):
-        # type: () -> Optional[int]
-        """The numeric PID ('self' resolved through its symlink), or None."""
-        return self.number
 
     def address_space_problem(self):
         # type: () -> Optional[PagemapError]
@@ -1963,7 +1958,7 @@ class Context(object):
 def translate_with(reader, ctx, vaddr):
     # type: (ProcessReader, Context, int) -> Translation
     """Translate one address with an open reader."""
-    pid = reader.resolved_pid()
+    pid = reader.number
     found = reader.entry_at(vaddr)
     mapping, before, after = find_mapping(reader.maps(), vaddr)
     if found is None:
@@ -3028,7 +3023,7 @@ def write_json_lookup(console, opts, view, translations, spans):
     import json
     # The document whole but for its ranges, which stream in where "ranges": 0 stands
     # (no string can hold that text: JSON escapes the quotes in one).
-    doc = json_head(view.reader.resolved_pid(), view.reader.page_size, view.ctx.kernel)
+    doc = json_head(view.reader.number, view.reader.page_size, view.ctx.kernel)
     doc.update(ranges=0, results=[translation_json(tr) for tr in translations])
     before, _, after = json.dumps(doc, indent=2, sort_keys=True).partition('"ranges": 0')
     console.write(before + '"ranges": [')
@@ -3254,7 +3249,7 @@ def cmd_summary(opts, console, reader, ctx):
                           if opts.picture else format_summary_row(row, ps, opts.flags))
     if opts.json:
         total, total_facts, size = summary_totals(rows)
-        doc = json_head(reader.resolved_pid(), ps, ctx.kernel)
+        doc = json_head(reader.number, ps, ctx.kernel)
         doc.update(mappings=docs, total=dict(zip(summary_fields(True), summary_values(
             total, total_facts, ps, True)), size=size, mappings=len(rows)))
         console.json(doc)
@@ -4107,7 +4102,7 @@ def cmd_capture(opts, console):
         release = read_text_optional(os.path.join(opts.proc_root, "sys", "kernel", "osrelease"))
         header = {
             "format": SNAPSHOT_FORMAT, "version": SNAPSHOT_VERSION,
-            "pagemap_version": __version__, "pid": reader.resolved_pid(),
+            "pagemap_version": __version__, "pid": reader.number,
             "comm": (texts["comm"] or "").strip(),
             "kernel": (release or (os.uname()[2] if opts.proc_root == "/proc" else "")).strip(),
             "page_size": reader.page_size, "captured_byteorder": sys.byteorder,
