@@ -1703,7 +1703,7 @@ class ProcessReader(object):
         self._end = None  # type: Optional[int]
         self._scanner = None  # type: Any
         self.forget_maps()
-        try:    # 'self' resolved through its symlink
+        try:    # the numeric PID: 'self' resolved through its symlink; None if unknown
             self.number = int(pid if pid.isdigit() else os.readlink(self.dir))  # type: Optional[int]
         except (OSError, ValueError):
             self.number = None
@@ -1754,11 +1754,6 @@ class ProcessReader(object):
         # type: (str) -> str
         return self._io(name, "read", _read_text, os.path.join(self.dir, name))
 
-    def resolved_pid(self):
-        # type: () -> Optional[int]
-        """The numeric PID ('self' resolved through its symlink), or None."""
-        return self.number
-
     def address_space_problem(self):
         # type: () -> Optional[PagemapError]
         """An error if the process is gone, a zombie or a kernel thread, else None."""
@@ -1795,9 +1790,8 @@ class ProcessReader(object):
     def maps(self):
         # type: () -> List[Mapping]
         if self._maps is None:
-            text = self.read_file("maps")
             try:
-                self._maps = parse_maps(text)
+                self._maps = parse_maps(self.read_file("maps"))
             except ValueError as exc:
                 raise ProcIOError("%s: unexpected content: %s (is --proc-root a /proc "
                                   "tree?)" % (os.path.join(self.dir, "maps"), exc)) from exc
@@ -1964,7 +1958,7 @@ class Context(object):
 def translate_with(reader, ctx, vaddr):
     # type: (ProcessReader, Context, int) -> Translation
     """Translate one address with an open reader."""
-    pid = reader.resolved_pid()
+    pid = reader.number
     found = reader.entry_at(vaddr)
     mapping, before, after = find_mapping(reader.maps(), vaddr)
     if found is None:
@@ -2267,9 +2261,9 @@ class SystemFacts(object):
         if self._cgroups is None:
             recorded = read_text_optional(os.path.join(self.proc_root, "cgroup_paths"))
             if recorded is not None:     # a snapshot's: the paths its capture resolved
-                self._cgroups = dict((int(ino), path) for ino, _, path in (
+                self._cgroups = {int(ino): path for ino, _, path in (
                     line.partition(" ") for line in recorded.splitlines())
-                    if _DECIMAL_RE.match(ino))
+                    if _DECIMAL_RE.match(ino)}
             else:
                 import itertools
                 self._cgroups = {}
@@ -2351,7 +2345,7 @@ def own_pid(proc_root):
 def observe(ctx, reader):
     # type: (Context, ProcessReader) -> None
     """Leave pagemap's own mappings out of the target's map counts, unless it is the target."""
-    if reader.pid != "self" and reader.number != own_pid(reader.proc_root):
+    if reader.number != own_pid(reader.proc_root):     # ('self' is: both read its link)
         ctx.kpage.observer = (reader.page_size, ">Q" if reader.big_endian else "<Q")
 
 
@@ -2499,7 +2493,6 @@ class Walker(object):
         # type: (ProcessReader, Optional[int]) -> None
         self.reader = reader
         self.pmd_pages = pmd_pages or reader.pmd_pages
-        reader.open_pagemap()
         self.scanner = reader.scanner()
 
     def _skip_empty(self, vpn, end_vpn):
@@ -3027,7 +3020,7 @@ def write_json_lookup(console, opts, view, translations, spans):
     import json
     # The document whole but for its ranges, which stream in where "ranges": 0 stands
     # (no string can hold that text: JSON escapes the quotes in one).
-    doc = json_head(view.reader.resolved_pid(), view.reader.page_size, view.ctx.kernel)
+    doc = json_head(view.reader.number, view.reader.page_size, view.ctx.kernel)
     doc.update(ranges=0, results=[translation_json(tr) for tr in translations])
     before, _, after = json.dumps(doc, indent=2, sort_keys=True).partition('"ranges": 0')
     console.write(before + '"ranges": [')
@@ -3254,7 +3247,7 @@ def cmd_summary(opts, console, reader, ctx):
                           if opts.picture else format_summary_row(row, ps, opts.flags))
     if opts.json:
         total, total_facts, size = summary_totals(rows)
-        doc = json_head(reader.resolved_pid(), ps, ctx.kernel)
+        doc = json_head(reader.number, ps, ctx.kernel)
         doc.update(mappings=docs, total=dict(zip(summary_fields(True), summary_values(
             total, total_facts, ps, True)), size=size, mappings=len(rows)))
         console.json(doc)
@@ -4107,7 +4100,7 @@ def cmd_capture(opts, console):
         release = read_text_optional(os.path.join(opts.proc_root, "sys", "kernel", "osrelease"))
         header = {
             "format": SNAPSHOT_FORMAT, "version": SNAPSHOT_VERSION,
-            "pagemap_version": __version__, "pid": reader.resolved_pid(),
+            "pagemap_version": __version__, "pid": reader.number,
             "comm": (texts["comm"] or "").strip(),
             "kernel": (release or (os.uname()[2] if opts.proc_root == "/proc" else "")).strip(),
             "page_size": reader.page_size, "captured_byteorder": sys.byteorder,
