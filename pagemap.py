@@ -4337,10 +4337,10 @@ def write_sparse(archive, member, entries, extents, path, size=None):
                 pass  # a file system that cannot hold it sparse: EOF comes earlier
 
 
-def _count(value, below=1 << 64):
-    # type: (Any, int) -> bool
-    """A whole number in [0, below): JSON's true and false are not counts."""
-    return type(value) is int and 0 <= value < below
+def _count(value, below=1 << 64, least=0):
+    # type: (Any, int, int) -> bool
+    """A whole number in [least, below): JSON's true and false are not counts."""
+    return type(value) is int and least <= value < below
 
 
 def snapshot_header_problem(header):
@@ -4349,13 +4349,13 @@ def snapshot_header_problem(header):
     if not isinstance(header, dict) or header.get("format") != SNAPSHOT_FORMAT:
         return "has no pagemap-snapshot format"
     for key, below in (("version", 1 << 16), ("pid", 1 << 31), ("page_size", 1 << 21)):
-        if not _count(header.get(key), below) or not header[key]:
+        if not _count(header.get(key), below, 1):
             return "has no valid %s" % key
     page_size = header["page_size"]
     if page_size < 1024 or page_size & (page_size - 1):
         return "has page size %d, not a power of two" % page_size
     task = header.get("task_size")
-    if task is not None and not (_count(task, (1 << 64) + 1) and task >= page_size):
+    if task is not None and not _count(task, (1 << 64) + 1, page_size):
         return "has no valid task_size"
     for key in ("entries", "pfns"):
         if not _count(header.get(key), (task or 1 << 64) // page_size + 1):
@@ -4403,8 +4403,8 @@ def open_snapshot(path, tmp):
             except (KeyError, ValueError, UnicodeDecodeError) as exc:
                 raise SnapshotError("%s: no valid header.json: not a pagemap snapshot" % path
                                     ) from exc
-            if isinstance(header, dict) and _count(header.get("version")) and (
-                    header["version"] > SNAPSHOT_VERSION):
+            if isinstance(header, dict) and _count(header.get("version"),
+                                                   least=SNAPSHOT_VERSION + 1):
                 raise SnapshotError("%s: snapshot format %s is newer than this pagemap.py "
                                     "reads (%d)" % (path, header["version"], SNAPSHOT_VERSION))
             problem = snapshot_header_problem(header)
@@ -4494,8 +4494,6 @@ def with_snapshot(opts, console):
     try:
         root, header = open_snapshot(opts.source, tmp)
         console.aliases.append((root, opts.source + ":/proc"))
-        if opts.pid is not None:
-            opts.addresses.insert(0, opts.pid)
         opts.pid, opts.proc_root = str(header["pid"]), root
         opts.page_size, opts.byteorder = header["page_size"], "little"
         return cmd_process(opts, console)
@@ -4575,9 +4573,10 @@ def parse_arguments(argv):
     for extra in extras:
         if extra.startswith("-") and extra != "-":
             parser.error("unrecognized argument: %s" % extra)
-    if opts.pid is None and extras:
-        opts.pid = extras.pop(0)
-    opts.addresses += extras
+    words = ([] if opts.pid is None else [opts.pid]) + opts.addresses + extras
+    # The first is the PID, but with --from (the snapshot's) every word is an address.
+    opts.pid = words.pop(0) if words and not opts.source else None
+    opts.addresses = words
     return opts
 
 
@@ -4670,13 +4669,6 @@ OPTIONS = (  # type: Tuple[Tuple[str, str, Dict[str, Any]], ...]
 )
 
 
-def check_python():
-    # type: () -> None
-    if sys.version_info < (3, 5):
-        raise UnsupportedError("Python %d.%d is too old: pagemap needs Python 3.5 or newer"
-                               % sys.version_info[:2])
-
-
 def refuse_meaningless(opts):
     # type: (Namespace) -> None
     """Options that mean nothing together are an error, not silently ignored.
@@ -4689,7 +4681,7 @@ def refuse_meaningless(opts):
             raise UsageError("--from reads a snapshot; %s reads the live system: not both"
                              % live[0])
         return
-    targets = opts.addresses or (opts.source and opts.pid is not None)
+    targets = opts.addresses
     if opts.each and not targets:
         raise UsageError("--each lists ranges page by page: name a range or mapping")
     if opts.picture and targets:
@@ -4729,7 +4721,9 @@ def check_live_overrides(opts, console):
 
 def run(argv, console):
     # type: (Optional[List[str]], Console) -> int
-    check_python()
+    if sys.version_info < (3, 5):
+        raise UnsupportedError("Python %d.%d is too old: pagemap needs Python 3.5 or newer"
+                               % sys.version_info[:2])
     try:
         opts = parse_arguments(argv)
     except SystemExit:  # --help and --version
