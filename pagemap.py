@@ -4059,9 +4059,9 @@ def capture_process(opts, reader, ctx, writer):
     import json
     import time
     roots = {"pid": reader.dir, "proc": opts.proc_root, "sys": ctx.facts.sys_root}
+    # maps is read again by the walk, which says why when it cannot be.
     texts = dict((name, read_text_optional(os.path.join(roots[root], place)))
-                 for name, (root, place, _) in SNAPSHOT_TEXTS.items() if name != "maps")
-    texts["maps"] = reader.read_file("maps")
+                 for name, (root, place, _) in SNAPSHOT_TEXTS.items())
     ps, block = reader.page_size, SNAPSHOT_BLOCK * 8
     walker = Walker(reader)
     scanner = walker.scanner
