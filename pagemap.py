@@ -3954,12 +3954,17 @@ class SnapshotWriter(object):
                 pass  # a full disk, already reported: the file is gone with its fd
 
 
-def capture_process(reader, ctx, writer):
-    # type: (ProcessReader, Context, SnapshotWriter) -> Tuple[int, int, bool, Optional[str]]
-    """Stage one process's entries (the blocks of SNAPSHOT_BLOCK entries holding
-    any non-zero one) and the kpage values of the pages they map: (entries, pfns,
-    whether PAGEMAP_SCAN found huge regions, 'inode path' lines of their cgroups,
-    so the desk shows the paths the board resolved)."""
+def capture_process(opts, reader, ctx, writer):
+    # type: (Namespace, ProcessReader, Context, SnapshotWriter) -> Tuple[Dict[str, Optional[str]], Dict[str, Any]]
+    """Read one process for a snapshot: (the text members, header.json among them,
+    and the header). Its entries (the blocks of SNAPSHOT_BLOCK entries holding any
+    non-zero one) and the kpage values of the pages they map go to the writer."""
+    import json
+    import time
+    roots = {"pid": reader.dir, "proc": opts.proc_root, "sys": ctx.facts.sys_root}
+    # maps is read again by the walk, which says why when it cannot be.
+    texts = dict((name, read_text_optional(os.path.join(roots[root], place)))
+                 for name, (root, place, _) in SNAPSHOT_TEXTS.items())
     ps, block = reader.page_size, SNAPSHOT_BLOCK * 8
     walker = Walker(reader)
     scanner = walker.scanner
@@ -3998,8 +4003,29 @@ def capture_process(reader, ctx, writer):
             for start, stop in scanner.regions(vpn, end, HUGE_PRESENT, 0) or ():
                 writer.append("huge.idx", _EXTENT.pack(start, stop - start))
                 huge = True
+    # 'inode path' lines, so the desk shows the paths the board resolved.
     paths = [(inode, ctx.facts.cgroup_path(inode)) for inode in sorted(cgroups - {0})]
-    return entries, pfns, huge, "".join("%d %s\n" % pair for pair in paths if pair[1]) or None
+    texts["cgroup_paths"] = "".join("%d %s\n" % pair for pair in paths if pair[1]) or None
+    block_size, nodes = ctx.facts._read_nodes()
+    if block_size:
+        texts["numa.json"] = json.dumps({"block_size": block_size, "nodes": nodes})
+    try:
+        require_soft_dirty(opts, reader)
+        soft_dirty = True
+    except UnsupportedError:
+        soft_dirty = False
+    release = read_text_optional(os.path.join(opts.proc_root, "sys", "kernel", "osrelease"))
+    header = {
+        "format": SNAPSHOT_FORMAT, "version": SNAPSHOT_VERSION,
+        "pagemap_version": __version__, "pid": reader.number,
+        "comm": (texts["comm"] or "").strip(),
+        "kernel": (release or (os.uname()[2] if opts.proc_root == "/proc" else "")).strip(),
+        "page_size": ps, "captured_byteorder": sys.byteorder,
+        "task_size": reader.address_space_end(), "time": int(time.time()),
+        "entries": entries, "pfns": pfns, "scan": huge or None, "soft_dirty": soft_dirty,
+    }
+    texts["header.json"] = json.dumps(header, indent=1, sort_keys=True)
+    return texts, header
 
 
 def raise_on_termination():
@@ -4058,10 +4084,9 @@ def cmd_capture(opts, console):
     # type: (Namespace, Console) -> int
     """Write a self-contained snapshot of one process: atomically into a file, or
     to standard output with '-' (ssh board python3 - PID --capture - < pagemap.py)."""
-    import json
+    import json  # noqa: F401  (capture_process's: a Python without it fails first)
     import tempfile
-    import time
-    import zipfile  # noqa: F401  (zip_into's: a Python without it fails first)
+    import zipfile  # noqa: F401  (zip_into's)
     to_stdout = opts.capture == "-"
     if to_stdout and console.tty:
         raise UsageError("--capture - writes a zip to standard output: redirect it to a file")
@@ -4084,30 +4109,7 @@ def cmd_capture(opts, console):
             writer.dir = "/proc/self/fd/%d/." % held  # ".": O_TMPFILE opens it O_NOFOLLOW
             before = capture_target(target, opts.capture)
         reader.open_pagemap()
-        roots = {"pid": reader.dir, "proc": opts.proc_root, "sys": ctx.facts.sys_root}
-        texts = dict((name, read_text_optional(os.path.join(roots[root], place)))
-                     for name, (root, place, _) in SNAPSHOT_TEXTS.items() if name != "maps")
-        texts["maps"] = reader.read_file("maps")
-        entries, pfns, huge, texts["cgroup_paths"] = capture_process(reader, ctx, writer)
-        block, nodes = ctx.facts._read_nodes()
-        if block:
-            texts["numa.json"] = json.dumps({"block_size": block, "nodes": nodes})
-        try:
-            require_soft_dirty(opts, reader)
-            soft_dirty = True
-        except UnsupportedError:
-            soft_dirty = False
-        release = read_text_optional(os.path.join(opts.proc_root, "sys", "kernel", "osrelease"))
-        header = {
-            "format": SNAPSHOT_FORMAT, "version": SNAPSHOT_VERSION,
-            "pagemap_version": __version__, "pid": reader.number,
-            "comm": (texts["comm"] or "").strip(),
-            "kernel": (release or (os.uname()[2] if opts.proc_root == "/proc" else "")).strip(),
-            "page_size": reader.page_size, "captured_byteorder": sys.byteorder,
-            "task_size": reader.address_space_end(), "time": int(time.time()),
-            "entries": entries, "pfns": pfns, "scan": huge or None, "soft_dirty": soft_dirty,
-        }
-        texts["header.json"] = json.dumps(header, indent=1, sort_keys=True)
+        texts, header = capture_process(opts, reader, ctx, writer)
         if to_stdout:
             console.out.flush()
             writer.zip_into(Unseekable(console.out.buffer), texts)
@@ -4119,12 +4121,13 @@ def cmd_capture(opts, console):
             with os.fdopen(fd, "wb") as out:
                 writer.zip_into(out, texts)
                 os.fsync(out.fileno())
-                where += " (%s)" % human_size(out.tell())
+                size = out.tell()
             if before != capture_target(target, opts.capture):
                 raise UsageError("%s changed while the snapshot was taken: not replaced"
                                  % opts.capture)
             os.replace(partial, target)
             partial = None
+            where += " (%s)" % human_size(size)
     except OSError as exc:
         hint = ("the file system is full: free space or capture elsewhere"
                 if exc.errno in (errno.ENOSPC, errno.EDQUOT) else
@@ -4148,7 +4151,8 @@ def cmd_capture(opts, console):
     # With '-' standard output carries the zip: the report goes to stderr.
     (Console(console.err, None) if to_stdout else console).write(
         "captured %s (%s): %d mappings, %d entries stored, page flags of %d pages, into %s"
-        % (reader.label, header["comm"] or "?", len(reader.maps()), entries, pfns, where))
+        % (reader.label, header["comm"] or "?", len(reader.maps()), header["entries"],
+           header["pfns"], where))
     return EXIT_OK
 
 
@@ -4236,10 +4240,10 @@ def write_sparse(archive, member, entries, extents, path, size=None):
                 pass  # a file system that cannot hold it sparse: EOF comes earlier
 
 
-def _count(value, below=1 << 64):
-    # type: (Any, int) -> bool
-    """A whole number in [0, below): JSON's true and false are not counts."""
-    return type(value) is int and 0 <= value < below
+def _count(value, below=1 << 64, least=0):
+    # type: (Any, int, int) -> bool
+    """A whole number in [least, below): JSON's true and false are not counts."""
+    return type(value) is int and least <= value < below
 
 
 def snapshot_header_problem(header):
@@ -4248,13 +4252,13 @@ def snapshot_header_problem(header):
     if not isinstance(header, dict) or header.get("format") != SNAPSHOT_FORMAT:
         return "has no pagemap-snapshot format"
     for key, below in (("version", 1 << 16), ("pid", 1 << 31), ("page_size", 1 << 21)):
-        if not _count(header.get(key), below) or not header[key]:
+        if not _count(header.get(key), below, 1):
             return "has no valid %s" % key
     page_size = header["page_size"]
     if page_size < 1024 or page_size & (page_size - 1):
         return "has page size %d, not a power of two" % page_size
     task = header.get("task_size")
-    if task is not None and not (_count(task, (1 << 64) + 1) and task >= page_size):
+    if task is not None and not _count(task, (1 << 64) + 1, page_size):
         return "has no valid task_size"
     for key in ("entries", "pfns"):
         if not _count(header.get(key), (task or 1 << 64) // page_size + 1):
@@ -4273,7 +4277,11 @@ def open_snapshot(path, tmp):
     with a damaged file."""
     import json  # noqa: F401  (read_json_member's: a Python without it fails first)
     import zipfile
-    damage = _damage_errors(zipfile)
+    # What opening a damaged zip or reading its members can raise (RuntimeError: an
+    # encrypted member; zlib.error where zipfile found zlib).
+    damage = (zipfile.BadZipFile, ValueError, KeyError, TypeError, EOFError, OSError,
+              NotImplementedError, RuntimeError,
+              getattr(getattr(zipfile, "zlib", None), "error", OSError))
     try:
         # zipfile holds a zip's whole directory in memory, 7 times its size: look at the
         # size its end record claims first (_EndRecData: private, the same from 2.6 to
@@ -4298,8 +4306,8 @@ def open_snapshot(path, tmp):
             except (KeyError, ValueError, UnicodeDecodeError) as exc:
                 raise SnapshotError("%s: no valid header.json: not a pagemap snapshot" % path
                                     ) from exc
-            if isinstance(header, dict) and _count(header.get("version")) and (
-                    header["version"] > SNAPSHOT_VERSION):
+            if isinstance(header, dict) and _count(header.get("version"),
+                                                   least=SNAPSHOT_VERSION + 1):
                 raise SnapshotError("%s: snapshot format %s is newer than this pagemap.py "
                                     "reads (%d)" % (path, header["version"], SNAPSHOT_VERSION))
             problem = snapshot_header_problem(header)
@@ -4317,14 +4325,6 @@ def open_snapshot(path, tmp):
     return os.path.join(tmp, "proc"), header
 
 
-def _damage_errors(zipfile):
-    # type: (Any) -> Tuple[Type[BaseException], ...]
-    """What opening a damaged zip or reading its members can raise (RuntimeError:
-    an encrypted member; zlib.error where zipfile found zlib)."""
-    return (zipfile.BadZipFile, ValueError, KeyError, TypeError, EOFError, OSError,
-            NotImplementedError, RuntimeError, getattr(zipfile.zlib, "error", OSError))
-
-
 def _rebuild(archive, header, tmp):
     """The files of a snapshot, back where /proc and /sys keep them: the texts,
     and pagemap and the kpage files sparse, from their indexes and runs."""
@@ -4335,9 +4335,10 @@ def _rebuild(archive, header, tmp):
     need = sum(info.file_size for info in archive.infolist() if info.filename in
                SNAPSHOT_TEXTS or info.filename.endswith((".bin", ".idx", ".json")))
     st = os.statvfs(tmp)
-    if need > st.f_bavail * st.f_frsize:
+    free = st.f_bavail * st.f_frsize
+    if need > free:
         raise SnapshotError("it expands to %s, more than the %s free in %s (set TMPDIR)" % (
-            human_size(need), human_size(st.f_bavail * st.f_frsize), os.path.dirname(tmp)))
+            human_size(need), human_size(free), os.path.dirname(tmp)))
     proc, system = os.path.join(tmp, "proc"), os.path.join(tmp, "sys")
     piddir = os.path.join(proc, str(header["pid"]))
     roots = {"pid": piddir, "proc": proc, "sys": system}
@@ -4396,8 +4397,6 @@ def with_snapshot(opts, console):
     try:
         root, header = open_snapshot(opts.source, tmp)
         console.aliases.append((root, opts.source + ":/proc"))
-        if opts.pid is not None:
-            opts.addresses.insert(0, opts.pid)
         opts.pid, opts.proc_root = str(header["pid"]), root
         opts.page_size, opts.byteorder = header["page_size"], "little"
         return cmd_process(opts, console)
@@ -4477,9 +4476,10 @@ def parse_arguments(argv):
     for extra in extras:
         if extra.startswith("-") and extra != "-":
             parser.error("unrecognized argument: %s" % extra)
-    if opts.pid is None and extras:
-        opts.pid = extras.pop(0)
-    opts.addresses += extras
+    words = ([] if opts.pid is None else [opts.pid]) + opts.addresses + extras
+    # The first is the PID, but with --from (the snapshot's) every word is an address.
+    opts.pid = words.pop(0) if words and not opts.source else None
+    opts.addresses = words
     return opts
 
 
@@ -4515,10 +4515,10 @@ def parse_times(text):
 def parse_page_size(text):
     # type: (str) -> int
     """--page-size: a power of two of at least 1024, in decimal, hex or with k suffix."""
-    match = re.match(r"^(0x[0-9a-fA-F]{1,16}|[0-9]{1,20})([kK]?)$", text or "")
+    match = re.match(r"^(0x[0-9a-fA-F]{1,16}|[0-9]{1,20})([kK]?)$", text)
     size = 0
     if match:  # int() of base 16 takes the 0x
-        size = int(match.group(1), 16 if "x" in match.group(1) else 10) << 10 * len(match.group(2))
+        size = int(match.group(1), 16 if "x" in text else 10) << 10 * len(match.group(2))
     if size < 1024 or size & (size - 1):
         raise UsageError("invalid page size %r: expected a power of two such as 4096, "
                          "16k or 65536" % (text,))
@@ -4572,13 +4572,6 @@ OPTIONS = (  # type: Tuple[Tuple[str, str, Dict[str, Any]], ...]
 )
 
 
-def check_python():
-    # type: () -> None
-    if sys.version_info < (3, 5):
-        raise UnsupportedError("Python %d.%d is too old: pagemap needs Python 3.5 or newer"
-                               % sys.version_info[:2])
-
-
 def refuse_meaningless(opts):
     # type: (Namespace) -> None
     """Options that mean nothing together are an error, not silently ignored.
@@ -4591,7 +4584,7 @@ def refuse_meaningless(opts):
             raise UsageError("--from reads a snapshot; %s reads the live system: not both"
                              % live[0])
         return
-    targets = opts.addresses or (opts.source and opts.pid is not None)
+    targets = opts.addresses
     if opts.each and not targets:
         raise UsageError("--each lists ranges page by page: name a range or mapping")
     if opts.picture and targets:
@@ -4615,9 +4608,10 @@ def check_live_overrides(opts, console):
     if opts.source or opts.decode or os.path.realpath(opts.proc_root) != "/proc":
         return
     hint = "this is the live system; those options describe a captured tree (--proc-root DIR)"
-    if opts.page_size and opts.page_size != system_page_size():
+    size = system_page_size()
+    if opts.page_size not in (None, size):
         raise UsageError("--page-size %d: the kernel's page size is %d; %s"
-                         % (opts.page_size, system_page_size(), hint))
+                         % (opts.page_size, size, hint))
     if opts.byteorder not in (None, "native", sys.byteorder):
         raise UsageError("--byteorder %s: the kernel writes %s-endian entries; %s"
                          % (opts.byteorder, sys.byteorder, hint))
@@ -4630,7 +4624,9 @@ def check_live_overrides(opts, console):
 
 def run(argv, console):
     # type: (Optional[List[str]], Console) -> int
-    check_python()
+    if sys.version_info < (3, 5):
+        raise UnsupportedError("Python %d.%d is too old: pagemap needs Python 3.5 or newer"
+                               % sys.version_info[:2])
     try:
         opts = parse_arguments(argv)
     except SystemExit:  # --help and --version
