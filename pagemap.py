@@ -2657,6 +2657,8 @@ class Walker(object):
         waits to see whether the next chunk continues it (adjacent pages, same
         state, next PFN). A span skipped has one run of entry 0, the part
         beyond the end one of entry None."""
+        import itertools
+        import operator
         pending = None
         pmd = self.pmd_pages
         for piece in self.pieces(vpn, end_vpn, RUN_CHUNK):
@@ -2684,9 +2686,10 @@ class Walker(object):
                 pending = first
                 continue
             yield (first,)
-            middle = slice(1, k - 1)
-            yield zip(map(base.__add__, starts[middle]), lengths[middle],
-                      map(lanes.__getitem__, starts[middle]))
+            # Their first entries by one itemgetter (given two more indexes, so
+            # that it returns a tuple however few there are), vpns by running sums.
+            yield zip(itertools.accumulate(itertools.chain((base + starts[1],), lengths[1:k - 2])),
+                      lengths[1:k - 1], operator.itemgetter(0, 0, *starts[1:k - 1])(lanes)[2:])
             pending = (base + starts[-1], lengths[-1], lanes[starts[-1]])
         if pending is not None:
             yield (pending,)
