@@ -1394,6 +1394,9 @@ class RunFormatter(object):
         flags, and with them every entry between (swapped ones differ in swap
         type); addresses grow, so the first and last VRANGE bound the rest."""
         import itertools
+        block = infos is None and not self.as_json and self._block(runs)
+        if block:
+            return [block]
         if infos is None:
             infos = [None] * len(runs)
         raws = [raw for _, _, raw in runs]
@@ -1430,7 +1433,7 @@ class RunFormatter(object):
             return [template % ((vpn + n) * ps, n, vpn * ps) for vpn, n, raw in runs]
         # VRANGE is one width here: its padding goes into the template.
         template = "0x%%x-0x%%x%s%s" % (" " * (35 - len(self._vrange(runs[0]))), template)
-        block = vary == "paddr" and not with_pages and self._block(template, runs)
+        block = vary == "paddr" and not with_pages and self._block(runs)
         if block:
             return [block]
         if vary == "paddr":
@@ -1446,19 +1449,26 @@ class RunFormatter(object):
             out = [line + "\n" + page if page else line for line, page in zip(out, pages)]
         return out
 
-    def _block(self, template, runs):
-        # type: (str, Any) -> Optional[str]
-        """The lines of present runs of one shape as one text, if in each column
-        the numbers have one width: then each line is a line of those widths
-        with other digits, and each digit position of all lines goes in by one
-        strided slice assignment (a C loop), not a % a line."""
+    def _block(self, runs):
+        # type: (Any) -> Optional[str]
+        """The text lines of runs as one text, if they are present runs of one
+        shape whose numbers keep one width in each column: then each line is
+        a line of those widths with other digits, and each digit position of
+        all lines goes in by one strided slice assignment (a C loop), not a %
+        a line. None otherwise."""
         ps, k = self.page_size, len(runs)
         vpns, counts, raws = zip(*runs)
-        top = max(counts)
-        ends = [vpns[0] * ps, (vpns[-1] + counts[-1]) * ps, (min(raws) & PM_PFRAME_MASK) * ps,
-                ((max(raws) & PM_PFRAME_MASK) + top) * ps]   # one flags byte: PFN order
+        if raws[-1] is None:        # beyond the address space: the last run
+            return None
+        lo, hi = min(raws), max(raws)   # one flags byte: then in PFN order
+        template, vary = self._shapes.get(shape_key(lo)) or self._shape(shape_key(lo), lo)
+        texts = dict((n, b"%9d" % n) for n in set(counts))
+        top = max(texts)
+        ends = [vpns[0] * ps, (vpns[-1] + counts[-1]) * ps, (lo & PM_PFRAME_MASK) * ps,
+                ((hi & PM_PFRAME_MASK) + top) * ps]
         v, v_last, p, p_last = [len("%x" % end) for end in ends]
-        if v != v_last or p != p_last or p > 16 or top >= 10 ** 9:
+        if (vary != "paddr" or lo >> 55 != hi >> 55 or v != v_last or p != p_last or p > 16
+                or top >= 10 ** 9):
             return None
 
         def lanes(values):  # reversed: the int's big-endian bytes are then in order
@@ -1466,22 +1476,29 @@ class RunFormatter(object):
                                                 sys.byteorder == "big"), "little")
         starts, pages = lanes(vpns), lanes(counts)
         pfns = lanes(raws) & lane_mask(PM_PFRAME_MASK, k)
-        line = template % (ends[0], ends[1], "0x%x-0x%x" % (ends[2], ends[3]), top)
-        out = bytearray("\n".join([line] * k).encode("utf-8", "surrogatepass"))
-        width = len(line.encode("utf-8", "surrogatepass")) + 1
+        line = "%-35s" % ("0x%x-0x%x" % (ends[0], ends[1])) + template % (
+            "0x%x-0x%x" % (ends[2], ends[3]), top)
+        out = bytearray((line + "\n").encode("utf-8", "surrogatepass") * k)
+        width = len(out) // k
         prange = max(35, 5 + 2 * v) + 1     # where PRANGE starts
-        # (digits, digits a line, how many of them show, where the field ends)
-        columns = [(column.to_bytes(8 * k, "big").hex().encode(), 16, used, end)
-                   for column, used, end in [(starts * ps, v, 2 + v),
-                                             ((starts + pages) * ps, v, 5 + 2 * v),
-                                             (pfns * ps, p, prange + 2 + p),
-                                             ((pfns + pages) * ps, p, prange + 5 + 2 * p)]]
-        texts = dict((n, b"%9d" % n) for n in set(counts))
-        columns.append((b"".join(map(texts.__getitem__, counts)), 9, len(str(top)),
+        # Digits that change: not those all share with the first and last of
+        # their range, nor the page offset's 0s. (digits, digits a line, first
+        # and end of those to copy, where the field ends)
+        zeros = (ps.bit_length() - 1) // 4
+        vsame, psame = [len(os.path.commonprefix(["%x" % end for end in pair]))
+                        for pair in (ends[:2], ends[2:])]
+        columns = [(column.to_bytes(8 * k, "big").hex().encode(), 16, 16 - used + same,
+                    16 - zeros, end) for column, used, same, end in [
+                        (starts * ps, v, vsame, 2 + v),
+                        ((starts + pages) * ps, v, vsame, 5 + 2 * v),
+                        (pfns * ps, p, psame, prange + 2 + p),
+                        ((pfns + pages) * ps, p, psame, prange + 5 + 2 * p)]]
+        columns.append((b"".join(map(texts.__getitem__, counts)), 9, 9 - len(str(top)), 9,
                         prange + max(35, 5 + 2 * p) + 10))
-        for text, size, used, end in columns:
-            for j in range(size - used, size):
+        for text, size, first, stop, end in columns:
+            for j in range(first, stop):
                 out[end - size + j::width] = text[j::size]
+        del out[-1]
         return out.decode("utf-8", "surrogatepass")
 
     def _vrange(self, run):
@@ -2633,6 +2650,8 @@ class Walker(object):
         waits to see whether the next chunk continues it (adjacent pages, same
         state, next PFN). A span skipped has one run of entry 0, the part
         beyond the end one of entry None."""
+        import itertools
+        import operator
         pending = None
         pmd = self.pmd_pages
         for piece in self.pieces(vpn, end_vpn, RUN_CHUNK):
@@ -2660,9 +2679,10 @@ class Walker(object):
                 pending = first
                 continue
             yield (first,)
-            middle = slice(1, k - 1)
-            yield zip(map(base.__add__, starts[middle]), lengths[middle],
-                      map(lanes.__getitem__, starts[middle]))
+            # Their first entries by one itemgetter (given two more indexes, so
+            # that it returns a tuple however few there are), vpns by running sums.
+            yield zip(itertools.accumulate(itertools.chain((base + starts[1],), lengths[1:k - 2])),
+                      lengths[1:k - 1], operator.itemgetter(0, 0, *starts[1:k - 1])(lanes)[2:])
             pending = (base + starts[-1], lengths[-1], lanes[starts[-1]])
         if pending is not None:
             yield (pending,)
