@@ -4491,6 +4491,10 @@ def parse_arguments(argv):
     args = sys.argv[1:] if argv is None else list(argv)
     if args and not any(arg.startswith("-") for arg in args):
         return PlainOptions(args)  # type: ignore
+    if args == ["--physical"]:      # the whole machine's page flags: no parser either
+        opts = PlainOptions([""])  # type: Any
+        opts.pid, opts.physical = None, ""
+        return opts
     parser = build_parser()
     opts, extras = parser.parse_known_args(args)
     for extra in extras:

@@ -15,7 +15,8 @@ the bare interpreter and the baseline file, listings and summaries end to end
 command, the summaries' CPU time against the file at BASELINE, and the peak RSS
 of whole commands against the interpreter's floor.
 
-Usage (as root, from the project root):  python3 bench/bench.py [--reps N] [--physical]
+Usage (as root, from the project root):
+    python3 bench/bench.py [--reps N] [--physical | --summaries]
 Needs gcc for the bench-kit programs; without them only pagemap.py is timed.
 """
 
@@ -83,6 +84,30 @@ def pmlimit(exe, pid, mode, reps, rng):
     out = proc.stderr if mode == "list" else proc.stdout
     fields = dict(kv.split("=") for kv in out.split())
     return float(fields["median_s"])
+
+
+def cpu_per_rep(fn, reps):
+    """CPU time (user + system) of a call of fn, the mean of reps. On a machine
+    others share, wall time counts their turns too, most in long pagemap reads
+    (the kernel yields there): 1 GiB of 4K pages read in 3 to 14 ms."""
+    t0 = time.process_time()
+    for _ in range(reps):
+        fn()
+    return (time.process_time() - t0) / reps
+
+
+def pmlimit_cpu(exe, pid, mode, reps, rng):
+    """CPU time of a repetition of pmlimit MODE over rng: a run over rng less a
+    run over its first page (start-up, opening the file)."""
+    import resource
+
+    def run(r):
+        t0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        pmlimit(exe, pid, mode, reps, r)
+        t1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return t1.ru_utime + t1.ru_stime - t0.ru_utime - t0.ru_stime
+    start = int(rng.split("-")[0], 16)
+    return (run(rng) - run("%x-%x" % (start, start + 4096))) / reps
 
 
 def ratios(fn, floor, rounds):
@@ -309,6 +334,8 @@ def main():
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--physical", action="store_true",
                         help="time only --physical (needs no target)")
+    parser.add_argument("--summaries", action="store_true",
+                        help="time only the summaries of each region")
     opts = parser.parse_args()
     if opts.physical:
         bench_physical(opts.reps)
@@ -334,19 +361,27 @@ def run(opts, pid, regions, limit):
     walker = pagemap.Walker(reader, pagemap.pmd_pages_for("/proc", ps))
     print("pagemap.py %s, Python %s, kernel %s, page size %d" % (
         pagemap.__version__, sys.version.split()[0], os.uname()[2], ps))
-    print("%-11s %-7s %10s %12s %10s %8s" % ("region", "mode", "entries", "M entries/s",
-                                             "C M/s", "ratio"))
+    print("%-11s %-7s %10s %12s %10s  %s" % ("region", "mode", "entries", "M entries/s",
+                                             "C M/s", "CPU ratio: median (range)"))
     for name, (start, end) in sorted(regions.items()):
         v0, v1 = start // ps, end // ps
         rng = "%x-%x" % (start, end)
         n = v1 - v0
         for mode, fn in (("summary", lambda a=v0, b=v1: walker.counts(a, b)),
-                         ("runs", lambda a=v0, b=v1: deque(walker.runs(a, b), maxlen=0))):
+                         ("runs", lambda a=v0, b=v1: deque(walker.runs(a, b), maxlen=0))
+                         )[:1 if opts.summaries else 2]:
             t = median_time(fn, opts.reps)
-            c = pmlimit(limit, pid, "count" if mode == "summary" else "runs", opts.reps, rng)
-            print("%-11s %-7s %10d %12.1f %10s %8s" % (
+            kind = "count" if mode == "summary" else "runs"
+            c = pmlimit(limit, pid, kind, opts.reps, rng)
+            # The ratio of CPU times, each round's pair timed back to back.
+            r = c and ratios(lambda f=fn: cpu_per_rep(f, opts.reps),
+                             lambda k=kind, g=rng: pmlimit_cpu(limit, pid, k, opts.reps, g),
+                             opts.reps)
+            print("%-11s %-7s %10d %12.1f %10s  %s" % (
                 name, mode, n, n / t / 1e6, "-" if c is None else "%.1f" % (n / c / 1e6),
-                "-" if c is None else "%.2f" % (t / c)))
+                "%.2f (%.2f-%.2f)" % r if r else "-"))
+    if opts.summaries:
+        return
     # The whole process, as the command line sees it.
     maps = reader.maps()
     total = sum(-(-m.end // ps) - m.start // ps for m in maps)

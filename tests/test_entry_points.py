@@ -71,10 +71,10 @@ def test_closed_pipe_is_quiet():
 
 
 @pytest.mark.parametrize("argv", [["self"], ["self", "0x400000", "[heap]", "7f00-7f10"],
-                                  ["4242", "ffff", "x y"]])
+                                  ["4242", "ffff", "x y"], ["--physical"]])
 def test_plain_command_lines_skip_argparse_with_the_same_result(argv):
-    # A command line of PID and addresses alone is parsed without argparse;
-    # argparse would give the same options.
+    # A command line of PID and addresses alone, or --physical alone, is parsed
+    # without argparse; argparse would give the same options.
     parser = pagemap.build_parser()
     assert vars(pagemap.parse_arguments(argv)) == vars(parser.parse_args(argv))
     defaults = vars(parser.parse_args([]))
