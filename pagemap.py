@@ -2262,6 +2262,7 @@ class SystemFacts(object):
         self._iomem = None  # type: Optional[List[IomemRegion]]
         self._iomem_chains = {}  # type: Dict[int, Optional[str]]
         self._cgroups = None  # type: Optional[Dict[int, str]]
+        self._places = {}  # type: Dict[int, Tuple[Optional[int], Optional[str]]]
         self.iomem_problem = None  # type: Optional[str]
 
     def node_of(self, paddr):
@@ -2271,6 +2272,23 @@ class SystemFacts(object):
             self._nodes = self._read_nodes()
         block, nodes = self._nodes
         return nodes.get(paddr // block) if block else None
+
+    def place_of(self, paddr):
+        # type: (int) -> Tuple[Optional[int], Optional[str]]
+        """(node_of, iomem_of) a physical address, kept for its memory block (2
+        MiB without NUMA blocks) when no /proc/iomem edge splits the block: a
+        --flags listing asks for every piece."""
+        import bisect
+        if self._nodes is None:
+            self._nodes = self._read_nodes()
+        size = self._nodes[0] or 1 << 21
+        place = self._places.get(paddr // size)
+        if place is None:
+            place = self.node_of(paddr), self.iomem_of(paddr)
+            start, edges = paddr - paddr % size, self._iomem_edges
+            if bisect.bisect_right(edges, start) == bisect.bisect_right(edges, start + size - 1):
+                self._places[paddr // size] = place
+        return place
 
     def _read_nodes(self):
         # type: () -> Tuple[int, Dict[int, int]]
@@ -2850,6 +2868,9 @@ def cut_runs(runs, physical, cuts):
         ends[end - 1] = 1
     for cut in cuts:
         ends = int_or(ends, cut)
+    if len(physical) == len(runs) and ends.count(1) == len(runs):
+        # Every run present and cut nowhere inside (the usual): as they are.
+        return runs, [0] + list(itertools.accumulate(pages for _, pages in physical))[:-1]
     pieces, firsts = [], []  # type: (List[Tuple[int, int, Any]], List[int])
     pos = 0                  # the lane of the run's first page
     find = ends.find
@@ -2893,18 +2914,21 @@ class RangeView(object):
             lane_changes(values) for values, _ in files if values is not None] + [
             byte_changes(known) for _, known in files if known is not None])
         facts = self.ctx.facts
-        node_of, iomem_of, cgroup_path = facts.node_of, facts.iomem_of, facts.cgroup_path
-        ps = self.reader.page_size
+        ps, mask = self.reader.page_size, PM_PFRAME_MASK
+        # One PageInfo for the pieces alike (the formatter makes its text once).
+        seen = {}  # type: Dict[Any, PageInfo]
         infos = []  # type: List[Optional[PageInfo]]
         for first, (_, _, raw), flags, count, inode in zip(
                 firsts, pieces, *[lane_column(values, known, firsts) for values, known in files]):
             if first < 0:
                 infos.append(None)
                 continue
-            paddr = (raw & PM_PFRAME_MASK) * ps
-            infos.append(PageInfo(flags, count, inode or None,
-                                  cgroup_path(inode) if inode else None,   # itself cached
-                                  node_of(paddr), iomem_of(paddr), None))
+            key = (flags, count, inode) + facts.place_of((raw & mask) * ps)
+            info = seen.get(key)
+            if info is None:
+                info = seen[key] = PageInfo(flags, count, inode or None, facts.cgroup_path(
+                    inode) if inode else None, key[3], key[4], None)
+            infos.append(info)
         return pieces, infos
 
     def gathered(self, runs, names):
