@@ -661,6 +661,20 @@ def add_counts(a, b):
 add_page_counts = add_counts
 
 
+def flag_lanes(flags_buf, flag):
+    # type: (bytes, int) -> bytes
+    """One byte per lane of little-endian kpageflags: 1 where flag (one bit) is set;
+    a strided slice of the flag's byte, translated."""
+    bit = flag.bit_length() - 1
+    table = _BIT_TABLES.get(bit % 8)
+    if table is None:
+        table = _BIT_TABLES[bit % 8] = bytes(b >> bit % 8 & 1 for b in range(256))
+    return flags_buf[bit // 8::8].translate(table)
+
+
+_BIT_TABLES = {}  # type: Dict[int, bytes]
+
+
 def count_page_facts(flags_buf, counts_buf):
     # type: (bytes, bytes) -> PageCounts
     """Whole-buffer counts over the kpageflags and kpagecount of resident pages
@@ -668,18 +682,26 @@ def count_page_facts(flags_buf, counts_buf):
     zero page is neither shared nor private memory of anyone, so it stays out
     of shared, USS and PSS, as in smaps."""
     n = len(flags_buf) // 8
-    x = int.from_bytes(flags_buf, "little")
-    thp, hugetlb, ksm, zero, dirty = [popcount(x & lane_mask(bit, n)) for bit in (
+    thp, hugetlb, ksm, zero, dirty = [flag_lanes(flags_buf, bit).count(1) for bit in (
         KPF_THP, KPF_HUGE, KPF_KSM, KPF_ZERO_PAGE, KPF_DIRTY)]
-    locked = popcount((x | x >> 18 | x >> 33) & lane_mask(1, n))
+    held, unevictable, mlocked = [int.from_bytes(flag_lanes(flags_buf, bit), "little")
+                                  for bit in (1, 1 << 18, 1 << 33)]
+    locked = popcount(held | unevictable | mlocked)
     counts_buf = counts_buf[:n * 8]
     if zero:
-        # Zero the map counts of zero-page lanes (a mask from their flag bit), and
-        # take those lanes back out of the count of 0s. KPF_ZERO_PAGE is bit 24.
-        mask = ((x >> 24) & lane_mask(1, n)) * ((1 << 64) - 1)
-        counts_buf = (int.from_bytes(counts_buf, "little") & ~mask).to_bytes(n * 8, "little")
-    histogram = collections.Counter(lanes_of(counts_buf))
-    histogram[0] -= zero
+        # Map counts of zero-page lanes as 0, taken back out of the count of 0s.
+        spread = bytearray(n * 8)
+        spread[0::8] = flag_lanes(flags_buf, KPF_ZERO_PAGE)
+        counts_buf = (int.from_bytes(counts_buf, "little") & ~(int.from_bytes(
+            spread, "little") * ((1 << 64) - 1))).to_bytes(n * 8, "little")
+    low = counts_buf[0::8]
+    # Map counts below 256 (the usual): a histogram of their low bytes, in C;
+    # keys in order of first appearance, as a Counter of the lanes has them.
+    histogram = top_histogram(low, 256) if len(counts_buf.translate(None, b"\0")) == len(
+        low.translate(None, b"\0")) else None  # type: Any
+    histogram = histogram or collections.Counter(lanes_of(counts_buf))
+    if zero:
+        histogram[0] -= zero
     shared = sum(v for k, v in histogram.items() if k > 1)
     pss = sum(float(v) / max(1, k) for k, v in histogram.items())
     return PageCounts(thp, hugetlb, ksm, zero, shared, dirty, locked,
@@ -2129,25 +2151,25 @@ class KPageReader(object):
         data: the little-endian counts of the PFN runs [(pfn, count)] one after another."""
         import bisect
         import itertools
-        import operator
         if self._own is None:
-            self._own = own_page_counts(self.proc_root, *self.observer or (0, ""))
-        pfns, counts = self._own
-        # The runs holding one of its PFNs, found in C: the first of its PFNs at or
-        # after a run's start lies before the run's end.
-        padded = list(pfns) + [1 << 64]
-        after = map(padded.__getitem__, map(bisect.bisect_left, itertools.repeat(padded),
-                                            [pfn for pfn, _ in runs]))
-        hit = map(operator.lt, after, [pfn + count for pfn, count in runs])
+            own = own_page_counts(self.proc_root, *self.observer or (0, ""))
+            pfns = sorted(own)
+            self._own = pfns, [own[p] for p in pfns], set(p >> 3 for p in pfns)
+        pfns, counts, blocks = self._own
+        # The runs near one of its PFNs (in one of its 8-page blocks) by set
+        # lookups; these searched.
+        near = [pfn >> 3 in blocks or (pfn + count - 1) >> 3 in blocks or count > 8
+                for pfn, count in runs]
+        if True not in near:
+            return data
+        out = bytearray(data)
         lanes = itertools.accumulate([0] + [count for _, count in runs])
-        out = None
-        for (pfn, count), lane in itertools.compress(zip(runs, lanes), hit):
-            out = bytearray(data) if out is None else out
+        for (pfn, count), lane in itertools.compress(zip(runs, lanes), near):
             for i in range(bisect.bisect_left(pfns, pfn), bisect.bisect_left(pfns, pfn + count)):
                 offset = (pfns[i] - pfn + lane) * 8
                 struct.pack_into("<Q", out, offset,
                                  max(0, struct.unpack_from("<Q", out, offset)[0] - counts[i]))
-        return data if out is None else bytes(out)
+        return bytes(out)
 
     def read(self, name, pfn, count):
         # type: (str, int, int) -> Optional[Tuple[int, ...]]
@@ -2170,6 +2192,32 @@ class KPageReader(object):
         reaches past the last PFN, (values with zeros there, one byte per PFN:
         1 where known); (None, None) if the file is unreadable."""
         return [self._gather(name, runs) for name in names]
+
+    def flags_where(self, runs, wanted):
+        # type: (List[Tuple[int, int]], bytes) -> Tuple[Optional[bytes], Optional[bytes]]
+        """kpageflags of PFN runs as gather gives them, read only for the runs
+        holding a page marked 1 in wanted (one byte a page of the runs, one
+        after another); 0 and known elsewhere."""
+        import bisect
+        import itertools
+        ends = list(itertools.accumulate(count for _, count in runs))
+        chosen = []  # type: List[int]
+        lane = wanted.find(1)
+        while lane >= 0:
+            chosen.append(bisect.bisect_right(ends, lane))
+            lane = wanted.find(1, ends[chosen[-1]])
+        values, known = self._gather("kpageflags", [runs[r] for r in chosen])
+        if values is None:
+            return None, None
+        out, whole = bytearray(8 * len(wanted)), bytearray(b"\1" * len(wanted))
+        lane = 0
+        for r in chosen:
+            first = ends[r] - runs[r][1]
+            out[8 * first:8 * ends[r]] = values[8 * lane:8 * (lane + runs[r][1])]
+            if known is not None:
+                whole[first:ends[r]] = known[lane:lane + runs[r][1]]
+            lane += runs[r][1]
+        return bytes(out), None if known is None else bytes(whole)
 
     def _gather(self, name, runs):
         # type: (str, List[Tuple[int, int]]) -> Tuple[Optional[bytes], Optional[bytes]]
@@ -2225,6 +2273,7 @@ class SystemFacts(object):
         self._iomem = None  # type: Optional[List[IomemRegion]]
         self._iomem_chains = {}  # type: Dict[int, Optional[str]]
         self._cgroups = None  # type: Optional[Dict[int, str]]
+        self._places = {}  # type: Dict[int, Tuple[Optional[int], Optional[str]]]
         self.iomem_problem = None  # type: Optional[str]
 
     def node_of(self, paddr):
@@ -2234,6 +2283,23 @@ class SystemFacts(object):
             self._nodes = self._read_nodes()
         block, nodes = self._nodes
         return nodes.get(paddr // block) if block else None
+
+    def place_of(self, paddr):
+        # type: (int) -> Tuple[Optional[int], Optional[str]]
+        """(node_of, iomem_of) a physical address, kept for its memory block (2
+        MiB without NUMA blocks) when no /proc/iomem edge splits the block: a
+        --flags listing asks for every piece."""
+        import bisect
+        if self._nodes is None:
+            self._nodes = self._read_nodes()
+        size = self._nodes[0] or 1 << 21
+        place = self._places.get(paddr // size)
+        if place is None:
+            place = self.node_of(paddr), self.iomem_of(paddr)
+            start, edges = paddr - paddr % size, self._iomem_edges
+            if bisect.bisect_right(edges, start) == bisect.bisect_right(edges, start + size - 1):
+                self._places[paddr // size] = place
+        return place
 
     def _read_nodes(self):
         # type: () -> Tuple[int, Dict[int, int]]
@@ -2330,9 +2396,9 @@ def huge_page_of(kpage, pfn, flags, vaddr, page_size, pmd_pages):
 
 
 def own_page_counts(proc_root, page_size, fmt):
-    # type: (str, int, str) -> Tuple[Any, List[int]]
-    """(sorted PFNs, how often pagemap itself maps each), from its own pagemap, read
-    when a map count is first needed: pages it maps only later are not left out."""
+    # type: (str, int, str) -> Dict[int, int]
+    """{PFN: how often pagemap itself maps it}, from its own pagemap, read when
+    a map count is first needed: pages it maps only later are not left out."""
     runs = []  # type: List[Tuple[int, int, Any]]
     reader = ProcessReader(proc_root, "self", page_size, fmt)
     try:
@@ -2346,8 +2412,7 @@ def own_page_counts(proc_root, page_size, fmt):
     counts = collections.Counter()  # type: Any
     for pfn, pages in resident_runs([raw or 0 for _, _, raw in runs], [n for _, n, _ in runs]):
         counts.update(range(pfn, pfn + pages))
-    pfns = sorted(counts)
-    return array.array("Q", pfns), [counts[p] for p in pfns]
+    return counts
 
 
 def own_pid(proc_root):
@@ -2814,6 +2879,9 @@ def cut_runs(runs, physical, cuts):
         ends[end - 1] = 1
     for cut in cuts:
         ends = int_or(ends, cut)
+    if len(physical) == len(runs) and ends.count(1) == len(runs):
+        # Every run present and cut nowhere inside (the usual): as they are.
+        return runs, [0] + list(itertools.accumulate(pages for _, pages in physical))[:-1]
     pieces, firsts = [], []  # type: (List[Tuple[int, int, Any]], List[int])
     pos = 0                  # the lane of the run's first page
     find = ends.find
@@ -2857,18 +2925,21 @@ class RangeView(object):
             lane_changes(values) for values, _ in files if values is not None] + [
             byte_changes(known) for _, known in files if known is not None])
         facts = self.ctx.facts
-        node_of, iomem_of, cgroup_path = facts.node_of, facts.iomem_of, facts.cgroup_path
-        ps = self.reader.page_size
+        ps, mask = self.reader.page_size, PM_PFRAME_MASK
+        # One PageInfo for the pieces alike (the formatter makes its text once).
+        seen = {}  # type: Dict[Any, PageInfo]
         infos = []  # type: List[Optional[PageInfo]]
         for first, (_, _, raw), flags, count, inode in zip(
                 firsts, pieces, *[lane_column(values, known, firsts) for values, known in files]):
             if first < 0:
                 infos.append(None)
                 continue
-            paddr = (raw & PM_PFRAME_MASK) * ps
-            infos.append(PageInfo(flags, count, inode or None,
-                                  cgroup_path(inode) if inode else None,   # itself cached
-                                  node_of(paddr), iomem_of(paddr), None))
+            key = (flags, count, inode) + facts.place_of((raw & mask) * ps)
+            info = seen.get(key)
+            if info is None:
+                info = seen[key] = PageInfo(flags, count, inode or None, facts.cgroup_path(
+                    inode) if inode else None, key[3], key[4], None)
+            infos.append(info)
         return pieces, infos
 
     def gathered(self, runs, names):
@@ -2885,11 +2956,11 @@ class RangeView(object):
             self._no_tables[mapping.start] = vm_without_page_tables(self.reader, mapping)
         return self._no_tables[mapping.start]
 
-    def shown_batches(self, span):
+    def shown_batches(self, span, tally=None):
         """Yield (mapping, runs) covering a span in order: runs a list of at most
         RUN_BATCH (first vpn, pages, first raw entry) in one mapping (or hole),
         with --match only the runs, or parts of runs, that pass (pages outside
-        mappings never do)."""
+        mappings never do); with a tally, those are counted there (matching)."""
         import itertools
         ps = self.reader.page_size
         vpn0, vpn1 = page_span(span, ps)
@@ -2899,7 +2970,7 @@ class RangeView(object):
             runs = self.walker.runs(start // ps, end // ps)
             batch = list(itertools.islice(runs, RUN_BATCH))
             while batch:
-                shown = self.matching(batch, self.spec) if self.spec else batch
+                shown = self.matching(batch, self.spec, tally) if self.spec else batch
                 if shown:
                     yield mapping, shown
                 batch = list(itertools.islice(runs, RUN_BATCH))
@@ -2917,24 +2988,53 @@ class RangeView(object):
                 runs, infos = self.flag_pieces(runs)
             yield formatter.lines(runs, infos), formatter.hidden
 
-    def matching(self, runs, spec):
-        # type: (List[Tuple[int, int, Any]], MatchSpec) -> List[Tuple[int, int, int]]
+    def matching(self, runs, spec, tally=None):
+        # type: (List[Tuple[int, int, Any]], MatchSpec, Any) -> List[Tuple[int, int, int]]
         """The parts of runs (vpn, pages, first raw entry) of one mapping whose
-        pages pass a --match spec, as runs. The pages of a run share their
-        pagemap flags, so that part is decided once a run; kpageflags and map
-        counts of all the runs are gathered at once and tested on whole
-        buffers, splitting a run where matching stops."""
-        runs = [run for run in runs if run[2] is not None and entry_matches(spec, run[2])]
+        pages pass a --match spec, as runs; or, given a tally (a summary's
+        Counter), their pages added to it by pagemap flags (bits 55-63), and no
+        runs. The pages of a run share their pagemap flags, so that part is
+        decided once per distinct flags; kpageflags and map counts of all the
+        runs are gathered at once and tested on whole buffers."""
+        import itertools
+        tops = [-1 if raw is None else raw >> 55 for _, _, raw in runs]
+        passing = set(t for t in set(tops) if t >= 0 and entry_matches(spec, t << 55))
+        runs = list(itertools.compress(runs, map(passing.__contains__, tops)))
         if not match_needs_kpage(spec):
-            return runs
-        physical, files = self.gathered(runs, KPAGE_FILES[:1 if spec.shared is None else 2])
-        known = None  # type: Optional[bytes]
-        for _, part in files:   # a page is known where each file reaches it
-            if part is not None:
-                known = part if known is None else bytes(map(min, known, part))
-        values = [values for values, _ in files] + [None]
-        ok = lanes_matching(spec, sum(pages for _, pages in physical), values[0], values[1],
-                            known)
+            if tally is None:
+                return runs
+            for _, pages, raw in runs:
+                tally[raw >> 55] += pages
+            return []
+        only_shared = spec.shared and not spec.kpf_set | spec.kpf_clear
+        physical, files = self.gathered(runs, ("kpagecount",) if only_shared else KPAGE_FILES[
+            :1 if spec.shared is None else 2])
+        n = sum(pages for _, pages in physical)
+        if only_shared:
+            # Only a page mapped more than once passes; kpageflags (the zero
+            # page's does not) of just the runs holding one.
+            [(counts, known)] = files  # type: Any
+            flags, known_flags = (None, None) if counts is None else self.ctx.kpage.flags_where(
+                physical, lanes_matching(MatchSpec(0, 0, 0, 0, True, False), n, bytes(8 * n),
+                                         counts))
+            if known_flags is not None:
+                known = bytes(map(min, known or known_flags, known_flags))
+        else:
+            known = None
+            for _, part in files:   # a page is known where each file reaches it
+                if part is not None:
+                    known = part if known is None else bytes(map(min, known, part))
+            flags, counts = ([values for values, _ in files] + [None])[:2]
+        ok = lanes_matching(spec, n, flags, counts, known)
+        if tally is not None:
+            tops = [raw >> 55 for _, _, raw in runs if raw >> 63 and raw & PM_PFRAME_MASK]
+            if len(set(tops)) == 1:
+                tally[tops[0]] += ok.count(1)
+            else:
+                ends = list(itertools.accumulate(pages for _, pages in physical))
+                for top, first, end in zip(tops, [0] + ends, ends):
+                    tally[top] += ok.count(1, first, end)
+            return []
         # No PFN, no facts: such pages cannot match.
         pieces, firsts = cut_runs(runs, physical, [byte_changes(ok)])
         return [piece for piece, first in zip(pieces, firsts) if first >= 0 and ok[first]]
@@ -3151,7 +3251,7 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
         # The pages that pass, summed by their flags (bits 55-63), each distinct
         # flags decoded once.
         by_flags = collections.Counter()  # type: Dict[int, int]
-        for _, runs in view.shown_batches(span):
+        for _, runs in view.shown_batches(span, None if facts else by_flags):
             for _, pages, raw in runs:
                 by_flags[raw >> 55] += pages
             if facts:

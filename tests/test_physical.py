@@ -333,6 +333,19 @@ def test_match_filters_runs(fake, run):
     assert match_runs(run, fake, "zero") == ([4], [1])
 
 
+@pytest.mark.parametrize("spec", ["anon,~ksm", "shared", "~shared", "zero", "present,~exclusive",
+                                  "exclusive,anon", "swapped"])
+def test_match_summary_counts_what_the_listing_shows(fake, run, spec):
+    # The summary counts pages by pagemap flags without cutting runs; page 3 (not
+    # exclusive) gives the batch two kinds of flags.
+    match_tree(fake)
+    fake.kpage("kpagecount", {0x500 + i: c for i, c in enumerate([1, 1, 1, 2])}, pfns=0x504)
+    starts, lengths = match_runs(run, fake, spec)
+    code, out, err = run(argv(fake, "--json", "--match", spec, PID))
+    rows = {m["start"]: m for m in json.loads(out)["mappings"]}
+    assert rows[ANON]["resident"] + rows[ANON]["swapped"] == sum(lengths) * PAGE
+
+
 def test_match_each_and_typo(fake, run):
     match_tree(fake)
     code, out, _ = run(argv(fake, "--each", "--match", "ksm", PID, "%x+8000" % ANON))
@@ -374,6 +387,30 @@ def test_count_page_facts():
     facts = pagemap.count_page_facts(struct.pack("<5Q", *flags), struct.pack("<5Q", *counts))
     assert facts[:7] == (1, 1, 0, 0, 2, 1, 3)
     assert facts.uss == 3 and facts.pss == 1 + 0.5 + 0.25 + 1 + 1
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_count_page_facts_against_page_by_page(seed):
+    # Map counts above 255 (a slower histogram), zero pages with any map count.
+    import random
+    import struct
+    rng = random.Random(seed)
+    bits = [BIT[name] for name in ("THP", "HUGE", "KSM", "ZERO_PAGE", "DIRTY", "LOCKED",
+                                   "UNEVICTABLE")] + [1 << 33, 0]
+    n = rng.randrange(1, 400)
+    flags = [rng.choice(bits) | rng.choice(bits) for _ in range(n)]
+    counts = [rng.choice([0, 1, 1, 2, 3, 7] + ([300, 1 << 40] if seed % 2 else []))
+              for _ in range(n)]
+    got = pagemap.count_page_facts(struct.pack("<%dQ" % n, *flags),
+                                   struct.pack("<%dQ" % n, *counts))
+    kept = [c for f, c in zip(flags, counts) if not f & BIT["ZERO_PAGE"]]
+    want = [sum(1 for f in flags if f & BIT[name]) for name in (
+        "THP", "HUGE", "KSM", "ZERO_PAGE")] + [
+        sum(1 for c in kept if c > 1), sum(1 for f in flags if f & BIT["DIRTY"]),
+        sum(1 for f in flags if f & (BIT["LOCKED"] | BIT["UNEVICTABLE"] | 1 << 33)),
+        sum(1 for c in kept if c <= 1)]
+    assert list(got[:8]) == want
+    assert got.pss == pytest.approx(sum(1.0 / max(1, c) for c in kept))
 
 
 def test_ranges_with_flags_split_by_page_facts(fake, run):
@@ -485,14 +522,14 @@ def test_gather_reads_close_runs_together(fake, monkeypatch):
     assert pagemap.KPageReader(fake.root).gather([], "kpageflags") == [(b"", None)]
 
 
-def test_gather_leaves_the_observer_out_of_each_run(fake):
+def test_gather_leaves_the_observer_out_of_each_run(fake, monkeypatch):
     # pagemap's own pages, in whichever runs they fall, in any order, leave their
     # map counts once each (never below 0); read() of one span agrees.
     import struct
     fake.kpage("kpagecount", {pfn: 3 for pfn in range(64)}, pfns=64)
     kpage = pagemap.KPageReader(fake.root)
     kpage.observer = (4096, "=Q")
-    kpage._own = ([5, 6, 20, 40], [1, 2, 1, 5])
+    monkeypatch.setattr(pagemap, "own_page_counts", lambda *_: {5: 1, 6: 2, 20: 1, 40: 5})
     runs = [(38, 4), (0, 8), (19, 3), (10, 2)]
     [(values, known)] = kpage.gather(runs, "kpagecount")
     want = {5: 2, 6: 1, 20: 2, 40: 0}
@@ -500,6 +537,23 @@ def test_gather_leaves_the_observer_out_of_each_run(fake):
         want.get(p, 3) for pfn, n in runs for p in range(pfn, pfn + n))
     assert known is None
     assert kpage.read("kpagecount", 0, 64) == tuple(want.get(p, 3) for p in range(64))
+    kpage.close()
+
+
+def test_gather_finds_the_observer_in_runs_of_any_length(fake, monkeypatch):
+    # Runs short and long, next to its pages or holding them, at block edges.
+    import random
+    import struct
+    rng = random.Random(5)
+    fake.kpage("kpagecount", {pfn: 4 for pfn in range(512)}, pfns=512)
+    own = dict((rng.randrange(512), rng.randrange(1, 3)) for _ in range(12))
+    monkeypatch.setattr(pagemap, "own_page_counts", lambda *_: own)
+    kpage = pagemap.KPageReader(fake.root)
+    kpage.observer = (4096, "=Q")
+    runs = [(rng.randrange(480), rng.choice([1, 2, 7, 8, 9, 30])) for _ in range(200)]
+    [(values, _)] = kpage.gather(runs, "kpagecount")
+    assert struct.unpack("<%dQ" % (len(values) // 8), values) == tuple(
+        4 - own.get(p, 0) for pfn, n in runs for p in range(pfn, pfn + n))
     kpage.close()
 
 
@@ -511,4 +565,7 @@ def test_iomem_lookups_between_region_edges(machine):
     for paddr in sorted(set(e + d for e in edges for d in (-1, 0, 1) if e + d >= 0),
                         key=lambda a: (a * 7919) % 1000003):
         assert facts.iomem_of(paddr) == pagemap.iomem_region(regions, paddr), hex(paddr)
+        # Kept per memory block only where no edge splits the block.
+        fresh = pagemap.SystemFacts(machine.root)
+        assert facts.place_of(paddr) == (fresh.node_of(paddr), fresh.iomem_of(paddr)), hex(paddr)
     assert facts.iomem_of(0x1100000) == "System RAM > Kernel code"
