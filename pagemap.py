@@ -3013,7 +3013,7 @@ class RangeView(object):
         if only_shared:
             # Only a page mapped more than once passes; kpageflags (the zero
             # page's does not) of just the runs holding one.
-            [(counts, known)] = files  # type: Any
+            counts, known = files[0]
             flags, known_flags = (None, None) if counts is None else self.ctx.kpage.flags_where(
                 physical, lanes_matching(MatchSpec(0, 0, 0, 0, True, False), n, bytes(8 * n),
                                          counts))
