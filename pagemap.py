@@ -2589,10 +2589,10 @@ class Walker(object):
             return nxt
         reader = self.reader
         ps = reader.page_size
-        space_end = reader.address_space_end()
-        if space_end is None or vpn >= space_end // ps:
+        space_end = (reader.address_space_end() or 0) // ps     # 0: no entry at all
+        if vpn >= space_end:
             return vpn                  # a read finds the end and says why
-        stop = min(end_vpn, space_end // ps)
+        stop = min(end_vpn, space_end)
         nxt = self.scanner.next_populated(vpn, stop) if stop < end_vpn else None
         if nxt is not None:
             return nxt
