@@ -2783,10 +2783,10 @@ class Console(object):
 
     def name(self, text):
         # type: (str) -> str
-        """A message with temporary paths shown as what they stand for."""
+        """A message with temporary paths shown as what they stand for, on one line."""
         for path, alias in self.aliases:
             text = text.replace(path, alias)
-        return text.translate(CONTROLS)
+        return text.translate(CONTROLS).replace("\n", "\\n")
 
     def error(self, message):
         # type: (str) -> None

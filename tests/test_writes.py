@@ -641,7 +641,7 @@ def pagemap_entry():
     return make_entry(present=True, pfn=0x77)
 
 
-@pytest.mark.parametrize("name", ["\r", "\x85", "\u2028", "\u2029", "a\x1b]52;c;eA==\x07"])
+@pytest.mark.parametrize("name", ["a\nb", "\r", "\x85", "\u2028", "\u2029", "a\x1b]52;c;eA==\x07"])
 def test_a_hostile_path_is_one_error_line(run, name):
     code, _, err = run(["--from", name])
     assert_one_error(code, err, 6, "not a readable snapshot")
