@@ -1434,9 +1434,6 @@ class RunFormatter(object):
             return [template % ((vpn + n) * ps, n, vpn * ps) for vpn, n, raw in runs]
         # VRANGE is one width here: its padding goes into the template.
         template = "0x%%x-0x%%x%s%s" % (" " * (35 - len(self._vrange(runs[0]))), template)
-        block = vary == "paddr" and not with_pages and self._block(runs)
-        if block:
-            return [block]
         if vary == "paddr":
             out = [template % (vpn * ps, (vpn + n) * ps, "0x%x-0x%x" % (
                 (raw & mask) * ps, ((raw & mask) + n) * ps), n) for vpn, n, raw in runs]
@@ -1462,14 +1459,15 @@ class RunFormatter(object):
         if raws[-1] is None:        # beyond the address space: the last run
             return None
         lo, hi = min(raws), max(raws)   # one flags byte: then in PFN order
+        if lo >> 55 != hi >> 55:
+            return None
         template, vary = self._shapes.get(shape_key(lo)) or self._shape(shape_key(lo), lo)
         texts = dict((n, b"%9d" % n) for n in set(counts))
         top = max(texts)
         ends = [vpns[0] * ps, (vpns[-1] + counts[-1]) * ps, (lo & PM_PFRAME_MASK) * ps,
                 ((hi & PM_PFRAME_MASK) + top) * ps]
         v, v_last, p, p_last = [len("%x" % end) for end in ends]
-        if (vary != "paddr" or lo >> 55 != hi >> 55 or v != v_last or p != p_last or p > 16
-                or top >= 10 ** 9):
+        if vary != "paddr" or v != v_last or p != p_last or p > 16 or top >= 10 ** 9:
             return None
 
         def lanes(values):  # reversed: the int's big-endian bytes are then in order
