@@ -1395,7 +1395,8 @@ class RunFormatter(object):
         flags, and with them every entry between (swapped ones differ in swap
         type); addresses grow, so the first and last VRANGE bound the rest."""
         import itertools
-        block = infos is None and not self.as_json and self._block(runs)
+        # A block costs some 30 C loops over the batch: more than a % a line below ~24 runs.
+        block = infos is None and not self.as_json and len(runs) > 32 and self._block(runs)
         if block:
             return [block]
         if infos is None:
