@@ -1285,39 +1285,8 @@ def split_by_mappings(maps, start, end):
     return pieces
 
 
-RunRecord = collections.namedtuple("RunRecord",
-                                   "start end pages status entry pstart mapping page")
-RunRecord.__doc__ = ("A run of pages in one state on consecutive PFNs, ready to print; page "
-                     "the PageInfo its pages share, with --flags.")
-
-
-def run_record(vpn, pages, raw, mapping, page_size, kernel, no_page_tables):
-    # type: (int, int, Optional[int], Optional[Mapping], int, Optional[Tuple[int, int]], bool) -> RunRecord
-    """Classify one run in its mapping's context."""
-    start, end = vpn * page_size, (vpn + pages) * page_size
-    if raw is None:
-        return RunRecord(start, end, pages, "beyond-address-space", None, None, mapping, None)
-    entry = decode_entry(raw, kernel)
-    status = placed_status(entry_status(entry, page_size, 0, Privilege(None, None, False), None)[0],
-                           entry, mapping, no_page_tables)
-    pstart = entry.pfn * page_size if status == "present" else None
-    return RunRecord(start, end, pages, status, entry, pstart, mapping, None)
-
-
 RUN_HEADER = "%-35s %-35s %9s %-20s %-22s %s" % (
     "VRANGE", "PRANGE", "PAGES", "STATE", "FLAGS", "MAPPING")
-
-
-def run_json(run):
-    # type: (RunRecord) -> Dict[str, object]
-    entry = run.entry or NO_ENTRY
-    return {
-        "start": run.start, "end": run.end, "pages": run.pages, "status": run.status,
-        "entry": entry.raw, "pfn": None if run.pstart is None else entry.pfn,
-        "paddr": run.pstart, "flags": entry_flag_names(entry),
-        "swap_type": entry.swap_type, "swap_offset": entry.swap_offset,
-        "mapping": mapping_json(run.mapping), "page": page_json(run.page),
-    }
 
 
 def json_template(doc, varying, texts=()):
@@ -1382,24 +1351,34 @@ class RunFormatter(object):
     def _shape(self, key, raw):
         # type: (int, Optional[int]) -> Tuple[str, str]
         """(template, what varies: 'paddr', 'swap', 'entry' or '') for runs like raw."""
-        absent = raw is not None and not raw & (PM_PRESENT | PM_SWAP)
-        run = run_record(0, 1, raw, self.mapping, self.page_size, self.kernel,
-                         absent and self.no_page_tables())
-        entry = run.entry or NO_ENTRY
-        vary = vary_of(run.entry, run.pstart)
+        status, entry = "beyond-address-space", None
+        if raw is not None:
+            entry = decode_entry(raw, self.kernel)
+            status = placed_status(entry_status(entry, self.page_size, 0, Privilege(
+                None, None, False), None)[0], entry, self.mapping, not raw & (
+                    PM_PRESENT | PM_SWAP) and self.no_page_tables())
+        paddr = entry.pfn * self.page_size if entry and status == "present" else None
+        vary = vary_of(entry, paddr)
+        entry = entry or NO_ENTRY
         swap_hidden = entry.swapped and entry.swap_type is None
-        hidden = "hidden" if run.status == "pfn-hidden" else "swap-hidden" if swap_hidden else ""
+        hidden = "hidden" if status == "pfn-hidden" else "swap-hidden" if swap_hidden else ""
         if hidden and hidden not in self.hidden:
             self.hidden.append(hidden)
         if self.as_json:
-            template = "      " + json_template(run_json(run), VARYING[vary] + (
-                "start", "end", "pages"), ("page",) if vary == "paddr" else ())
+            # start, end and pages are filled per run, and the page with --flags.
+            template = "      " + json_template({
+                "start": 0, "end": 0, "pages": 0, "status": status, "entry": entry.raw,
+                "pfn": None if paddr is None else entry.pfn, "paddr": paddr,
+                "flags": entry_flag_names(entry), "swap_type": entry.swap_type,
+                "swap_offset": entry.swap_offset, "mapping": mapping_json(self.mapping),
+                "page": None}, VARYING[vary] + ("start", "end", "pages"),
+                ("page",) if vary == "paddr" else ())
         else:
             # After VRANGE (see _format); PRANGE: the physical run or swap slot,
             # filled per run, else fixed here.
             template = " %s %%9d %-20s %-22s %s" % (
                 "%-35s" if vary in ("paddr", "swap") else
-                "%-35s" % ("swap:hidden" if swap_hidden else "-"), run.status,
+                "%-35s" % ("swap:hidden" if swap_hidden else "-"), status,
                 ",".join(entry_flag_names(entry)) or "-",
                 mapping_label(self.mapping).replace("%", "%%"))
         self._shapes[key] = template, vary
@@ -1416,7 +1395,8 @@ class RunFormatter(object):
         flags, and with them every entry between (swapped ones differ in swap
         type); addresses grow, so the first and last VRANGE bound the rest."""
         import itertools
-        block = infos is None and not self.as_json and self._block(runs)
+        # A block costs some 30 C loops over the batch: more than a % a line below ~24 runs.
+        block = infos is None and not self.as_json and len(runs) > 32 and self._block(runs)
         if block:
             return [block]
         if infos is None:
@@ -1455,9 +1435,6 @@ class RunFormatter(object):
             return [template % ((vpn + n) * ps, n, vpn * ps) for vpn, n, raw in runs]
         # VRANGE is one width here: its padding goes into the template.
         template = "0x%%x-0x%%x%s%s" % (" " * (35 - len(self._vrange(runs[0]))), template)
-        block = vary == "paddr" and not with_pages and self._block(runs)
-        if block:
-            return [block]
         if vary == "paddr":
             out = [template % (vpn * ps, (vpn + n) * ps, "0x%x-0x%x" % (
                 (raw & mask) * ps, ((raw & mask) + n) * ps), n) for vpn, n, raw in runs]
@@ -1483,14 +1460,15 @@ class RunFormatter(object):
         if raws[-1] is None:        # beyond the address space: the last run
             return None
         lo, hi = min(raws), max(raws)   # one flags byte: then in PFN order
+        if lo >> 55 != hi >> 55:
+            return None
         template, vary = self._shapes.get(shape_key(lo)) or self._shape(shape_key(lo), lo)
         texts = dict((n, b"%9d" % n) for n in set(counts))
         top = max(texts)
         ends = [vpns[0] * ps, (vpns[-1] + counts[-1]) * ps, (lo & PM_PFRAME_MASK) * ps,
                 ((hi & PM_PFRAME_MASK) + top) * ps]
         v, v_last, p, p_last = [len("%x" % end) for end in ends]
-        if (vary != "paddr" or lo >> 55 != hi >> 55 or v != v_last or p != p_last or p > 16
-                or top >= 10 ** 9):
+        if vary != "paddr" or v != v_last or p != p_last or p > 16 or top >= 10 ** 9:
             return None
 
         def lanes(values):  # reversed: the int's big-endian bytes are then in order

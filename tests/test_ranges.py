@@ -324,9 +324,10 @@ def test_text_runs_column_by_column_as_line_by_line(page_size, monkeypatch):
         return "\n".join(pagemap.RunFormatter(m, page_size, None, None).lines(some))
     uniform = [run for run in runs if (run[2] & pagemap.PM_PFRAME_MASK) >> 20 == 1]
     assert len(pagemap.RunFormatter(m, page_size, None, None).lines(uniform)) == 1
-    fast = [text(runs[:k]) for k in (1, 2, 600)] + [text(uniform)]
+    batches = [uniform[:33], uniform[7:], runs]
+    fast = [text(batch) for batch in batches]
     monkeypatch.setattr(pagemap.RunFormatter, "_block", lambda *args: None)
-    assert fast == [text(runs[:k]) for k in (1, 2, 600)] + [text(uniform)]
+    assert fast == [text(batch) for batch in batches]
 
 
 def test_big_endian_tree_gives_the_same_runs(tmp_path, run):
