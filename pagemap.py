@@ -658,9 +658,6 @@ def add_counts(a, b):
     return type(a)(*[None if x is None or y is None else x + y for x, y in zip(a, b)])
 
 
-add_page_counts = add_counts
-
-
 def flag_lanes(flags_buf, flag):
     # type: (bytes, int) -> bytes
     """One byte per lane of little-endian kpageflags: 1 where flag (one bit) is set;
@@ -2557,7 +2554,7 @@ class PageFacts(object):
                                                           known_counts or every)) if f and c]
             flags = b"".join(flags[i:i + 8] for i in known)
             counts = b"".join(counts[i:i + 8] for i in known)
-        self.total = add_page_counts(self.total, count_page_facts(flags, counts))
+        self.total = add_counts(self.total, count_page_facts(flags, counts))
 
 
 Piece = collections.namedtuple("Piece", ("vpn", "pages", "data", "beyond"))
@@ -3574,9 +3571,9 @@ def physical_flag_counts(kpage, first, end):
     """{kpageflags value: pages} over PFNs [first, end) (end None: to the last
     PFN), and the PFN where reading stopped. Bounded reads."""
     counts, groups = collections.Counter(), collections.Counter()  # type: Any, Any
-    pfn = first
-    while end is None or pfn < end:
-        want = PHYSICAL_CHUNK if end is None else min(PHYSICAL_CHUNK, end - pfn)
+    pfn, last = first, ADDRESS_MAX if end is None else end
+    while pfn < last:
+        want = min(PHYSICAL_CHUNK, last - pfn)
         data = kpage.read_lanes("kpageflags", pfn, want) or b""
         add_flag_counts(counts, groups, data)
         pfn += len(data) // 8
