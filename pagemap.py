@@ -597,6 +597,7 @@ _MASKS = {}  # type: Dict[Tuple[int, int, int], int]
 _NONZERO = bytes([0] + [1] * 255)
 _PRESENT_OR_SWAP = bytes(1 if b & 0xC0 else 0 for b in range(256))
 _BELOW_0X80 = bytes(range(0x80))
+_SOFT_DIRTY_COUNTS = bytes(0x80 if b & 0x80 or b & 0x44 == 0x40 else 0 for b in range(256))
 _NO_SWAP_BIT = bytes(b for b in range(256) if not b & 0x40)
 _RUN_KEEP_SWAP = ~PM_PFRAME_MASK & ((1 << 64) - 1) | PM_SWAP_TYPE_MASK
 
@@ -752,10 +753,15 @@ def count_entries(buf):
             swapped += count
     soft = 0
     if present or swapped:
+        low = buf[6::8]
         try:    # ASCII decoding is one fast C pass, and fails on a byte with bit 55
-            buf[6::8].decode("ascii")
+            low.decode("ascii")
         except UnicodeDecodeError:
-            soft = _count_lanes(buf, top, n).soft_dirty
+            # Bit 55 in every lane if all are present or swapped, else where the
+            # top byte says so (VM_SOFTDIRTY mappings set it in holes too).
+            soft = len(low.translate(None, _BELOW_0X80)) if present + swapped == n else popcount(
+                int.from_bytes(top.translate(_SOFT_DIRTY_COUNTS), "little")
+                & int.from_bytes(low, "little"))
     return Counts(n, present, swapped, file_pages, exclusive, soft, 0)
 
 
