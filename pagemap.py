@@ -757,11 +757,16 @@ def count_entries(buf):
         try:    # ASCII decoding is one fast C pass, and fails on a byte with bit 55
             low.decode("ascii")
         except UnicodeDecodeError:
-            # Bit 55 in every lane if all are present or swapped, else where the
-            # top byte says so (VM_SOFTDIRTY mappings set it in holes too).
-            soft = len(low.translate(None, _BELOW_0X80)) if present + swapped == n else popcount(
-                int.from_bytes(top.translate(_SOFT_DIRTY_COUNTS), "little")
-                & int.from_bytes(low, "little"))
+            # Bit 55 of the lanes present or swapped: all of them if every lane
+            # has it (a fresh, VM_SOFTDIRTY, mapping sets it in holes too) or every
+            # lane is one; else through a mask made from the top bytes.
+            if low == low[:1] * len(low):
+                soft = present + swapped
+            elif present + swapped == n:
+                soft = len(low.translate(None, _BELOW_0X80))
+            else:
+                soft = popcount(int.from_bytes(top.translate(_SOFT_DIRTY_COUNTS), "little")
+                                & int.from_bytes(low, "little"))
     return Counts(n, present, swapped, file_pages, exclusive, soft, 0)
 
 
