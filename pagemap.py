@@ -597,6 +597,7 @@ _MASKS = {}  # type: Dict[Tuple[int, int, int], int]
 _NONZERO = bytes([0] + [1] * 255)
 _PRESENT_OR_SWAP = bytes(1 if b & 0xC0 else 0 for b in range(256))
 _BELOW_0X80 = bytes(range(0x80))
+_SOFT_DIRTY_COUNTS = bytes(0x80 if b & 0x80 or b & 0x44 == 0x40 else 0 for b in range(256))
 _NO_SWAP_BIT = bytes(b for b in range(256) if not b & 0x40)
 _RUN_KEEP_SWAP = ~PM_PFRAME_MASK & ((1 << 64) - 1) | PM_SWAP_TYPE_MASK
 
@@ -656,9 +657,6 @@ def add_counts(a, b):
     # type: (Any, Any) -> Any
     """The fieldwise sum of two Counts or two PageCounts (unknown, None, stays so)."""
     return type(a)(*[None if x is None or y is None else x + y for x, y in zip(a, b)])
-
-
-add_page_counts = add_counts
 
 
 def flag_lanes(flags_buf, flag):
@@ -755,10 +753,20 @@ def count_entries(buf):
             swapped += count
     soft = 0
     if present or swapped:
+        low = buf[6::8]
         try:    # ASCII decoding is one fast C pass, and fails on a byte with bit 55
-            buf[6::8].decode("ascii")
+            low.decode("ascii")
         except UnicodeDecodeError:
-            soft = _count_lanes(buf, top, n).soft_dirty
+            # Bit 55 of the lanes present or swapped: all of them if every lane
+            # has it (a fresh, VM_SOFTDIRTY, mapping sets it in holes too) or every
+            # lane is one; else through a mask made from the top bytes.
+            if low == low[:1] * len(low):
+                soft = present + swapped
+            elif present + swapped == n:
+                soft = len(low.translate(None, _BELOW_0X80))
+            else:
+                soft = popcount(int.from_bytes(top.translate(_SOFT_DIRTY_COUNTS), "little")
+                                & int.from_bytes(low, "little"))
     return Counts(n, present, swapped, file_pages, exclusive, soft, 0)
 
 
@@ -2535,7 +2543,7 @@ class PageFacts(object):
                                                           known_counts or every)) if f and c]
             flags = b"".join(flags[i:i + 8] for i in known)
             counts = b"".join(counts[i:i + 8] for i in known)
-        self.total = add_page_counts(self.total, count_page_facts(flags, counts))
+        self.total = add_counts(self.total, count_page_facts(flags, counts))
 
 
 Piece = collections.namedtuple("Piece", ("vpn", "pages", "data", "beyond"))
@@ -3552,9 +3560,9 @@ def physical_flag_counts(kpage, first, end):
     """{kpageflags value: pages} over PFNs [first, end) (end None: to the last
     PFN), and the PFN where reading stopped. Bounded reads."""
     counts, groups = collections.Counter(), collections.Counter()  # type: Any, Any
-    pfn = first
-    while end is None or pfn < end:
-        want = PHYSICAL_CHUNK if end is None else min(PHYSICAL_CHUNK, end - pfn)
+    pfn, last = first, ADDRESS_MAX if end is None else end
+    while pfn < last:
+        want = min(PHYSICAL_CHUNK, last - pfn)
         data = kpage.read_lanes("kpageflags", pfn, want) or b""
         add_flag_counts(counts, groups, data)
         pfn += len(data) // 8

@@ -131,6 +131,21 @@ def test_counts_of_many_kinds_of_entry():
     assert tuple(pagemap.count_entries(buf))[:6] == naive_counts(values)
 
 
+def test_soft_dirty_counts_where_every_page_or_some_are_populated():
+    # Bit 55 counts on present or swapped pages only; a fresh (VM_SOFTDIRTY)
+    # mapping sets it in holes too. Bit 55 in every lane, every lane populated,
+    # and neither are counted apart.
+    rng = random.Random(7)
+    every = [present(i, soft_dirty=rng.random() < 0.5) for i in range(1000)] + [
+        make_entry(swapped=True, swap_offset=3, soft_dirty=True)] * 5
+    holes = [1 << 55 if i % 3 else present(i, soft_dirty=True) for i in range(1000)] + [
+        make_entry(swapped=True, swap_offset=3, soft_dirty=True)] * 5
+    some = [1 << 55 if i % 3 else present(i, soft_dirty=i % 2) for i in range(1000)]
+    for values in (every, holes, some):
+        buf = struct.pack("<%dQ" % len(values), *values)
+        assert tuple(pagemap.count_entries(buf))[:6] == naive_counts(values)
+
+
 def test_top_histogram():
     assert pagemap.top_histogram(b"\x00\x81\x81\x00\xa0") == {0: 2, 0x81: 2, 0xA0: 1}
     assert pagemap.top_histogram(bytes(range(20)), limit=8) is None
