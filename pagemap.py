@@ -2995,7 +2995,7 @@ class RangeView(object):
         only_shared = spec.shared and not spec.kpf_set | spec.kpf_clear
         physical, files = self.gathered(runs, ("kpagecount",) if only_shared else KPAGE_FILES[
             :1 if spec.shared is None else 2])
-        n = sum(pages for _, pages in physical)
+        n = sum([pages for _, pages in physical])
         if only_shared:
             # Only a page mapped more than once passes; kpageflags (the zero
             # page's does not) of just the runs holding one.
@@ -3013,10 +3013,10 @@ class RangeView(object):
             flags, counts = ([values for values, _ in files] + [None])[:2]
         ok = lanes_matching(spec, n, flags, counts, known)
         if tally is not None:
-            tops = [raw >> 55 for _, _, raw in runs if raw >> 63 and raw & PM_PFRAME_MASK]
-            if len(set(tops)) == 1:
-                tally[tops[0]] += ok.count(1)
+            if len(passing) == 1:   # one kind of pagemap flags: all pages that pass
+                tally[passing.pop()] += ok.count(1)
             else:
+                tops = [raw >> 55 for _, _, raw in runs if raw >> 63 and raw & PM_PFRAME_MASK]
                 ends = list(itertools.accumulate(pages for _, pages in physical))
                 for top, first, end in zip(tops, [0] + ends, ends):
                     tally[top] += ok.count(1, first, end)
