@@ -2560,12 +2560,6 @@ class Walker(object):
             if piece.data is not None:
                 yield piece.vpn, piece.data
 
-    def find_pfn(self, vpn, end_vpn, pfn):
-        """Yield (vpn, raw entry) of the pages in [vpn, end_vpn) that map pfn."""
-        for first, buf in self.chunks(vpn, end_vpn):
-            for index in find_pfn(buf, pfn):
-                yield first + index, _lane(buf, index)
-
     def _huge_blocks(self, buf, vpn, candidates=None):
         # type: (bytes, int, Optional[List[int]]) -> Any
         """Lane indexes of the PMD blocks PAGEMAP_SCAN reports as huge pages in
@@ -3672,11 +3666,14 @@ def cmd_phys(opts, console):
         try:
             walker = Walker(reader, pmd_pages)
             for mapping in reader.maps():
-                for vpn, raw in walker.find_pfn(mapping.start // page_size,
-                                                -(-mapping.end // page_size), pfn):
-                    comm = read_text_optional(os.path.join(reader.dir, "comm")) or "?"
-                    matches.append((pid, comm.strip(), vpn * page_size + paddr % page_size, raw,
-                                    mapping, entry_flag_names(decode_entry(raw, ctx.kernel))))
+                for first, buf in walker.chunks(mapping.start // page_size,
+                                                -(-mapping.end // page_size)):
+                    for index in find_pfn(buf, pfn):
+                        raw = _lane(buf, index)
+                        comm = read_text_optional(os.path.join(reader.dir, "comm")) or "?"
+                        matches.append((pid, comm.strip(), (first + index) * page_size
+                                        + paddr % page_size, raw, mapping,
+                                        entry_flag_names(decode_entry(raw, ctx.kernel))))
         except PermissionDeniedError:
             skipped["permission denied"] += 1
         except NoProcessError as exc:
