@@ -3619,25 +3619,19 @@ def list_pids(proc_root):
     return sorted((n for n in names if parse_decimal(n) is not None), key=int)
 
 
-class Progress(object):
-    """A progress line on stderr, only on a terminal and only once a scan is slow."""
+def progress_line(err, delay=1.0):
+    # type: (Any, float) -> Any
+    """A function showing its text as the progress line on stderr, only on a
+    terminal and only once a scan is slow; "" clears the line."""
+    import time
+    after = time.time() + delay if is_terminal(err) else float("inf")
 
-    def __init__(self, err, delay=1.0):
-        import time
-        self.err = err
-        self.clock = time.time
-        self.after = self.clock() + delay if is_terminal(err) else float("inf")
-
-    def update(self, text):
+    def update(text):
         # type: (str) -> None
-        if self.clock() > self.after:
-            self.err.write("\r\x1b[K" + text)
-            self.err.flush()
-
-    def done(self):
-        # type: () -> None
-        """Clear the line (harmless where none was shown: only ever on a terminal)."""
-        self.update("")
+        if time.time() > after:
+            err.write("\r\x1b[K" + text)
+            err.flush()
+    return update
 
 
 def cmd_phys(opts, console):
@@ -3656,12 +3650,12 @@ def cmd_phys(opts, console):
     pids = ([parse_pid(p) for p in ([opts.pid] if opts.pid else []) + opts.addresses]
             or [p for p in list_pids(opts.proc_root) if p != str(own_pid(opts.proc_root))])
     pmd_pages = pmd_pages_for(opts.proc_root, page_size)  # read once, not once a process
-    progress = Progress(console.err)
+    progress = progress_line(console.err)
     matches = []  # type: List[Tuple[str, str, int, int, Mapping, List[str]]]
     skipped = collections.Counter()  # type: collections.Counter
     for i, pid in enumerate(pids):
-        progress.update("pagemap: scanning PID %s (%d of %d), %d found"
-                        % (pid, i + 1, len(pids), len(matches)))
+        progress("pagemap: scanning PID %s (%d of %d), %d found"
+                 % (pid, i + 1, len(pids), len(matches)))
         reader = ProcessReader(opts.proc_root, pid, page_size, fmt)
         try:
             walker = Walker(reader, pmd_pages)
@@ -3683,7 +3677,7 @@ def cmd_phys(opts, console):
             skipped["unreadable"] += 1
         finally:
             reader.close()
-    progress.done()
+    progress("")
     page = physical_page_info(ctx, pfn, paddr) if opts.flags else None
     if opts.json:
         console.json({
