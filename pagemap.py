@@ -1538,7 +1538,10 @@ def human_size(nbytes):
     return "%.1f %siB" % (nbytes / 1024.0 ** power, "KMGT"[power - 1])
 
 
-SUMMARY_FIELDS = ("resident", "swapped", "file", "exclusive", "soft_dirty", "huge")
+# A summary's byte counts in JSON key order; the text shows the first six
+# columns, with --flags all of them.
+SUMMARY_KEYS = ("resident", "swapped", "file", "exclusive", "soft_dirty",
+                "huge") + PageCounts._fields
 SUMMARY_ROW = "%-16s %-16s %-4s %12s %s  %s"
 COLUMN_TITLES = "RSS SWAP FILE EXCL SDIRTY HUGE THP HUGETLB KSM ZERO SHARED DIRTY LOCKED USS PSS"
 
@@ -1547,76 +1550,24 @@ COLUMN_TITLES = "RSS SWAP FILE EXCL SDIRTY HUGE THP HUGETLB KSM ZERO SHARED DIRT
 MappingSummary = collections.namedtuple("MappingSummary", "mapping counts status facts")
 
 
-def summary_fields(with_facts):
-    # type: (bool) -> Tuple[str, ...]
-    return SUMMARY_FIELDS + (PageCounts._fields if with_facts else ())
-
-
-def summary_values(counts, facts, page_size, with_facts):
-    # type: (Counts, Optional[PageCounts], int, bool) -> List[Optional[int]]
-    """Bytes for summary_fields(with_facts); None where unknown."""
-    shown = (facts or (None,) * len(PageCounts._fields)) if with_facts else ()
-    return [None if v is None else int(round(page_size * v)) for v in counts[1:] + shown]
+def summary_values(counts, facts, page_size):
+    # type: (Counts, Optional[PageCounts], int) -> List[Optional[int]]
+    """Bytes for SUMMARY_KEYS; None where unknown (facts None: all of them)."""
+    return [None if v is None else int(round(page_size * v))
+            for v in counts[1:] + (facts or (None,) * len(PageCounts._fields))]
 
 
 def summary_header(with_facts):
     # type: (bool) -> str
-    titles = COLUMN_TITLES.split()[:len(summary_fields(with_facts))]
+    titles = COLUMN_TITLES.split()[:len(SUMMARY_KEYS) if with_facts else 6]
     return SUMMARY_ROW % ("START", "END", "PERM", "SIZE_KIB", " ".join(
         "%11s" % (title + "_KIB") for title in titles), "MAPPING")
 
 
-def _summary_line(start, end, perms, size, values, label):
+def summary_line(start, end, perms, size, values, label):
     # type: (str, str, str, int, List[Optional[int]], str) -> str
     return SUMMARY_ROW % (start, end, perms, size // 1024, " ".join(
         "%11s" % ("-" if v is None else v // 1024) for v in values), label)
-
-
-def format_summary_row(row, page_size, with_facts=False):
-    # type: (MappingSummary, int, bool) -> str
-    m = row.mapping
-    label = m.path or "[anonymous]"
-    values = summary_values(row.counts, row.facts, page_size, with_facts)
-    if row.status != "ok":
-        values = [None] * len(values)
-        label += " (%s)" % row.status
-    return _summary_line("%x" % m.start, "%x" % m.end, m.perms, m.end - m.start, values, label)
-
-
-def summary_totals(rows):
-    # type: (List[MappingSummary]) -> Tuple[Counts, Optional[PageCounts], int]
-    total = ZERO_COUNTS
-    facts = None  # type: Optional[PageCounts]
-    for row in rows:
-        total = add_counts(total, row.counts)
-        if row.facts is not None:
-            facts = add_counts(facts or ZERO_PAGE_COUNTS, row.facts)
-    return total, facts, sum(row.mapping.end - row.mapping.start for row in rows)
-
-
-def format_summary_total(rows, page_size, with_facts=False):
-    # type: (List[MappingSummary], int, bool) -> List[str]
-    total, facts, size = summary_totals(rows)
-    vals = summary_values(total, facts, page_size, with_facts)
-    resident, swapped, shared, exclusive = [human_size(v or 0) for v in vals[:4]]
-    huge = "huge pages unknown" if vals[5] is None else human_size(vals[5]) + " in huge pages"
-    lines = [_summary_line("total", "", "", size, vals, "%d mappings" % len(rows)),
-             "%s mapped, %s resident (%s file or shared, %s exclusive), %s swapped, %s" % (
-                 human_size(size), resident, shared, exclusive, swapped, huge)]
-    if with_facts and facts is not None:
-        lines.append("USS %s, PSS %s (from map counts of resident pages; the zero page "
-                     "counts in neither)" % (human_size(int(facts.uss * page_size)),
-                                             human_size(int(facts.pss * page_size))))
-    return lines
-
-
-def summary_json(row, page_size, with_facts=False):
-    # type: (MappingSummary, int, bool) -> Dict[str, object]
-    doc = dict(mapping_json(row.mapping) or {}, size=row.mapping.end - row.mapping.start,
-               status=row.status)
-    doc.update(zip(summary_fields(True), summary_values(
-        row.counts, row.facts if with_facts else None, page_size, True)))
-    return doc
 
 
 PICTURE_PLAIN = {"full": "#", "some": "+", "swapped": "s", "none": ".", "huge": "H",
@@ -2595,12 +2546,6 @@ class Walker(object):
             if piece.data is not None:
                 yield piece.vpn, piece.data
 
-    def find_pfn(self, vpn, end_vpn, pfn):
-        """Yield (vpn, raw entry) of the pages in [vpn, end_vpn) that map pfn."""
-        for first, buf in self.chunks(vpn, end_vpn):
-            for index in find_pfn(buf, pfn):
-                yield first + index, _lane(buf, index)
-
     def _huge_blocks(self, buf, vpn, candidates=None):
         # type: (bytes, int, Optional[List[int]]) -> Any
         """Lane indexes of the PMD blocks PAGEMAP_SCAN reports as huge pages in
@@ -3330,37 +3275,54 @@ def cmd_summary(opts, console, reader, ctx):
     chars, width = picture_style(console.out)
     hugetlb = hugetlb_in_use(reader.proc_root)
     swap = not view.spec and ctx.swaps != []
+    columns = len(SUMMARY_KEYS) if opts.flags else 6
     if not opts.json:
         console.write("legend: " + "  ".join("%s %s" % (chars[k], name) for name, k in
                                             PICTURE_LEGEND) if opts.picture else
                       summary_header(opts.flags))
-    rows = []
     docs = []
-    for mapping in reader.maps():
-        row = summarize_mapping(view, mapping, facts, hugetlb, swap)
-        rows.append(row)
+    total, total_facts, size, shmem = ZERO_COUNTS, None, 0, 0
+    for m in reader.maps():
+        row = summarize_mapping(view, m, facts, hugetlb, swap)
         if row.counts.huge is None:
             console.warn("huge", "huge pages unknown: without PAGEMAP_SCAN (Linux 6.7+) only "
                          "PFNs show them, hidden here: " + hidden_pfn_reason(ctx.priv))
-        doc = summary_json(row, ps, opts.flags) if opts.json else {}
+        values = summary_values(row.counts, row.facts, ps)
+        doc = dict(zip(SUMMARY_KEYS, values), size=m.end - m.start, status=row.status,
+                   **mapping_json(m) or {}) if opts.json else {}
         if opts.picture:
             doc["picture"] = picture_strip(view.walker, row, width, chars)
         docs.append(doc)
+        label = m.path or "[anonymous]"
+        ok = row.status == "ok"
         if not opts.json:
-            console.write("%-33s %s |%s| %s" % ("%x-%x" % (mapping.start, mapping.end),
-                                                mapping.perms, doc["picture"],
-                                                mapping.path or "[anonymous]")
-                          if opts.picture else format_summary_row(row, ps, opts.flags))
+            console.write("%-33s %s |%s| %s" % ("%x-%x" % (m.start, m.end), m.perms,
+                                                doc["picture"], label) if opts.picture else
+                          summary_line("%x" % m.start, "%x" % m.end, m.perms, m.end - m.start,
+                                       values[:columns] if ok else [None] * columns,
+                                       label if ok else "%s (%s)" % (label, row.status)))
+        total = add_counts(total, row.counts)
+        if row.facts is not None:
+            total_facts = add_counts(total_facts or ZERO_PAGE_COUNTS, row.facts)
+        size += m.end - m.start
+        shmem += row.counts.swapped if m.shared else 0
+    values = summary_values(total, total_facts, ps)
     if opts.json:
-        total, total_facts, size = summary_totals(rows)
         doc = json_head(reader.number, ps, ctx.kernel)
-        doc.update(mappings=docs, total=dict(zip(summary_fields(True), summary_values(
-            total, total_facts, ps, True)), size=size, mappings=len(rows)))
+        doc.update(mappings=docs, total=dict(zip(SUMMARY_KEYS, values), size=size,
+                                             mappings=len(docs)))
         console.json(doc)
     elif not opts.picture:
-        for line in format_summary_total(rows, ps, opts.flags):
-            console.write(line)
-        shmem = sum(r.counts.swapped for r in rows if r.mapping.shared)
+        resident, swapped, shared, exclusive = [human_size(v or 0) for v in values[:4]]
+        console.write(summary_line("total", "", "", size, values[:columns],
+                                   "%d mappings" % len(docs)))
+        console.write("%s mapped, %s resident (%s file or shared, %s exclusive), %s swapped, %s" % (
+            human_size(size), resident, shared, exclusive, swapped, "huge pages unknown"
+            if values[5] is None else human_size(values[5]) + " in huge pages"))
+        if opts.flags and total_facts is not None:
+            console.write("USS %s, PSS %s (from map counts of resident pages; the zero page "
+                          "counts in neither)" % (human_size(int(total_facts.uss * ps)),
+                                                  human_size(int(total_facts.pss * ps))))
         if shmem:
             console.write("%s of shared memory swapped (from smaps: the kernel keeps no swap "
                           "entries for shared pages in page tables)" % human_size(shmem * ps))
@@ -3643,25 +3605,19 @@ def list_pids(proc_root):
     return sorted((n for n in names if parse_decimal(n) is not None), key=int)
 
 
-class Progress(object):
-    """A progress line on stderr, only on a terminal and only once a scan is slow."""
+def progress_line(err, delay=1.0):
+    # type: (Any, float) -> Any
+    """A function showing its text as the progress line on stderr, only on a
+    terminal and only once a scan is slow; "" clears the line."""
+    import time
+    after = time.time() + delay if is_terminal(err) else float("inf")
 
-    def __init__(self, err, delay=1.0):
-        import time
-        self.err = err
-        self.clock = time.time
-        self.after = self.clock() + delay if is_terminal(err) else float("inf")
-
-    def update(self, text):
+    def update(text):
         # type: (str) -> None
-        if self.clock() > self.after:
-            self.err.write("\r\x1b[K" + text)
-            self.err.flush()
-
-    def done(self):
-        # type: () -> None
-        """Clear the line (harmless where none was shown: only ever on a terminal)."""
-        self.update("")
+        if time.time() > after:
+            err.write("\r\x1b[K" + text)
+            err.flush()
+    return update
 
 
 def cmd_phys(opts, console):
@@ -3680,21 +3636,24 @@ def cmd_phys(opts, console):
     pids = ([parse_pid(p) for p in ([opts.pid] if opts.pid else []) + opts.addresses]
             or [p for p in list_pids(opts.proc_root) if p != str(own_pid(opts.proc_root))])
     pmd_pages = pmd_pages_for(opts.proc_root, page_size)  # read once, not once a process
-    progress = Progress(console.err)
+    progress = progress_line(console.err)
     matches = []  # type: List[Tuple[str, str, int, int, Mapping, List[str]]]
     skipped = collections.Counter()  # type: collections.Counter
     for i, pid in enumerate(pids):
-        progress.update("pagemap: scanning PID %s (%d of %d), %d found"
-                        % (pid, i + 1, len(pids), len(matches)))
+        progress("pagemap: scanning PID %s (%d of %d), %d found"
+                 % (pid, i + 1, len(pids), len(matches)))
         reader = ProcessReader(opts.proc_root, pid, page_size, fmt)
         try:
             walker = Walker(reader, pmd_pages)
             for mapping in reader.maps():
-                for vpn, raw in walker.find_pfn(mapping.start // page_size,
-                                                -(-mapping.end // page_size), pfn):
-                    comm = read_text_optional(os.path.join(reader.dir, "comm")) or "?"
-                    matches.append((pid, comm.strip(), vpn * page_size + paddr % page_size, raw,
-                                    mapping, entry_flag_names(decode_entry(raw, ctx.kernel))))
+                for first, buf in walker.chunks(mapping.start // page_size,
+                                                -(-mapping.end // page_size)):
+                    for index in find_pfn(buf, pfn):
+                        raw = _lane(buf, index)
+                        comm = read_text_optional(os.path.join(reader.dir, "comm")) or "?"
+                        matches.append((pid, comm.strip(), (first + index) * page_size
+                                        + paddr % page_size, raw, mapping,
+                                        entry_flag_names(decode_entry(raw, ctx.kernel))))
         except PermissionDeniedError:
             skipped["permission denied"] += 1
         except NoProcessError as exc:
@@ -3704,7 +3663,7 @@ def cmd_phys(opts, console):
             skipped["unreadable"] += 1
         finally:
             reader.close()
-    progress.done()
+    progress("")
     page = physical_page_info(ctx, pfn, paddr) if opts.flags else None
     if opts.json:
         console.json({

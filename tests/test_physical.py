@@ -434,14 +434,14 @@ def test_progress_only_on_a_slow_terminal():
         def isatty(self):
             return True
     err = Tty()
-    progress = pagemap.Progress(err, delay=0)
-    progress.update("pagemap: scanning PID 1 (1 of 9)")
-    progress.done()
+    progress = pagemap.progress_line(err, delay=0)
+    progress("pagemap: scanning PID 1 (1 of 9)")
+    progress("")
     assert "scanning PID 1" in err.getvalue() and err.getvalue().endswith("\r\x1b[K")
     quiet = io.StringIO()
-    progress = pagemap.Progress(quiet, delay=0)
-    progress.update("x")
-    progress.done()
+    progress = pagemap.progress_line(quiet, delay=0)
+    progress("x")
+    progress("")
     assert quiet.getvalue() == ""
 
 
