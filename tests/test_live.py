@@ -13,6 +13,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -156,8 +157,7 @@ def test_exited_process(capsys):
 SWAP_PRIORITY = 32767
 
 
-@pytest.fixture
-def swapfile(tmp_path):
+def own_swap_area(tmp_path):
     """A small swap file, enabled for the test and removed after."""
     if not IS_ROOT or not shutil.which("mkswap") or not shutil.which("swapon"):
         pytest.skip("needs root with mkswap/swapon")
@@ -176,6 +176,21 @@ def swapfile(tmp_path):
         yield path
     finally:
         subprocess.run(["swapoff", path])
+
+
+@pytest.fixture
+def swapfile(tmp_path):
+    """Our swap area, one test run at a time on this machine: a run beside this
+    one (CI, a colleague) would share the writes at the same priority, and its
+    swapoff would swap our pages back in while we count them."""
+    import fcntl
+    lock = os.open(os.path.join(tempfile.gettempdir(), "pagemap-tests-swap.lock"),
+                   os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield from own_swap_area(tmp_path)
+    finally:
+        os.close(lock)
 
 
 def test_paged_out_page_is_swapped_to_our_area(swapfile):

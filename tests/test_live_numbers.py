@@ -124,19 +124,29 @@ def test_shared_anonymous_memory_paged_out_counts_as_swap(swapfile):  # noqa: F8
         if smaps_sum(addr, "Swap"):
             break
         time.sleep(0.2)
-    swap = smaps_sum(addr, "Swap")
-    if not swap:
+    if not smaps_sum(addr, "Swap"):
         pytest.skip("the kernel paged out no shared memory")
-    row = own_row(addr)
-    assert row["swapped"] == smaps_sum(addr, "Swap") and row["swapped"] > 0
-    assert row["resident"] == smaps_sum(addr, "Rss")
+    assert_swap_agrees(addr)
     with forked_child():
-        row = own_row(addr)
-        assert row["swapped"] == smaps_sum(addr, "Swap") and row["swapped"] > 0
-        assert row["resident"] == smaps_sum(addr, "Rss")
-    code, out, _ = call(["self"])
-    assert "shared memory swapped" in out.splitlines()[-1]
+        assert_swap_agrees(addr)
     del m
+
+
+def assert_swap_agrees(addr):
+    """The row and smaps, read while smaps stays the same: a test run beside this
+    one may turn its swap area off, swapping some of these pages back in (areas of
+    one priority share the writes)."""
+    for _ in range(10):
+        before = smaps_sum(addr, "Swap"), smaps_sum(addr, "Rss")
+        row = own_row(addr)
+        _, out, _ = call(["self"])
+        if (smaps_sum(addr, "Swap"), smaps_sum(addr, "Rss")) == before:
+            if not before[0]:
+                pytest.skip("this mapping's pages were all swapped back in")
+            assert (row["swapped"], row["resident"]) == before
+            assert "shared memory swapped" in out.splitlines()[-1]
+            return
+    pytest.skip("this mapping's swap kept changing (another swap area going off?)")
 
 
 def huge_pages_visible():
