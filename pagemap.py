@@ -3010,37 +3010,43 @@ class RangeView(object):
     def each_json(self, span):
         """Yield lists of the --each JSON objects of a span's pages (not with
         --flags): a template per mapping and shape_key, made from its first
-        page's Translation, then one % a page, at most RUN_BATCH pages a list."""
+        page's Translation, then one % a page, at most RUN_BATCH pages a list.
+        The pages of runs of one shape flow from C-level iterators: Python
+        works per page and per stretch, not per run."""
+        import itertools
         ps = self.reader.page_size
         shapes = {}  # type: Dict[Tuple[int, int], Tuple[str, str]]
         out = []  # type: List[str]
         for mapping, runs in self.shown_batches(span):
-            for vpn, pages, raw in runs:
-                key = (mapping.start if mapping else -1, shape_key(raw))
+            for key, stretch in itertools.groupby(runs, lambda run: shape_key(run[2])):
+                stretch = list(stretch)
+                key = (mapping.start if mapping else -1, key)
                 if key not in shapes:
-                    tr = self.page_translation(mapping, vpn * ps, raw)
+                    tr = self.page_translation(mapping, stretch[0][0] * ps, stretch[0][2])
                     vary = vary_of(tr.entry, tr.paddr)
                     shapes[key] = "      " + json_template(translation_json(tr),
                                                            VARYING[vary] + ("vaddr",)), vary
                 template, vary = shapes[key]
-                raws = () if vary in ("", "entry") else self.page_entries(vpn, pages, raw)
-                for first in range(0, pages, RUN_BATCH):
-                    vaddrs = range((vpn + first) * ps, (vpn + min(pages, first + RUN_BATCH)) * ps,
-                                   ps)
+                pages = zip(itertools.chain.from_iterable(
+                    itertools.repeat(raw, n) if vary in ("", "entry") else self.page_entries(
+                        vpn, n, raw) for vpn, n, raw in stretch), itertools.chain.from_iterable(
+                    range(vpn * ps, (vpn + n) * ps, ps) for vpn, n, _ in stretch))
+                while True:
+                    some = itertools.islice(pages, RUN_BATCH - len(out))
                     if vary == "paddr":     # values in the order of their keys
                         out.extend(template % (e, (e & PM_PFRAME_MASK) * ps, e & PM_PFRAME_MASK, v)
-                                   for e, v in zip(raws[first:], vaddrs))
+                                   for e, v in some)
                     elif vary == "swap":
                         out.extend(template % (e, (e & PM_PFRAME_MASK) >> PM_SWAP_TYPE_BITS,
-                                               e & PM_SWAP_TYPE_MASK, v)
-                                   for e, v in zip(raws[first:], vaddrs))
+                                               e & PM_SWAP_TYPE_MASK, v) for e, v in some)
                     elif vary:
-                        out.extend(template % (raw, v) for v in vaddrs)
+                        out.extend(template % pair for pair in some)
                     else:
-                        out.extend(template % (v,) for v in vaddrs)
-                    if len(out) >= RUN_BATCH:
-                        yield out
-                        out = []
+                        out.extend(template % (v,) for _, v in some)
+                    if len(out) < RUN_BATCH:
+                        break
+                    yield out
+                    out = []
         if out:
             yield out
 

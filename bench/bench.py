@@ -218,6 +218,11 @@ def bench_outputs(rounds, pid, regions, limit):
                    ratios(lambda: main_time([p, full]), c_list, rounds))
         show_ratio("listing of 1 GiB full, --json", "pmlimit list",
                    ratios(lambda: main_time([p, full, "--json"]), c_list, rounds))
+        for extra in ([], ["--json"]):   # CPU time: steadier on a busy machine
+            show_ratio("CPU of the listing of 1 GiB full, %s" % " ".join(extra or ["text"]),
+                       "CPU of pmlimit list", ratios(
+                           lambda e=extra: cpu_per_rep(lambda: main_time([p, full] + e), 1),
+                           lambda: pmlimit_cpu(limit, pid, "list", 1, full), rounds))
     show_ratio("listing of 1 GiB full, --flags", "the same listing without it",
                ratios(lambda: main_time([p, full, "--flags"]), lambda: main_time([p, full]),
                       rounds))
