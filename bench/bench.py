@@ -278,10 +278,10 @@ def bench_physical(reps):
             off += len(data)
     pfns = read_all()
     full = median_time(lambda: pagemap.physical_flag_counts(kpage, 0, None), reps)
-    r = ratios(lambda: median_time(lambda: pagemap.physical_flag_counts(kpage, 0, None), 1),
-               lambda: median_time(read_all, 1), reps)
+    r = ratios(lambda: cpu_per_rep(lambda: pagemap.physical_flag_counts(kpage, 0, None), 1),
+               lambda: cpu_per_rep(read_all, 1), reps)
     kpage.close()
-    print("--physical: %d PFNs (%s) counted in %.3f s (%.1f M PFN/s), %.2fx (%.2f-%.2f) "
+    print("--physical: %d PFNs (%s) counted in %.3f s (%.1f M PFN/s), CPU %.2fx (%.2f-%.2f) "
           "reading kpageflags alone" % (pfns, pagemap.human_size(
               pfns * pagemap.system_page_size()), full, pfns / full / 1e6, r[0], r[1], r[2]))
 
