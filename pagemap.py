@@ -3228,14 +3228,6 @@ def read_meminfo(proc_root):
                                                                   text, re.M))
 
 
-def hugetlb_in_use(proc_root):
-    # type: (str) -> bool
-    """False only where meminfo says no hugetlb page exists (Hugetlb, all sizes, 4.8+;
-    else HugePages_Total): then no mapping needs smaps to tell hugetlb from THP."""
-    meminfo = read_meminfo(proc_root)
-    return meminfo.get("Hugetlb", meminfo.get("HugePages_Total", 1)) > 0
-
-
 def picture_strip(walker, row, width, chars):
     # type: (Walker, MappingSummary, int, Dict[str, str]) -> str
     """One character per block of pages of a mapping."""
@@ -3279,7 +3271,10 @@ def cmd_summary(opts, console, reader, ctx):
     facts = PageFacts(ctx.kpage) if opts.flags else None
     view = RangeView(reader, ctx, match_spec(opts))
     chars, width = picture_style(console.out)
-    hugetlb = hugetlb_in_use(reader.proc_root)
+    # No hugetlb page in use, says meminfo (Hugetlb, all sizes, 4.8+; else
+    # HugePages_Total): then no mapping needs smaps to tell hugetlb from THP.
+    meminfo = read_meminfo(reader.proc_root)
+    hugetlb = meminfo.get("Hugetlb", meminfo.get("HugePages_Total", 1)) > 0
     swap = not view.spec and ctx.swaps != []
     columns = len(SUMMARY_KEYS) if opts.flags else 6
     if not opts.json:
@@ -3921,12 +3916,11 @@ def cmd_decode(opts, console):
     # type: (Namespace, Console) -> int
     """Decode raw entry values with no process at all."""
     page_size = opts.page_size or system_page_size()
-    values = [parse_entry_value(v) for v in opts.decode]
     kernel = opts.kernel_version or running_kernel(opts.proc_root)
     priv = Privilege(None, None, False)
     results = []
     code = EXIT_OK
-    for raw in values:
+    for raw in map(parse_entry_value, opts.decode):
         entry = decode_entry(raw, kernel)
         status, note, paddr = entry_status(entry, page_size, 0, priv, None)
         if not opts.kernel_version and looks_like_old_layout(raw):
