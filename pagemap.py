@@ -1678,6 +1678,7 @@ class ProcessReader(object):
         self.fd = None  # type: Optional[int]
         self._end = None  # type: Optional[int]
         self._scanner = None  # type: Any
+        self._pmd_pages = None  # type: Optional[int]
         self.forget_maps()
         try:    # the numeric PID: 'self' resolved through its symlink; None if unknown
             self.number = int(pid if pid.isdigit() else os.readlink(self.dir))  # type: Optional[int]
@@ -1870,8 +1871,11 @@ class ProcessReader(object):
     @property
     def pmd_pages(self):
         # type: () -> int
-        """Pages in a PMD-sized huge page of this system (or captured one)."""
-        return pmd_pages_for(self.proc_root, self.page_size)
+        """Pages in a PMD-sized huge page of this system (or captured one), read
+        once: every page of --each --flags asks."""
+        if not self._pmd_pages:
+            self._pmd_pages = pmd_pages_for(self.proc_root, self.page_size)
+        return self._pmd_pages
 
     def scanner(self):
         # type: () -> Any

@@ -427,6 +427,22 @@ def test_ranges_with_flags_split_by_page_facts(fake, run):
     assert "  page: flags UPTODATE,LRU,MMAP,ANON,SWAPBACKED" in out
 
 
+def test_pmd_size_read_once_a_run_not_once_a_page(fake, run, monkeypatch):
+    # Each present page of --each --flags (and each address looked up) asks for its
+    # huge page, which needs the PMD size: sysfs is read once a reader, not per page.
+    match_tree(fake)
+    calls = []
+    real = pagemap.pmd_pages_for
+    monkeypatch.setattr(pagemap, "pmd_pages_for", lambda *a: calls.append(a) or real(*a))
+    asked = []
+    for pages in (1, 6):
+        del calls[:]
+        code, out, _ = run(argv(fake, "--flags", "--each", PID, "%x+%x" % (ANON, pages * PAGE)))
+        assert code == 0 and out.count("  page: flags ") == pages
+        asked.append(len(calls))
+    assert asked[0] == asked[1] <= 2
+
+
 def test_progress_only_on_a_slow_terminal():
     import io
 
