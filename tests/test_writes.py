@@ -428,10 +428,13 @@ def test_capture_interrupted_leaves_nothing(fake, run, tmp_path, monkeypatch, si
     assert signal.getsignal(signum) == before
 
 
-def test_capture_interrupted_while_zipping_a_member(fake, run, tmp_path, monkeypatch):
-    """Ctrl-C as zipfile opens a member (before its own 'with' can close it): zipfile
-    then refuses to close the archive (3.6+); that must not replace the interrupt
-    with a traceback, now or when the archive is collected."""
+@pytest.mark.parametrize("where", ["open", "write"])
+def test_capture_interrupted_while_zipping_a_member(fake, run, tmp_path, monkeypatch, where):
+    """Ctrl-C as zipfile opens a member (before its own 'with' can close it) or
+    while it is copied: zipfile then refuses to close the archive (3.6+); that must
+    not replace the interrupt with a traceback, now or when the archive is
+    collected. (Python 3.13+ also logs the failed close of a member opened but
+    never handed over, as in the "open" case: that one is not asserted.)"""
     unraisable = []
     monkeypatch.setattr(sys, "unraisablehook", unraisable.append, raising=False)  # 3.8+
     rich_tree(fake)
@@ -441,13 +444,19 @@ def test_capture_interrupted_while_zipping_a_member(fake, run, tmp_path, monkeyp
         member = real(self, name, mode, **kwargs)
         if mode == "w":
             member.write(b"x")
-            raise KeyboardInterrupt()
+            if where == "open":
+                raise KeyboardInterrupt()
+            member.write = interrupt
         return member
+
+    def interrupt(data):
+        raise KeyboardInterrupt()
     monkeypatch.setattr(zipfile.ZipFile, "open", half)
     code, _, err = run(argv(fake, PID, "--capture", str(tmp_path / "snap.zip")))
     gc.collect()
     assert (code, err) == (130, "") and sorted(os.listdir(str(tmp_path))) == ["proc"]
-    assert unraisable == []
+    if where == "write" or sys.version_info < (3, 13):
+        assert unraisable == []
 
 
 @pytest.mark.parametrize("stage", ["write_sparse", "cmd_process"])
