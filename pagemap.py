@@ -2134,32 +2134,6 @@ class KPageReader(object):
         1 where known); (None, None) if the file is unreadable."""
         return [self._gather(name, runs) for name in names]
 
-    def flags_where(self, runs, wanted):
-        # type: (List[Tuple[int, int]], bytes) -> Tuple[Optional[bytes], Optional[bytes]]
-        """kpageflags of PFN runs as gather gives them, read only for the runs
-        holding a page marked 1 in wanted (one byte a page of the runs, one
-        after another); 0 and known elsewhere."""
-        import bisect
-        import itertools
-        ends = list(itertools.accumulate(count for _, count in runs))
-        chosen = []  # type: List[int]
-        lane = wanted.find(1)
-        while lane >= 0:
-            chosen.append(bisect.bisect_right(ends, lane))
-            lane = wanted.find(1, ends[chosen[-1]])
-        values, known = self._gather("kpageflags", [runs[r] for r in chosen])
-        if values is None:
-            return None, None
-        out, whole = bytearray(8 * len(wanted)), bytearray(b"\1" * len(wanted))
-        lane = 0
-        for r in chosen:
-            first = ends[r] - runs[r][1]
-            out[8 * first:8 * ends[r]] = values[8 * lane:8 * (lane + runs[r][1])]
-            if known is not None:
-                whole[first:ends[r]] = known[lane:lane + runs[r][1]]
-            lane += runs[r][1]
-        return bytes(out), None if known is None else bytes(whole)
-
     def _gather(self, name, runs):
         # type: (str, List[Tuple[int, int]]) -> Tuple[Optional[bytes], Optional[bytes]]
         # One pread a run in a comprehension: the kernel's ~0.5 us a read costs
@@ -2941,25 +2915,30 @@ class RangeView(object):
             for _, pages, raw in runs:
                 tally[raw >> 55] += pages
             return []
-        only_shared = spec.shared and not spec.kpf_set | spec.kpf_clear
-        physical, files = self.gathered(runs, ("kpagecount",) if only_shared else KPAGE_FILES[
-            :1 if spec.shared is None else 2])
+        if spec.shared and not spec.kpf_set | spec.kpf_clear:
+            # Only a page mapped more than once passes: kpageflags (for the zero
+            # page's, which does not) read with its count again for just the
+            # runs holding one, found by jumps between them.
+            import bisect
+            runs = [run for run in runs if run[2] >> 63 and run[2] & PM_PFRAME_MASK]
+            physical, [(counts, _)] = self.gathered(runs, ("kpagecount",))
+            if counts is None:
+                return []
+            many = lanes_matching(spec, len(counts) // 8, bytes(len(counts)), counts)
+            ends = list(itertools.accumulate(pages for _, pages in physical))
+            chosen = []  # type: List[int]
+            lane = many.find(1)
+            while lane >= 0:
+                chosen.append(bisect.bisect_right(ends, lane))
+                lane = many.find(1, ends[chosen[-1]])
+            runs = [runs[r] for r in chosen]
+        physical, files = self.gathered(runs, KPAGE_FILES[:1 if spec.shared is None else 2])
         n = sum([pages for _, pages in physical])
-        if only_shared:
-            # Only a page mapped more than once passes; kpageflags (the zero
-            # page's does not) of just the runs holding one.
-            counts, known = files[0]
-            flags, known_flags = (None, None) if counts is None else self.ctx.kpage.flags_where(
-                physical, lanes_matching(MatchSpec(0, 0, 0, 0, True, False), n, bytes(8 * n),
-                                         counts))
-            if known_flags is not None:
-                known = bytes(map(min, known or known_flags, known_flags))
-        else:
-            known = None
-            for _, part in files:   # a page is known where each file reaches it
-                if part is not None:
-                    known = part if known is None else bytes(map(min, known, part))
-            flags, counts = ([values for values, _ in files] + [None])[:2]
+        known = None
+        for _, part in files:       # a page is known where each file reaches it
+            if part is not None:
+                known = part if known is None else bytes(map(min, known, part))
+        flags, counts = ([values for values, _ in files] + [None])[:2]
         ok = lanes_matching(spec, n, flags, counts, known)
         if tally is not None:
             if len(passing) == 1:   # one kind of pagemap flags: all pages that pass

@@ -538,23 +538,22 @@ def test_gather_reads_close_runs_together(fake, monkeypatch):
     assert pagemap.KPageReader(fake.root).gather([], "kpageflags") == [(b"", None)]
 
 
-def test_flags_where_reads_only_the_runs_asked_for(fake, monkeypatch):
-    # Runs holding a wanted page are read (a PFN past the file's end unknown);
-    # the others are 0 and known, without a read.
-    import struct
-    fake.kpage("kpageflags", {pfn: 1000 + pfn for pfn in range(100)}, pfns=100)
-    kpage = pagemap.KPageReader(fake.root)
+def test_match_shared_reads_kpageflags_only_for_the_runs_holding_a_shared_page(
+        fake, run, monkeypatch):
+    # kpageflags is read only for the runs holding a page of map count above 1
+    # (page 3, and the zero page 4 beside 5); a PFN past the file's end is
+    # unknown and never passes (page 5, mapped twice).
+    match_tree(fake)
+    fake.kpage("kpagecount", {0x505: 2})
+    with open(os.path.join(fake.root, "kpageflags"), "r+b") as f:
+        f.truncate(0x505 * 8)
     reads = []
-    real = kpage._gather
-    monkeypatch.setattr(kpage, "_gather", lambda name, runs: reads.append(runs) or real(name, runs))
-    runs = [(10, 3), (50, 2), (98, 4), (20, 1)]
-    wanted = bytes([0, 0, 1, 0, 0, 0, 1, 0, 0, 0])
-    values, known = kpage.flags_where(runs, wanted)
-    assert reads == [[(10, 3), (98, 4)]]
-    assert struct.unpack("<10Q", values) == (1010, 1011, 1012, 0, 0, 1098, 1099, 0, 0, 0)
-    assert list(bytearray(known)) == [1, 1, 1, 1, 1, 1, 1, 0, 0, 1]
-    assert kpage.flags_where(runs, bytes(10)) == (bytes(80), None)
-    kpage.close()
+    real = pagemap.KPageReader._gather
+    monkeypatch.setattr(pagemap.KPageReader, "_gather",
+                        lambda self, name, runs: reads.append((name, runs))
+                        or real(self, name, runs))
+    assert match_runs(run, fake, "shared") == ([3], [1])
+    assert [runs for name, runs in reads if name == "kpageflags"] == [[(0x503, 1), (0x504, 2)]]
 
 
 def test_gather_leaves_the_observer_out_of_each_run(fake, monkeypatch):
