@@ -2184,40 +2184,44 @@ class SystemFacts(object):
         # type: (str) -> None
         self.proc_root = proc_root
         self.sys_root = os.path.join(os.path.dirname(proc_root.rstrip("/")) or "/", "sys")
-        self._nodes = None  # type: Optional[Tuple[int, Dict[int, int]]]
-        self._iomem = None  # type: Optional[List[IomemRegion]]
-        self._iomem_chains = {}  # type: Dict[int, Optional[str]]
+        self._places = None  # type: Optional[Dict[Any, Tuple[Optional[int], Optional[str]]]]
         self._cgroups = None  # type: Optional[Dict[int, str]]
-        self._places = {}  # type: Dict[int, Tuple[Optional[int], Optional[str]]]
         self.iomem_problem = None  # type: Optional[str]
-
-    def node_of(self, paddr):
-        # type: (int) -> Optional[int]
-        """The NUMA node of a physical address, from sysfs memory blocks."""
-        if self._nodes is None:
-            self._nodes = self._read_nodes()
-        block, nodes = self._nodes
-        return nodes.get(paddr // block) if block else None
 
     def place_of(self, paddr):
         # type: (int) -> Tuple[Optional[int], Optional[str]]
-        """(node_of, iomem_of) a physical address, kept for its memory block (2
-        MiB without NUMA blocks) when no /proc/iomem edge splits the block: a
-        --flags listing asks for every piece."""
+        """(NUMA node, 'System RAM > Kernel code': the /proc/iomem regions holding
+        it, or None) of a physical address. Kept for its memory block (2 MiB
+        without NUMA blocks), or, in a block an iomem edge splits, for its
+        stretch between edges: a --flags listing asks for every piece."""
         import bisect
-        if self._nodes is None:
-            self._nodes = self._read_nodes()
-        size = self._nodes[0] or 1 << 21
-        place = self._places.get(paddr // size)
+        if self._places is None:
+            self._places = {}
+            self._block, self._nodes = self._read_nodes()
+            text = read_text_optional(os.path.join(self.proc_root, "iomem"))
+            regions = self._iomem = parse_iomem(text or "")
+            if text is None:
+                self.iomem_problem = "/proc/iomem unreadable"
+            elif iomem_hidden(regions):
+                self.iomem_problem = "/proc/iomem shows addresses only to root"
+            self._edges = sorted({r.start for r in regions} | {r.end + 1 for r in regions})
+        size = self._block or 1 << 21
+        key = paddr // size         # type: Any
+        place = self._places.get(key)
         if place is None:
-            place = self.node_of(paddr), self.iomem_of(paddr)
-            start, edges = paddr - paddr % size, self._iomem_edges
-            if bisect.bisect_right(edges, start) == bisect.bisect_right(edges, start + size - 1):
-                self._places[paddr // size] = place
+            edges, start = self._edges, paddr - paddr % size
+            if bisect.bisect_right(edges, start) != bisect.bisect_right(edges, start + size - 1):
+                key = (key, bisect.bisect_right(edges, paddr))
+                place = self._places.get(key)
+            if place is None:
+                place = self._places[key] = (
+                    self._nodes.get(paddr // self._block) if self._block else None,
+                    None if self.iomem_problem else iomem_region(self._iomem, paddr))
         return place
 
     def _read_nodes(self):
         # type: () -> Tuple[int, Dict[int, int]]
+        """(memory block size, {block: NUMA node}) from sysfs; (0, {}) without."""
         base = os.path.join(self.sys_root, "devices", "system")
         nodes = {}  # type: Dict[int, int]
         try:
@@ -2231,27 +2235,6 @@ class SystemFacts(object):
         except (OSError, ValueError):
             return 0, {}
         return block, nodes
-
-    def iomem_of(self, paddr):
-        # type: (int) -> Optional[str]
-        """The /proc/iomem regions holding a physical address, or None."""
-        import bisect
-        if self._iomem is None:
-            text = read_text_optional(os.path.join(self.proc_root, "iomem"))
-            regions = self._iomem = parse_iomem(text or "")
-            if text is None:
-                self.iomem_problem = "/proc/iomem unreadable"
-            elif iomem_hidden(regions):
-                self.iomem_problem = "/proc/iomem shows addresses only to root"
-            self._iomem_edges = sorted({r.start for r in regions} | {r.end + 1 for r in regions})
-        if self.iomem_problem:
-            return None
-        # The regions holding an address change only at a region's edge: one
-        # search per stretch between edges (a listing asks for every run).
-        stretch = bisect.bisect_right(self._iomem_edges, paddr)
-        if stretch not in self._iomem_chains:
-            self._iomem_chains[stretch] = iomem_region(self._iomem, paddr)
-        return self._iomem_chains[stretch]
 
     def cgroup_path(self, inode):
         # type: (int) -> Optional[str]
@@ -3573,9 +3556,9 @@ def physical_page_info(ctx, pfn, paddr, flags=None):
     inode = kpage.value("kpagecgroup", pfn)
     if flags is None:
         flags = kpage.value("kpageflags", pfn)
+    node, iomem = ctx.facts.place_of(paddr)
     return PageInfo(flags, kpage.value("kpagecount", pfn), inode,
-                    ctx.facts.cgroup_path(inode) if inode else None, ctx.facts.node_of(paddr),
-                    ctx.facts.iomem_of(paddr), None)
+                    ctx.facts.cgroup_path(inode) if inode else None, node, iomem, None)
 
 
 def list_pids(proc_root):

@@ -598,8 +598,8 @@ def test_iomem_lookups_between_region_edges(machine):
     edges = [r.start for r in regions] + [r.end + 1 for r in regions]
     for paddr in sorted(set(e + d for e in edges for d in (-1, 0, 1) if e + d >= 0),
                         key=lambda a: (a * 7919) % 1000003):
-        assert facts.iomem_of(paddr) == pagemap.iomem_region(regions, paddr), hex(paddr)
+        assert facts.place_of(paddr)[1] == pagemap.iomem_region(regions, paddr), hex(paddr)
         # Kept per memory block only where no edge splits the block.
         fresh = pagemap.SystemFacts(machine.root)
-        assert facts.place_of(paddr) == (fresh.node_of(paddr), fresh.iomem_of(paddr)), hex(paddr)
-    assert facts.iomem_of(0x1100000) == "System RAM > Kernel code"
+        assert facts.place_of(paddr) == fresh.place_of(paddr), hex(paddr)
+    assert facts.place_of(0x1100000)[1] == "System RAM > Kernel code"
