@@ -2898,12 +2898,13 @@ class RangeView(object):
             for _, pages, raw in runs:
                 tally[raw >> 55] += pages
             return []
+        # No PFN, no facts: such pages cannot match.
+        runs = [run for run in runs if run[2] >> 63 and run[2] & PM_PFRAME_MASK]
         if spec.shared and not spec.kpf_set | spec.kpf_clear:
             # Only a page mapped more than once passes: kpageflags (for the zero
             # page's, which does not) read with its count again for just the
             # runs holding one, found by jumps between them.
             import bisect
-            runs = [run for run in runs if run[2] >> 63 and run[2] & PM_PFRAME_MASK]
             physical, [(counts, _)] = self.gathered(runs, ("kpagecount",))
             if counts is None:
                 return []
@@ -2916,25 +2917,22 @@ class RangeView(object):
                 lane = many.find(1, ends[chosen[-1]])
             runs = [runs[r] for r in chosen]
         physical, files = self.gathered(runs, KPAGE_FILES[:1 if spec.shared is None else 2])
-        n = sum([pages for _, pages in physical])
+        ends = list(itertools.accumulate(pages for _, pages in physical))
         known = None
         for _, part in files:       # a page is known where each file reaches it
             if part is not None:
                 known = part if known is None else bytes(map(min, known, part))
         flags, counts = ([values for values, _ in files] + [None])[:2]
-        ok = lanes_matching(spec, n, flags, counts, known)
-        if tally is not None:
-            if len(passing) == 1:   # one kind of pagemap flags: all pages that pass
-                tally[passing.pop()] += ok.count(1)
-            else:
-                tops = [raw >> 55 for _, _, raw in runs if raw >> 63 and raw & PM_PFRAME_MASK]
-                ends = list(itertools.accumulate(pages for _, pages in physical))
-                for top, first, end in zip(tops, [0] + ends, ends):
-                    tally[top] += ok.count(1, first, end)
-            return []
-        # No PFN, no facts: such pages cannot match.
-        pieces, firsts = cut_runs(runs, physical, [byte_changes(ok)])
-        return [piece for piece, first in zip(pieces, firsts) if first >= 0 and ok[first]]
+        ok = lanes_matching(spec, ends[-1] if ends else 0, flags, counts, known)
+        if tally is None:
+            pieces, firsts = cut_runs(runs, physical, [byte_changes(ok)])
+            return [piece for piece, first in zip(pieces, firsts) if ok[first]]
+        if len(passing) == 1:       # one kind of pagemap flags: all pages that pass
+            tally[passing.pop()] += ok.count(1)
+        else:
+            for (_, _, raw), first, end in zip(runs, [0] + ends, ends):
+                tally[raw >> 55] += ok.count(1, first, end)
+        return []
 
     def pages(self, span):
         """Yield a Translation per page of a span (--each)."""
