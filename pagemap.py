@@ -3729,12 +3729,12 @@ def check_kpage_files(proc_root, pfn):
     findings = []
     try:
         for name in KPAGE_FILES:
-            values = kpage.read(name, pfn or 0, 1)
+            values = kpage.read_lanes(name, pfn or 0, 1)
             findings.append(Finding(name, "warn", kpage.problems.get(name, "unreadable"))
                             if values is None else Finding(name, "ok", (
                                 "readable: --flags, --phys and --physical work"
                                 if name == "kpageflags" else "readable")))
-            if name == "kpageflags" and pfn and values and values[0] & KPF_KSM:
+            if name == "kpageflags" and pfn and values and _lane(values, 0) & KPF_KSM:
                 # Linux 6.10's rewrite of stable_page_flags() tests the mapping's KSM
                 # bits with '&', true for any anonymous page, until the fix 'fs/proc:
                 # fix KPF_KSM reported for all anonymous pages' (7.2, and stable).
