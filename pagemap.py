@@ -2112,12 +2112,6 @@ class KPageReader(object):
                                  max(0, struct.unpack_from("<Q", out, offset)[0] - counts[i]))
         return bytes(out)
 
-    def read(self, name, pfn, count):
-        # type: (str, int, int) -> Optional[Tuple[int, ...]]
-        """Values for count PFNs from pfn (fewer past the last PFN), or None."""
-        data = self.read_lanes(name, pfn, count)
-        return None if data is None else struct.unpack("<%dQ" % (len(data) // 8), data)
-
     def read_lanes(self, name, pfn, count):
         # type: (str, int, int) -> Optional[bytes]
         """Values for count PFNs from pfn as little-endian bytes; b"" past the end."""
@@ -2163,8 +2157,8 @@ class KPageReader(object):
 
     def value(self, name, pfn):
         # type: (str, int) -> Optional[int]
-        values = self.read(name, pfn, 1)
-        return values[0] if values else None
+        data = self.read_lanes(name, pfn, 1)
+        return _lane(data, 0) if data else None
 
     def close(self):
         # type: () -> None
