@@ -2444,11 +2444,11 @@ class PageFacts(object):
         if flags is None or counts is None:
             return
         if known_flags is not None or known_counts is not None:
+            import itertools
             every = b"\x01" * (len(flags) // 8)
-            known = [8 * i for i, (f, c) in enumerate(zip(known_flags or every,
-                                                          known_counts or every)) if f and c]
-            flags = b"".join(flags[i:i + 8] for i in known)
-            counts = b"".join(counts[i:i + 8] for i in known)
+            known = bytes(map(min, known_flags or every, known_counts or every))
+            flags, counts = [array.array("Q", itertools.compress(array.array("Q", values), known))
+                             .tobytes() for values in (flags, counts)]
         self.total = add_counts(self.total, count_page_facts(flags, counts))
 
 
@@ -3154,11 +3154,9 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
                                         [pages for _, pages, _ in runs]))
         for flags, n in by_flags.items():
             e = decode_entry(flags << 55, view.ctx.kernel)
-            present, swapped = e.present, e.swapped
-            counts = add_counts(counts, Counts(0, n * present, n * swapped,
-                                               n * (present and e.file_shared),
-                                               n * (present and e.exclusive),
-                                               n * ((present or swapped) and e.soft_dirty), 0))
+            counts = add_counts(counts, Counts(0, *[n * bool(fact) for fact in (
+                e.present, e.swapped, e.present and e.file_shared, e.present and e.exclusive,
+                (e.present or e.swapped) and e.soft_dirty, 0)]))
     found = facts.reset() if facts and facts.usable else None
     if found and view.spec:
         counts = counts._replace(huge=found.thp + found.hugetlb)
