@@ -2777,9 +2777,7 @@ def cut_runs(runs, physical, cuts):
             pieces.append(run)
             firsts.append(-1)
             continue
-        i = find(1, pos) - pos + 1
-        pieces.append(run if i == pages else (vpn, i, raw))   # mostly uncut
-        firsts.append(pos)
+        i = 0
         while i < pages:
             j = find(1, pos + i) - pos + 1
             pieces.append((vpn + i, j - i, raw + i))
