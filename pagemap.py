@@ -2112,12 +2112,6 @@ class KPageReader(object):
                                  max(0, struct.unpack_from("<Q", out, offset)[0] - counts[i]))
         return bytes(out)
 
-    def read(self, name, pfn, count):
-        # type: (str, int, int) -> Optional[Tuple[int, ...]]
-        """Values for count PFNs from pfn (fewer past the last PFN), or None."""
-        data = self.read_lanes(name, pfn, count)
-        return None if data is None else struct.unpack("<%dQ" % (len(data) // 8), data)
-
     def read_lanes(self, name, pfn, count):
         # type: (str, int, int) -> Optional[bytes]
         """Values for count PFNs from pfn as little-endian bytes; b"" past the end."""
@@ -2133,32 +2127,6 @@ class KPageReader(object):
         reaches past the last PFN, (values with zeros there, one byte per PFN:
         1 where known); (None, None) if the file is unreadable."""
         return [self._gather(name, runs) for name in names]
-
-    def flags_where(self, runs, wanted):
-        # type: (List[Tuple[int, int]], bytes) -> Tuple[Optional[bytes], Optional[bytes]]
-        """kpageflags of PFN runs as gather gives them, read only for the runs
-        holding a page marked 1 in wanted (one byte a page of the runs, one
-        after another); 0 and known elsewhere."""
-        import bisect
-        import itertools
-        ends = list(itertools.accumulate(count for _, count in runs))
-        chosen = []  # type: List[int]
-        lane = wanted.find(1)
-        while lane >= 0:
-            chosen.append(bisect.bisect_right(ends, lane))
-            lane = wanted.find(1, ends[chosen[-1]])
-        values, known = self._gather("kpageflags", [runs[r] for r in chosen])
-        if values is None:
-            return None, None
-        out, whole = bytearray(8 * len(wanted)), bytearray(b"\1" * len(wanted))
-        lane = 0
-        for r in chosen:
-            first = ends[r] - runs[r][1]
-            out[8 * first:8 * ends[r]] = values[8 * lane:8 * (lane + runs[r][1])]
-            if known is not None:
-                whole[first:ends[r]] = known[lane:lane + runs[r][1]]
-            lane += runs[r][1]
-        return bytes(out), None if known is None else bytes(whole)
 
     def _gather(self, name, runs):
         # type: (str, List[Tuple[int, int]]) -> Tuple[Optional[bytes], Optional[bytes]]
@@ -2189,8 +2157,8 @@ class KPageReader(object):
 
     def value(self, name, pfn):
         # type: (str, int) -> Optional[int]
-        values = self.read(name, pfn, 1)
-        return values[0] if values else None
+        data = self.read_lanes(name, pfn, 1)
+        return _lane(data, 0) if data else None
 
     def close(self):
         # type: () -> None
@@ -2210,40 +2178,44 @@ class SystemFacts(object):
         # type: (str) -> None
         self.proc_root = proc_root
         self.sys_root = os.path.join(os.path.dirname(proc_root.rstrip("/")) or "/", "sys")
-        self._nodes = None  # type: Optional[Tuple[int, Dict[int, int]]]
-        self._iomem = None  # type: Optional[List[IomemRegion]]
-        self._iomem_chains = {}  # type: Dict[int, Optional[str]]
+        self._places = None  # type: Optional[Dict[Any, Tuple[Optional[int], Optional[str]]]]
         self._cgroups = None  # type: Optional[Dict[int, str]]
-        self._places = {}  # type: Dict[int, Tuple[Optional[int], Optional[str]]]
         self.iomem_problem = None  # type: Optional[str]
-
-    def node_of(self, paddr):
-        # type: (int) -> Optional[int]
-        """The NUMA node of a physical address, from sysfs memory blocks."""
-        if self._nodes is None:
-            self._nodes = self._read_nodes()
-        block, nodes = self._nodes
-        return nodes.get(paddr // block) if block else None
 
     def place_of(self, paddr):
         # type: (int) -> Tuple[Optional[int], Optional[str]]
-        """(node_of, iomem_of) a physical address, kept for its memory block (2
-        MiB without NUMA blocks) when no /proc/iomem edge splits the block: a
-        --flags listing asks for every piece."""
+        """(NUMA node, 'System RAM > Kernel code': the /proc/iomem regions holding
+        it, or None) of a physical address. Kept for its memory block (2 MiB
+        without NUMA blocks), or, in a block an iomem edge splits, for its
+        stretch between edges: a --flags listing asks for every piece."""
         import bisect
-        if self._nodes is None:
-            self._nodes = self._read_nodes()
-        size = self._nodes[0] or 1 << 21
-        place = self._places.get(paddr // size)
+        if self._places is None:
+            self._places = {}
+            self._block, self._nodes = self._read_nodes()
+            text = read_text_optional(os.path.join(self.proc_root, "iomem"))
+            regions = self._iomem = parse_iomem(text or "")
+            if text is None:
+                self.iomem_problem = "/proc/iomem unreadable"
+            elif iomem_hidden(regions):
+                self.iomem_problem = "/proc/iomem shows addresses only to root"
+            self._edges = sorted({r.start for r in regions} | {r.end + 1 for r in regions})
+        size = self._block or 1 << 21
+        key = paddr // size         # type: Any
+        place = self._places.get(key)
         if place is None:
-            place = self.node_of(paddr), self.iomem_of(paddr)
-            start, edges = paddr - paddr % size, self._iomem_edges
-            if bisect.bisect_right(edges, start) == bisect.bisect_right(edges, start + size - 1):
-                self._places[paddr // size] = place
+            edges, start = self._edges, paddr - paddr % size
+            if bisect.bisect_right(edges, start) != bisect.bisect_right(edges, start + size - 1):
+                key = (key, bisect.bisect_right(edges, paddr))
+                place = self._places.get(key)
+            if place is None:
+                place = self._places[key] = (
+                    self._nodes.get(paddr // self._block) if self._block else None,
+                    None if self.iomem_problem else iomem_region(self._iomem, paddr))
         return place
 
     def _read_nodes(self):
         # type: () -> Tuple[int, Dict[int, int]]
+        """(memory block size, {block: NUMA node}) from sysfs; (0, {}) without."""
         base = os.path.join(self.sys_root, "devices", "system")
         nodes = {}  # type: Dict[int, int]
         try:
@@ -2257,27 +2229,6 @@ class SystemFacts(object):
         except (OSError, ValueError):
             return 0, {}
         return block, nodes
-
-    def iomem_of(self, paddr):
-        # type: (int) -> Optional[str]
-        """The /proc/iomem regions holding a physical address, or None."""
-        import bisect
-        if self._iomem is None:
-            text = read_text_optional(os.path.join(self.proc_root, "iomem"))
-            regions = self._iomem = parse_iomem(text or "")
-            if text is None:
-                self.iomem_problem = "/proc/iomem unreadable"
-            elif iomem_hidden(regions):
-                self.iomem_problem = "/proc/iomem shows addresses only to root"
-            self._iomem_edges = sorted({r.start for r in regions} | {r.end + 1 for r in regions})
-        if self.iomem_problem:
-            return None
-        # The regions holding an address change only at a region's edge: one
-        # search per stretch between edges (a listing asks for every run).
-        stretch = bisect.bisect_right(self._iomem_edges, paddr)
-        if stretch not in self._iomem_chains:
-            self._iomem_chains[stretch] = iomem_region(self._iomem, paddr)
-        return self._iomem_chains[stretch]
 
     def cgroup_path(self, inode):
         # type: (int) -> Optional[str]
@@ -2493,11 +2444,11 @@ class PageFacts(object):
         if flags is None or counts is None:
             return
         if known_flags is not None or known_counts is not None:
+            import itertools
             every = b"\x01" * (len(flags) // 8)
-            known = [8 * i for i, (f, c) in enumerate(zip(known_flags or every,
-                                                          known_counts or every)) if f and c]
-            flags = b"".join(flags[i:i + 8] for i in known)
-            counts = b"".join(counts[i:i + 8] for i in known)
+            known = bytes(map(min, known_flags or every, known_counts or every))
+            flags, counts = [array.array("Q", itertools.compress(array.array("Q", values), known))
+                             .tobytes() for values in (flags, counts)]
         self.total = add_counts(self.total, count_page_facts(flags, counts))
 
 
@@ -2826,9 +2777,7 @@ def cut_runs(runs, physical, cuts):
             pieces.append(run)
             firsts.append(-1)
             continue
-        i = find(1, pos) - pos + 1
-        pieces.append(run if i == pages else (vpn, i, raw))   # mostly uncut
-        firsts.append(pos)
+        i = 0
         while i < pages:
             j = find(1, pos + i) - pos + 1
             pieces.append((vpn + i, j - i, raw + i))
@@ -2941,38 +2890,41 @@ class RangeView(object):
             for _, pages, raw in runs:
                 tally[raw >> 55] += pages
             return []
-        only_shared = spec.shared and not spec.kpf_set | spec.kpf_clear
-        physical, files = self.gathered(runs, ("kpagecount",) if only_shared else KPAGE_FILES[
-            :1 if spec.shared is None else 2])
-        n = sum([pages for _, pages in physical])
-        if only_shared:
-            # Only a page mapped more than once passes; kpageflags (the zero
-            # page's does not) of just the runs holding one.
-            counts, known = files[0]
-            flags, known_flags = (None, None) if counts is None else self.ctx.kpage.flags_where(
-                physical, lanes_matching(MatchSpec(0, 0, 0, 0, True, False), n, bytes(8 * n),
-                                         counts))
-            if known_flags is not None:
-                known = bytes(map(min, known or known_flags, known_flags))
-        else:
-            known = None
-            for _, part in files:   # a page is known where each file reaches it
-                if part is not None:
-                    known = part if known is None else bytes(map(min, known, part))
-            flags, counts = ([values for values, _ in files] + [None])[:2]
-        ok = lanes_matching(spec, n, flags, counts, known)
-        if tally is not None:
-            if len(passing) == 1:   # one kind of pagemap flags: all pages that pass
-                tally[passing.pop()] += ok.count(1)
-            else:
-                tops = [raw >> 55 for _, _, raw in runs if raw >> 63 and raw & PM_PFRAME_MASK]
-                ends = list(itertools.accumulate(pages for _, pages in physical))
-                for top, first, end in zip(tops, [0] + ends, ends):
-                    tally[top] += ok.count(1, first, end)
-            return []
         # No PFN, no facts: such pages cannot match.
-        pieces, firsts = cut_runs(runs, physical, [byte_changes(ok)])
-        return [piece for piece, first in zip(pieces, firsts) if first >= 0 and ok[first]]
+        runs = [run for run in runs if run[2] >> 63 and run[2] & PM_PFRAME_MASK]
+        if spec.shared and not spec.kpf_set | spec.kpf_clear:
+            # Only a page mapped more than once passes: kpageflags (for the zero
+            # page's, which does not) read with its count again for just the
+            # runs holding one, found by jumps between them.
+            import bisect
+            physical, [(counts, _)] = self.gathered(runs, ("kpagecount",))
+            if counts is None:
+                return []
+            many = lanes_matching(spec, len(counts) // 8, bytes(len(counts)), counts)
+            ends = list(itertools.accumulate(pages for _, pages in physical))
+            chosen = []  # type: List[int]
+            lane = many.find(1)
+            while lane >= 0:
+                chosen.append(bisect.bisect_right(ends, lane))
+                lane = many.find(1, ends[chosen[-1]])
+            runs = [runs[r] for r in chosen]
+        physical, files = self.gathered(runs, KPAGE_FILES[:1 if spec.shared is None else 2])
+        ends = list(itertools.accumulate(pages for _, pages in physical))
+        known = None
+        for _, part in files:       # a page is known where each file reaches it
+            if part is not None:
+                known = part if known is None else bytes(map(min, known, part))
+        flags, counts = ([values for values, _ in files] + [None])[:2]
+        ok = lanes_matching(spec, ends[-1] if ends else 0, flags, counts, known)
+        if tally is None:
+            pieces, firsts = cut_runs(runs, physical, [byte_changes(ok)])
+            return [piece for piece, first in zip(pieces, firsts) if ok[first]]
+        if len(passing) == 1:       # one kind of pagemap flags: all pages that pass
+            tally[passing.pop()] += ok.count(1)
+        else:
+            for (_, _, raw), first, end in zip(runs, [0] + ends, ends):
+                tally[raw >> 55] += ok.count(1, first, end)
+        return []
 
     def pages(self, span):
         """Yield a Translation per page of a span (--each)."""
@@ -3200,11 +3152,9 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
                                         [pages for _, pages, _ in runs]))
         for flags, n in by_flags.items():
             e = decode_entry(flags << 55, view.ctx.kernel)
-            present, swapped = e.present, e.swapped
-            counts = add_counts(counts, Counts(0, n * present, n * swapped,
-                                               n * (present and e.file_shared),
-                                               n * (present and e.exclusive),
-                                               n * ((present or swapped) and e.soft_dirty), 0))
+            counts = add_counts(counts, Counts(0, *[n * bool(fact) for fact in (
+                e.present, e.swapped, e.present and e.file_shared, e.present and e.exclusive,
+                (e.present or e.swapped) and e.soft_dirty, 0)]))
     found = facts.reset() if facts and facts.usable else None
     if found and view.spec:
         counts = counts._replace(huge=found.thp + found.hugetlb)
@@ -3594,9 +3544,9 @@ def physical_page_info(ctx, pfn, paddr, flags=None):
     inode = kpage.value("kpagecgroup", pfn)
     if flags is None:
         flags = kpage.value("kpageflags", pfn)
+    node, iomem = ctx.facts.place_of(paddr)
     return PageInfo(flags, kpage.value("kpagecount", pfn), inode,
-                    ctx.facts.cgroup_path(inode) if inode else None, ctx.facts.node_of(paddr),
-                    ctx.facts.iomem_of(paddr), None)
+                    ctx.facts.cgroup_path(inode) if inode else None, node, iomem, None)
 
 
 def list_pids(proc_root):
@@ -3769,12 +3719,12 @@ def check_kpage_files(proc_root, pfn):
     findings = []
     try:
         for name in KPAGE_FILES:
-            values = kpage.read(name, pfn or 0, 1)
+            values = kpage.read_lanes(name, pfn or 0, 1)
             findings.append(Finding(name, "warn", kpage.problems.get(name, "unreadable"))
                             if values is None else Finding(name, "ok", (
                                 "readable: --flags, --phys and --physical work"
                                 if name == "kpageflags" else "readable")))
-            if name == "kpageflags" and pfn and values and values[0] & KPF_KSM:
+            if name == "kpageflags" and pfn and values and _lane(values, 0) & KPF_KSM:
                 # Linux 6.10's rewrite of stable_page_flags() tests the mapping's KSM
                 # bits with '&', true for any anonymous page, until the fix 'fs/proc:
                 # fix KPF_KSM reported for all anonymous pages' (7.2, and stable).

@@ -538,28 +538,27 @@ def test_gather_reads_close_runs_together(fake, monkeypatch):
     assert pagemap.KPageReader(fake.root).gather([], "kpageflags") == [(b"", None)]
 
 
-def test_flags_where_reads_only_the_runs_asked_for(fake, monkeypatch):
-    # Runs holding a wanted page are read (a PFN past the file's end unknown);
-    # the others are 0 and known, without a read.
-    import struct
-    fake.kpage("kpageflags", {pfn: 1000 + pfn for pfn in range(100)}, pfns=100)
-    kpage = pagemap.KPageReader(fake.root)
+def test_match_shared_reads_kpageflags_only_for_the_runs_holding_a_shared_page(
+        fake, run, monkeypatch):
+    # kpageflags is read only for the runs holding a page of map count above 1
+    # (page 3, and the zero page 4 beside 5); a PFN past the file's end is
+    # unknown and never passes (page 5, mapped twice).
+    match_tree(fake)
+    fake.kpage("kpagecount", {0x505: 2})
+    with open(os.path.join(fake.root, "kpageflags"), "r+b") as f:
+        f.truncate(0x505 * 8)
     reads = []
-    real = kpage._gather
-    monkeypatch.setattr(kpage, "_gather", lambda name, runs: reads.append(runs) or real(name, runs))
-    runs = [(10, 3), (50, 2), (98, 4), (20, 1)]
-    wanted = bytes([0, 0, 1, 0, 0, 0, 1, 0, 0, 0])
-    values, known = kpage.flags_where(runs, wanted)
-    assert reads == [[(10, 3), (98, 4)]]
-    assert struct.unpack("<10Q", values) == (1010, 1011, 1012, 0, 0, 1098, 1099, 0, 0, 0)
-    assert list(bytearray(known)) == [1, 1, 1, 1, 1, 1, 1, 0, 0, 1]
-    assert kpage.flags_where(runs, bytes(10)) == (bytes(80), None)
-    kpage.close()
+    real = pagemap.KPageReader._gather
+    monkeypatch.setattr(pagemap.KPageReader, "_gather",
+                        lambda self, name, runs: reads.append((name, runs))
+                        or real(self, name, runs))
+    assert match_runs(run, fake, "shared") == ([3], [1])
+    assert [runs for name, runs in reads if name == "kpageflags"] == [[(0x503, 1), (0x504, 2)]]
 
 
 def test_gather_leaves_the_observer_out_of_each_run(fake, monkeypatch):
     # pagemap's own pages, in whichever runs they fall, in any order, leave their
-    # map counts once each (never below 0); read() of one span agrees.
+    # map counts once each (never below 0); read_lanes of one span agrees.
     import struct
     fake.kpage("kpagecount", {pfn: 3 for pfn in range(64)}, pfns=64)
     kpage = pagemap.KPageReader(fake.root)
@@ -571,7 +570,8 @@ def test_gather_leaves_the_observer_out_of_each_run(fake, monkeypatch):
     assert struct.unpack("<%dQ" % (len(values) // 8), values) == tuple(
         want.get(p, 3) for pfn, n in runs for p in range(pfn, pfn + n))
     assert known is None
-    assert kpage.read("kpagecount", 0, 64) == tuple(want.get(p, 3) for p in range(64))
+    assert struct.unpack("<64Q", kpage.read_lanes("kpagecount", 0, 64)) == tuple(
+        want.get(p, 3) for p in range(64))
     kpage.close()
 
 
@@ -599,8 +599,8 @@ def test_iomem_lookups_between_region_edges(machine):
     edges = [r.start for r in regions] + [r.end + 1 for r in regions]
     for paddr in sorted(set(e + d for e in edges for d in (-1, 0, 1) if e + d >= 0),
                         key=lambda a: (a * 7919) % 1000003):
-        assert facts.iomem_of(paddr) == pagemap.iomem_region(regions, paddr), hex(paddr)
+        assert facts.place_of(paddr)[1] == pagemap.iomem_region(regions, paddr), hex(paddr)
         # Kept per memory block only where no edge splits the block.
         fresh = pagemap.SystemFacts(machine.root)
-        assert facts.place_of(paddr) == (fresh.node_of(paddr), fresh.iomem_of(paddr)), hex(paddr)
-    assert facts.iomem_of(0x1100000) == "System RAM > Kernel code"
+        assert facts.place_of(paddr) == fresh.place_of(paddr), hex(paddr)
+    assert facts.place_of(0x1100000)[1] == "System RAM > Kernel code"
