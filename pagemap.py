@@ -992,10 +992,9 @@ def huge_candidates(buf, first_vpn, pmd_pages):
     one strided memoryview, not a loop over the buffer.
     """
     first = (-first_vpn) % pmd_pages
-    lanes = strided_lanes(buf, first, pmd_pages)
+    lanes = strided_lanes(buf, first, pmd_pages)[:(len(buf) // 8 - first) // pmd_pages]
     return [first + k * pmd_pages for k, raw in enumerate(lanes)
-            if raw & PM_PRESENT and (raw & PM_PFRAME_MASK) % pmd_pages == 0
-            and (first + k * pmd_pages + pmd_pages) * 8 <= len(buf)]
+            if raw & PM_PRESENT and (raw & PM_PFRAME_MASK) % pmd_pages == 0]
 
 
 def strided_lanes(buf, start, step):
@@ -2510,19 +2509,16 @@ class Walker(object):
         # type: (int, int) -> int
         """Where the next page with an entry may be; vpn itself if unknown.
 
-        PAGEMAP_SCAN says, asked up to the address space end (past it: EFAULT);
-        without it (before 6.7, snapshots, fake trees), maps does for holes:
-        the kernel reports no entries outside mappings."""
-        nxt = self.scanner.next_populated(vpn, end_vpn)
-        if nxt is not None:
-            return nxt
+        PAGEMAP_SCAN says, asked up to the address space end (past it: EFAULT,
+        or for a task smaller than TASK_SIZE_MAX no end at all); without it
+        (before 6.7, snapshots, fake trees), maps does for holes: the kernel
+        reports no entries outside mappings."""
         reader = self.reader
         ps = reader.page_size
-        space_end = (reader.address_space_end() or 0) // ps     # 0: no entry at all
-        if vpn >= space_end:
+        stop = min(end_vpn, (reader.address_space_end() or 0) // ps)     # 0: no entry at all
+        if vpn >= stop:
             return vpn                  # a read finds the end and says why
-        stop = min(end_vpn, space_end)
-        nxt = self.scanner.next_populated(vpn, stop) if stop < end_vpn else None
+        nxt = self.scanner.next_populated(vpn, stop)
         if nxt is not None:
             return nxt
         try:
