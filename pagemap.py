@@ -854,6 +854,9 @@ def runs_from_ends(ends, n):
     return list(itertools.accumulate(itertools.chain((0,), lengths[:-1]))), lengths
 
 
+_PRESENT_PFN = PM_PRESENT | PM_PFRAME_MASK
+
+
 def find_pfn(buf, pfn):
     # type: (bytes, int) -> List[int]
     """Indexes of the present entries of a little-endian buffer that map pfn.
@@ -865,10 +868,8 @@ def find_pfn(buf, pfn):
     hits = []
     pos = buf.find(needle)
     while pos >= 0:
-        if pos % 8 == 0:
-            raw = _lane(buf, pos // 8)
-            if raw & PM_PRESENT and raw & PM_PFRAME_MASK == pfn:
-                hits.append(pos // 8)
+        if pos % 8 == 0 and _lane(buf, pos // 8) & _PRESENT_PFN == PM_PRESENT | pfn:
+            hits.append(pos // 8)
         pos = buf.find(needle, pos + 1)
     return hits
 
@@ -2591,7 +2592,7 @@ class Walker(object):
             if got < want:
                 # The end of the address space, unless the process is gone.
                 problem = reader.address_space_problem()
-                if problem is not None:
+                if problem:
                     raise problem
                 yield Piece(vpn, end_vpn - vpn, None, True)
                 return
@@ -3550,7 +3551,7 @@ def cmd_physical(opts, console):
                               "pages": pages, "bytes": pages * page_size}
                              for flags, pages in rows]})
     else:
-        console.write("%14s %12s  %-18s  %s" % ("PAGES", "MIB", "KPAGEFLAGS", "FLAGS"))
+        console.write("         PAGES          MIB  KPAGEFLAGS          FLAGS")
         for flags, pages in rows:
             console.write("%14d %12.1f  0x%016x  %s" % (
                 pages, pages * page_size / 1048576.0, flags,
