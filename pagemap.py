@@ -3472,13 +3472,13 @@ def add_flag_counts(counts, groups, buf):
     four (32 bytes), for used memory repeats itself (see flush_groups)."""
     step = 8 * PHYSICAL_BLOCK
     mixed = []
-    for off in range(0, len(buf) - step + 1, step):
-        if buf[off + 16:off + step] == buf[off + 8:off + step - 8]:
-            counts[_lane(buf, off // 8)] += 1
-            counts[_lane(buf, off // 8 + 1)] += PHYSICAL_BLOCK - 1
+    for off in range(0, len(buf), step):
+        block = buf[off:off + step]
+        if len(block) == step and block[16:] == block[8:-8]:
+            counts[_lane(block, 0)] += 1
+            counts[_lane(block, 1)] += PHYSICAL_BLOCK - 1
         else:
-            mixed.append(buf[off:off + step])
-    mixed.append(buf[len(buf) // step * step:])
+            mixed.append(block)
     rest = b"".join(mixed)
     cut = len(rest) // 32 * 32
     groups.update(struct.iter_unpack("32s", memoryview(rest)[:cut]))
