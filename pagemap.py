@@ -2543,9 +2543,9 @@ class Walker(object):
         pmd = self.pmd_pages
         if candidates is None:
             candidates = huge_candidates(buf, vpn, pmd)
-        if self.scanner.works is False or not candidates:
+        if not candidates:
             return set()
-        # Both scanners give regions within the range asked.
+        # Both scanners give regions within the range asked (None once SCAN failed).
         return set(b - vpn for s, e in self.scanner.regions(
             vpn, vpn + len(buf) // 8, HUGE_PRESENT, 0) or ()
             for b in range(-(-s // pmd) * pmd, e - pmd + 1, pmd))
@@ -3561,7 +3561,7 @@ def cmd_physical(opts, console):
     if total:
         return EXIT_OK
     console.warn("nopfn", "no page in PFNs 0x%x-0x%x: %s" % (
-        first, first if end is None else end, "the range is empty" if end == first else
+        first, end or first, "the range is empty" if end == first else
         "it lies past the last PFN"))
     return EXIT_UNTRANSLATED
 
