@@ -593,7 +593,7 @@ def page_span(span, page_size):
 # others). A buffer becomes one big int whose 64-bit "lanes" are the entries,
 # or, for counts, the slice of top bytes (bits 56-63) of every entry.
 
-_MASKS = {}  # type: Dict[Tuple[int, int, int], int]
+_MASKS = {}  # type: Dict[Tuple[int, int], int]
 _NONZERO = bytes([0] + [1] * 255)
 _PRESENT_OR_SWAP = bytes(1 if b & 0xC0 else 0 for b in range(256))
 _BELOW_0X80 = bytes(range(0x80))
@@ -602,15 +602,15 @@ _NO_SWAP_BIT = bytes(b for b in range(256) if not b & 0x40)
 _RUN_KEEP_SWAP = ~PM_PFRAME_MASK & ((1 << 64) - 1) | PM_SWAP_TYPE_MASK
 
 
-def lane_mask(value, lanes, width=8):
-    # type: (int, int, int) -> int
-    """An int repeating value in each of lanes little-endian lanes of width bytes."""
-    key = (value, lanes, width)
+def lane_mask(value, lanes):
+    # type: (int, int) -> int
+    """An int repeating value in each of lanes little-endian u64 lanes."""
+    key = (value, lanes)
     mask = _MASKS.get(key)
     if mask is None:
         if len(_MASKS) > 64:
             _MASKS.clear()
-        mask = _MASKS[key] = int.from_bytes(value.to_bytes(width, "little") * lanes, "little")
+        mask = _MASKS[key] = int.from_bytes(value.to_bytes(8, "little") * lanes, "little")
     return mask
 
 
@@ -740,11 +740,8 @@ def count_entries(buf):
     """
     n = len(buf) // PM_ENTRY_BYTES
     top = buf[7::8]
-    hist = top_histogram(top)
-    if hist is None:
-        return _count_lanes(buf, top, n)
     present = swapped = file_pages = exclusive = 0
-    for value, count in hist.items():
+    for value, count in top_histogram(top).items():
         if value & 0x80:
             present += count
             file_pages += count if value & 0x20 else 0
@@ -770,14 +767,16 @@ def count_entries(buf):
     return Counts(n, present, swapped, file_pages, exclusive, soft, 0)
 
 
-def top_histogram(top, limit=8):
-    # type: (bytes, int) -> Optional[Dict[int, int]]
-    """{byte value: count} for a few distinct values, None for more than limit.
+def top_histogram(top, limit=256):
+    # type: (bytes, int) -> Any
+    """{byte value: count}; None for more than limit distinct values.
 
     Each distinct value costs one C pass that deletes it; memory usually holds
-    two or three (0x00 untouched, 0x81 private anon, 0xa0 file). bytes.replace
-    costs a step per occurrence, translate a step per byte: a value common in
-    the first 256 bytes (interleaved, as in sparse memory) goes by translate.
+    two or three (0x00 untouched, 0x81 private anon, 0xa0 file), a kernel's
+    entries a dozen at most (a hostile snapshot's 256 cost ~7x a chunk).
+    bytes.replace costs a step per occurrence, translate a step per byte: a
+    value common in the first 256 bytes (interleaved, as in sparse memory)
+    goes by translate.
     """
     hist = {}  # type: Dict[int, int]
     rest = top
@@ -795,18 +794,6 @@ def top_histogram(top, limit=8):
         hist[value] = len(rest) - len(shorter)
         rest = shorter
     return hist
-
-
-def _count_lanes(buf, top, n):
-    # type: (bytes, bytes, int) -> Counts
-    """count_entries for any mix of entries: bitwise on big ints of top bytes."""
-    t = int.from_bytes(top, "little")
-    present = t & lane_mask(0x80, n, 1)
-    swap = t & lane_mask(0x40, n, 1) & ~((t << 4) & lane_mask(0x40, n, 1))
-    soft = int.from_bytes(buf[6::8], "little") & (present | (swap << 1))
-    return Counts(n, popcount(present), popcount(swap),
-                  popcount(t & (present >> 2)), popcount(t & (present >> 7)),
-                  popcount(soft), 0)
 
 
 def continues_run(prev_raw, next_raw):
@@ -867,6 +854,9 @@ def runs_from_ends(ends, n):
     return list(itertools.accumulate(itertools.chain((0,), lengths[:-1]))), lengths
 
 
+_PRESENT_PFN = PM_PRESENT | PM_PFRAME_MASK
+
+
 def find_pfn(buf, pfn):
     # type: (bytes, int) -> List[int]
     """Indexes of the present entries of a little-endian buffer that map pfn.
@@ -878,10 +868,8 @@ def find_pfn(buf, pfn):
     hits = []
     pos = buf.find(needle)
     while pos >= 0:
-        if pos % 8 == 0:
-            raw = _lane(buf, pos // 8)
-            if raw & PM_PRESENT and raw & PM_PFRAME_MASK == pfn:
-                hits.append(pos // 8)
+        if pos % 8 == 0 and _lane(buf, pos // 8) & _PRESENT_PFN == PM_PRESENT | pfn:
+            hits.append(pos // 8)
         pos = buf.find(needle, pos + 1)
     return hits
 
@@ -998,14 +986,14 @@ def _run_ends(buf, n, plain=False, step=True, all_present=False):
 
 def huge_candidates(buf, first_vpn, pmd_pages):
     # type: (bytes, int, int) -> List[int]
-    """Indexes of PMD-aligned lanes that may start a huge page.
+    """Indexes of PMD-aligned lanes that may start a huge page wholly in buf.
 
     A PMD-mapped huge page starts at a PMD-aligned address on a PMD-aligned
     PFN; a hidden PFN (0) might be one too. The aligned lanes are fetched with
     one strided memoryview, not a loop over the buffer.
     """
     first = (-first_vpn) % pmd_pages
-    lanes = strided_lanes(buf, first, pmd_pages)
+    lanes = strided_lanes(buf, first, pmd_pages)[:(len(buf) // 8 - first) // pmd_pages]
     return [first + k * pmd_pages for k, raw in enumerate(lanes)
             if raw & PM_PRESENT and (raw & PM_PFRAME_MASK) % pmd_pages == 0]
 
@@ -2473,19 +2461,16 @@ class Walker(object):
         # type: (int, int) -> int
         """Where the next page with an entry may be; vpn itself if unknown.
 
-        PAGEMAP_SCAN says, asked up to the address space end (past it: EFAULT);
-        without it (before 6.7, snapshots, fake trees), maps does for holes:
-        the kernel reports no entries outside mappings."""
-        nxt = self.scanner.next_populated(vpn, end_vpn)
-        if nxt is not None:
-            return nxt
+        PAGEMAP_SCAN says, asked up to the address space end (past it: EFAULT,
+        or for a task smaller than TASK_SIZE_MAX no end at all); without it
+        (before 6.7, snapshots, fake trees), maps does for holes: the kernel
+        reports no entries outside mappings."""
         reader = self.reader
         ps = reader.page_size
-        space_end = (reader.address_space_end() or 0) // ps     # 0: no entry at all
-        if vpn >= space_end:
+        stop = min(end_vpn, (reader.address_space_end() or 0) // ps)     # 0: no entry at all
+        if vpn >= stop:
             return vpn                  # a read finds the end and says why
-        stop = min(end_vpn, space_end)
-        nxt = self.scanner.next_populated(vpn, stop) if stop < end_vpn else None
+        nxt = self.scanner.next_populated(vpn, stop)
         if nxt is not None:
             return nxt
         try:
@@ -2509,9 +2494,9 @@ class Walker(object):
         pmd = self.pmd_pages
         if candidates is None:
             candidates = huge_candidates(buf, vpn, pmd)
-        if self.scanner.works is False or not candidates:
+        if not candidates:
             return set()
-        # Both scanners give regions within the range asked.
+        # Both scanners give regions within the range asked (None once SCAN failed).
         return set(b - vpn for s, e in self.scanner.regions(
             vpn, vpn + len(buf) // 8, HUGE_PRESENT, 0) or ()
             for b in range(-(-s // pmd) * pmd, e - pmd + 1, pmd))
@@ -2523,15 +2508,10 @@ class Walker(object):
         None if a block wholly present could be one but its PFNs are hidden."""
         pmd = self.pmd_pages
         candidates = huge_candidates(buf, vpn, pmd)
-        if candidates and (candidates[-1] + pmd) * 8 > len(buf):
-            candidates.pop()            # the one block the chunk ends in
-        if not candidates:
-            return 0
-        if self.scanner.works is not False:
-            blocks = self._huge_blocks(buf, vpn, candidates)
-            if self.scanner.works:
-                # Present blocks only, also for snapshots that recorded HUGE alone.
-                return len(blocks.intersection(candidates)) * pmd
+        blocks = self._huge_blocks(buf, vpn, candidates)
+        if self.scanner.works:
+            # Present blocks only, also for snapshots that recorded HUGE alone.
+            return len(blocks.intersection(candidates)) * pmd
         # A block wholly present is a huge page or not: without PFNs, no telling.
         if any(not _lane(buf, i) & PM_PFRAME_MASK and min(buf[i * 8 + 7:(i + pmd) * 8:8]) >> 7
                for i in candidates):
@@ -2563,7 +2543,7 @@ class Walker(object):
             if got < want:
                 # The end of the address space, unless the process is gone.
                 problem = reader.address_space_problem()
-                if problem is not None:
+                if problem:
                     raise problem
                 yield Piece(vpn, end_vpn - vpn, None, True)
                 return
@@ -3442,13 +3422,13 @@ def add_flag_counts(counts, groups, buf):
     four (32 bytes), for used memory repeats itself (see flush_groups)."""
     step = 8 * PHYSICAL_BLOCK
     mixed = []
-    for off in range(0, len(buf) - step + 1, step):
-        if buf[off + 16:off + step] == buf[off + 8:off + step - 8]:
-            counts[_lane(buf, off // 8)] += 1
-            counts[_lane(buf, off // 8 + 1)] += PHYSICAL_BLOCK - 1
+    for off in range(0, len(buf), step):
+        block = buf[off:off + step]
+        if len(block) == step and block[16:] == block[8:-8]:
+            counts[_lane(block, 0)] += 1
+            counts[_lane(block, 1)] += PHYSICAL_BLOCK - 1
         else:
-            mixed.append(buf[off:off + step])
-    mixed.append(buf[len(buf) // step * step:])
+            mixed.append(block)
     rest = b"".join(mixed)
     cut = len(rest) // 32 * 32
     groups.update(struct.iter_unpack("32s", memoryview(rest)[:cut]))
@@ -3521,7 +3501,7 @@ def cmd_physical(opts, console):
                               "pages": pages, "bytes": pages * page_size}
                              for flags, pages in rows]})
     else:
-        console.write("%14s %12s  %-18s  %s" % ("PAGES", "MIB", "KPAGEFLAGS", "FLAGS"))
+        console.write("         PAGES          MIB  KPAGEFLAGS          FLAGS")
         for flags, pages in rows:
             console.write("%14d %12.1f  0x%016x  %s" % (
                 pages, pages * page_size / 1048576.0, flags,
@@ -3531,7 +3511,7 @@ def cmd_physical(opts, console):
     if total:
         return EXIT_OK
     console.warn("nopfn", "no page in PFNs 0x%x-0x%x: %s" % (
-        first, first if end is None else end, "the range is empty" if end == first else
+        first, end or first, "the range is empty" if end == first else
         "it lies past the last PFN"))
     return EXIT_UNTRANSLATED
 
