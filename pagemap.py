@@ -746,7 +746,7 @@ def count_entries(buf):
             present += count
             file_pages += count if value & 0x20 else 0
             exclusive += count if value & 0x01 else 0
-        elif value & 0x40 and not value & 0x04:
+        elif value & 0x44 == 0x40:
             swapped += count
     soft = 0
     if present or swapped:
@@ -993,8 +993,8 @@ def huge_candidates(buf, first_vpn, pmd_pages):
     one strided memoryview, not a loop over the buffer.
     """
     first = (-first_vpn) % pmd_pages
-    lanes = strided_lanes(buf, first, pmd_pages)[:(len(buf) // 8 - first) // pmd_pages]
-    return [first + k * pmd_pages for k, raw in enumerate(lanes)
+    starts = range(first, len(buf) // 8 - pmd_pages + 1, pmd_pages)
+    return [i for i, raw in zip(starts, strided_lanes(buf, first, pmd_pages))
             if raw & PM_PRESENT and (raw & PM_PFRAME_MASK) % pmd_pages == 0]
 
 
@@ -2561,7 +2561,7 @@ class Walker(object):
             c = count_entries(piece.data)
             if c.present:
                 c = c._replace(huge=self._huge(piece.data, piece.vpn))
-                if facts is not None:
+                if facts:
                     facts(piece.data)
             total = add_counts(total, c)
         return total, None
