@@ -556,6 +556,27 @@ def test_match_shared_reads_kpageflags_only_for_the_runs_holding_a_shared_page(
     assert [runs for name, runs in reads if name == "kpageflags"] == [[(0x503, 1), (0x504, 2)]]
 
 
+def test_match_shared_when_kpagecount_fails_to_read(fake, run, monkeypatch):
+    # kpagecount opened but failing to read (EIO): no page passes, and --flags
+    # names the file and the error.
+    match_tree(fake)
+    real = os.pread
+
+    def pread(fd, size, offset):
+        if os.readlink("/proc/self/fd/%d" % fd).endswith("kpagecount"):
+            raise OSError(errno.EIO, "Input/output error")
+        return real(fd, size, offset)
+    monkeypatch.setattr(os, "pread", pread)
+    for extra in (["--flags"], ["%x+8000" % ANON]):
+        code, out, err = run(argv(fake, "--json", "--match", "shared", PID, *extra))
+        assert code == 0
+        doc = json.loads(out)
+        assert sum(m["resident"] for m in doc.get("mappings", [])) == 0
+        assert [r["runs"] for r in doc.get("ranges", [])] in ([], [[]])
+    assert "kpagecount: Input/output error" in run(argv(fake, "--match", "shared", "--flags",
+                                                        PID))[2]
+
+
 def test_gather_leaves_the_observer_out_of_each_run(fake, monkeypatch):
     # pagemap's own pages, in whichever runs they fall, in any order, leave their
     # map counts once each (never below 0); read_lanes of one span agrees.
