@@ -1391,14 +1391,16 @@ class RunFormatter(object):
         flags, and with them every entry between (swapped ones differ in swap
         type); addresses grow, so the first and last VRANGE bound the rest."""
         import itertools
-        # A block costs some 30 C loops over the batch: more than a % a line below ~24 runs.
-        block = infos is None and not self.as_json and len(runs) > 32 and self._block(runs)
+        raws = [raw for _, _, raw in runs]
+        lo, hi = (min(raws), max(raws)) if raws[-1] is not None else (None, 0)  # None: last
+        # A block costs some 30 C loops over the batch: more than a % a line below ~24
+        # runs. Only runs of one flags byte can be one (not sparse memory's: try none).
+        block = (lo is not None and lo >> 55 == hi >> 55 and infos is None and not self.as_json
+                 and len(runs) > 32 and self._block(runs, lo, hi))
         if block:
             return [block]
         if infos is None:
             infos = [None] * len(runs)
-        raws = [raw for _, _, raw in runs]
-        lo, hi = (min(raws), max(raws)) if raws[-1] is not None else (None, 0)  # None: last
         if lo is not None and lo >> 55 == hi >> 55 and lo >> 62 != 1 and shape_key(
                 lo) == shape_key(hi) and len(self._vrange(runs[0])) == len(self._vrange(runs[-1])):
             return self._format(lo, runs, infos)
@@ -1444,20 +1446,16 @@ class RunFormatter(object):
             out = [line + "\n" + page if page else line for line, page in zip(out, pages)]
         return out
 
-    def _block(self, runs):
-        # type: (Any) -> Optional[str]
+    def _block(self, runs, lo, hi):
+        # type: (Any, int, int) -> Optional[str]
         """The text lines of runs as one text, if they are present runs of one
         shape whose numbers keep one width in each column: then each line is
         a line of those widths with other digits, and each digit position of
         all lines goes in by one strided slice assignment (a C loop), not a %
-        a line. None otherwise."""
+        a line (lo and hi: its least and greatest entries, of one flags byte).
+        None otherwise."""
         ps, k = self.page_size, len(runs)
         vpns, counts, raws = zip(*runs)
-        if raws[-1] is None:        # beyond the address space: the last run
-            return None
-        lo, hi = min(raws), max(raws)   # one flags byte: then in PFN order
-        if lo >> 55 != hi >> 55:
-            return None
         template, vary = self._shapes.get(shape_key(lo)) or self._shape(shape_key(lo), lo)
         texts = dict((n, b"%9d" % n) for n in set(counts))
         top = max(texts)

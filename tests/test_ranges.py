@@ -344,6 +344,25 @@ def test_text_runs_column_by_column_as_line_by_line(page_size, monkeypatch):
     assert fast == [text(batch) for batch in batches]
 
 
+def test_sparse_runs_try_no_block(monkeypatch):
+    # Sparse memory alternates present and absent runs: no batch of it can be one
+    # block, and trying (the batch unpacked, its least and greatest entries found)
+    # made a sparse listing ~4% slower than line by line alone.
+    m = pagemap.parse_maps_line("7f0000000000-7f1000000000 rw-p 0 00:00 0")
+    vpn, runs = m.start // PAGE, []
+    for i in range(100):
+        runs.append((vpn, 1, present(0x1000 + 7 * i)) if i % 2 else (vpn, 3, 0))
+        vpn += runs[-1][1]
+    tried = []
+    real = pagemap.RunFormatter._block
+    monkeypatch.setattr(pagemap.RunFormatter, "_block",
+                        lambda self, *args: tried.append(1) or real(self, *args))
+    lines = pagemap.RunFormatter(m, PAGE, None, lambda: False).lines(runs)
+    assert len(lines) == 100 and not tried
+    pagemap.RunFormatter(m, PAGE, None, lambda: False).lines(runs[1::2])
+    assert tried        # present runs of one flags byte are tried
+
+
 def test_big_endian_tree_gives_the_same_runs(tmp_path, run):
     entries = {ANON + i * PAGE: present(0x500 + i) for i in range(3)}
     entries[ANON + 5 * PAGE] = make_entry(swapped=True, swap_type=1, swap_offset=3)
