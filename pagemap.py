@@ -4389,7 +4389,11 @@ def with_snapshot(opts, console):
     """Run cmd_process on a snapshot as if on the live process it was taken of."""
     import shutil
     import tempfile
-    tmp = tempfile.mkdtemp(prefix="pagemap-from-")
+    try:
+        tmp = tempfile.mkdtemp(prefix="pagemap-from-")
+    except OSError as exc:  # ENOSPC, EACCES; ENOENT: no usable temporary directory
+        raise ProcIOError("%s: no temporary directory to unpack it in: %s (set TMPDIR)" % (
+            opts.source, exc.strerror or exc))
     finish = raise_on_termination()
     try:
         root, header = open_snapshot(opts.source, tmp)

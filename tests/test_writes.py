@@ -1,6 +1,7 @@
 """What pagemap writes, and what it never touches: --capture's target and staging,
 --from's temporary tree, hostile snapshots, signals and a full disk."""
 
+import errno
 import gc
 import json
 import os
@@ -457,6 +458,17 @@ def test_capture_interrupted_while_zipping_a_member(fake, run, tmp_path, monkeyp
     assert (code, err) == (130, "") and sorted(os.listdir(str(tmp_path))) == ["proc"]
     if where == "write" or sys.version_info < (3, 13):
         assert unraisable == []
+
+
+def test_from_without_a_temporary_directory_is_one_error(fake, run, tmp_path, monkeypatch):
+    snap = snapshot(fake, run, tmp_path)
+
+    def no_room(*args, **kwargs):
+        raise FileNotFoundError(errno.ENOENT, "No usable temporary directory found")
+    monkeypatch.setattr("tempfile.mkdtemp", no_room)
+    code, _, err = run(["--from", snap])
+    assert_one_error(code, err, 6, "no temporary directory to unpack it in")
+    assert "TMPDIR" in err
 
 
 @pytest.mark.parametrize("stage", ["write_sparse", "cmd_process"])
