@@ -4393,7 +4393,7 @@ def with_snapshot(opts, console):
         tmp = tempfile.mkdtemp(prefix="pagemap-from-")
     except OSError as exc:  # ENOSPC, EACCES; ENOENT: no usable temporary directory
         raise ProcIOError("%s: no temporary directory to unpack it in: %s (set TMPDIR)" % (
-            opts.source, exc.strerror or exc))
+            opts.source, exc.strerror or exc)) from exc
     finish = raise_on_termination()
     try:
         root, header = open_snapshot(opts.source, tmp)
