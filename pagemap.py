@@ -355,12 +355,11 @@ def parse_swaps(text):
 def parse_privilege(status_text, uid_map_text):
     # type: (Optional[str], Optional[str]) -> Privilege
     """CAP_SYS_ADMIN in the effective set, and whether we are in the initial user ns."""
-    match = re.search(r"^CapEff:\s*([0-9a-fA-F]+)", status_text or "", re.M)
+    caps = re.search(r"^CapEff:\s*([0-9a-fA-F]+)", status_text or "", re.M)
+    admin = bool(int(caps.group(1), 16) >> CAP_SYS_ADMIN & 1) if caps else None
     # The initial namespace maps all 2^32-1 ids onto themselves.
-    return Privilege(bool(int(match.group(1), 16) >> CAP_SYS_ADMIN & 1) if match else None,
-                     None if uid_map_text is None else uid_map_text.split() == [
-                         "0", "0", "4294967295"],
-                     False)
+    initial = None if uid_map_text is None else uid_map_text.split() == ["0", "0", "4294967295"]
+    return Privilege(admin, initial, False)
 
 
 def hidden_pfn_reason(priv):
@@ -3221,19 +3220,22 @@ def cmd_summary(opts, console, reader, ctx):
             console.warn("huge", "huge pages unknown: without PAGEMAP_SCAN (Linux 6.7+) only "
                          "PFNs show them, hidden here: " + hidden_pfn_reason(ctx.priv))
         values = summary_values(row.counts, row.facts, ps)
-        doc = dict(zip(SUMMARY_KEYS, values), size=m.end - m.start, status=row.status,
-                   **mapping_json(m) or {}) if opts.json else {}
+        doc = {}
+        if opts.json:
+            doc = dict(zip(SUMMARY_KEYS, values), size=m.end - m.start, status=row.status)
+            doc.update(mapping_json(m) or {})
         if opts.picture:
             doc["picture"] = picture_strip(view.walker, row, width, chars)
         docs.append(doc)
         label = m.path or "[anonymous]"
-        ok = row.status == "ok"
-        if not opts.json:
+        if opts.picture and not opts.json:
             console.write("%-33s %s |%s| %s" % ("%x-%x" % (m.start, m.end), m.perms,
-                                                doc["picture"], label) if opts.picture else
-                          summary_line("%x" % m.start, "%x" % m.end, m.perms, m.end - m.start,
-                                       values[:columns] if ok else [None] * columns,
-                                       label if ok else "%s (%s)" % (label, row.status)))
+                                                doc["picture"], label))
+        elif not opts.json:
+            if row.status != "ok":
+                values, label = [None] * columns, "%s (%s)" % (label, row.status)
+            console.write(summary_line("%x" % m.start, "%x" % m.end, m.perms, m.end - m.start,
+                                       values[:columns], label))
         total = add_counts(total, row.counts)
         if row.facts is not None:
             total_facts = add_counts(total_facts or ZERO_PAGE_COUNTS, row.facts)
