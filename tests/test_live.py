@@ -159,8 +159,6 @@ SWAP_PRIORITY = 32767
 
 def own_swap_area(tmp_path):
     """A small swap file, enabled for the test and removed after."""
-    if not IS_ROOT or not shutil.which("mkswap") or not shutil.which("swapon"):
-        pytest.skip("needs root with mkswap/swapon")
     path = str(tmp_path / "pagemap-test.swap")
     with open(path, "wb") as f:
         f.write(b"\0" * (64 << 20))
@@ -183,6 +181,8 @@ def swapfile(tmp_path):
     """Our swap area, one test run at a time on this machine: a run beside this
     one (CI, a colleague) would share the writes at the same priority, and its
     swapoff would swap our pages back in while we count them."""
+    if not IS_ROOT or not shutil.which("mkswap") or not shutil.which("swapon"):
+        pytest.skip("needs root with mkswap/swapon")
     import fcntl
     lock = os.open(os.path.join(tempfile.gettempdir(), "pagemap-tests-swap.lock"),
                    os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
