@@ -2193,6 +2193,8 @@ class SystemFacts(object):
                 key = (key, bisect.bisect_right(edges, paddr))
                 place = self._places.get(key)
             if place is None:
+                if len(self._places) > 1 << 16:     # 2 MiB blocks of a big server's RAM
+                    self._places.clear()
                 place = self._places[key] = (
                     self._nodes.get(paddr // self._block) if self._block else None,
                     None if self.iomem_problem else iomem_region(self._iomem, paddr))
