@@ -60,13 +60,16 @@ KPF_NAMES = dict(enumerate((
 KPF_NAMES.update(enumerate((
     "RESERVED MLOCKED OWNER_2 PRIVATE PRIVATE_2 OWNER_PRIVATE ARCH UNCACHED SOFTDIRTY ARCH_2 "
     "ARCH_3").split(), 32))
+KPF_LOCKED = 1 << 0
 KPF_DIRTY = 1 << 4
 KPF_COMPOUND_HEAD = 1 << 15
 KPF_COMPOUND_TAIL = 1 << 16
 KPF_HUGE = 1 << 17                      # hugetlb, 2.6.28
+KPF_UNEVICTABLE = 1 << 18
 KPF_KSM = 1 << 21                       # 2.6.32
 KPF_THP = 1 << 22                       # 2.6.38; any large folio, mTHP too, since 6.x
 KPF_ZERO_PAGE = 1 << 24                 # 4.0
+KPF_MLOCKED = 1 << 33                   # kernel-internal
 
 PF_KTHREAD = 0x00200000                 # /proc/PID/stat flags: a kernel thread
 PID_MAX_LIMIT = 1 << 22                 # the ceiling of kernel.pid_max, 2.5.34
@@ -682,7 +685,7 @@ def count_page_facts(flags_buf, counts_buf):
     thp, hugetlb, ksm, zero, dirty = [flag_lanes(flags_buf, bit).count(1) for bit in (
         KPF_THP, KPF_HUGE, KPF_KSM, KPF_ZERO_PAGE, KPF_DIRTY)]
     held, unevictable, mlocked = [int.from_bytes(flag_lanes(flags_buf, bit), "little")
-                                  for bit in (1, 1 << 18, 1 << 33)]
+                                  for bit in (KPF_LOCKED, KPF_UNEVICTABLE, KPF_MLOCKED)]
     locked = popcount(held | unevictable | mlocked)
     counts_buf = counts_buf[:n * 8]
     if zero:
