@@ -716,6 +716,12 @@ def resident_runs(firsts, lengths):
             if raw >> 63 and raw & mask]
 
 
+def physical_runs(runs):
+    # type: (Any) -> List[Tuple[int, int]]
+    """resident_runs of runs (vpn, pages, first raw entry; None past the end)."""
+    return resident_runs([raw or 0 for _, _, raw in runs], [n for _, n, _ in runs])
+
+
 def _lane(buf, index):
     # type: (bytes, int) -> int
     return struct.unpack_from("<Q", buf, index * 8)[0]
@@ -2292,7 +2298,7 @@ def own_page_counts(proc_root, page_size, fmt):
     finally:
         reader.close()
     counts = collections.Counter()  # type: Any
-    for pfn, pages in resident_runs([raw or 0 for _, _, raw in runs], [n for _, n, _ in runs]):
+    for pfn, pages in physical_runs(runs):
         counts.update(range(pfn, pfn + pages))
     return counts
 
@@ -2811,7 +2817,7 @@ class RangeView(object):
     def gathered(self, runs, names):
         # type: (List[Tuple[int, int, Any]], Tuple[str, ...]) -> Tuple[List[Tuple[int, int]], Any]
         """The PFN runs of the present runs, and the kpage files' values over them."""
-        physical = resident_runs([raw or 0 for _, _, raw in runs], [n for _, n, _ in runs])
+        physical = physical_runs(runs)
         return physical, self.ctx.kpage.gather(physical, *names)
 
     def no_page_tables(self, mapping):
@@ -3130,8 +3136,7 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
             for _, pages, raw in runs:
                 by_flags[raw >> 55] += pages
             if facts:
-                facts.add(resident_runs([raw for _, _, raw in runs],
-                                        [pages for _, pages, _ in runs]))
+                facts.add(physical_runs(runs))
         for flags, n in by_flags.items():
             e = decode_entry(flags << 55, view.ctx.kernel)
             counts = add_counts(counts, Counts(0, *[n * bool(fact) for fact in (
