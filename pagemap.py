@@ -1853,8 +1853,17 @@ class ProcessReader(object):
             lo, hi = 0, (1 << 32) // self.page_size
             if self.read_raw(hi - 1, 1):
                 lo, hi = hi - 1, (ADDRESS_MAX + 1) // self.page_size
+            # Past 4 GiB TASK_SIZE is mostly a power of two (arm64: 2^39 to 2^52) or a
+            # page below one (x86-64: 2^47 - 4K; 2^56 - 4K with 5-level tables): bisect
+            # on the power first, try those two, then on pages. ~10 reads, not ~50.
+            guesses = 2 if lo else 0
             while hi - lo > 1:
-                mid = (lo + hi) // 2
+                if guesses and hi.bit_length() - lo.bit_length() > 1:
+                    mid = (1 << (lo.bit_length() + hi.bit_length()) // 2) - 1
+                elif guesses:
+                    mid, guesses = (lo + 1, hi - 1)[guesses - 1], guesses - 1
+                else:
+                    mid = (lo + hi) // 2
                 if self.read_raw(mid, 1):
                     lo = mid
                 else:

@@ -510,3 +510,21 @@ def test_address_space_end_of_a_32_bit_kernel(fake, monkeypatch):
         return b"\0" * 8 * min(count, task // 4096 - svpfn)
     monkeypatch.setattr(reader, "read_raw", read_raw_32)
     assert reader.address_space_end() == task
+
+
+@pytest.mark.parametrize("page_size, task, most", [
+    (4096, 0x7FFFFFFFF000, 10), (4096, 0xFFFFFFFFFFF000, 10), (4096, 1 << 48, 10),
+    (65536, 1 << 42, 10), (16384, 1 << 47, 10), (4096, 0xC0000000, 22),
+    (4096, 0xBF000000, 22), (4096, 0x5678A000, 22), (4096, 0x123456789000, 60)])
+def test_address_space_end_in_few_reads(fake, page_size, task, most):
+    """TASK_SIZE found exactly whatever it is; a power of two, or a page below
+    one (x86-64, arm64), in a few reads, not one per bit of the address."""
+    reader = pagemap.ProcessReader(fake.root, PID, page_size)
+    reads = []
+
+    def read_raw(vpn, count):
+        reads.append(vpn)
+        return b"\0" * 8 * max(0, min(count, task // page_size - vpn))
+    reader.read_raw = read_raw
+    assert reader.address_space_end() == task
+    assert len(reads) <= most
