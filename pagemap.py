@@ -14,6 +14,16 @@ root, says what each physical page is.
     python3 pagemap.py --decode 0xa600000000036afb --kernel-version 3.10
 
 Python >= 3.5, standard library only: copy this file anywhere and run it.
+
+The file, top to bottom: constants (the kernel's bits) -> errors (one class per
+exit code) -> data types -> pure core (decode, parse, explain) -> ranges ->
+whole-buffer core (runs and counts of a chunk in C, no loop per entry) ->
+kpageflags, iomem, --match -> formatting -> /proc layer (the only code that
+opens files) -> /proc/kpage*, NUMA -> walking ranges -> commands -> snapshots
+-> command line. One lookup, 'self 0x400000': main -> run -> parse_arguments
+(no argparse for a PID and addresses) -> cmd_process (ProcessReader, Context)
+-> cmd_lookup -> translate_with (ProcessReader.entry_at, decode_entry, explain
+-> entry_status) -> emit -> format_text -> Console.write.
 """
 # SPDX-License-Identifier: MIT
 
