@@ -88,3 +88,39 @@ def test_headline_command_does_not_import_argparse():
     out = subprocess.check_output([sys.executable, "-c", code], cwd=ROOT,
                                   universal_newlines=True)
     assert out.splitlines()[-1] == "False"
+
+
+@pytest.mark.parametrize("redirect", ["full", "closed"])
+def test_output_that_cannot_be_written_is_one_error(redirect):
+    # A full disk (/dev/full) or no standard output at all: one line, exit 6.
+    # The script leaves by os._exit, so what main flushed is all there is.
+    if redirect == "full" and not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    script = os.path.join(ROOT, "pagemap.py")
+    with open("/dev/full" if redirect == "full" else os.devnull, "w") as out:
+        done = subprocess.run([sys.executable, script] + ARGS, stdout=out,
+                              stderr=subprocess.PIPE, universal_newlines=True,
+                              preexec_fn=(lambda: os.close(1)) if redirect == "closed" else None)
+    assert done.returncode == pagemap.EXIT_IO
+    assert done.stderr.startswith("pagemap: error: cannot write to standard output: ")
+    assert done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("stderr_buffered", [False, True])
+def test_script_output_before_an_error_is_written(tmp_path, stderr_buffered):
+    # Lines printed before an error still reach a pipe, and so does the error on
+    # a block-buffered stderr (Python < 3.9), though the script skips the
+    # interpreter's teardown (which used to flush them).
+    script = tmp_path / "pm.py"
+    script.write_text(open(os.path.join(ROOT, "pagemap.py")).read().replace(
+        "\n    return cmd_process(opts, console)\n",
+        "\n    console.write('before')\n    raise ProcIOError('after')\n"))
+    code = ("import io, runpy, sys; sys.stderr = io.TextIOWrapper(open(2, 'wb', closefd=False))"
+            "; sys.argv = ['pm', 'self']; runpy.run_path(%r, run_name='__main__')" % str(script))
+    env = dict(os.environ)
+    env.pop("PYTHONUNBUFFERED", None)   # stdout must hold the line in its buffer
+    argv = ["-c", code] if stderr_buffered else [str(script), "self"]
+    done = subprocess.run([sys.executable] + argv, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, env=env)
+    assert done.stdout == "before\n" and done.stderr == "pagemap: error: after\n"
+    assert done.returncode == pagemap.EXIT_IO
