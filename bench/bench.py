@@ -179,11 +179,7 @@ def child_cpu(argv):
 def command_cpu(args):
     """CPU time (user + system) of python3 ARGS, output to /dev/null: steadier than
     wall time on a loaded machine."""
-    t0 = os.times()
-    with open(os.devnull, "w") as devnull:
-        subprocess.call([sys.executable] + args, stdout=devnull, stderr=devnull)
-    t1 = os.times()
-    return t1.children_user + t1.children_system - t0.children_user - t0.children_system
+    return child_cpu([sys.executable] + args)
 
 
 def main_time(argv):
