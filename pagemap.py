@@ -3448,9 +3448,9 @@ def add_flag_counts(counts, groups, buf):
     # type: (Any, Any, bytes) -> None
     """Add the u64 lanes of a little-endian buffer to counts and groups (Counters).
     A block of PHYSICAL_BLOCK lanes whose lanes after the first are equal (free
-    memory: the buddy allocator marks the first page of a free block apart)
-    counts by its first two lanes, in two steps for all such blocks alike; the
-    other lanes go to groups, counted in C by group of four, for used memory
+    memory: the buddy allocator marks the first page of a free block apart) is
+    known by its first two lanes: such blocks count in two steps a distinct pair.
+    The other lanes go to groups, counted in C by group of four, for used memory
     repeats itself (see flush_groups)."""
     import itertools
     step = 8 * PHYSICAL_BLOCK
