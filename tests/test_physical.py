@@ -216,18 +216,23 @@ def test_add_flag_counts_by_block_and_by_lane(monkeypatch):
     import collections
     import struct
     monkeypatch.setattr(pagemap, "PHYSICAL_BLOCK", 4)
-    counts, groups = collections.Counter({9: 1}), collections.Counter()
     big = 0x0102030405060708
-    values = [5, 7, 7, 7,  7, 7, 7, 7,  1, 2, 2, 3,  2 << 56, 9, 9, 9,  1, 2, 2, 3,  big, 7, 7, 4,
-              4, 4, 6]
-    pagemap.add_flag_counts(counts, groups, struct.pack("<27Q", *values))
+    values = [5, 7, 7, 7,  7, 7, 7, 7,  5, 7, 7, 7] + [1, 2, 2, 3] * 40 + [big, 7, 7, 4,  4, 4, 6]
+    buf = struct.pack("<%dQ" % len(values), *values)
+    counts, groups = collections.Counter({9: 1}), collections.Counter()
+    pagemap.add_flag_counts(counts, groups, buf)
     pagemap.add_flag_counts(counts, groups, b"")
-    # Blocks of 4: the first lane and three equal ones count at once; the others by
-    # group of four, the last three lanes one by one.
-    assert counts == {5: 1, 7: 7, 2 << 56: 1, 9: 4, 4: 2, 6: 1}
-    assert groups == {(struct.pack("<4Q", 1, 2, 2, 3),): 2, (struct.pack("<4Q", big, 7, 7, 4),): 1}
+    # Blocks of 4: the first lane and three equal ones count at once; of the
+    # other lanes, whole unpacks (1024 bytes here) by group of four, the rest
+    # (8 more groups, the odd block, the 3-lane tail) one by one.
+    assert counts == {9: 1, 5: 2, 7: 12, 1: 8, 2: 16, 3: 8, big: 1, 4: 3, 6: 1}
+    assert groups == {struct.pack("<4Q", 1, 2, 2, 3): 32}
     pagemap.flush_groups(counts, groups)
     assert counts == collections.Counter(values + [9]) and not groups
+    # Past PHYSICAL_GROUPS distinct groups, they go to counts at once.
+    monkeypatch.setattr(pagemap, "PHYSICAL_GROUPS", 0)
+    pagemap.add_flag_counts(counts, groups, buf)
+    assert counts == collections.Counter(values * 2 + [9]) and not groups
 
 
 def test_physical_counts_across_reads(fake, run, monkeypatch):

@@ -64,18 +64,19 @@ def test_swap_round_trip(swap_type, offset):
 def test_add_flag_counts_counts_every_lane(runs):
     import collections
     import struct
-    values = [value for value, length in runs for _ in range(length)]
+    values = [value for value, length in runs for _ in range(length)] * 4  # groups recur
     buf = struct.pack("<%dQ" % len(values), *values)
     saved = pagemap.PHYSICAL_BLOCK, pagemap.PHYSICAL_GROUPS
     try:
         for block, most in ((2, 1), (3, 2), (8, 100), saved):
             pagemap.PHYSICAL_BLOCK, pagemap.PHYSICAL_GROUPS = block, most
-            counts = collections.Counter()  # type: collections.Counter
             groups = collections.Counter()  # type: collections.Counter
-            for part in range(0, len(buf), 40):   # as reads of 5 lanes
-                pagemap.add_flag_counts(counts, groups, buf[part:part + 40])
-            pagemap.flush_groups(counts, groups)
-            assert counts == collections.Counter(values)
+            for size in (40, len(buf) or 1):   # as reads of 5 lanes, and as one read
+                counts = collections.Counter()  # type: collections.Counter
+                for part in range(0, len(buf), size):
+                    pagemap.add_flag_counts(counts, groups, buf[part:part + size])
+                pagemap.flush_groups(counts, groups)
+                assert counts == collections.Counter(values)
     finally:
         pagemap.PHYSICAL_BLOCK, pagemap.PHYSICAL_GROUPS = saved
 
