@@ -894,11 +894,14 @@ def find_pfn(buf, pfn):
 
 def lane_column(values, known, indexes):
     # type: (Optional[bytes], Optional[bytes], List[int]) -> List[Optional[int]]
-    """The u64 lanes of little-endian values at indexes; None where values or
-    known (one byte a lane) say the value is unknown, or the index is -1."""
-    lanes = lanes_of(values or b"")
-    return [None if i < 0 or values is None or (known is not None and not known[i]) else lanes[i]
-            for i in indexes]
+    """The u64 lanes of little-endian values at indexes (any value at -1); None
+    where values or known (one byte a lane) say the value is unknown. Picked
+    by a C-level map: a --flags listing asks for one a piece."""
+    if not values:      # None, or no lane (every index -1)
+        return [None] * len(indexes)
+    column = list(map(lanes_of(values).__getitem__, indexes))  # type: List[Optional[int]]
+    return column if known is None else [
+        value if known[i] else None for value, i in zip(column, indexes)]
 
 
 def int_or(a, b):
@@ -908,17 +911,20 @@ def int_or(a, b):
         len(a), "little"))
 
 
-def lane_changes(buf):
-    # type: (bytes) -> bytes
-    """One byte per u64 lane of a little-endian buffer: 1 where the next lane
-    differs (the last lane: where it is not 0). One big-int pass."""
-    n = len(buf) // 8
-    x = int.from_bytes(buf, "little")
-    w = x ^ (x >> 64)
-    w |= w >> 32
-    w |= w >> 16
-    w |= w >> 8
-    return (w & lane_mask(0xFF, n)).to_bytes(n * 8, "little")[0::8].translate(_NONZERO)
+def lane_changes(*bufs):
+    # type: (*bytes) -> bytes
+    """One byte per u64 lane of little-endian buffers of one length: 1 where the
+    next lane of any of them differs (the last lane: where one is not 0). One
+    big-int pass: the differences ORed, each lane's folded into its top bit
+    as _run_ends does (once, not once a buffer)."""
+    n = len(bufs[0]) // 8
+    w = 0
+    for buf in bufs:
+        x = int.from_bytes(buf, "little")
+        w |= x ^ (x >> 64)
+    low = lane_mask((1 << 63) - 1, n)
+    w = (((w & low) + low) | w) & lane_mask(1 << 63, n)
+    return w.to_bytes(n * 8, "little")[7::8].translate(_NONZERO)
 
 
 def _sparse_runs(buf, n, populated):
@@ -1413,10 +1419,10 @@ class RunFormatter(object):
         lo, hi = (min(raws), max(raws)) if raws[-1] is not None else (None, 0)  # None: last
         # A block costs some 30 C loops over the batch: more than a % a line below ~24
         # runs. Only runs of one flags byte can be one (not sparse memory's: try none).
-        block = (lo is not None and lo >> 55 == hi >> 55 and infos is None and not self.as_json
+        block = (lo is not None and lo >> 55 == hi >> 55 and not self.as_json
                  and len(runs) > 32 and self._block(runs, lo, hi))
         if block:
-            return [block]
+            return [block] if infos is None else self._after_each(block.split("\n"), infos)
         if infos is None:
             infos = [None] * len(runs)
         if lo is not None and lo >> 55 == hi >> 55 and lo >> 62 != 1 and shape_key(
@@ -1437,8 +1443,7 @@ class RunFormatter(object):
         template, vary = self._shapes.get(key) or self._shape(key, raw)
         ps, mask = self.page_size, PM_PFRAME_MASK
         with_pages = any(infos)     # --flags
-        pages = [self._page(info) for info in infos] if with_pages else [self._page(None)] * len(
-            runs)
+        pages = self._page_texts(infos) if with_pages else [self._page(None)] * len(runs)
         if self.as_json:
             if vary == "paddr":
                 return [template % ((vpn + n) * ps, raw, (raw & mask) * ps, page, n, raw & mask,
@@ -1460,9 +1465,7 @@ class RunFormatter(object):
                 for vpn, n, raw in runs]
         else:
             out = [template % (vpn * ps, (vpn + n) * ps, n) for vpn, n, raw in runs]
-        if with_pages:      # each run's 'page:' lines after it
-            out = [line + "\n" + page if page else line for line, page in zip(out, pages)]
-        return out
+        return self._after_each(out, infos, pages) if with_pages else out
 
     def _block(self, runs, lo, hi):
         # type: (Any, int, int) -> Optional[str]
@@ -1531,6 +1534,22 @@ class RunFormatter(object):
                 self._pages.clear()
             self._pages[info] = text
         return text
+
+    def _page_texts(self, infos):
+        # type: (Any) -> List[str]
+        """_page of each info: each distinct one's looked up once (a listing's
+        pieces share a few), the rest by a C-level map."""
+        texts = dict((info, self._page(info)) for info in set(infos))
+        return list(map(texts.__getitem__, infos))
+
+    def _after_each(self, lines, infos, pages=None):
+        # type: (List[str], Any, Optional[List[str]]) -> List[str]
+        """Text lines, each followed by its info's 'page:' lines where it has
+        any: interleaved by slices and filtered in C, no string made a line."""
+        both = lines * 2
+        both[1::2] = pages or self._page_texts(infos)
+        both[0::2] = lines
+        return list(filter(None, both))
 
 
 def human_size(nbytes):
@@ -2836,8 +2855,8 @@ class RangeView(object):
         present). The kpage values of all the runs are gathered at once and
         compared on whole buffers."""
         physical, files = self.gathered(runs, KPAGE_FILES)
-        pieces, firsts = cut_runs(runs, physical, [
-            lane_changes(values) for values, _ in files if values is not None] + [
+        values = [values for values, _ in files if values is not None]
+        pieces, firsts = cut_runs(runs, physical, [lane_changes(*values)] * bool(values) + [
             byte_changes(known) for _, known in files if known is not None])
         facts = self.ctx.facts
         ps, mask = self.reader.page_size, PM_PFRAME_MASK

@@ -432,6 +432,79 @@ def test_ranges_with_flags_split_by_page_facts(fake, run):
     assert "  page: flags UPTODATE,LRU,MMAP,ANON,SWAPBACKED" in out
 
 
+def reference_flag_pieces(runs, files, system):
+    """flag_pieces page by page: each present run cut where a page's kpage values
+    (files: {name: (values, PFNs the file holds)}) differ from the page before."""
+    pieces, infos = [], []
+    for vpn, pages, raw in runs:
+        pfn = raw & pagemap.PM_PFRAME_MASK if raw is not None and raw >> 63 else 0
+        if not pfn:
+            pieces.append((vpn, pages, raw))
+            infos.append(None)
+            continue
+        before = None
+        for i in range(pages):
+            here = tuple(values.get(pfn + i, 0) if pfn + i < held else None
+                         for values, held in (files[name] for name in pagemap.KPAGE_FILES))
+            if here != before:
+                flags, count, inode = before = here
+                pieces.append((vpn + i, 0, raw + i))
+                infos.append(pagemap.PageInfo(flags, count, inode or None, system.cgroup_path(
+                    inode) if inode else None, *system.place_of((pfn + i) * PAGE) + (None,)))
+            pieces[-1] = pieces[-1][:1] + (pieces[-1][1] + 1,) + pieces[-1][2:]
+    return pieces, infos
+
+
+def test_flag_pieces_and_their_lines_match_a_page_by_page_reference(machine):
+    # Random runs over PFNs by iomem edges (0x9fc00, 0x100000, Kernel code at
+    # 0x1000000), kpage files ending inside them, values changing now and then;
+    # the listing's lines as run by run (odd seeds: present runs of one width,
+    # which make one block of text).
+    import random
+    maps = "7f0000000000-7f0000400000 rw-p 00000000 00:00 0 \n"
+    for seed in range(24):
+        rng = random.Random(seed)
+        entries, files, vaddr = {}, {}, ANON
+        for _ in range(rng.randrange(1, 120)):
+            kind, pages = rng.random(), rng.randrange(1, 12)
+            pfn = rng.choice([0x100, 0x110] if seed % 2 else [0x98, 0xF0, 0x100, 0xFF8]
+                             ) + rng.randrange(0x40)
+            for i in range(pages):
+                entries[vaddr] = (make_entry(present=True, pfn=pfn + i, exclusive=True)
+                                  if kind < 0.85 or seed % 2 else
+                                  make_entry(swapped=True, swap_offset=i)
+                                  if kind < 0.95 else 0)
+                vaddr += PAGE
+        for name, choices in (("kpageflags", [ANON_FLAGS, ANON_FLAGS | 1 << 25]),
+                              ("kpagecount", [1, 2]), ("kpagecgroup", [0, machine.cgroup_inode])):
+            path = os.path.join(machine.root, name)
+            if os.path.exists(path):
+                os.remove(path)
+            held, value, values = rng.choice([0x120, 0x1000, 0x2000]), choices[0], {}
+            for pfn in range(held):
+                value = rng.choice(choices) if rng.random() < 0.1 else value
+                values[pfn] = value
+            machine.kpage(name, values, held)
+            files[name] = values, held
+        machine.process(PID, entries, maps=maps)
+        reader = pagemap.ProcessReader(machine.root, PID, PAGE)
+        reader.open_pagemap()
+        ctx = pagemap.Context(machine.root, None, True)
+        view = pagemap.RangeView(reader, ctx, None)
+        runs = list(view.walker.runs(ANON // PAGE, vaddr // PAGE))
+        pieces, infos = view.flag_pieces(runs)
+        assert (pieces, infos) == reference_flag_pieces(runs, files, ctx.facts), seed
+        mapping = reader.maps()[0]
+        want = []
+        for piece, info in zip(pieces, infos):
+            want += pagemap.RunFormatter(mapping, PAGE, ctx.kernel, bool).lines([piece])
+            want += ["\n".join(pagemap.format_page(info, 0))] if info else []
+        got = pagemap.RunFormatter(mapping, PAGE, ctx.kernel, bool).lines(pieces, infos)
+        assert "\n".join(got) == "\n".join(want), seed
+        reader.close()
+        ctx.close()
+
+
 def test_pmd_size_read_once_a_run_not_once_a_page(fake, run, monkeypatch):
     # Each present page of --each --flags (and each address looked up) asks for its
     # huge page, which needs the PMD size: sysfs is read once a reader, not per page.
