@@ -2127,11 +2127,11 @@ class KPageReader(object):
         if self._own is None:
             own = own_page_counts(self.proc_root, *self.observer or (0, ""))
             pfns = sorted(own)
-            self._own = pfns, [own[p] for p in pfns], set(p >> 3 for p in pfns)
+            self._own = pfns, [own[p] for p in pfns], set(p >> 6 for p in pfns)
         pfns, counts, blocks = self._own
-        # The runs near one of its PFNs (in one of its 8-page blocks) by set
-        # lookups; these searched.
-        near = [pfn >> 3 in blocks or (pfn + count - 1) >> 3 in blocks or count > 8
+        # The runs near one of its PFNs (in one of its 64-page blocks: a few
+        # thousand, clustered, of millions) by set lookups; these searched.
+        near = [pfn >> 6 in blocks or (pfn + count - 1) >> 6 in blocks or count > 64
                 for pfn, count in runs]
         if True not in near:
             return data
@@ -2335,10 +2335,9 @@ def own_page_counts(proc_root, page_size, fmt):
         pass                    # no pagemap of its own (a snapshot's tree): nothing to leave out
     finally:
         reader.close()
-    counts = collections.Counter()  # type: Any
-    for pfn, pages in physical_runs(runs):
-        counts.update(range(pfn, pfn + pages))
-    return counts
+    import itertools
+    return collections.Counter(itertools.chain.from_iterable(    # counted in C
+        range(pfn, pfn + pages) for pfn, pages in physical_runs(runs)))
 
 
 def own_pid(proc_root):

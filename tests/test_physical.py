@@ -679,12 +679,13 @@ def test_gather_finds_the_observer_in_runs_of_any_length(fake, monkeypatch):
     import random
     import struct
     rng = random.Random(5)
-    fake.kpage("kpagecount", {pfn: 4 for pfn in range(512)}, pfns=512)
-    own = dict((rng.randrange(512), rng.randrange(1, 3)) for _ in range(12))
+    fake.kpage("kpagecount", {pfn: 4 for pfn in range(2048)}, pfns=2048)
+    own = dict((rng.randrange(2048), rng.randrange(1, 3)) for _ in range(8))
     monkeypatch.setattr(pagemap, "own_page_counts", lambda *_: own)
     kpage = pagemap.KPageReader(fake.root)
     kpage.observer = (4096, "=Q")
-    runs = [(rng.randrange(480), rng.choice([1, 2, 7, 8, 9, 30])) for _ in range(200)]
+    runs = [(rng.randrange(2048 - n), n) for n in (
+        rng.choice([1, 2, 7, 8, 9, 30, 63, 64, 65, 100, 127, 130]) for _ in range(400))]
     [(values, _)] = kpage.gather(runs, "kpagecount")
     assert struct.unpack("<%dQ" % (len(values) // 8), values) == tuple(
         4 - own.get(p, 0) for pfn, n in runs for p in range(pfn, pfn + n))
