@@ -2124,6 +2124,8 @@ class KPageReader(object):
         data: the little-endian counts of the PFN runs [(pfn, count)] one after another."""
         import bisect
         import itertools
+        if data.count(0) + data[0::8].count(1) == len(data):
+            return data     # every count 0 or 1 (the usual): no page the target maps is its too
         if self._own is None:
             own = own_page_counts(self.proc_root, *self.observer or (0, ""))
             pfns = sorted(own)
