@@ -1422,7 +1422,8 @@ class RunFormatter(object):
         block = (lo is not None and lo >> 55 == hi >> 55 and not self.as_json
                  and len(runs) > 32 and self._block(runs, lo, hi))
         if block:
-            return [block] if infos is None else self._after_each(block.split("\n"), infos)
+            return [block] if infos is None else self._after_each(
+                block.split("\n"), self._page_texts(infos))
         if infos is None:
             infos = [None] * len(runs)
         if lo is not None and lo >> 55 == hi >> 55 and lo >> 62 != 1 and shape_key(
@@ -1443,7 +1444,7 @@ class RunFormatter(object):
         template, vary = self._shapes.get(key) or self._shape(key, raw)
         ps, mask = self.page_size, PM_PFRAME_MASK
         with_pages = any(infos)     # --flags
-        pages = self._page_texts(infos) if with_pages else [self._page(None)] * len(runs)
+        pages = self._page_texts(infos)
         if self.as_json:
             if vary == "paddr":
                 return [template % ((vpn + n) * ps, raw, (raw & mask) * ps, page, n, raw & mask,
@@ -1465,7 +1466,7 @@ class RunFormatter(object):
                 for vpn, n, raw in runs]
         else:
             out = [template % (vpn * ps, (vpn + n) * ps, n) for vpn, n, raw in runs]
-        return self._after_each(out, infos, pages) if with_pages else out
+        return self._after_each(out, pages) if with_pages else out
 
     def _block(self, runs, lo, hi):
         # type: (Any, int, int) -> Optional[str]
@@ -1520,34 +1521,27 @@ class RunFormatter(object):
         # type: (Tuple[int, int, Any]) -> str
         return "0x%x-0x%x" % (run[0] * self.page_size, (run[0] + run[1]) * self.page_size)
 
-    def _page(self, info):
-        # type: (Optional[PageInfo]) -> str
-        """A PageInfo's 'page:' lines, or its JSON text: made once per distinct info."""
-        text = self._pages.get(info)
-        if text is None:
-            if self.as_json:
-                import json
-                text = json.dumps(page_json(info), sort_keys=True)
-            else:
-                text = "\n".join(format_page(info, 0)) if info is not None else ""
-            if len(self._pages) > 4096:
-                self._pages.clear()
-            self._pages[info] = text
-        return text
-
     def _page_texts(self, infos):
         # type: (Any) -> List[str]
-        """_page of each info: each distinct one's looked up once (a listing's
-        pieces share a few), the rest by a C-level map."""
-        texts = dict((info, self._page(info)) for info in set(infos))
-        return list(map(texts.__getitem__, infos))
+        """Each PageInfo's 'page:' lines, or its JSON text: made once a distinct
+        info (a listing's pieces share a few), the rest looked up by a C-level map."""
+        if len(self._pages) > 4096:
+            self._pages.clear()
+        for info in set(infos).difference(self._pages):
+            if self.as_json:
+                import json
+                self._pages[info] = json.dumps(page_json(info), sort_keys=True)
+            else:
+                self._pages[info] = "\n".join(format_page(info, 0) if info else ())
+        return list(map(self._pages.__getitem__, infos))
 
-    def _after_each(self, lines, infos, pages=None):
-        # type: (List[str], Any, Optional[List[str]]) -> List[str]
-        """Text lines, each followed by its info's 'page:' lines where it has
-        any: interleaved by slices and filtered in C, no string made a line."""
+    @staticmethod
+    def _after_each(lines, pages):
+        # type: (List[str], List[str]) -> List[str]
+        """Text lines, each followed by its 'page:' lines where it has any:
+        interleaved by slices and filtered in C, no string made a line."""
         both = lines * 2
-        both[1::2] = pages or self._page_texts(infos)
+        both[1::2] = pages
         both[0::2] = lines
         return list(filter(None, both))
 
