@@ -899,7 +899,9 @@ def lane_column(values, known, indexes):
     by a C-level map: a --flags listing asks for one a piece."""
     if not values:      # None, or no lane (every index -1)
         return [None] * len(indexes)
-    column = list(map(lanes_of(values).__getitem__, indexes))  # type: List[Optional[int]]
+    lanes = lanes_of(values)
+    column = ([lanes[0]] * len(indexes) if values == values[:8] * len(lanes) else list(
+        map(lanes.__getitem__, indexes)))  # type: List[Optional[int]]
     return column if known is None else [
         value if known[i] else None for value, i in zip(column, indexes)]
 
@@ -911,20 +913,17 @@ def int_or(a, b):
         len(a), "little"))
 
 
-def lane_changes(*bufs):
-    # type: (*bytes) -> bytes
-    """One byte per u64 lane of little-endian buffers of one length: 1 where the
-    next lane of any of them differs (the last lane: where one is not 0). One
-    big-int pass: the differences ORed, each lane's folded into its top bit
-    as _run_ends does (once, not once a buffer)."""
-    n = len(bufs[0]) // 8
-    w = 0
-    for buf in bufs:
-        x = int.from_bytes(buf, "little")
-        w |= x ^ (x >> 64)
-    low = lane_mask((1 << 63) - 1, n)
-    w = (((w & low) + low) | w) & lane_mask(1 << 63, n)
-    return w.to_bytes(n * 8, "little")[7::8].translate(_NONZERO)
+def lane_changes(buf):
+    # type: (bytes) -> bytes
+    """One byte per u64 lane of a little-endian buffer: 1 where the next lane
+    differs (the last lane: where it is not 0). One big-int pass."""
+    n = len(buf) // 8
+    x = int.from_bytes(buf, "little")
+    w = x ^ (x >> 64)
+    w |= w >> 32
+    w |= w >> 16
+    w |= w >> 8
+    return (w & lane_mask(0xFF, n)).to_bytes(n * 8, "little")[0::8].translate(_NONZERO)
 
 
 def _sparse_runs(buf, n, populated):
@@ -1527,12 +1526,10 @@ class RunFormatter(object):
         info (a listing's pieces share a few), the rest looked up by a C-level map."""
         if len(self._pages) > 4096:
             self._pages.clear()
+        import json
         for info in set(infos).difference(self._pages):
-            if self.as_json:
-                import json
-                self._pages[info] = json.dumps(page_json(info), sort_keys=True)
-            else:
-                self._pages[info] = "\n".join(format_page(info, 0) if info else ())
+            self._pages[info] = json.dumps(page_json(info), sort_keys=True) if (
+                self.as_json) else "\n".join(format_page(info, 0) if info else ())
         return list(map(self._pages.__getitem__, infos))
 
     @staticmethod
@@ -2216,7 +2213,6 @@ class SystemFacts(object):
         it, or None) of a physical address. Kept for its memory block (2 MiB
         without NUMA blocks), or, in a block an iomem edge splits, for its
         stretch between edges: a --flags listing asks for every piece."""
-        import bisect
         if self._places is None:
             self._places = {}
             self._block, self._nodes = self._read_nodes()
@@ -2231,6 +2227,7 @@ class SystemFacts(object):
         key = paddr // size         # type: Any
         place = self._places.get(key)
         if place is None:
+            import bisect  # here, not per call: an import statement costs ~0.1 us
             edges, start = self._edges, paddr - paddr % size
             if bisect.bisect_right(edges, start) != bisect.bisect_right(edges, start + size - 1):
                 key = (key, bisect.bisect_right(edges, paddr))
@@ -2850,8 +2847,10 @@ class RangeView(object):
         present). The kpage values of all the runs are gathered at once and
         compared on whole buffers."""
         physical, files = self.gathered(runs, KPAGE_FILES)
-        values = [values for values, _ in files if values is not None]
-        pieces, firsts = cut_runs(runs, physical, [lane_changes(*values)] * bool(values) + [
+        # A file of one value throughout (map counts, cgroups, often) cuts nowhere.
+        pieces, firsts = cut_runs(runs, physical, [
+            lane_changes(values) for values, _ in files
+            if values and values != values[:8] * (len(values) // 8)] + [
             byte_changes(known) for _, known in files if known is not None])
         facts = self.ctx.facts
         ps, mask = self.reader.page_size, PM_PFRAME_MASK
