@@ -457,18 +457,19 @@ def reference_flag_pieces(runs, files, system):
 
 def test_flag_pieces_and_their_lines_match_a_page_by_page_reference(machine):
     # Random runs over PFNs by iomem edges (0x9fc00, 0x100000, Kernel code at
-    # 0x1000000), kpage files ending inside them, values changing now and then;
-    # the listing's lines as run by run (odd seeds: present runs of one width,
-    # which make one block of text).
+    # 0x1000000: memory block 0, split) and across blocks 32 (node 1) and 33 (no
+    # node) at 0x108000, kpage files ending inside them, values changing now and
+    # then; the listing's lines as run by run (odd seeds: present runs of one
+    # width, which make one block of text).
     import random
     maps = "7f0000000000-7f0000400000 rw-p 00000000 00:00 0 \n"
+    bases = [[0x98, 0xF0, 0x100, 0xFF8, 0x107FF0], [0x107FC0, 0x107FF0], [0x100, 0x110]]
     for seed in range(24):
         rng = random.Random(seed)
         entries, files, vaddr = {}, {}, ANON
         for _ in range(rng.randrange(1, 120)):
             kind, pages = rng.random(), rng.randrange(1, 12)
-            pfn = rng.choice([0x100, 0x110] if seed % 2 else [0x98, 0xF0, 0x100, 0xFF8]
-                             ) + rng.randrange(0x40)
+            pfn = rng.choice(bases[seed % 2 and 1 + seed // 2 % 2]) + rng.randrange(0x40)
             for i in range(pages):
                 entries[vaddr] = (make_entry(present=True, pfn=pfn + i, exclusive=True)
                                   if kind < 0.85 or seed % 2 else
@@ -480,10 +481,11 @@ def test_flag_pieces_and_their_lines_match_a_page_by_page_reference(machine):
             path = os.path.join(machine.root, name)
             if os.path.exists(path):
                 os.remove(path)
-            held, value, values = rng.choice([0x120, 0x1000, 0x2000]), choices[0], {}
-            for pfn in range(held):
+            held = rng.choice([0x120, 0x1000, 0x108010, 0x200000])
+            value, values = choices[0], {}
+            for pfn in sorted(set(p for base in sum(bases, []) for p in range(base, base + 0x50))):
                 value = rng.choice(choices) if rng.random() < 0.1 else value
-                values[pfn] = value
+                values.update({pfn: value} if pfn < held else {})
             machine.kpage(name, values, held)
             files[name] = values, held
         machine.process(PID, entries, maps=maps)
