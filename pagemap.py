@@ -1420,20 +1420,28 @@ class RunFormatter(object):
         # runs. Only runs of one flags byte can be one (not sparse memory's: try none).
         block = (lo is not None and lo >> 55 == hi >> 55 and not self.as_json
                  and len(runs) > 32 and self._block(runs, lo, hi))
+        if block and infos is None:
+            return [block]
+        infos = infos or [None] * len(runs)
         if block:
-            return [block] if infos is None else self._after_each(
-                block.split("\n"), self._page_texts(infos))
-        if infos is None:
-            infos = [None] * len(runs)
-        if lo is not None and lo >> 55 == hi >> 55 and lo >> 62 != 1 and shape_key(
+            out = block.split("\n")
+        elif lo is not None and lo >> 55 == hi >> 55 and lo >> 62 != 1 and shape_key(
                 lo) == shape_key(hi) and len(self._vrange(runs[0])) == len(self._vrange(runs[-1])):
-            return self._format(lo, runs, infos)
-        out = []  # type: List[str]
-        for _, stretch in itertools.groupby(zip(runs, infos), lambda pair: (
-                shape_key(pair[0][2]), len(self._vrange(pair[0])))):
-            some_runs, some_infos = zip(*stretch)
-            out += self._format(some_runs[0][2], some_runs, some_infos)
-        return out
+            out = self._format(lo, runs, infos)
+        else:
+            out = []
+            for _, stretch in itertools.groupby(zip(runs, infos), lambda pair: (
+                    shape_key(pair[0][2]), len(self._vrange(pair[0])))):
+                some_runs, some_infos = zip(*stretch)
+                out += self._format(some_runs[0][2], some_runs, some_infos)
+        if self.as_json or not any(infos):
+            return out
+        # --flags: each line's 'page:' lines after it where it has any, interleaved
+        # by slices and filtered in C (no string made a line).
+        both = out * 2
+        both[1::2] = self._page_texts(infos)
+        both[0::2] = out
+        return list(filter(None, both))
 
     def _format(self, raw, runs, infos):
         # type: (Optional[int], Any, Any) -> List[str]
@@ -1442,12 +1450,11 @@ class RunFormatter(object):
         key = shape_key(raw)
         template, vary = self._shapes.get(key) or self._shape(key, raw)
         ps, mask = self.page_size, PM_PFRAME_MASK
-        with_pages = any(infos)     # --flags
-        pages = self._page_texts(infos)
         if self.as_json:
             if vary == "paddr":
                 return [template % ((vpn + n) * ps, raw, (raw & mask) * ps, page, n, raw & mask,
-                                    vpn * ps) for (vpn, n, raw), page in zip(runs, pages)]
+                                    vpn * ps) for (vpn, n, raw), page in zip(
+                                        runs, self._page_texts(infos))]
             if vary == "swap":
                 return [template % ((vpn + n) * ps, raw, n, vpn * ps, (raw & mask) >> (
                     PM_SWAP_TYPE_BITS), raw & PM_SWAP_TYPE_MASK) for vpn, n, raw in runs]
@@ -1465,7 +1472,7 @@ class RunFormatter(object):
                 for vpn, n, raw in runs]
         else:
             out = [template % (vpn * ps, (vpn + n) * ps, n) for vpn, n, raw in runs]
-        return self._after_each(out, pages) if with_pages else out
+        return out
 
     def _block(self, runs, lo, hi):
         # type: (Any, int, int) -> Optional[str]
@@ -1531,16 +1538,6 @@ class RunFormatter(object):
             self._pages[info] = json.dumps(page_json(info), sort_keys=True) if (
                 self.as_json) else "\n".join(format_page(info, 0) if info else ())
         return list(map(self._pages.__getitem__, infos))
-
-    @staticmethod
-    def _after_each(lines, pages):
-        # type: (List[str], List[str]) -> List[str]
-        """Text lines, each followed by its 'page:' lines where it has any:
-        interleaved by slices and filtered in C, no string made a line."""
-        both = lines * 2
-        both[1::2] = pages
-        both[0::2] = lines
-        return list(filter(None, both))
 
 
 def human_size(nbytes):
