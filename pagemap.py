@@ -2799,14 +2799,15 @@ def cut_runs(runs, physical, cuts):
     page of those runs, one after another); and the lane there of each
     piece's first page, -1 for a run not present, which stays whole."""
     import itertools
-    ends = bytearray(sum(pages for _, pages in physical))
-    for end in itertools.accumulate(pages for _, pages in physical):
+    lanes = [0] + list(itertools.accumulate([pages for _, pages in physical]))
+    ends = bytearray(lanes[-1])
+    for end in lanes[1:]:
         ends[end - 1] = 1
     for cut in cuts:
         ends = int_or(ends, cut)
     if len(physical) == len(runs) and ends.count(1) == len(runs):
         # Every run present and cut nowhere inside (the usual): as they are.
-        return runs, [0] + list(itertools.accumulate(pages for _, pages in physical))[:-1]
+        return runs, lanes[:-1]
     pieces, firsts = [], []  # type: (List[Tuple[int, int, Any]], List[int])
     pos = 0                  # the lane of the run's first page
     find = ends.find
