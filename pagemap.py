@@ -2439,9 +2439,10 @@ class PageFacts(object):
     are read once per run, right after the pagemap chunk that named them.
     """
 
-    def __init__(self, kpage):
-        # type: (KPageReader) -> None
+    def __init__(self, kpage, pmd_pages=0):
+        # type: (KPageReader, int) -> None
         self.kpage = kpage
+        self.pmd_pages = pmd_pages      # THP memory's runs proved block by block (find_runs)
         self.usable = kpage.available("kpageflags") and kpage.available("kpagecount")
         self.total = ZERO_PAGE_COUNTS
 
@@ -2453,7 +2454,7 @@ class PageFacts(object):
     def __call__(self, buf):
         # type: (bytes) -> None
         """Add the facts of the resident pages of a chunk (little-endian entries)."""
-        starts, lengths = find_runs(buf)
+        starts, lengths = find_runs(buf, self.pmd_pages)
         self.add(resident_runs(map(lanes_of(buf).__getitem__, starts), lengths))
 
     def add(self, runs):
@@ -3264,7 +3265,7 @@ def cmd_summary(opts, console, reader, ctx):
     # type: (Namespace, Console, ProcessReader, Context) -> int
     """One row per mapping and a total, like pmap -x, or a picture per mapping."""
     ps = reader.page_size
-    facts = PageFacts(ctx.kpage) if opts.flags else None
+    facts = PageFacts(ctx.kpage, reader.pmd_pages) if opts.flags else None
     view = RangeView(reader, ctx, match_spec(opts))
     chars, width = picture_style(console.out)
     # No hugetlb page in use, says meminfo (Hugetlb, all sizes, 4.8+; else
