@@ -2883,11 +2883,11 @@ class RangeView(object):
             self._no_tables[mapping.start] = vm_without_page_tables(self.reader, mapping)
         return self._no_tables[mapping.start]
 
-    def shown_batches(self, span, tally=None):
+    def shown_batches(self, span):
         """Yield (mapping, runs) covering a span in order: runs a list of at most
         RUN_BATCH (first vpn, pages, first raw entry) in one mapping (or hole),
         with --match only the runs, or parts of runs, that pass (pages outside
-        mappings never do); with a tally, those are counted there (matching)."""
+        mappings never do)."""
         import itertools
         ps = self.reader.page_size
         vpn0, vpn1 = page_span(span, ps)
@@ -2897,7 +2897,7 @@ class RangeView(object):
             runs = self.walker.runs(start // ps, end // ps)
             batch = list(itertools.islice(runs, RUN_BATCH))
             while batch:
-                shown = self.matching(batch, self.spec, tally) if self.spec else batch
+                shown = self.matching(batch, self.spec) if self.spec else batch
                 if shown:
                     yield mapping, shown
                 batch = list(itertools.islice(runs, RUN_BATCH))
@@ -2915,59 +2915,79 @@ class RangeView(object):
                 runs, infos = self.flag_pieces(runs)
             yield formatter.lines(runs, infos), formatter.hidden
 
-    def matching(self, runs, spec, tally=None):
-        # type: (List[Tuple[int, int, Any]], MatchSpec, Any) -> List[Tuple[int, int, int]]
+    def matching(self, runs, spec):
+        # type: (List[Tuple[int, int, Any]], MatchSpec) -> List[Tuple[int, int, int]]
         """The parts of runs (vpn, pages, first raw entry) of one mapping whose
-        pages pass a --match spec, as runs; or, given a tally (a summary's
-        Counter), their pages added to it by pagemap flags (bits 55-63), and no
-        runs. The pages of a run share their pagemap flags, so that part is
-        decided once per distinct flags; kpageflags and map counts of all the
-        runs are gathered at once and tested on whole buffers."""
+        pages pass a --match spec, as runs. The pages of a run share their
+        pagemap flags, so that part is decided once per distinct flags."""
         import itertools
         tops = [-1 if raw is None else raw >> 55 for _, _, raw in runs]
         passing = set(t for t in set(tops) if t >= 0 and entry_matches(spec, t << 55))
         runs = list(itertools.compress(runs, map(passing.__contains__, tops)))
         if not match_needs_kpage(spec):
-            if tally is None:
-                return runs
-            for _, pages, raw in runs:
-                tally[raw >> 55] += pages
-            return []
+            return runs
         # No PFN, no facts: such pages cannot match.
         runs = [run for run in runs if run[2] >> 63 and run[2] & PM_PFRAME_MASK]
+        physical, runs, ok = self.kpage_passing(spec, physical_runs(runs), runs)
+        pieces, firsts = cut_runs(runs, physical, [byte_changes(ok)])
+        return [piece for piece, first in zip(pieces, firsts) if ok[first]]
+
+    def kpage_passing(self, spec, physical, tags):
+        # type: (MatchSpec, List[Tuple[int, int]], List[Any]) -> Tuple[List[Tuple[int, int]], List[Any], bytes]
+        """(physical, tags, ok): of PFN runs [(pfn, pages)] and a column of one
+        tag a run, those that may hold pages passing the kpageflags and map count
+        part of spec, and one byte a page of them, 1 where it passes. The kpage
+        values of all the runs are gathered at once and tested on whole buffers."""
+        import itertools
+        import operator
+        kpage = self.ctx.kpage
         if spec.shared and not spec.kpf_set | spec.kpf_clear:
             # Only a page mapped more than once passes: kpageflags (for the zero
             # page's, which does not) read with its count again for just the
             # runs holding one, found by jumps between them.
             import bisect
-            physical, [(counts, _)] = self.gathered(runs, ("kpagecount",))
+            [(counts, _)] = kpage.gather(physical, "kpagecount")
             if counts is None:
-                return []
+                return [], [], b""
             many = lanes_matching(spec, len(counts) // 8, bytes(len(counts)), counts)
-            ends = list(itertools.accumulate(pages for _, pages in physical))
+            ends = list(itertools.accumulate(map(operator.itemgetter(1), physical)))
             chosen = []  # type: List[int]
             lane = many.find(1)
             while lane >= 0:
                 chosen.append(bisect.bisect_right(ends, lane))
                 lane = many.find(1, ends[chosen[-1]])
-            runs = [runs[r] for r in chosen]
-        physical, files = self.gathered(runs, KPAGE_FILES[:1 if spec.shared is None else 2])
-        ends = list(itertools.accumulate(pages for _, pages in physical))
+            physical, tags = [physical[r] for r in chosen], [tags[r] for r in chosen]
+        files = kpage.gather(physical, *KPAGE_FILES[:1 if spec.shared is None else 2])
         known = None
         for _, part in files:       # a page is known where each file reaches it
             if part is not None:
                 known = part if known is None else bytes(map(min, known, part))
         flags, counts = ([values for values, _ in files] + [None])[:2]
-        ok = lanes_matching(spec, ends[-1] if ends else 0, flags, counts, known)
-        if tally is None:
-            pieces, firsts = cut_runs(runs, physical, [byte_changes(ok)])
-            return [piece for piece, first in zip(pieces, firsts) if ok[first]]
-        if len(passing) == 1:       # one kind of pagemap flags: all pages that pass
-            tally[passing.pop()] += ok.count(1)
-        else:
-            for (_, _, raw), first, end in zip(runs, [0] + ends, ends):
-                tally[raw >> 55] += ok.count(1, first, end)
-        return []
+        return physical, tags, lanes_matching(
+            spec, sum(map(operator.itemgetter(1), physical)), flags, counts, known)
+
+    def count_matching(self, spec, vpn, end_vpn, tally):
+        # type: (MatchSpec, int, int, Any) -> None
+        """Add the pages of [vpn, end_vpn) (one mapping) that pass a spec needing
+        kpage values to tally (a Counter) by their pagemap flags (bits
+        55-63). Each chunk's runs go as columns through C-level passes (map,
+        compress), not as tuples, and are not joined across chunks: a run cut
+        in two costs one more read, not a wrong count."""
+        import itertools
+        import operator
+        for _, buf in self.walker.chunks(vpn, end_vpn):
+            starts, lengths = find_runs(buf)
+            firsts = operator.itemgetter(0, 0, *starts)(lanes_of(buf))[2:]
+            pfns = list(map(operator.and_, firsts, itertools.repeat(PM_PFRAME_MASK)))
+            # A run's pages share their pagemap flags: decided once per distinct
+            # flags, of present pages with a PFN only (no PFN, no facts; a
+            # run without one counts as entry 0 here).
+            tops = list(map(operator.rshift, map(operator.mul, firsts, map(bool, pfns)),
+                            itertools.repeat(55)))
+            for top in set(tops):
+                if top >> 8 and entry_matches(spec, top << 55):
+                    runs = list(itertools.compress(zip(pfns, lengths), map(top.__eq__, tops)))
+                    tally[top] += self.kpage_passing(spec, runs, runs)[2].count(1)
 
     def pages(self, span):
         """Yield a Translation per page of a span (--each)."""
@@ -3188,11 +3208,14 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
         # The pages that pass, summed by their flags (bits 55-63), each distinct
         # flags decoded once.
         by_flags = collections.Counter()  # type: Dict[int, int]
-        for _, runs in view.shown_batches(span, None if facts else by_flags):
-            for _, pages, raw in runs:
-                by_flags[raw >> 55] += pages
-            if facts:
-                facts.add(physical_runs(runs))
+        if match_needs_kpage(view.spec) and not facts:
+            view.count_matching(view.spec, vpn0, vpn1, by_flags)
+        else:
+            for _, runs in view.shown_batches(span):
+                for _, pages, raw in runs:
+                    by_flags[raw >> 55] += pages
+                if facts:
+                    facts.add(physical_runs(runs))
         for flags, n in by_flags.items():
             e = decode_entry(flags << 55, view.ctx.kernel)
             counts = add_counts(counts, Counts(0, *[n * bool(fact) for fact in (

@@ -351,6 +351,51 @@ def test_match_summary_counts_what_the_listing_shows(fake, run, spec):
     assert rows[ANON]["resident"] + rows[ANON]["swapped"] == sum(lengths) * PAGE
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_match_summary_against_page_by_page(fake, run, seed):
+    # Runs of every kind over more than one chunk read (runs cut at chunk edges),
+    # kpage values random, some PFNs past the files' end: the summary counts what
+    # a page-by-page reference of the spec passes.
+    import random
+    rng = random.Random(seed)
+    pages, pfns = pagemap.COUNT_CHUNK + 5000, 3000
+    entries, vpn = {}, 0
+    while vpn < pages:
+        n = rng.randrange(1, 40)
+        kind = rng.choice(["hole", "present", "present", "present", "swapped", "pfn0"])
+        bits = dict((k, rng.random() < 0.5) for k in ("exclusive", "soft_dirty", "file_shared"))
+        pfn = rng.randrange(1, pfns + 50)
+        for i in range(min(n, pages - vpn)):
+            if kind != "hole":
+                entries[ANON + (vpn + i) * PAGE] = make_entry(
+                    present=kind != "swapped", pfn=0 if kind == "pfn0" else pfn + i,
+                    swapped=kind == "swapped", swap_offset=vpn + i, **bits)
+        vpn += n
+    flags = dict((p, rng.choice([0, ANON_FLAGS, ANON_FLAGS | BIT["KSM"], BIT["ZERO_PAGE"],
+                                 BIT["THP"] | ANON_FLAGS])) for p in range(pfns))
+    counts = dict((p, rng.choice([0, 1, 1, 2, 3])) for p in range(pfns))
+    fake.kpage("kpageflags", flags, pfns=pfns)
+    fake.kpage("kpagecount", counts, pfns=pfns)
+    maps = "%x-%x rw-p 00000000 00:00 0 \n" % (ANON, ANON + pages * PAGE)
+    fake.process(PID, entries, maps=maps)
+    for text in ["anon", "shared", "anon,~ksm,exclusive", "~shared,soft-dirty", "zero",
+                 "thp,shared,~exclusive"]:
+        spec = pagemap.parse_match(text)
+        want = dict.fromkeys(("resident", "exclusive", "file", "soft_dirty"), 0)
+        for raw in entries.values():
+            pfn = raw & pagemap.PM_PFRAME_MASK
+            if raw >> 63 and pfn and pagemap.entry_matches(spec, raw) and naive_facts_match(
+                    spec, flags.get(pfn), counts.get(pfn)):
+                for key, bit in (("resident", 63), ("exclusive", 56), ("file", 61),
+                                 ("soft_dirty", 55)):
+                    want[key] += PAGE * (raw >> bit & 1)
+        code, out, err = run(argv(fake, "--json", "--match", text, PID))
+        assert code == 0, err
+        row = json.loads(out)["mappings"][0]
+        assert dict((key, row[key]) for key in want) == want, text
+        assert row["swapped"] == 0
+
+
 def test_match_each_and_typo(fake, run):
     match_tree(fake)
     code, out, _ = run(argv(fake, "--each", "--match", "ksm", PID, "%x+8000" % ANON))
