@@ -1167,28 +1167,26 @@ def lanes_matching(spec, n, flags, counts, known=None):
     one byte per page, 1 where its kpageflags and map count (little-endian
     buffers, same order; None: unknown, which never matches) pass spec, and
     known (one byte per page, if given) is 1. A map count above 1 is shared,
-    except the zero page's (smaps agrees)."""
-    ones = lane_mask(1, n)
-    x = int.from_bytes(flags or b"", "little")
-    ok = 0 if flags is None and (spec.kpf_set or spec.kpf_clear) else ones
-    for bit in range(64):
-        if spec.kpf_set >> bit & 1:
-            ok &= x >> bit
-        if spec.kpf_clear >> bit & 1:
-            ok &= ~x >> bit
+    except the zero page's (smaps agrees). Each byte of the lanes that matters
+    is sliced out and translated to 0 or 1 (C passes over an eighth of the
+    buffer); those answers combine as ints of one byte a page."""
+    def lanes(buf, at, table):
+        # type: (Optional[bytes], int, bytes) -> int
+        return int.from_bytes((buf or b"")[at::8].translate(table), "little")
+    ok = int.from_bytes(known or b"\x01" * n, "little")
+    for at in range(8):     # no flags (None): no page passes a test of them
+        need, deny = spec.kpf_set >> 8 * at & 0xFF, spec.kpf_clear >> 8 * at & 0xFF
+        if need or deny:
+            ok &= lanes(flags, at, bytes(b & need == need and not b & deny for b in range(256)))
     if spec.shared is not None:
-        # A map count above 1 has a bit above bit 0: fold bits 1-63 of each lane
-        # into its bit 0. The zero page's map count says nothing of sharing.
-        c = int.from_bytes(counts or b"", "little") & ~ones
-        for shift in (32, 16, 8, 4, 2, 1):
-            c |= c >> shift
-        shared = c & ~(x >> (KPF_ZERO_PAGE.bit_length() - 1))
-        ok = 0 if counts is None else ok & (shared if spec.shared else ~shared)
-    lanes = (ok & ones).to_bytes(n * 8, "little")[0::8]
-    if known is not None:
-        lanes = (int.from_bytes(lanes, "little") & int.from_bytes(known, "little")).to_bytes(
-            n, "little")
-    return lanes
+        # Above 1: its low byte is, or another byte is not 0. The zero page's
+        # map count says nothing of sharing (KPF_ZERO_PAGE: bit 24, bit 0 of byte 3).
+        shared = lanes(counts, 0, b"\0\0" + _NONZERO[2:])
+        for at in range(1, 8):
+            shared |= lanes(counts, at, _NONZERO)
+        shared &= ~lanes(flags, 3, _TAIL_LANE)
+        ok &= shared if spec.shared else ~shared & lanes(counts, 0, b"\x01" * 256)
+    return ok.to_bytes(n, "little")
 
 
 # --- formatting -------------------------------------------------------------
@@ -2949,7 +2947,7 @@ class RangeView(object):
             [(counts, _)] = kpage.gather(physical, "kpagecount")
             if counts is None:
                 return [], [], b""
-            many = lanes_matching(spec, len(counts) // 8, bytes(len(counts)), counts)
+            many = lanes_matching(spec, len(counts) // 8, None, counts)
             ends = list(itertools.accumulate(map(operator.itemgetter(1), physical)))
             chosen = []  # type: List[int]
             lane = many.find(1)
