@@ -2942,9 +2942,14 @@ class RangeView(object):
         if spec.shared and not spec.kpf_set | spec.kpf_clear:
             # Only a page mapped more than once passes: kpageflags (for the zero
             # page's, which does not) read with its count again for just the
-            # runs holding one, found by jumps between them.
+            # runs holding one, found by jumps between them. Map counts as the
+            # kernel has them find those: leaving pagemap's own mappings out
+            # (a search over every run) only lowers counts, and the second read
+            # does it for the runs found.
             import bisect
+            kpage.observer, observer = None, kpage.observer
             [(counts, _)] = kpage.gather(physical, "kpagecount")
+            kpage.observer = observer
             if counts is None:
                 return [], [], b""
             many = lanes_matching(spec, len(counts) // 8, None, counts)

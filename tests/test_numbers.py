@@ -218,6 +218,22 @@ def test_own_mappings_left_out_of_map_counts(fake, run):
     assert json.loads(out)["results"][0]["page"]["mapcount"] == 2    # pagemap is the target
 
 
+def test_match_shared_leaves_own_mappings_out(fake, run):
+    # Both pages have map count 2; pagemap itself maps the first: only the second
+    # is shared, in the summary and the listing.
+    fake.process("self", {0x400000: make_entry(present=True, pfn=0x500)},
+                 maps="00400000-00401000 r-xp 00000000 08:02 1177367 /usr/bin/cat\n")
+    fake.process(PID, {0x600000 + i * 4096: make_entry(present=True, pfn=0x500 + 5 * i)
+                       for i in range(2)})
+    fake.kpage("kpageflags", {0x500: 0x828, 0x505: 0x828}, pfns=0x1000)
+    fake.kpage("kpagecount", {0x500: 2, 0x505: 2}, pfns=0x1000)
+    _, out, _ = run(argv(fake, "--json", "--match", "shared", PID))
+    assert [m["resident"] for m in json.loads(out)["mappings"] if m["start"] == 0x600000] == [
+        4096]
+    _, out, _ = run(argv(fake, "--json", "--match", "shared", PID, "600000-602000"))
+    assert [r["start"] for r in json.loads(out)["ranges"][0]["runs"]] == [0x601000]
+
+
 # --- 16: the cgroup of a snapshot's page is the path the board showed ---------------------
 
 def test_snapshot_keeps_cgroup_paths(fake, run, tmp_path):
