@@ -2610,6 +2610,15 @@ class Walker(object):
         import itertools
         return itertools.chain.from_iterable(self._run_pieces(vpn, end_vpn))
 
+    def chunk_runs(self, base, buf):
+        # type: (int, bytes) -> Tuple[Any, Any]
+        """find_runs of a chunk read at vpn base, its aligned PMD blocks proved
+        one run each where it is aligned to them."""
+        pmd = self.pmd_pages
+        aligned = base % pmd == 0 and len(buf) // 8 % pmd == 0
+        return find_runs(buf, pmd if aligned else 0,
+                         self._huge_blocks(buf, base) if aligned else ())
+
     def _run_pieces(self, vpn, end_vpn):
         """Iterables of runs, in order: each chunk's runs but its last, which
         waits to see whether the next chunk continues it (adjacent pages, same
@@ -2618,16 +2627,12 @@ class Walker(object):
         import itertools
         import operator
         pending = None
-        pmd = self.pmd_pages
         for piece in self.pieces(vpn, end_vpn, RUN_CHUNK):
             base, buf = piece.vpn, piece.data
             if buf is None:
                 starts, lengths, lanes = [0], [piece.pages], [None if piece.beyond else 0]
             else:
-                aligned = base % pmd == 0 and piece.pages % pmd == 0
-                huge = self._huge_blocks(buf, base) if aligned else ()
-                starts, lengths = find_runs(buf, pmd if aligned else 0, huge,
-                                            populated_lanes(buf))
+                starts, lengths = self.chunk_runs(base, buf)
                 lanes = lanes_of(buf)
             k = len(starts)
             first = (base + starts[0], lengths[0], lanes[starts[0]])
