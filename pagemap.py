@@ -2983,10 +2983,10 @@ class RangeView(object):
         in two costs one more read, not a wrong count."""
         import itertools
         import operator
-        for _, buf in self.walker.chunks(vpn, end_vpn):
-            starts, lengths = find_runs(buf)
-            firsts = operator.itemgetter(0, 0, *starts)(lanes_of(buf))[2:]
-            pfns = list(map(operator.and_, firsts, itertools.repeat(PM_PFRAME_MASK)))
+        for base, buf in self.walker.chunks(vpn, end_vpn):
+            starts, lengths = self.walker.chunk_runs(base, buf)
+            firsts = list(map(lanes_of(buf).__getitem__, starts))
+            pfns = list(map(PM_PFRAME_MASK.__and__, firsts))
             # A run's pages share their pagemap flags: decided once per distinct
             # flags, of present pages with a PFN only (no PFN, no facts; a
             # run without one counts as entry 0 here).
