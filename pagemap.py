@@ -2955,10 +2955,8 @@ class RangeView(object):
             kpage.observer, observer = None, kpage.observer
             [(counts, _)] = kpage.gather(physical, "kpagecount")
             kpage.observer = observer
-            if counts is None:
-                return [], [], b""
-            many = lanes_matching(spec, len(counts) // 8, None, counts)
             ends = list(itertools.accumulate(map(operator.itemgetter(1), physical)))
+            many = lanes_matching(spec, ends[-1] if ends else 0, None, counts)  # None: none
             chosen = []  # type: List[int]
             lane = many.find(1)
             while lane >= 0:
