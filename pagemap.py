@@ -1133,7 +1133,7 @@ def parse_match(text, written=False):
     """'thp', 'anon,~ksm', 'present,~exclusive,shared': all must hold; ~ negates."""
     masks = [0, 0, 0, 0]                # pagemap set, clear; kpageflags set, clear
     shared = None
-    for word in [w.strip() for w in (text or "").split(",") if w.strip()]:
+    for word in filter(None, map(str.strip, (text or "").split(","))):
         negate = word.startswith("~")
         name = word.lstrip("~").lower().replace("_", "-")
         if name in MATCH_PAGEMAP:
@@ -1146,7 +1146,7 @@ def parse_match(text, written=False):
             names = sorted(set(MATCH_PAGEMAP) | set(MATCH_KPF) | set(MATCH_OTHER))
             raise UsageError("unknown --match name %r; valid names (prefix ~ to negate, "
                              "join with commas): %s" % (word, ", ".join(names)))
-    return MatchSpec(masks[0], masks[1], masks[2], masks[3], shared, written)
+    return MatchSpec(*masks + [shared, written])
 
 
 def match_needs_kpage(spec):
