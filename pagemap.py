@@ -2983,16 +2983,18 @@ class RangeView(object):
         import operator
         for base, buf in self.walker.chunks(vpn, end_vpn):
             starts, lengths = self.walker.chunk_runs(base, buf)
-            firsts = list(map(lanes_of(buf).__getitem__, starts))
+            # The first entries by one itemgetter (given two more indexes, so
+            # that it returns a tuple however few there are).
+            firsts = operator.itemgetter(0, 0, *starts)(lanes_of(buf))[2:]
+            tops = list(map(operator.rshift, firsts, itertools.repeat(55)))
             pfns = list(map(PM_PFRAME_MASK.__and__, firsts))
             # A run's pages share their pagemap flags: decided once per distinct
-            # flags, of present pages with a PFN only (no PFN, no facts; a
-            # run without one counts as entry 0 here).
-            tops = list(map(operator.rshift, map(operator.mul, firsts, map(bool, pfns)),
-                            itertools.repeat(55)))
+            # flags, of present pages only (swapped pages have no kpage values).
             for top in set(tops):
                 if top >> 8 and entry_matches(spec, top << 55):
                     runs = list(itertools.compress(zip(pfns, lengths), map(top.__eq__, tops)))
+                    if runs and not min(runs)[0]:   # no PFN, no facts: cannot match
+                        runs = [run for run in runs if run[0]]
                     tally[top] += self.kpage_passing(spec, runs, runs)[2].count(1)
 
     def pages(self, span):
