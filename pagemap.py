@@ -1185,6 +1185,7 @@ def lanes_matching(spec, n, flags, counts, known=None):
         for at in range(1, 8):
             shared |= lanes(counts, at, _NONZERO)
         shared &= ~lanes(flags, 3, _TAIL_LANE)
+        # Not shared: only where a count was read (none if counts is None).
         ok &= shared if spec.shared else ~shared & lanes(counts, 0, b"\x01" * 256)
     return ok.to_bytes(n, "little")
 
@@ -2956,7 +2957,8 @@ class RangeView(object):
             [(counts, _)] = kpage.gather(physical, "kpagecount")
             kpage.observer = observer
             ends = list(itertools.accumulate(map(operator.itemgetter(1), physical)))
-            many = lanes_matching(spec, ends[-1] if ends else 0, None, counts)  # None: none
+            # Unreadable counts (None): no page passes, no run is chosen.
+            many = lanes_matching(spec, ends[-1] if ends else 0, None, counts)
             chosen = []  # type: List[int]
             lane = many.find(1)
             while lane >= 0:
