@@ -353,13 +353,15 @@ def test_match_summary_counts_what_the_listing_shows(fake, run, spec):
 
 @pytest.mark.parametrize("seed", range(3))
 def test_match_summary_against_page_by_page(fake, run, seed):
-    # Runs of every kind over more than one chunk read (runs cut at chunk edges),
-    # kpage values random, some PFNs past the files' end: the summary counts what
-    # a page-by-page reference of the spec passes.
+    # Runs of every kind over a chunk read, then a chunk of two PMD blocks each one
+    # physical run (found by the block proof), kpage values random, some PFNs past
+    # the files' end: the summary counts what a page-by-page reference passes.
     import random
     rng = random.Random(seed)
-    pages, pfns = pagemap.COUNT_CHUNK + 5000, 3000
-    entries, vpn = {}, 0
+    pages, pfns = pagemap.COUNT_CHUNK, 3000
+    entries = dict((ANON + (pages + i) * PAGE, make_entry(
+        present=True, pfn=512 + i + 1024 * (i >= 512), exclusive=True)) for i in range(1024))
+    vpn = 0
     while vpn < pages:
         n = rng.randrange(1, 40)
         kind = rng.choice(["hole", "present", "present", "present", "swapped", "pfn0"])
@@ -376,7 +378,7 @@ def test_match_summary_against_page_by_page(fake, run, seed):
     counts = dict((p, rng.choice([0, 1, 1, 2, 3])) for p in range(pfns))
     fake.kpage("kpageflags", flags, pfns=pfns)
     fake.kpage("kpagecount", counts, pfns=pfns)
-    maps = "%x-%x rw-p 00000000 00:00 0 \n" % (ANON, ANON + pages * PAGE)
+    maps = "%x-%x rw-p 00000000 00:00 0 \n" % (ANON, ANON + (pages + 1024) * PAGE)
     fake.process(PID, entries, maps=maps)
     for text in ["anon", "shared", "anon,~ksm,exclusive", "~shared,soft-dirty", "zero",
                  "thp,shared,~exclusive"]:
