@@ -1697,29 +1697,6 @@ class ProcessReader(object):
         self.label = "PID %s" % (pid if self.number is None else self.number)
 
     # errors
-    def error_for(self, exc, name, action):
-        # type: (OSError, str, str) -> PagemapError
-        """Turn an OSError on this process's file name into a PagemapError."""
-        code = exc.errno
-        path = os.path.join(self.dir, name)
-        if code == errno.ESRCH or (code == errno.ENOENT and not os.path.isdir(self.dir)):
-            # Opening a kernel thread's or a zombie's pagemap fails with ESRCH: they
-            # have no mm (proc_mem_open). Say which, rather than "no such process".
-            return self.address_space_problem() or self.gone_error()
-        if code in (errno.EACCES, errno.EPERM):
-            # stat is world-readable: a kernel thread or zombie says so to anyone.
-            return self.address_space_problem() or PermissionDeniedError(
-                "%s: permission denied (reading another user's process needs root or "
-                "ptrace access; see /proc/sys/kernel/yama/ptrace_scope; Linux 4.0-4.1 "
-                "refuse pagemap to all but CAP_SYS_ADMIN)" % path)
-        if code == errno.ENOENT and name == "pagemap":
-            return UnsupportedError(
-                "%s: no such file: this kernel was built without CONFIG_PROC_PAGE_MONITOR "
-                "(common on minimal embedded kernels); rebuild it with that option" % path)
-        return ProcIOError("%s: cannot %s: %s (an error from the kernel, not a missing "
-                           "right: try again; the kernel log may say more)" % (
-                               path, action, exc.strerror or exc))
-
     def gone_error(self):
         # type: () -> PagemapError
         root = self.proc_root
@@ -1731,15 +1708,32 @@ class ProcessReader(object):
 
     def _io(self, name, action, function, *args):
         # type: (str, str, Any, *Any) -> Any
-        """function(*args), done on this process's file name."""
+        """function(*args), done on this process's file name: its OSError becomes
+        a PagemapError."""
         try:
             return function(*args)
         except OSError as exc:
-            raise self.error_for(exc, name, action) from exc
-
-    def read_file(self, name):
-        # type: (str) -> str
-        return self._io(name, "read", _read_text, os.path.join(self.dir, name))
+            code = exc.errno
+            path = os.path.join(self.dir, name)
+            if code == errno.ESRCH or (code == errno.ENOENT and not os.path.isdir(self.dir)):
+                # Opening a kernel thread's or a zombie's pagemap fails with ESRCH: they
+                # have no mm (proc_mem_open). Say which, rather than "no such process".
+                error = self.address_space_problem() or self.gone_error()
+            elif code in (errno.EACCES, errno.EPERM):
+                # stat is world-readable: a kernel thread or zombie says so to anyone.
+                error = self.address_space_problem() or PermissionDeniedError(
+                    "%s: permission denied (reading another user's process needs root or "
+                    "ptrace access; see /proc/sys/kernel/yama/ptrace_scope; Linux 4.0-4.1 "
+                    "refuse pagemap to all but CAP_SYS_ADMIN)" % path)
+            elif code == errno.ENOENT and name == "pagemap":
+                error = UnsupportedError(
+                    "%s: no such file: this kernel was built without CONFIG_PROC_PAGE_MONITOR "
+                    "(common on minimal embedded kernels); rebuild it with that option" % path)
+            else:
+                error = ProcIOError("%s: cannot %s: %s (an error from the kernel, not a "
+                                    "missing right: try again; the kernel log may say more)" % (
+                                        path, action, exc.strerror or exc))
+            raise error from exc
 
     def address_space_problem(self):
         # type: () -> Optional[PagemapError]
@@ -1778,7 +1772,8 @@ class ProcessReader(object):
         # type: () -> List[Mapping]
         if self._maps is None:
             try:
-                self._maps = parse_maps(self.read_file("maps"))
+                self._maps = parse_maps(self._io("maps", "read", _read_text,
+                                                 os.path.join(self.dir, "maps")))
             except ValueError as exc:
                 raise ProcIOError("%s: unexpected content: %s (is --proc-root a /proc "
                                   "tree?)" % (os.path.join(self.dir, "maps"), exc)) from exc
