@@ -1988,34 +1988,28 @@ def describe_page(reader, ctx, vaddr, entry, mapping):
     always, from kpageflags (root), else from PAGEMAP_SCAN and smaps.
     """
     pfn = entry.pfn
+    ps = reader.page_size
     flags = ctx.kpage.value("kpageflags", pfn) if pfn else None
-    if flags is None:
-        huge = huge_page_from_scan(reader, vaddr, pfn, mapping)
-    else:
-        huge = huge_page_of(ctx.kpage, pfn, flags, vaddr, reader.page_size, reader.pmd_pages)
+    huge = None  # type: Optional[HugePage]
+    if flags is not None:
+        huge = huge_page_of(ctx.kpage, pfn, flags, vaddr, ps, reader.pmd_pages)
+    elif reader.scanner().regions(vaddr // ps, vaddr // ps + 1, HUGE_PRESENT, 0):
+        # Without kpageflags: PAGEMAP_SCAN's HUGE category (6.7+) says PMD-mapped
+        # THP or hugetlb; smaps KernelPageSize gives hugetlb's size.
+        fields = mapping and reader.smaps_fields(mapping) or {}
+        kernel_page = parse_kib(fields.get("KernelPageSize")) or ps
+        kind, size = (("hugetlb", kernel_page) if kernel_page > ps else
+                      ("THP", reader.pmd_pages * ps))
+        offset = vaddr % size
+        head = pfn - offset // ps if pfn else None
+        huge = HugePage(kind, size, head, head and head * ps, vaddr - offset, offset)
     if ctx.flags and pfn:
-        paddr = pfn * reader.page_size + vaddr % reader.page_size
+        paddr = pfn * ps + vaddr % ps
         # The flags huge was found from, not a second read that may disagree.
         return physical_page_info(ctx, pfn, paddr, flags)._replace(huge=huge)
     if ctx.flags or huge is not None:
         return PageInfo(None, None, None, None, None, None, huge)
     return None
-
-
-def huge_page_from_scan(reader, vaddr, pfn, mapping):
-    # type: (ProcessReader, int, int, Optional[Mapping]) -> Optional[HugePage]
-    """A huge page seen without kpageflags: PAGEMAP_SCAN's HUGE category (6.7+)
-    says PMD-mapped THP or hugetlb; smaps KernelPageSize gives hugetlb's size."""
-    ps = reader.page_size
-    vpn = vaddr // ps
-    if not reader.scanner().regions(vpn, vpn + 1, HUGE_PRESENT, 0):
-        return None
-    fields = mapping and reader.smaps_fields(mapping) or {}
-    kernel_page = parse_kib(fields.get("KernelPageSize")) or ps
-    kind, size = ("hugetlb", kernel_page) if kernel_page > ps else ("THP", reader.pmd_pages * ps)
-    offset = vaddr % size
-    head = pfn - offset // ps if pfn else None
-    return HugePage(kind, size, head, head and head * ps, vaddr - offset, offset)
 
 
 def parse_kib(text):
@@ -2281,14 +2275,15 @@ def huge_page_of(kpage, pfn, flags, vaddr, page_size, pmd_pages):
     if not flags & (KPF_HUGE | KPF_THP | KPF_COMPOUND_HEAD | KPF_COMPOUND_TAIL):
         return None
     limit = pmd_pages * pmd_pages
-    found = None  # type: Optional[int]
     for hi in range(pfn + 1, max(0, pfn - limit), -pmd_pages):
         lo = max(0, hi - pmd_pages)
         window = kpage.read_lanes("kpageflags", lo, hi - lo)
         found = compound_head_in(window, hi - lo - 1) if window else -1
         if found is not None:
             break
-    if found is None or found < 0:
+    else:
+        return None
+    if found < 0:
         return None
     head = lo + found
     for start in range(head + 1, head + limit + 1, pmd_pages):
