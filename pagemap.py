@@ -1771,12 +1771,12 @@ class ProcessReader(object):
     def maps(self):
         # type: () -> List[Mapping]
         if self._maps is None:
+            path = os.path.join(self.dir, "maps")
             try:
-                self._maps = parse_maps(self._io("maps", "read", _read_text,
-                                                 os.path.join(self.dir, "maps")))
+                self._maps = parse_maps(self._io("maps", "read", _read_text, path))
             except ValueError as exc:
                 raise ProcIOError("%s: unexpected content: %s (is --proc-root a /proc "
-                                  "tree?)" % (os.path.join(self.dir, "maps"), exc)) from exc
+                                  "tree?)" % (path, exc)) from exc
         return self._maps
 
     def smaps_fields(self, mapping):
@@ -1952,19 +1952,18 @@ class Context(object):
 def translate_with(reader, ctx, vaddr):
     # type: (ProcessReader, Context, int) -> Translation
     """Translate one address with an open reader."""
-    pid = reader.number
     found = reader.entry_at(vaddr)
     mapping, before, after = find_mapping(reader.maps(), vaddr)
     if found is None:
         limit = reader.address_space_end()
         problem = reader.address_space_problem()
-        if problem is None and limit is None:
-            # No entry at all, even at address 0, for a live process: its mm is gone.
-            problem = NoProcessError("%s has no address space (it exited while being read)"
-                                     % reader.label)
         if problem is not None:
             raise problem
-        return Translation(pid, vaddr, None, None, mapping, "beyond-address-space",
+        if limit is None:
+            # No entry at all, even at address 0, for a live process: its mm is gone.
+            raise NoProcessError("%s has no address space (it exited while being read)"
+                                 % reader.label)
+        return Translation(reader.number, vaddr, None, None, mapping, "beyond-address-space",
                            beyond_note(vaddr, limit, reader.label), reader.page_size,
                            None, None, None, None)
     raw, data, offset = found
@@ -1974,7 +1973,7 @@ def translate_with(reader, ctx, vaddr):
     status, note, paddr = explain(entry, mapping, (before, after), vaddr, reader.page_size,
                                   reader.label, ctx.priv, ctx.swaps, no_tables)
     page = describe_page(reader, ctx, vaddr, entry, mapping) if entry.present else None
-    return Translation(pid, vaddr, entry, paddr, mapping, status, note, reader.page_size,
+    return Translation(reader.number, vaddr, entry, paddr, mapping, status, note, reader.page_size,
                        swap_area_for(entry, ctx.swaps), offset, data, page)
 
 
@@ -2522,9 +2521,9 @@ class Walker(object):
         if not candidates:
             return set()
         # Both scanners give regions within the range asked (None once SCAN failed).
-        return set(b - vpn for s, e in self.scanner.regions(
+        return {b - vpn for s, e in self.scanner.regions(
             vpn, vpn + len(buf) // 8, HUGE_PRESENT, 0) or ()
-            for b in range(-(-s // pmd) * pmd, e - pmd + 1, pmd))
+            for b in range(-(-s // pmd) * pmd, e - pmd + 1, pmd)}
 
     def _huge(self, buf, vpn):
         # type: (bytes, int) -> Optional[int]
