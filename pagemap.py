@@ -4777,7 +4777,7 @@ def run(argv, console):
 def main(argv=None):
     # type: (Optional[List[str]]) -> int
     """Run the command line; returns the exit code, the output flushed."""
-    console = Console(sys.stdout, sys.stderr)
+    console = Console(sys.stdout, sys.stderr or open(os.devnull, "w"))  # None: fd 2 closed
     try:
         try:
             return run(argv, console)
@@ -4804,5 +4804,6 @@ if __name__ == "__main__":
     # run): main flushed the output; stderr (buffered before Python 3.9 when not a
     # terminal) is flushed here, and the kernel closes the files.
     code = main()
-    sys.stderr.flush()
+    if sys.stderr:
+        sys.stderr.flush()
     os._exit(code)

@@ -124,3 +124,14 @@ def test_script_output_before_an_error_is_written(tmp_path, stderr_buffered):
                           stderr=subprocess.PIPE, universal_newlines=True, env=env)
     assert done.stdout == "before\n" and done.stderr == "pagemap: error: after\n"
     assert done.returncode == pagemap.EXIT_IO
+
+
+def test_script_started_without_stderr_keeps_its_exit_code():
+    # Descriptor 2 closed at start: sys.stderr is None. The exit code is main's,
+    # not 1 from flushing (or writing an error to) a stderr that is not there.
+    script = os.path.join(ROOT, "pagemap.py")
+    for args, code in ((ARGS, 0), (["self", "0xnothex"], 2)):
+        done = subprocess.run([sys.executable, script] + args, stdout=subprocess.PIPE,
+                              universal_newlines=True, preexec_fn=lambda: os.close(2))
+        assert done.returncode == code and ("0x8095cc000" in done.stdout) == (code == 0)
+
