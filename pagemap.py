@@ -2713,9 +2713,10 @@ class Console(object):
         """Write text as it is, or with None flush: a failure (a full disk, a
         closed descriptor) is an error of its own; a closed pipe is main's."""
         try:
-            if self.out is None:  # started with descriptor 1 closed
-                raise OSError(errno.EBADF, os.strerror(errno.EBADF))
-            if text is None:
+            if self.out is None:  # started with descriptor 1 closed: fine until a write
+                if text is not None:
+                    raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+            elif text is None:
                 self.out.flush()
             else:
                 self.out.write(text)

@@ -135,3 +135,12 @@ def test_script_started_without_stderr_keeps_its_exit_code():
                               universal_newlines=True, preexec_fn=lambda: os.close(2))
         assert done.returncode == code and ("0x8095cc000" in done.stdout) == (code == 0)
 
+
+
+def test_an_error_without_stdout_is_that_error():
+    # Descriptor 1 closed and nothing written: the error that stopped the run, not
+    # one about standard output.
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "pagemap.py"), "self", "0xnothex"],
+                          stderr=subprocess.PIPE, universal_newlines=True,
+                          preexec_fn=lambda: os.close(1))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "0xnothex" in done.stderr
