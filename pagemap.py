@@ -2715,10 +2715,9 @@ class Console(object):
         """Write text as it is, or with None flush: a failure (a full disk, a
         closed descriptor) is an error of its own; a closed pipe is main's."""
         try:
-            if self.out is None:  # started with descriptor 1 closed: fine until a write
-                if text is not None:
-                    raise OSError(errno.EBADF, os.strerror(errno.EBADF))
-            elif text is None:
+            if self.out is None:  # started with descriptor 1 closed
+                raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+            if text is None:
                 self.out.flush()
             else:
                 self.out.write(text)
@@ -4785,7 +4784,8 @@ def main(argv=None):
         try:
             return run(argv, console)
         finally:
-            console.put()  # after an error too: the lines before it stand
+            if console.out:     # None (descriptor 1 closed): nothing was written either
+                console.put()   # after an error too: the lines before it stand
     except PagemapError as exc:
         console.error(str(exc))
         return exc.exit_code

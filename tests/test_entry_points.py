@@ -144,3 +144,11 @@ def test_an_error_without_stdout_is_that_error():
                           stderr=subprocess.PIPE, universal_newlines=True,
                           preexec_fn=lambda: os.close(1))
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "0xnothex" in done.stderr
+
+
+def test_capture_to_stdout_closed_is_one_error():
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "pagemap.py"), "--capture", "-",
+                           "self"], stderr=subprocess.PIPE, universal_newlines=True,
+                          preexec_fn=lambda: os.close(1))
+    assert done.returncode == pagemap.EXIT_IO and done.stderr.count("\n") == 1
+    assert done.stderr.startswith("pagemap: error: cannot write to standard output: ")
