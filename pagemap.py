@@ -831,8 +831,8 @@ def continues_run(prev_raw, next_raw):
     return not prev_raw & PM_SWAP or not (prev_raw ^ next_raw) & _RUN_KEEP_SWAP
 
 
-def find_runs(buf, block=0, huge=(), populated=None):
-    # type: (bytes, int, Any, Optional[bytes]) -> Tuple[Any, Any]
+def find_runs(buf, block=0, huge=()):
+    # type: (bytes, int, Any) -> Tuple[Any, Any]
     """(starts, lengths) of the runs in a little-endian buffer of entries.
 
     Three ways, cheapest first: an empty or sparsely populated buffer is
@@ -846,8 +846,7 @@ def find_runs(buf, block=0, huge=(), populated=None):
     n = len(buf) // PM_ENTRY_BYTES
     if n == 0:
         return [], []
-    if populated is None:
-        populated = populated_lanes(buf)
+    populated = populated_lanes(buf)
     count = populated.count(1)
     if count * 32 < n:
         return _sparse_runs(buf, n, populated)
