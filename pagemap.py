@@ -952,10 +952,13 @@ def _sparse_runs(buf, n, populated):
 def _block_run_ends(buf, n, block, huge=()):
     # type: (bytes, int, int, Any) -> Optional[bytes]
     """Run ends if every block of the buffer is one physical run, else None.
-    Blocks in huge (known PMD-mapped) need no proof; fragmented memory fails
-    at its first block."""
-    if n % block or not all(b in huge or contiguous_lanes(buf, b, block)
-                            for b in range(0, n, block)):
+    Blocks in huge (known PMD-mapped) need only their top bytes alike: the
+    kernel writes one progression but for bit 56 (exclusive), set page by page
+    since 6.10 (a THP mapped in part elsewhere). Fragmented memory fails at its
+    first block."""
+    if n % block or not all(
+            b in huge and buf[b * 8 + 7:(b + block) * 8:8] == buf[b * 8 + 7:b * 8 + 8] * block
+            or contiguous_lanes(buf, b, block) for b in range(0, n, block)):
         return None
     firsts = strided_lanes(buf, 0, block)
     ends = bytearray(n)
