@@ -124,3 +124,31 @@ def test_script_output_before_an_error_is_written(tmp_path, stderr_buffered):
                           stderr=subprocess.PIPE, universal_newlines=True, env=env)
     assert done.stdout == "before\n" and done.stderr == "pagemap: error: after\n"
     assert done.returncode == pagemap.EXIT_IO
+
+
+def test_script_started_without_stderr_keeps_its_exit_code():
+    # Descriptor 2 closed at start: sys.stderr is None. The exit code is main's,
+    # not 1 from flushing (or writing an error to) a stderr that is not there.
+    script = os.path.join(ROOT, "pagemap.py")
+    for args, code in ((ARGS, 0), (["self", "0xnothex"], 2)):
+        done = subprocess.run([sys.executable, script] + args, stdout=subprocess.PIPE,
+                              universal_newlines=True, preexec_fn=lambda: os.close(2))
+        assert done.returncode == code and ("0x8095cc000" in done.stdout) == (code == 0)
+
+
+
+def test_an_error_without_stdout_is_that_error():
+    # Descriptor 1 closed and nothing written: the error that stopped the run, not
+    # one about standard output.
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "pagemap.py"), "self", "0xnothex"],
+                          stderr=subprocess.PIPE, universal_newlines=True,
+                          preexec_fn=lambda: os.close(1))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "0xnothex" in done.stderr
+
+
+def test_capture_to_stdout_closed_is_one_error():
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "pagemap.py"), "--capture", "-",
+                           "self"], stderr=subprocess.PIPE, universal_newlines=True,
+                          preexec_fn=lambda: os.close(1))
+    assert done.returncode == pagemap.EXIT_IO and done.stderr.count("\n") == 1
+    assert done.stderr.startswith("pagemap: error: cannot write to standard output: ")

@@ -771,3 +771,19 @@ def test_iomem_lookups_between_region_edges(machine):
         fresh = pagemap.SystemFacts(machine.root)
         assert facts.place_of(paddr) == fresh.place_of(paddr), hex(paddr)
     assert facts.place_of(0x1100000)[1] == "System RAM > Kernel code"
+
+
+def test_match_summary_of_a_thp_exclusive_in_part(fake, run, monkeypatch):
+    # A PMD-mapped THP (PAGEMAP_SCAN says so) whose second half another process
+    # also maps: since 6.10 only the first half is marked exclusive.
+    entries = dict((ANON + i * PAGE, make_entry(present=True, pfn=0x200000 + i, exclusive=i < 256))
+                   for i in range(512))
+    fake.process(PID, entries, maps="%x-%x rw-p 00000000 00:00 0 \n" % (ANON, ANON + 512 * PAGE))
+    fake.kpage("kpageflags", dict((0x200000 + i, ANON_FLAGS | BIT["THP"]) for i in range(512)),
+               pfns=0x200400)
+    fake.kpage("kpagecount", dict((0x200000 + i, 1 + (i >= 256)) for i in range(512)),
+               pfns=0x200400)
+    monkeypatch.setattr(pagemap.Walker, "_huge_blocks", lambda self, buf, vpn, *_: {0})
+    for spec, pages in (("thp,exclusive", 256), ("thp,~exclusive", 256), ("thp", 512)):
+        code, out, err = run(argv(fake, "--json", "--match", spec, PID))
+        assert code == 0 and json.loads(out)["total"]["resident"] == pages * PAGE, (spec, err)
