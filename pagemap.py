@@ -3154,14 +3154,14 @@ def whole_or_nothing(console, write):
         console.out = out
 
 
-def cmd_lookup(opts, console, reader, ctx):
-    # type: (Namespace, Console, ProcessReader, Context) -> int
+def cmd_lookup(opts, console, view):
+    # type: (Namespace, Console, RangeView) -> int
     """Translate addresses, and list the runs of ranges and named mappings."""
+    reader, ctx = view.reader, view.ctx
     addresses, spans, unmatched = resolve_arguments(opts.addresses, reader)
     translations = [translate_with(reader, ctx, vaddr) for vaddr in addresses]
     if any(tr.status == "pfn-hidden" for tr in translations):
         console.warn("hidden", "physical addresses hidden: " + hidden_pfn_reason(ctx.priv))
-    view = RangeView(reader, ctx, match_spec(opts))
     if opts.json:
         whole_or_nothing(console, lambda: write_json_lookup(console, opts, view, translations,
                                                             spans))
@@ -3294,12 +3294,12 @@ def picture_style(out):
     return chars, max(16, min(128, columns - 50))
 
 
-def cmd_summary(opts, console, reader, ctx):
-    # type: (Namespace, Console, ProcessReader, Context) -> int
+def cmd_summary(opts, console, view):
+    # type: (Namespace, Console, RangeView) -> int
     """One row per mapping and a total, like pmap -x, or a picture per mapping."""
+    reader, ctx = view.reader, view.ctx
     ps = reader.page_size
     facts = PageFacts(ctx.kpage, reader.pmd_pages) if opts.flags else None
-    view = RangeView(reader, ctx, match_spec(opts))
     chars, width = picture_style(console.out)
     # No hugetlb page in use, says meminfo (Hugetlb, all sizes, 4.8+; else
     # HugePages_Total): then no mapping needs smaps to tell hugetlb from THP.
@@ -3319,18 +3319,17 @@ def cmd_summary(opts, console, reader, ctx):
             console.warn("huge", "huge pages unknown: without PAGEMAP_SCAN (Linux 6.7+) only "
                          "PFNs show them, hidden here: " + hidden_pfn_reason(ctx.priv))
         values = summary_values(row.counts, row.facts, ps)
-        doc = {}
-        if opts.json:
-            doc = dict(zip(SUMMARY_KEYS, values), size=m.end - m.start, status=row.status)
-            doc.update(mapping_json(m) or {})
-        if opts.picture:
-            doc["picture"] = picture_strip(view.walker, row, width, chars)
+        doc = {"picture": picture_strip(view.walker, row, width, chars)} if opts.picture else {
+            }  # type: Dict[str, Any]
         docs.append(doc)
         label = m.path or "[anonymous]"
-        if opts.picture and not opts.json:
+        if opts.json:
+            doc.update(zip(SUMMARY_KEYS, values), size=m.end - m.start, status=row.status)
+            doc.update(mapping_json(m) or {})
+        elif opts.picture:
             console.write("%-33s %s |%s| %s" % ("%x-%x" % (m.start, m.end), m.perms,
                                                 doc["picture"], label))
-        elif not opts.json:
+        else:
             if row.status != "ok":
                 values, label = [None] * columns, "%s (%s)" % (label, row.status)
             console.write(summary_line("%x" % m.start, "%x" % m.end, m.perms, m.end - m.start,
@@ -3361,12 +3360,6 @@ def cmd_summary(opts, console, reader, ctx):
             console.write("%s of shared memory swapped (from smaps: the kernel keeps no swap "
                           "entries for shared pages in page tables)" % human_size(shmem * ps))
     return EXIT_OK
-
-
-def match_spec(opts):
-    # type: (Namespace) -> Optional[MatchSpec]
-    """The page filter of --match and --written, or None for every page."""
-    return parse_match(opts.match or "", opts.written) if opts.match or opts.written else None
 
 
 def require_soft_dirty(opts, reader):
@@ -3468,14 +3461,16 @@ def cmd_process(opts, console):
                           "on show with --written" % (reader.label,
                                                       os.path.join(reader.dir, "clear_refs")))
             return EXIT_OK
-        spec = match_spec(opts)
+        # The page filter of --match and --written, or None for every page.
+        spec = parse_match(opts.match or "", opts.written) if opts.match or opts.written else None
         if spec and match_needs_kpage(spec):
             # Without the kpage files no page could pass or fail: an error, not nothing.
             open_kpageflags(ctx.kpage, KPAGE_FILES[:1 if spec.shared is None else 2],
                             "--match %s cannot be decided: " % opts.match)
         if opts.watch is not None:
             return cmd_watch(opts, console, reader)
-        code = (cmd_lookup if opts.addresses else cmd_summary)(opts, console, reader, ctx)
+        code = (cmd_lookup if opts.addresses else cmd_summary)(opts, console,
+                                                               RangeView(reader, ctx, spec))
         if opts.flags:
             warn_kpage_problems(console, ctx)
         return code
@@ -3871,15 +3866,14 @@ def run_checks(proc_root, page_size):
     reader = ProcessReader(proc_root, "self", page_size)
     address, keep = probe_address(proc_root)   # keep: the probe's page stays present
     vpn = (address or 0) // page_size
-    entry = None  # type: Optional[Entry]
     try:
         try:
             found = reader.entry_at(address) if address is not None else None
         except PagemapError as exc:
             return findings + [Finding("pagemap", "fail", str(exc))], False
-        entry = decode_entry(found[0], kernel) if found else None
-        if not entry or not entry.present:
-            entry = None
+        raw = found[0] if found else 0
+        entry = decode_entry(raw, kernel) if raw & PM_PRESENT else None  # type: Optional[Entry]
+        if not entry:
             findings.append(Finding("pagemap", "fail", "%s/self/pagemap opens, but a page of "
                                     "ours at 0x%x does not read as present" % (
                                         proc_root, address or 0)))
@@ -3937,18 +3931,20 @@ def clear_soft_dirty(proc_root, pid):
         finally:
             os.close(fd)
     except OSError as exc:
-        if exc.errno in (errno.EACCES, errno.EPERM):
-            raise PermissionDeniedError("%s: permission denied (clearing soft-dirty bits needs "
-                                        "root or the process's owner)" % path) from exc
         if exc.errno == errno.ENOENT and not os.path.isdir(os.path.join(proc_root, pid)):
             raise NoProcessError("no process with PID %s (it may have exited)" % pid) from exc
-        if exc.errno == errno.ENOENT:
-            raise UnsupportedError("%s: no such file: kernel without "
-                                   "CONFIG_PROC_PAGE_MONITOR" % path) from exc
-        if exc.errno == errno.EINVAL:
-            raise UnsupportedError("%s: the kernel refused '4': soft-dirty needs Linux 3.11+"
-                                   % path) from exc
-        raise ProcIOError("%s: cannot write: %s" % (path, exc.strerror or exc)) from exc
+        denied = (PermissionDeniedError, "permission denied (clearing soft-dirty bits needs "
+                  "root or the process's owner)")
+        errors = {
+            errno.EACCES: denied, errno.EPERM: denied,
+            errno.ENOENT: (UnsupportedError, "no such file: kernel without "
+                           "CONFIG_PROC_PAGE_MONITOR"),
+            errno.EINVAL: (UnsupportedError, "the kernel refused '4': soft-dirty needs "
+                           "Linux 3.11+"),
+        }  # type: Dict[Optional[int], Tuple[Any, str]]
+        error, why = errors.get(exc.errno, (ProcIOError, "cannot write: %s" % (
+            exc.strerror or exc)))
+        raise error("%s: %s" % (path, why)) from exc
 
 
 def cmd_decode(opts, console):
