@@ -3106,8 +3106,8 @@ def write_json_lookup(console, opts, view, translations, spans):
     import json
     # The document whole but for its ranges, which stream in where "ranges": 0 stands
     # (no string can hold that text: JSON escapes the quotes in one).
-    doc = json_head(view.reader.number, view.reader.page_size, view.ctx.kernel)
-    doc.update(ranges=0, results=[translation_json(tr) for tr in translations])
+    doc = dict(json_head(view.reader.number, view.reader.page_size, view.ctx.kernel), ranges=0,
+               results=[translation_json(tr) for tr in translations])
     before, _, after = json.dumps(doc, indent=2, sort_keys=True).partition('"ranges": 0')
     console.write(before + '"ranges": [')
     for i, span in enumerate(spans):
@@ -3169,9 +3169,10 @@ def cmd_lookup(opts, console, view):
         if translations:
             emit(console, opts, translations, {})
         print_ranges(console, opts, view, spans)
-    unresolved = warn_unresolved(console, reader, unmatched, spans)
-    ok = all(tr.paddr is not None for tr in translations) and not unresolved
-    return EXIT_OK if ok else EXIT_UNTRANSLATED
+    if warn_unresolved(console, reader, unmatched, spans) or any(
+            tr.paddr is None for tr in translations):
+        return EXIT_UNTRANSLATED
+    return EXIT_OK
 
 
 def warn_unresolved(console, reader, unmatched, spans):
@@ -3228,7 +3229,7 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
                     facts.add(physical_runs(runs))
         for flags, n in by_flags.items():
             e = decode_entry(flags << 55, view.ctx.kernel)
-            counts = add_counts(counts, Counts(0, *[n * bool(fact) for fact in (
+            counts = add_counts(counts, Counts(0, *[n * fact for fact in (
                 e.present, e.swapped, e.present and e.file_shared, e.present and e.exclusive,
                 (e.present or e.swapped) and e.soft_dirty, 0)]))
     found = facts.reset() if facts and facts.usable else None
@@ -3341,10 +3342,8 @@ def cmd_summary(opts, console, view):
         shmem += row.counts.swapped if m.shared else 0
     values = summary_values(total, total_facts, ps)
     if opts.json:
-        doc = json_head(reader.number, ps, ctx.kernel)
-        doc.update(mappings=docs, total=dict(zip(SUMMARY_KEYS, values), size=size,
-                                             mappings=len(docs)))
-        console.json(doc)
+        console.json(dict(json_head(reader.number, ps, ctx.kernel), mappings=docs, total=dict(
+            zip(SUMMARY_KEYS, values), size=size, mappings=len(docs))))
     elif not opts.picture:
         resident, swapped, shared, exclusive = [human_size(v or 0) for v in values[:4]]
         console.write(summary_line("total", "", "", size, values[:columns],
@@ -3482,7 +3481,7 @@ def cmd_process(opts, console):
 def warn_kpage_problems(console, ctx):
     # type: (Console, Context) -> None
     """Once: which physical-page facts were missing, and why."""
-    problems = list(filter(None, [ctx.kpage.problems.get(n) for n in KPAGE_FILES] + [
+    problems = list(filter(None, list(map(ctx.kpage.problems.get, KPAGE_FILES)) + [
         ctx.facts.iomem_problem]))
     if problems:
         console.warn("kpage", "some page facts unavailable (the pagemap view is complete): "
@@ -3624,9 +3623,9 @@ def physical_page_info(ctx, pfn, paddr, flags=None):
     inode = kpage.value("kpagecgroup", pfn)
     if flags is None:
         flags = kpage.value("kpageflags", pfn)
-    node, iomem = ctx.facts.place_of(paddr)
     return PageInfo(flags, kpage.value("kpagecount", pfn), inode,
-                    ctx.facts.cgroup_path(inode) if inode else None, node, iomem, None)
+                    ctx.facts.cgroup_path(inode) if inode else None, *ctx.facts.place_of(paddr),
+                    None)
 
 
 def list_pids(proc_root):
@@ -3952,12 +3951,11 @@ def cmd_decode(opts, console):
     """Decode raw entry values with no process at all."""
     page_size = opts.page_size or system_page_size()
     kernel = opts.kernel_version or running_kernel(opts.proc_root)
-    priv = Privilege(None, None, False)
     results = []
     code = EXIT_OK
     for raw in map(parse_entry_value, opts.decode):
         entry = decode_entry(raw, kernel)
-        status, note, paddr = entry_status(entry, page_size, 0, priv, None)
+        status, note, paddr = entry_status(entry, page_size, 0, Privilege(None, None, False), None)
         if not opts.kernel_version and looks_like_old_layout(raw):
             note = (note + "; " if note else "") + old_layout_hint(raw)
         if raw & PM_PRESENT and raw & PM_SWAP:
