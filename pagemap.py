@@ -3099,8 +3099,8 @@ def write_json_lookup(console, opts, view, translations, spans):
     import json
     # The document whole but for its ranges, which stream in where "ranges": 0 stands
     # (no string can hold that text: JSON escapes the quotes in one).
-    doc = json_head(view.reader.number, view.reader.page_size, view.ctx.kernel)
-    doc.update(ranges=0, results=[translation_json(tr) for tr in translations])
+    doc = dict(json_head(view.reader.number, view.reader.page_size, view.ctx.kernel), ranges=0,
+               results=[translation_json(tr) for tr in translations])
     before, _, after = json.dumps(doc, indent=2, sort_keys=True).partition('"ranges": 0')
     console.write(before + '"ranges": [')
     for i, span in enumerate(spans):
@@ -3147,14 +3147,14 @@ def whole_or_nothing(console, write):
         console.out = out
 
 
-def cmd_lookup(opts, console, reader, ctx):
-    # type: (Namespace, Console, ProcessReader, Context) -> int
+def cmd_lookup(opts, console, view):
+    # type: (Namespace, Console, RangeView) -> int
     """Translate addresses, and list the runs of ranges and named mappings."""
+    reader, ctx = view.reader, view.ctx
     addresses, spans, unmatched = resolve_arguments(opts.addresses, reader)
     translations = [translate_with(reader, ctx, vaddr) for vaddr in addresses]
     if any(tr.status == "pfn-hidden" for tr in translations):
         console.warn("hidden", "physical addresses hidden: " + hidden_pfn_reason(ctx.priv))
-    view = RangeView(reader, ctx, match_spec(opts))
     if opts.json:
         whole_or_nothing(console, lambda: write_json_lookup(console, opts, view, translations,
                                                             spans))
@@ -3162,9 +3162,10 @@ def cmd_lookup(opts, console, reader, ctx):
         if translations:
             emit(console, opts, translations, {})
         print_ranges(console, opts, view, spans)
-    unresolved = warn_unresolved(console, reader, unmatched, spans)
-    ok = all(tr.paddr is not None for tr in translations) and not unresolved
-    return EXIT_OK if ok else EXIT_UNTRANSLATED
+    if warn_unresolved(console, reader, unmatched, spans) or any(
+            tr.paddr is None for tr in translations):
+        return EXIT_UNTRANSLATED
+    return EXIT_OK
 
 
 def warn_unresolved(console, reader, unmatched, spans):
@@ -3221,7 +3222,7 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
                     facts.add(physical_runs(runs))
         for flags, n in by_flags.items():
             e = decode_entry(flags << 55, view.ctx.kernel)
-            counts = add_counts(counts, Counts(0, *[n * bool(fact) for fact in (
+            counts = add_counts(counts, Counts(0, *[n * fact for fact in (
                 e.present, e.swapped, e.present and e.file_shared, e.present and e.exclusive,
                 (e.present or e.swapped) and e.soft_dirty, 0)]))
     found = facts.reset() if facts and facts.usable else None
@@ -3287,12 +3288,12 @@ def picture_style(out):
     return chars, max(16, min(128, columns - 50))
 
 
-def cmd_summary(opts, console, reader, ctx):
-    # type: (Namespace, Console, ProcessReader, Context) -> int
+def cmd_summary(opts, console, view):
+    # type: (Namespace, Console, RangeView) -> int
     """One row per mapping and a total, like pmap -x, or a picture per mapping."""
+    reader, ctx = view.reader, view.ctx
     ps = reader.page_size
     facts = PageFacts(ctx.kpage, reader.pmd_pages) if opts.flags else None
-    view = RangeView(reader, ctx, match_spec(opts))
     chars, width = picture_style(console.out)
     # No hugetlb page in use, says meminfo (Hugetlb, all sizes, 4.8+; else
     # HugePages_Total): then no mapping needs smaps to tell hugetlb from THP.
@@ -3312,18 +3313,17 @@ def cmd_summary(opts, console, reader, ctx):
             console.warn("huge", "huge pages unknown: without PAGEMAP_SCAN (Linux 6.7+) only "
                          "PFNs show them, hidden here: " + hidden_pfn_reason(ctx.priv))
         values = summary_values(row.counts, row.facts, ps)
-        doc = {}
-        if opts.json:
-            doc = dict(zip(SUMMARY_KEYS, values), size=m.end - m.start, status=row.status)
-            doc.update(mapping_json(m) or {})
-        if opts.picture:
-            doc["picture"] = picture_strip(view.walker, row, width, chars)
+        doc = {"picture": picture_strip(view.walker, row, width, chars)} if opts.picture else {
+            }  # type: Dict[str, Any]
         docs.append(doc)
         label = m.path or "[anonymous]"
-        if opts.picture and not opts.json:
+        if opts.json:
+            doc.update(zip(SUMMARY_KEYS, values), size=m.end - m.start, status=row.status)
+            doc.update(mapping_json(m) or {})
+        elif opts.picture:
             console.write("%-33s %s |%s| %s" % ("%x-%x" % (m.start, m.end), m.perms,
                                                 doc["picture"], label))
-        elif not opts.json:
+        else:
             if row.status != "ok":
                 values, label = [None] * columns, "%s (%s)" % (label, row.status)
             console.write(summary_line("%x" % m.start, "%x" % m.end, m.perms, m.end - m.start,
@@ -3335,10 +3335,8 @@ def cmd_summary(opts, console, reader, ctx):
         shmem += row.counts.swapped if m.shared else 0
     values = summary_values(total, total_facts, ps)
     if opts.json:
-        doc = json_head(reader.number, ps, ctx.kernel)
-        doc.update(mappings=docs, total=dict(zip(SUMMARY_KEYS, values), size=size,
-                                             mappings=len(docs)))
-        console.json(doc)
+        console.json(dict(json_head(reader.number, ps, ctx.kernel), mappings=docs, total=dict(
+            zip(SUMMARY_KEYS, values), size=size, mappings=len(docs))))
     elif not opts.picture:
         resident, swapped, shared, exclusive = [human_size(v or 0) for v in values[:4]]
         console.write(summary_line("total", "", "", size, values[:columns],
@@ -3354,12 +3352,6 @@ def cmd_summary(opts, console, reader, ctx):
             console.write("%s of shared memory swapped (from smaps: the kernel keeps no swap "
                           "entries for shared pages in page tables)" % human_size(shmem * ps))
     return EXIT_OK
-
-
-def match_spec(opts):
-    # type: (Namespace) -> Optional[MatchSpec]
-    """The page filter of --match and --written, or None for every page."""
-    return parse_match(opts.match or "", opts.written) if opts.match or opts.written else None
 
 
 def require_soft_dirty(opts, reader):
@@ -3461,14 +3453,16 @@ def cmd_process(opts, console):
                           "on show with --written" % (reader.label,
                                                       os.path.join(reader.dir, "clear_refs")))
             return EXIT_OK
-        spec = match_spec(opts)
+        # The page filter of --match and --written, or None for every page.
+        spec = parse_match(opts.match or "", opts.written) if opts.match or opts.written else None
         if spec and match_needs_kpage(spec):
             # Without the kpage files no page could pass or fail: an error, not nothing.
             open_kpageflags(ctx.kpage, KPAGE_FILES[:1 if spec.shared is None else 2],
                             "--match %s cannot be decided: " % opts.match)
         if opts.watch is not None:
             return cmd_watch(opts, console, reader)
-        code = (cmd_lookup if opts.addresses else cmd_summary)(opts, console, reader, ctx)
+        code = (cmd_lookup if opts.addresses else cmd_summary)(opts, console,
+                                                               RangeView(reader, ctx, spec))
         if opts.flags:
             warn_kpage_problems(console, ctx)
         return code
@@ -3480,7 +3474,7 @@ def cmd_process(opts, console):
 def warn_kpage_problems(console, ctx):
     # type: (Console, Context) -> None
     """Once: which physical-page facts were missing, and why."""
-    problems = list(filter(None, [ctx.kpage.problems.get(n) for n in KPAGE_FILES] + [
+    problems = list(filter(None, list(map(ctx.kpage.problems.get, KPAGE_FILES)) + [
         ctx.facts.iomem_problem]))
     if problems:
         console.warn("kpage", "some page facts unavailable (the pagemap view is complete): "
@@ -3622,9 +3616,9 @@ def physical_page_info(ctx, pfn, paddr, flags=None):
     inode = kpage.value("kpagecgroup", pfn)
     if flags is None:
         flags = kpage.value("kpageflags", pfn)
-    node, iomem = ctx.facts.place_of(paddr)
     return PageInfo(flags, kpage.value("kpagecount", pfn), inode,
-                    ctx.facts.cgroup_path(inode) if inode else None, node, iomem, None)
+                    ctx.facts.cgroup_path(inode) if inode else None, *ctx.facts.place_of(paddr),
+                    None)
 
 
 def list_pids(proc_root):
@@ -3864,15 +3858,14 @@ def run_checks(proc_root, page_size):
     reader = ProcessReader(proc_root, "self", page_size)
     address, keep = probe_address(proc_root)   # keep: the probe's page stays present
     vpn = (address or 0) // page_size
-    entry = None  # type: Optional[Entry]
     try:
         try:
             found = reader.entry_at(address) if address is not None else None
         except PagemapError as exc:
             return findings + [Finding("pagemap", "fail", str(exc))], False
-        entry = decode_entry(found[0], kernel) if found else None
-        if not entry or not entry.present:
-            entry = None
+        raw = found[0] if found else 0
+        entry = decode_entry(raw, kernel) if raw & PM_PRESENT else None  # type: Optional[Entry]
+        if not entry:
             findings.append(Finding("pagemap", "fail", "%s/self/pagemap opens, but a page of "
                                     "ours at 0x%x does not read as present" % (
                                         proc_root, address or 0)))
@@ -3930,18 +3923,20 @@ def clear_soft_dirty(proc_root, pid):
         finally:
             os.close(fd)
     except OSError as exc:
-        if exc.errno in (errno.EACCES, errno.EPERM):
-            raise PermissionDeniedError("%s: permission denied (clearing soft-dirty bits needs "
-                                        "root or the process's owner)" % path) from exc
         if exc.errno == errno.ENOENT and not os.path.isdir(os.path.join(proc_root, pid)):
             raise NoProcessError("no process with PID %s (it may have exited)" % pid) from exc
-        if exc.errno == errno.ENOENT:
-            raise UnsupportedError("%s: no such file: kernel without "
-                                   "CONFIG_PROC_PAGE_MONITOR" % path) from exc
-        if exc.errno == errno.EINVAL:
-            raise UnsupportedError("%s: the kernel refused '4': soft-dirty needs Linux 3.11+"
-                                   % path) from exc
-        raise ProcIOError("%s: cannot write: %s" % (path, exc.strerror or exc)) from exc
+        denied = (PermissionDeniedError, "permission denied (clearing soft-dirty bits needs "
+                  "root or the process's owner)")
+        errors = {
+            errno.EACCES: denied, errno.EPERM: denied,
+            errno.ENOENT: (UnsupportedError, "no such file: kernel without "
+                           "CONFIG_PROC_PAGE_MONITOR"),
+            errno.EINVAL: (UnsupportedError, "the kernel refused '4': soft-dirty needs "
+                           "Linux 3.11+"),
+        }  # type: Dict[Optional[int], Tuple[Any, str]]
+        error, why = errors.get(exc.errno, (ProcIOError, "cannot write: %s" % (
+            exc.strerror or exc)))
+        raise error("%s: %s" % (path, why)) from exc
 
 
 def cmd_decode(opts, console):
@@ -3949,12 +3944,11 @@ def cmd_decode(opts, console):
     """Decode raw entry values with no process at all."""
     page_size = opts.page_size or system_page_size()
     kernel = opts.kernel_version or running_kernel(opts.proc_root)
-    priv = Privilege(None, None, False)
     results = []
     code = EXIT_OK
     for raw in map(parse_entry_value, opts.decode):
         entry = decode_entry(raw, kernel)
-        status, note, paddr = entry_status(entry, page_size, 0, priv, None)
+        status, note, paddr = entry_status(entry, page_size, 0, Privilege(None, None, False), None)
         if not opts.kernel_version and looks_like_old_layout(raw):
             note = (note + "; " if note else "") + old_layout_hint(raw)
         if raw & PM_PRESENT and raw & PM_SWAP:

@@ -327,6 +327,31 @@ def test_clear_soft_dirty_permission(fake, run, monkeypatch):
     assert_one_error(code, err, 4, "clear_refs", "permission denied")
 
 
+@pytest.mark.parametrize("code, pid_dir, error, message", [
+    ("EPERM", True, "PermissionDeniedError", "permission denied (clearing soft-dirty bits "
+     "needs root or the process's owner)"),
+    ("ENOENT", True, "UnsupportedError", "no such file: kernel without "
+     "CONFIG_PROC_PAGE_MONITOR"),
+    ("EINVAL", True, "UnsupportedError", "the kernel refused '4': soft-dirty needs Linux 3.11+"),
+    ("EIO", True, "ProcIOError", "cannot write: boom"),
+    ("ENOENT", False, "NoProcessError", None),
+])
+def test_clear_soft_dirty_errors(fake, monkeypatch, code, pid_dir, error, message):
+    import errno
+    if pid_dir:
+        written_tree(fake)
+
+    def refuse(path, flags=os.O_RDONLY):
+        raise OSError(getattr(errno, code), "boom")
+    monkeypatch.setattr(pagemap, "_open", refuse)
+    with pytest.raises(pagemap.PagemapError) as caught:
+        pagemap.clear_soft_dirty(fake.root, PID)
+    assert type(caught.value).__name__ == error
+    path = os.path.join(fake.root, PID, "clear_refs")
+    assert str(caught.value) == ("%s: %s" % (path, message) if message else
+                                 "no process with PID 4242 (it may have exited)")
+
+
 def test_watch_prints_what_changed(fake, run, monkeypatch):
     import time
     written_tree(fake)
