@@ -4074,7 +4074,7 @@ def capture_process(opts, reader, ctx, writer):
     walker = Walker(reader)
     scanner = walker.scanner
     entries = pfns = 0
-    huge = False
+    huge = None  # True once a huge region is stored
     cgroups = set()  # type: set
     for name in ("pagemap.idx", "pagemap.bin"):
         writer.append(name, b"")  # also with no entry at all (a kernel thread)
@@ -4134,7 +4134,7 @@ def capture_process(opts, reader, ctx, writer):
         "kernel": (release or (os.uname()[2] if opts.proc_root == "/proc" else "")).strip(),
         "page_size": ps, "captured_byteorder": sys.byteorder,
         "task_size": reader.address_space_end(), "time": int(time.time()),
-        "entries": entries, "pfns": pfns, "scan": huge or None, "soft_dirty": soft_dirty,
+        "entries": entries, "pfns": pfns, "scan": huge, "soft_dirty": soft_dirty,
     }
     texts["header.json"] = json.dumps(header, indent=1, sort_keys=True)
     return texts, header
@@ -4195,7 +4195,7 @@ def cmd_capture(opts, console):
     if to_stdout and console.tty:
         raise UsageError("--capture - writes a zip to standard output: redirect it to a file")
     where = "standard output" if to_stdout else opts.capture
-    target = os.path.abspath(opts.capture)
+    directory, name = os.path.split(os.path.abspath(opts.capture))
     layout = entry_format(opts.byteorder)
     reader = ProcessReader(opts.proc_root, parse_pid(opts.pid),
                            opts.page_size or system_page_size(), layout)
@@ -4208,8 +4208,8 @@ def cmd_capture(opts, console):
         if not to_stdout:
             # Held open and named through /proc/self/fd: a directory swapped for a
             # link mid-capture cannot send the snapshot elsewhere.
-            held = os.open(os.path.dirname(target), os.O_RDONLY | os.O_DIRECTORY)
-            target = "/proc/self/fd/%d/%s" % (held, os.path.basename(target))
+            held = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+            target = "/proc/self/fd/%d/%s" % (held, name)
             writer.dir = "/proc/self/fd/%d/." % held  # ".": O_TMPFILE opens it O_NOFOLLOW
             before = capture_target(target, opts.capture)
         reader.open_pagemap()
@@ -4223,8 +4223,8 @@ def cmd_capture(opts, console):
         else:
             # A fresh name nobody can guess or plant a link at: O_CREAT|O_EXCL|O_NOFOLLOW,
             # mode 0600 (a snapshot holds physical addresses).
-            fd, partial = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".",
-                                           suffix=".partial", dir=writer.dir)
+            fd, partial = tempfile.mkstemp(prefix="." + name + ".", suffix=".partial",
+                                           dir=writer.dir)
             with os.fdopen(fd, "wb") as out:
                 writer.zip_into(out, texts)
                 os.fsync(out.fileno())
@@ -4270,22 +4270,6 @@ def new_file(path):
     """Create a file of the rebuilt tree, and the directories it needs."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     return open(path, "xb")
-
-
-def copy_member(archive, name, path, limit):
-    # type: (Any, str, str, int) -> int
-    """Stream a member into a new file, refusing one that claims more than limit
-    (zipfile stops a member at the size it claims); return the lines copied."""
-    claimed = archive.getinfo(name).file_size
-    if claimed > limit:
-        raise SnapshotError("%s claims %s, more than it can hold (%s)" % (
-            name, human_size(claimed), human_size(limit)))
-    lines = 0
-    with archive.open(name) as src, new_file(path) as dst:
-        for data in iter(lambda: src.read(COPY_CHUNK), b""):
-            dst.write(data)
-            lines += data.count(b"\n")
-    return lines
 
 
 def read_json_member(archive, name):
@@ -4448,21 +4432,30 @@ def _rebuild(archive, header, tmp):
     if need > free:
         raise SnapshotError("it expands to %s, more than the %s free in %s (set TMPDIR)" % (
             human_size(need), human_size(free), os.path.dirname(tmp)))
-    proc = os.path.join(tmp, "proc")
-    piddir = os.path.join(proc, str(header["pid"]))
-    roots = {"pid": piddir, "proc": proc, "sys": os.path.join(tmp, "sys")}
+    join = os.path.join
+    proc = join(tmp, "proc")
+    piddir = join(proc, str(header["pid"]))
+    roots = {"pid": piddir, "proc": proc, "sys": join(tmp, "sys")}
     mappings = 0
     for name in sorted(names.intersection(SNAPSHOT_TEXTS)):  # maps before smaps
         root, place, limit = SNAPSHOT_TEXTS[name]
-        lines = copy_member(archive, name, os.path.join(roots[root], place),
-                            limit or 4096 * (mappings + 1))
+        limit = limit or 4096 * (mappings + 1)
+        claimed = archive.getinfo(name).file_size
+        if claimed > limit:  # streamed: zipfile stops a member at the size it claims
+            raise SnapshotError("%s claims %s, more than it can hold (%s)" % (
+                name, human_size(claimed), human_size(limit)))
+        lines = 0
+        with archive.open(name) as src, new_file(join(roots[root], place)) as dst:
+            for data in iter(lambda: src.read(COPY_CHUNK), b""):
+                dst.write(data)
+                lines += data.count(b"\n")
         if name == "maps":  # smaps' bound: the mappings maps really lists
             mappings = lines
-    with new_file(os.path.join(proc, "sys", "kernel", "osrelease")) as f:
+    with new_file(join(proc, "sys", "kernel", "osrelease")) as f:
         f.write((header.get("kernel", "") + "\n").encode("utf-8"))
     if header.get("soft_dirty"):
         # The capturing kernel tracked writes: say so the way a tree can (VmFlags sd).
-        with new_file(os.path.join(proc, "self", "smaps")) as f:
+        with new_file(join(proc, "self", "smaps")) as f:
             f.write(b"VmFlags: sd\n")
     if "numa.json" in names:
         numa = read_json_member(archive, "numa.json")
@@ -4471,29 +4464,29 @@ def _rebuild(archive, header, tmp):
         if not (isinstance(nodes, dict) and _count(numa.get("block_size")) and all(
                 re.match(r"^\d{1,12}$", k) and _count(v, 1 << 16) for k, v in nodes.items())):
             raise SnapshotError("numa.json names no valid memory blocks and nodes")
-        system = os.path.join(tmp, "sys", "devices", "system")
-        with new_file(os.path.join(system, "memory", "block_size_bytes")) as f:
+        system = join(tmp, "sys", "devices", "system")
+        with new_file(join(system, "memory", "block_size_bytes")) as f:
             f.write(b"%x\n" % numa["block_size"])
         for block, node in nodes.items():
-            os.makedirs(os.path.join(system, "node", "node%d" % node, "memory" + block))
+            os.makedirs(join(system, "node", "node%d" % node, "memory" + block))
     missing = {"pagemap.idx", "pagemap.bin"} - names
     if missing:
         raise SnapshotError("%s is missing" % max(missing))
     task, entries = header.get("task_size"), header["entries"]
     end = (task or 1 << 64) // header["page_size"]
     write_sparse(archive, "pagemap.bin", entries, read_extents(
-        archive, "pagemap.idx", entries, end), os.path.join(piddir, "pagemap"),
+        archive, "pagemap.idx", entries, end), join(piddir, "pagemap"),
         end * 8 if task else None)
     if "huge.idx" in names:  # huge regions: of stored entries, or a hugetlb mapping each
         most = entries + archive.getinfo("maps").file_size // 20 + 1
-        with open(os.path.join(piddir, "pagemap-huge"), "xb") as f:
+        with open(join(piddir, "pagemap-huge"), "xb") as f:
             for extent in read_extents(archive, "huge.idx", -most, end):
                 f.write(_EXTENT.pack(*extent))
     for name in KPAGE_FILES if "kpage.idx" in names else ():
         if name + ".bin" in names:
             write_sparse(archive, name + ".bin", header["pfns"], read_extents(
                 archive, "kpage.idx", header["pfns"], 1 << 55, False),
-                os.path.join(proc, name))
+                join(proc, name))
 
 
 def with_snapshot(opts, console):
