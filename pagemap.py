@@ -4054,13 +4054,14 @@ def capture_process(opts, reader, ctx, writer):
     import time
     roots = {"pid": reader.dir, "proc": opts.proc_root, "sys": ctx.facts.sys_root}
     # maps is read again by the walk, which says why when it cannot be.
-    texts = dict((name, read_text_optional(os.path.join(roots[root], place)))
-                 for name, (root, place, _) in SNAPSHOT_TEXTS.items())
+    texts = {}  # type: Dict[str, Optional[str]]
+    for name, (root, place, _) in SNAPSHOT_TEXTS.items():
+        texts[name] = read_text_optional(os.path.join(roots[root], place))
     ps, block = reader.page_size, SNAPSHOT_BLOCK * 8
     walker = Walker(reader)
     scanner = walker.scanner
     entries = pfns = 0
-    huge = False
+    huge = None  # True once a huge region is stored
     cgroups = set()  # type: set
     for name in ("pagemap.idx", "pagemap.bin"):
         writer.append(name, b"")  # also with no entry at all (a kernel thread)
@@ -4075,28 +4076,35 @@ def capture_process(opts, reader, ctx, writer):
                          for at in range(0, len(buf), block))
             for stored in re.finditer(b"\x01+", used):  # adjacent blocks join
                 at, upto = stored.start() * block, min(stored.end() * block, len(buf))
-                writer.append("pagemap.idx", _EXTENT.pack(first + at // 8, (upto - at) // 8))
+                count = (upto - at) // 8
+                writer.append("pagemap.idx", _EXTENT.pack(first + at // 8, count))
                 writer.append("pagemap.bin", buf[at:upto])
-                entries += (upto - at) // 8
+                entries += count
             starts, lengths = find_runs(buf)
             for pfn, length in resident_runs(map(lanes_of(buf).__getitem__, starts), lengths):
-                values = [(name, ctx.kpage.read_lanes(name, pfn, length)) for name in KPAGE_FILES]
-                read = [(name, data) for name, data in values if data is not None]
-                got = min([len(data) // 8 for _, data in read] or [0])
+                read = {}  # type: Dict[str, bytes]
+                for name in KPAGE_FILES:
+                    data = ctx.kpage.read_lanes(name, pfn, length)
+                    if data is not None:
+                        read[name] = data
+                got = min(map(len, read.values()), default=0) // 8
                 if got:
                     writer.append("kpage.idx", _EXTENT.pack(pfn, got))
-                    for name, data in read:
+                    for name, data in read.items():
                         writer.append(name + ".bin", data[:got * 8])
-                        if name == "kpagecgroup":
-                            cgroups.update(lanes_of(data[:got * 8]))
+                    cgroups.update(lanes_of(read.get("kpagecgroup", b"")[:got * 8]))
                     pfns += got
         if scanner.works and vpn < end:
             for start, stop in scanner.regions(vpn, end, HUGE_PRESENT, 0) or ():
                 writer.append("huge.idx", _EXTENT.pack(start, stop - start))
                 huge = True
     # 'inode path' lines, so the desk shows the paths the board resolved.
-    paths = [(inode, ctx.facts.cgroup_path(inode)) for inode in sorted(cgroups - {0})]
-    texts["cgroup_paths"] = "".join("%d %s\n" % pair for pair in paths if pair[1]) or None
+    lines = []
+    for inode in sorted(cgroups - {0}):
+        path = ctx.facts.cgroup_path(inode)
+        if path:
+            lines.append("%d %s\n" % (inode, path))
+    texts["cgroup_paths"] = "".join(lines) or None
     block_size, nodes = ctx.facts._read_nodes()
     if block_size:
         texts["numa.json"] = json.dumps({"block_size": block_size, "nodes": nodes})
@@ -4113,7 +4121,7 @@ def capture_process(opts, reader, ctx, writer):
         "kernel": (release or (os.uname()[2] if opts.proc_root == "/proc" else "")).strip(),
         "page_size": ps, "captured_byteorder": sys.byteorder,
         "task_size": reader.address_space_end(), "time": int(time.time()),
-        "entries": entries, "pfns": pfns, "scan": huge or None, "soft_dirty": soft_dirty,
+        "entries": entries, "pfns": pfns, "scan": huge, "soft_dirty": soft_dirty,
     }
     texts["header.json"] = json.dumps(header, indent=1, sort_keys=True)
     return texts, header
@@ -4162,27 +4170,19 @@ def capture_target(path, name):
     return st.st_dev, st.st_ino
 
 
-class Unseekable(object):
-    """Standard output as zipfile must see it: a stream. A file opened with >> would
-    put zipfile's rewrite of each member's header at its end instead."""
-
-    def __init__(self, f):
-        # type: (Any) -> None
-        self.write, self.flush = f.write, f.flush
-
-
 def cmd_capture(opts, console):
     # type: (Namespace, Console) -> int
     """Write a self-contained snapshot of one process: atomically into a file, or
     to standard output with '-' (ssh board python3 - PID --capture - < pagemap.py)."""
     import json  # noqa: F401  (capture_process's: a Python without it fails first)
     import tempfile
+    import types
     import zipfile  # noqa: F401  (zip_into's)
     to_stdout = opts.capture == "-"
     if to_stdout and console.tty:
         raise UsageError("--capture - writes a zip to standard output: redirect it to a file")
     where = "standard output" if to_stdout else opts.capture
-    target = os.path.abspath(opts.capture)
+    directory, name = os.path.split(os.path.abspath(opts.capture))
     layout = entry_format(opts.byteorder)
     reader = ProcessReader(opts.proc_root, parse_pid(opts.pid),
                            opts.page_size or system_page_size(), layout)
@@ -4195,20 +4195,23 @@ def cmd_capture(opts, console):
         if not to_stdout:
             # Held open and named through /proc/self/fd: a directory swapped for a
             # link mid-capture cannot send the snapshot elsewhere.
-            held = os.open(os.path.dirname(target), os.O_RDONLY | os.O_DIRECTORY)
-            target = "/proc/self/fd/%d/%s" % (held, os.path.basename(target))
+            held = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+            target = "/proc/self/fd/%d/%s" % (held, name)
             writer.dir = "/proc/self/fd/%d/." % held  # ".": O_TMPFILE opens it O_NOFOLLOW
             before = capture_target(target, opts.capture)
         reader.open_pagemap()
         texts, header = capture_process(opts, reader, ctx, writer)
         if to_stdout:
             console.put()
-            writer.zip_into(Unseekable(console.out.buffer), texts)
+            # zipfile must see a stream (no tell, no seek): with a file opened with >>
+            # its rewrite of each member's header would go to the end instead.
+            out = console.out.buffer
+            writer.zip_into(types.SimpleNamespace(write=out.write, flush=out.flush), texts)
         else:
             # A fresh name nobody can guess or plant a link at: O_CREAT|O_EXCL|O_NOFOLLOW,
             # mode 0600 (a snapshot holds physical addresses).
-            fd, partial = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".",
-                                           suffix=".partial", dir=writer.dir)
+            fd, partial = tempfile.mkstemp(prefix="." + name + ".", suffix=".partial",
+                                           dir=writer.dir)
             with os.fdopen(fd, "wb") as out:
                 writer.zip_into(out, texts)
                 os.fsync(out.fileno())
@@ -4254,22 +4257,6 @@ def new_file(path):
     """Create a file of the rebuilt tree, and the directories it needs."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     return open(path, "xb")
-
-
-def copy_member(archive, name, path, limit):
-    # type: (Any, str, str, int) -> int
-    """Stream a member into a new file, refusing one that claims more than limit
-    (zipfile stops a member at the size it claims); return the lines copied."""
-    claimed = archive.getinfo(name).file_size
-    if claimed > limit:
-        raise SnapshotError("%s claims %s, more than it can hold (%s)" % (
-            name, human_size(claimed), human_size(limit)))
-    lines = 0
-    with archive.open(name) as src, new_file(path) as dst:
-        for data in iter(lambda: src.read(COPY_CHUNK), b""):
-            dst.write(data)
-            lines += data.count(b"\n")
-    return lines
 
 
 def read_json_member(archive, name):
@@ -4432,21 +4419,30 @@ def _rebuild(archive, header, tmp):
     if need > free:
         raise SnapshotError("it expands to %s, more than the %s free in %s (set TMPDIR)" % (
             human_size(need), human_size(free), os.path.dirname(tmp)))
-    proc, system = os.path.join(tmp, "proc"), os.path.join(tmp, "sys")
-    piddir = os.path.join(proc, str(header["pid"]))
-    roots = {"pid": piddir, "proc": proc, "sys": system}
+    join = os.path.join
+    proc = join(tmp, "proc")
+    piddir = join(proc, str(header["pid"]))
+    roots = {"pid": piddir, "proc": proc, "sys": join(tmp, "sys")}
     mappings = 0
     for name in sorted(names.intersection(SNAPSHOT_TEXTS)):  # maps before smaps
         root, place, limit = SNAPSHOT_TEXTS[name]
-        lines = copy_member(archive, name, os.path.join(roots[root], place),
-                            limit or 4096 * (mappings + 1))
+        limit = limit or 4096 * (mappings + 1)
+        claimed = archive.getinfo(name).file_size
+        if claimed > limit:  # streamed: zipfile stops a member at the size it claims
+            raise SnapshotError("%s claims %s, more than it can hold (%s)" % (
+                name, human_size(claimed), human_size(limit)))
+        lines = 0
+        with archive.open(name) as src, new_file(join(roots[root], place)) as dst:
+            for data in iter(lambda: src.read(COPY_CHUNK), b""):
+                dst.write(data)
+                lines += data.count(b"\n")
         if name == "maps":  # smaps' bound: the mappings maps really lists
             mappings = lines
-    with new_file(os.path.join(proc, "sys", "kernel", "osrelease")) as f:
+    with new_file(join(proc, "sys", "kernel", "osrelease")) as f:
         f.write((header.get("kernel", "") + "\n").encode("utf-8"))
     if header.get("soft_dirty"):
         # The capturing kernel tracked writes: say so the way a tree can (VmFlags sd).
-        with new_file(os.path.join(proc, "self", "smaps")) as f:
+        with new_file(join(proc, "self", "smaps")) as f:
             f.write(b"VmFlags: sd\n")
     if "numa.json" in names:
         numa = read_json_member(archive, "numa.json")
@@ -4455,29 +4451,29 @@ def _rebuild(archive, header, tmp):
         if not (isinstance(nodes, dict) and _count(numa.get("block_size")) and all(
                 re.match(r"^\d{1,12}$", k) and _count(v, 1 << 16) for k, v in nodes.items())):
             raise SnapshotError("numa.json names no valid memory blocks and nodes")
-        system = os.path.join(system, "devices", "system")
-        with new_file(os.path.join(system, "memory", "block_size_bytes")) as f:
+        system = join(tmp, "sys", "devices", "system")
+        with new_file(join(system, "memory", "block_size_bytes")) as f:
             f.write(b"%x\n" % numa["block_size"])
         for block, node in nodes.items():
-            os.makedirs(os.path.join(system, "node", "node%d" % node, "memory" + block))
+            os.makedirs(join(system, "node", "node%d" % node, "memory" + block))
     missing = {"pagemap.idx", "pagemap.bin"} - names
     if missing:
         raise SnapshotError("%s is missing" % max(missing))
     task, entries = header.get("task_size"), header["entries"]
     end = (task or 1 << 64) // header["page_size"]
     write_sparse(archive, "pagemap.bin", entries, read_extents(
-        archive, "pagemap.idx", entries, end), os.path.join(piddir, "pagemap"),
+        archive, "pagemap.idx", entries, end), join(piddir, "pagemap"),
         end * 8 if task else None)
     if "huge.idx" in names:  # huge regions: of stored entries, or a hugetlb mapping each
         most = entries + archive.getinfo("maps").file_size // 20 + 1
-        with open(os.path.join(piddir, "pagemap-huge"), "xb") as f:
+        with open(join(piddir, "pagemap-huge"), "xb") as f:
             for extent in read_extents(archive, "huge.idx", -most, end):
                 f.write(_EXTENT.pack(*extent))
     for name in KPAGE_FILES if "kpage.idx" in names else ():
         if name + ".bin" in names:
             write_sparse(archive, name + ".bin", header["pfns"], read_extents(
                 archive, "kpage.idx", header["pfns"], 1 << 55, False),
-                os.path.join(proc, name))
+                join(proc, name))
 
 
 def with_snapshot(opts, console):
@@ -4599,7 +4595,7 @@ def parse_interval(text):
         value = float(text)
     except ValueError:
         value = 0.0
-    if not value > 0 or value > 86400:
+    if not 0 < value <= 86400:
         raise UsageError("invalid interval %r: expected seconds such as 1 or 0.5" % (text,))
     return value
 
@@ -4677,13 +4673,13 @@ def refuse_meaningless(opts):
     # type: (Namespace) -> None
     """Options that mean nothing together are an error, not silently ignored.
     (--from, --watch and --times are never empty or zero when given.)"""
-    live = [name for name, on in (("--phys", opts.phys is not None), ("--physical",
-            opts.physical is not None), ("--check", opts.check), ("--decode", opts.decode))
-            if on]
+    import itertools
+    live = next(itertools.compress(("--phys", "--physical", "--check", "--decode"), (
+        opts.phys is not None, opts.physical is not None, opts.check, opts.decode)), None)
     if live:
         if opts.source:
             raise UsageError("--from reads a snapshot; %s reads the live system: not both"
-                             % live[0])
+                             % live)
         return
     targets = opts.addresses
     if opts.each and not targets:
@@ -4692,12 +4688,12 @@ def refuse_meaningless(opts):
         raise UsageError("--picture draws whole mappings: give no ADDRESS")
     if opts.times and not opts.watch:
         raise UsageError("--times counts the rounds of --watch: give --watch SECONDS")
-    ignored = [name for name, on in (("--match", opts.match), ("--written", opts.written),
-               ("--flags", opts.flags), ("--picture", opts.picture), ("--each", opts.each))
-               if on]
+    ignored = next(itertools.compress(("--match", "--written", "--flags", "--picture", "--each"),
+                                      (opts.match, opts.written, opts.flags, opts.picture,
+                                       opts.each)), None)
     if opts.watch and ignored:
         raise UsageError("--watch counts pages present, swapped and written: %s means nothing "
-                         "there" % ignored[0])
+                         "there" % ignored)
     if opts.clear_soft_dirty and (targets or opts.watch or ignored):
         raise UsageError("--clear-soft-dirty only clears: run the view on its own afterwards")
 
