@@ -3148,7 +3148,14 @@ def whole_or_nothing(console, write):
         spool = io.StringIO()
     out, console.out = console.out, spool
     try:
-        write()
+        try:
+            write()
+        except ProcIOError as exc:  # a full disk: the spool's writes, not a read
+            cause = exc.__cause__  # type: Any
+            if getattr(cause, "errno", None) not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise ProcIOError("no room for the JSON document in the temporary directory: %s "
+                              "(free space there or set TMPDIR)" % cause.strerror) from exc
         spool.seek(0)
         console.out = out
         for chunk in iter(lambda: spool.read(65536), ""):
