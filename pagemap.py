@@ -2316,8 +2316,8 @@ def huge_page_of(kpage, pfn, flags, vaddr, page_size, pmd_pages):
 
 def own_page_counts(proc_root, page_size, fmt):
     # type: (str, int, str) -> Dict[int, int]
-    """{PFN: how often pagemap itself maps it}, from its own pagemap, read when
-    a map count is first needed: pages it maps only later are not left out."""
+    """{PFN: how often pagemap itself maps it}, from its own pagemap, read once
+    a map count above 1 is first seen: pages it maps only later are not left out."""
     runs = []  # type: List[Tuple[int, int, Any]]
     reader = ProcessReader(proc_root, "self", page_size, fmt)
     try:
