@@ -2305,8 +2305,8 @@ def huge_page_of(kpage, pfn, flags, vaddr, page_size, pmd_pages):
 
 def own_page_counts(proc_root, page_size, fmt):
     # type: (str, int, str) -> Dict[int, int]
-    """{PFN: how often pagemap itself maps it}, from its own pagemap, read when
-    a map count is first needed: pages it maps only later are not left out."""
+    """{PFN: how often pagemap itself maps it}, from its own pagemap, read once
+    a map count above 1 is first seen: pages it maps only later are not left out."""
     runs = []  # type: List[Tuple[int, int, Any]]
     reader = ProcessReader(proc_root, "self", page_size, fmt)
     try:
@@ -3137,7 +3137,14 @@ def whole_or_nothing(console, write):
         spool = io.StringIO()
     out, console.out = console.out, spool
     try:
-        write()
+        try:
+            write()
+        except ProcIOError as exc:  # a full disk: the spool's writes, not a read
+            cause = exc.__cause__  # type: Any
+            if getattr(cause, "errno", None) not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise ProcIOError("no room for the JSON document in the temporary directory: %s "
+                              "(free space there or set TMPDIR)" % cause.strerror) from exc
         spool.seek(0)
         console.out = out
         for chunk in iter(lambda: spool.read(65536), ""):

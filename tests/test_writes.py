@@ -670,3 +670,16 @@ def pagemap_entry():
 def test_a_hostile_path_is_one_error_line(run, name):
     code, _, err = run(["--from", name])
     assert_one_error(code, err, 6, "not a readable snapshot")
+
+
+def test_json_spool_the_temp_file_system_cannot_hold(fake, run, small_fs, monkeypatch):
+    # --json holds its document in a spool, a temporary file past 8 MiB (here at
+    # once): a full TMPDIR is named as such, not as standard output.
+    import tempfile
+    big_tree(fake)
+    real = tempfile.SpooledTemporaryFile
+    monkeypatch.setattr(tempfile, "SpooledTemporaryFile", lambda size, mode: real(1, mode))
+    monkeypatch.setattr(tempfile, "tempdir", str(small_fs))
+    code, out, err = run(argv(fake, "--json", PID, "7f0000000000+10000000"))
+    assert_one_error(code, err, 6, "TMPDIR", "No space left")
+    assert out == ""
