@@ -50,8 +50,9 @@ int main(int argc, char **argv)
 				perror("kpread: pread");
 				return 1;
 			}
-		if (cpu_now() - t0 < best)
-			best = cpu_now() - t0;
+		double t = cpu_now() - t0;
+		if (t < best)
+			best = t;
 	}
 	printf("%.6f\n", best);
 	return 0;
