@@ -4027,9 +4027,8 @@ class SnapshotWriter(object):
                     # /proc/self/fd reopens the unlinked file (not on 9p: ENOENT).
                     archive.write("/proc/self/fd/%d" % f.fileno(), name)
                     continue
-                size = f.tell()
-                f.seek(0)
-                with archive.open(name, "w", force_zip64=size > 1 << 30) as member:
+                with archive.open(name, "w", force_zip64=f.tell() > 1 << 30) as member:
+                    f.seek(0)
                     shutil.copyfileobj(f, member, COPY_CHUNK)
         except BaseException:
             archive.fp = None  # abandoned: closing with a member half written raises (3.6+)
