@@ -4468,8 +4468,8 @@ def _rebuild(archive, header, tmp):
         with open(join(piddir, "pagemap-huge"), "xb") as f:
             for extent in read_extents(archive, "huge.idx", -most, end):
                 f.write(_EXTENT.pack(*extent))
-    for name in KPAGE_FILES if "kpage.idx" in names else ():
-        if name + ".bin" in names:
+    for name in KPAGE_FILES:
+        if {"kpage.idx", name + ".bin"} <= names:
             write_sparse(archive, name + ".bin", header["pfns"], read_extents(
                 archive, "kpage.idx", header["pfns"], 1 << 55, False),
                 join(proc, name))
