@@ -4034,9 +4034,8 @@ class SnapshotWriter(object):
                     # /proc/self/fd reopens the unlinked file (not on 9p: ENOENT).
                     archive.write("/proc/self/fd/%d" % f.fileno(), name)
                     continue
-                size = f.tell()
-                f.seek(0)
-                with archive.open(name, "w", force_zip64=size > 1 << 30) as member:
+                with archive.open(name, "w", force_zip64=f.tell() > 1 << 30) as member:
+                    f.seek(0)
                     shutil.copyfileobj(f, member, COPY_CHUNK)
         except BaseException:
             archive.fp = None  # abandoned: closing with a member half written raises (3.6+)
@@ -4476,8 +4475,8 @@ def _rebuild(archive, header, tmp):
         with open(join(piddir, "pagemap-huge"), "xb") as f:
             for extent in read_extents(archive, "huge.idx", -most, end):
                 f.write(_EXTENT.pack(*extent))
-    for name in KPAGE_FILES if "kpage.idx" in names else ():
-        if name + ".bin" in names:
+    for name in KPAGE_FILES:
+        if {"kpage.idx", name + ".bin"} <= names:
             write_sparse(archive, name + ".bin", header["pfns"], read_extents(
                 archive, "kpage.idx", header["pfns"], 1 << 55, False),
                 join(proc, name))
