@@ -278,6 +278,8 @@ def test_numa_that_is_not_blocks_and_nodes(fake, run, tmp_path, numa):
     ({"task_size": 1 << 100}, "no valid task_size"),
     ({"pid": True}, "no valid pid"),
     ({"page_size": True}, "no valid page_size"),
+    ({"page_size": 1000}, "has page size 1000, not a power of two"),
+    ({"page_size": 512}, "has page size 512, not a power of two"),
     ({"entries": 1 << 60}, "no valid entries"),
     ({"entries": -1}, "no valid entries"),
     ({"pfns": "many"}, "no valid pfns"),
