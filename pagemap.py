@@ -4342,7 +4342,7 @@ def snapshot_header_problem(header):
             return "has no valid %s" % key
     page_size = header["page_size"]
     if page_size < 1024 or page_size & (page_size - 1):
-        return "has page size %d, not a power of two" % page_size
+        return "has page size %d, not a power of two of at least 1024" % page_size
     task = header.get("task_size")
     if task is not None and not _count(task, (1 << 64) + 1, page_size):
         return "has no valid task_size"
