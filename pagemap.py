@@ -2745,15 +2745,16 @@ def json_head(pid, page_size, kernel):
             "kernel": "%d.%d" % kernel if kernel else None}
 
 
-def emit(console, opts, translations, header):
-    # type: (Console, Namespace, List[Translation], Dict[str, Any]) -> None
-    """Print translations as text lines or one JSON document."""
-    if opts.json:
+def emit(console, translations, verbose, header=None):
+    # type: (Console, Any, bool, Optional[Dict[str, Any]]) -> None
+    """Print translations as text lines, or given the keys before them (header)
+    as one JSON document."""
+    if header is not None:
         console.json(dict(header, results=[translation_json(tr) for tr in translations]))
         return
     console.write(TEXT_HEADER)
     for tr in translations:
-        console.write("\n".join(format_text(tr, opts.verbose)))
+        console.write("\n".join(format_text(tr, verbose)))
 
 
 def pmd_pages_for(proc_root, page_size):
@@ -3079,9 +3080,7 @@ def print_ranges(console, opts, view, spans):
     for span in spans:
         console.write("range %s (%s):" % (span.label, human_size(span.end - span.start)))
         if opts.each:
-            console.write(TEXT_HEADER)
-            for tr in view.pages(span):
-                console.write("\n".join(format_text(tr, False)))
+            emit(console, view.pages(span), False)
             continue
         console.write(RUN_HEADER)
         for lines, hidden in view.formatted_runs(span):
@@ -3167,7 +3166,7 @@ def cmd_lookup(opts, console, view):
                                                             spans))
     else:
         if translations:
-            emit(console, opts, translations, {})
+            emit(console, translations, opts.verbose)
         print_ranges(console, opts, view, spans)
     if warn_unresolved(console, reader, unmatched, spans) or any(
             tr.paddr is None for tr in translations):
@@ -3748,24 +3747,6 @@ def pagemap_bits_for(kernel):
     return ", ".join(bits)
 
 
-def probe_address(proc_root):
-    # type: (str) -> Tuple[Optional[int], Any]
-    """An address of our own that is surely present, and the object keeping it so.
-
-    Live: a fresh object's own address (CPython's id() is the address, and
-    creating the object just wrote its page). In a captured or fake tree: the
-    first page of the tree's self's first mapping."""
-    if proc_root == "/proc":
-        keep = bytearray(b"pagemap-probe")
-        return id(keep), keep
-    text = read_text_optional(os.path.join(proc_root, "self", "maps"))
-    try:
-        maps = parse_maps(text or "")
-    except ValueError:
-        return None, None
-    return (maps[0].start if maps else None), None
-
-
 def check_soft_dirty(proc_root, reader):
     # type: (str, ProcessReader) -> Finding
     """Prove soft-dirty tracking: clear our own bits, write, and look at bit 55.
@@ -3816,33 +3797,29 @@ def check_kpage_files(proc_root, pfn):
     return findings
 
 
-def no_huge_pages(proc_root, option):
-    # type: (str, str) -> str
-    """Why the kernel offers no huge pages: an s390x CPU without EDAT-1 (QEMU's
-    TCG lacks it), where the kernel leaves THP's sysfs and the hugetlb pool out,
-    else the kernel's configuration."""
-    cpuinfo = read_text_optional(os.path.join(proc_root, "cpuinfo")) or ""
-    features = re.search(r"^features\s*:(.*)$", cpuinfo, re.M)  # s390x's line
-    if features and "edat" not in features.group(1).split():
-        return "the CPU lacks EDAT-1 (s390x), which huge pages need"
-    return "kernel without " + option
-
-
 def check_system(proc_root):
     # type: (str) -> List[Finding]
-    """THP mode, the hugetlb pool and swap areas: facts, not failures."""
+    """THP mode, the hugetlb pool and swap areas: facts, not failures. Where the
+    kernel offers no huge pages, why: an s390x CPU without EDAT-1 (QEMU's TCG
+    lacks it), where the kernel leaves THP's sysfs and the hugetlb pool out, else
+    the kernel's configuration."""
+    features = re.search(r"^features\s*:(.*)$", read_text_optional(os.path.join(
+        proc_root, "cpuinfo")) or "", re.M)  # s390x's line
+    no_edat = ("the CPU lacks EDAT-1 (s390x), which huge pages need" if features
+               and "edat" not in features.group(1).split() else None)
     thp_dir = os.path.join(SystemFacts(proc_root).sys_root, "kernel", "mm", "transparent_hugepage")
     mode = re.search(r"\[(\w+)\]", read_text_optional(os.path.join(thp_dir, "enabled")) or "")
     pmd = parse_decimal((read_text_optional(os.path.join(thp_dir, "hpage_pmd_size")) or "")
                         .strip())
     thp = ("mode %s%s" % (mode.group(1), ", PMD size %s" % human_size(pmd) if pmd else "")
-           if mode else "not available: " + no_huge_pages(proc_root, "CONFIG_TRANSPARENT_HUGEPAGE"))
+           if mode else "not available: " + (
+               no_edat or "kernel without CONFIG_TRANSPARENT_HUGEPAGE"))
     pool = read_meminfo(proc_root)
     hugetlb = ("%s of %s pages free, %s KiB each" % (pool.get("HugePages_Free", "?"),
                                                       pool["HugePages_Total"],
                                                       pool.get("Hugepagesize", "?"))
-               if "HugePages_Total" in pool else "no hugetlb pool: " + no_huge_pages(
-                   proc_root, "CONFIG_HUGETLBFS"))
+               if "HugePages_Total" in pool else "no hugetlb pool: " + (
+                   no_edat or "kernel without CONFIG_HUGETLBFS"))
     areas = read_swaps(proc_root)
     swap = ("/proc/swaps unreadable" if areas is None else "; ".join(
         "%s (%s, %s)" % (a.path, a.kind, human_size(a.size_kib * 1024)) for a in areas)
@@ -3863,7 +3840,17 @@ def run_checks(proc_root, page_size):
         Finding("page size", "ok", "%d bytes" % page_size),
     ]
     reader = ProcessReader(proc_root, "self", page_size)
-    address, keep = probe_address(proc_root)   # keep: the probe's page stays present
+    # An address of ours surely present. Live: a fresh object's own (CPython's id()
+    # is the address, creating the object just wrote its page, and keep holds it).
+    # In a captured or fake tree: the first page of the tree's self's first mapping.
+    keep = bytearray(b"pagemap-probe")
+    address = id(keep)  # type: Optional[int]
+    if proc_root != "/proc":
+        try:
+            maps = parse_maps(read_text_optional(os.path.join(proc_root, "self", "maps")) or "")
+        except ValueError:
+            maps = []
+        address = maps[0].start if maps else None
     vpn = (address or 0) // page_size
     try:
         try:
@@ -3904,7 +3891,7 @@ def cmd_check(opts, console):
     """The doctor: what this system offers, each claim tried on our own memory."""
     findings, works = run_checks(opts.proc_root, opts.page_size or system_page_size())
     if opts.json:
-        console.json({"ok": works, "checks": [f._asdict() for f in findings]})
+        console.json({"ok": works, "checks": list(map(Finding._asdict, findings))})
     else:
         console.write("pagemap %s --check on %s" % (__version__, opts.proc_root))
         for f in findings:
@@ -3965,7 +3952,7 @@ def cmd_decode(opts, console):
         results.append(Translation(None, None, entry, paddr, None, status, note, page_size,
                                    None, None, struct.pack(entry_format(opts.byteorder), raw),
                                    None))
-    emit(console, opts, results, json_head(None, page_size, kernel))
+    emit(console, results, opts.verbose, json_head(None, page_size, kernel) if opts.json else None)
     return code
 
 
