@@ -3103,8 +3103,7 @@ def write_json_lookup(console, opts, view, translations, spans):
     before, _, after = json.dumps(doc, indent=2, sort_keys=True).partition('"ranges": 0')
     console.write(before + '"ranges": [')
     for i, span in enumerate(spans):
-        head = {"start": span.start, "end": span.end, "label": span.label}
-        console.write("    %s, %s: [" % (json.dumps(head, sort_keys=True)[:-1],
+        console.write("    %s, %s: [" % (json.dumps(span._asdict(), sort_keys=True)[:-1],
                                           '"pages"' if opts.each else '"runs"'))
         if opts.each and view.ctx.flags:
             batches = (["      " + json.dumps(translation_json(tr), sort_keys=True)]
@@ -3114,11 +3113,11 @@ def write_json_lookup(console, opts, view, translations, spans):
         else:
             batches = (lines for lines, _ in view.formatted_runs(span, as_json=True))
         previous = None
-        for batch in batches:
-            if previous is not None:
+        for batch in batches:   # never empty
+            if previous:
                 console.write(previous + ",")
             previous = ",\n".join(batch)
-        if previous is not None:
+        if previous:
             console.write(previous)
         console.write("    ]}" + ("," if i + 1 < len(spans) else ""))
     console.write("  ]" + after)
@@ -3323,8 +3322,9 @@ def cmd_summary(opts, console, view):
             }  # type: Dict[str, Any]
         docs.append(doc)
         label = m.path or "[anonymous]"
+        length = m.end - m.start
         if opts.json:
-            doc.update(zip(SUMMARY_KEYS, values), size=m.end - m.start, status=row.status)
+            doc.update(zip(SUMMARY_KEYS, values), size=length, status=row.status)
             doc.update(mapping_json(m) or {})
         elif opts.picture:
             console.write("%-33s %s |%s| %s" % ("%x-%x" % (m.start, m.end), m.perms,
@@ -3332,12 +3332,12 @@ def cmd_summary(opts, console, view):
         else:
             if row.status != "ok":
                 values, label = [None] * columns, "%s (%s)" % (label, row.status)
-            console.write(summary_line("%x" % m.start, "%x" % m.end, m.perms, m.end - m.start,
+            console.write(summary_line("%x" % m.start, "%x" % m.end, m.perms, length,
                                        values[:columns], label))
         total = add_counts(total, row.counts)
         if row.facts is not None:
             total_facts = add_counts(total_facts or ZERO_PAGE_COUNTS, row.facts)
-        size += m.end - m.start
+        size += length
         shmem += row.counts.swapped if m.shared else 0
     values = summary_values(total, total_facts, ps)
     if opts.json:
@@ -3670,7 +3670,7 @@ def cmd_phys(opts, console):
             or [p for p in list_pids(opts.proc_root) if p != str(own_pid(opts.proc_root))])
     pmd_pages = pmd_pages_for(opts.proc_root, page_size)  # read once, not once a process
     progress = progress_line(console.err)
-    matches = []  # type: List[Tuple[str, str, int, int, Mapping, List[str]]]
+    matches = []  # type: List[Dict[str, Any]]
     skipped = collections.Counter()  # type: collections.Counter
     for i, pid in enumerate(pids):
         progress("pagemap: scanning PID %s (%d of %d), %d found"
@@ -3684,9 +3684,10 @@ def cmd_phys(opts, console):
                     for index in find_pfn(buf, pfn):
                         raw = _lane(buf, index)
                         comm = read_text_optional(os.path.join(reader.dir, "comm")) or "?"
-                        matches.append((pid, comm.strip(), (first + index) * page_size
-                                        + paddr % page_size, raw, mapping,
-                                        entry_flag_names(decode_entry(raw, ctx.kernel))))
+                        matches.append({"pid": int(pid), "comm": comm.strip(), "vaddr": (
+                            first + index) * page_size + paddr % page_size, "entry": raw,
+                            "flags": entry_flag_names(decode_entry(raw, ctx.kernel)),
+                            "mapping": mapping})
         except PermissionDeniedError:
             skipped["permission denied"] += 1
         except NoProcessError as exc:
@@ -3702,17 +3703,15 @@ def cmd_phys(opts, console):
         console.json({
             "paddr": paddr, "pfn": pfn, "page_size": page_size, "processes": len(pids),
             "page": page_json(page), "skipped": dict(skipped),
-            "matches": [{"pid": int(pid), "comm": comm, "vaddr": vaddr, "entry": raw,
-                         "flags": flags, "mapping": mapping_json(mapping)}
-                        for pid, comm, vaddr, raw, mapping, flags in matches]})
+            "matches": [dict(m, mapping=mapping_json(m["mapping"])) for m in matches]})
     else:
         for line in format_page(page, page_size) if page else ():
             console.write("physical 0x%x (PFN 0x%x)%s" % (paddr, pfn, line[1:]))
         row = "%-8s %-16s %-18s %-22s %s"
         console.write(row % ("PID", "COMM", "VADDR", "FLAGS", "MAPPING"))
-        for pid, comm, vaddr, _, mapping, flags in matches:
-            console.write(row % (pid, comm[:16], "0x%x" % vaddr, ",".join(flags) or "-",
-                                 mapping_label(mapping)))
+        for m in matches:
+            console.write(row % (m["pid"], m["comm"][:16], "0x%x" % m["vaddr"],
+                                 ",".join(m["flags"]) or "-", mapping_label(m["mapping"])))
     if skipped:
         console.warn("skipped", "skipped %d of %d processes (%s); the page may also be "
                      "mapped there" % (sum(skipped.values()), len(pids), ", ".join(
