@@ -2750,7 +2750,7 @@ def emit(console, translations, verbose, header=None):
     """Print translations as text lines, or given the keys before them (header)
     as one JSON document."""
     if header is not None:
-        console.json(dict(header, results=[translation_json(tr) for tr in translations]))
+        console.json(dict(header, results=list(map(translation_json, translations))))
         return
     console.write(TEXT_HEADER)
     for tr in translations:
@@ -3099,7 +3099,7 @@ def write_json_lookup(console, opts, view, translations, spans):
     # The document whole but for its ranges, which stream in where "ranges": 0 stands
     # (no string can hold that text: JSON escapes the quotes in one).
     doc = dict(json_head(view.reader.number, view.reader.page_size, view.ctx.kernel), ranges=0,
-               results=[translation_json(tr) for tr in translations])
+               results=list(map(translation_json, translations)))
     before, _, after = json.dumps(doc, indent=2, sort_keys=True).partition('"ranges": 0')
     console.write(before + '"ranges": [')
     for i, span in enumerate(spans):
@@ -3123,9 +3123,9 @@ def write_json_lookup(console, opts, view, translations, spans):
     console.write("  ]" + after)
 
 
-def whole_or_nothing(console, write):
-    # type: (Console, Any) -> None
-    """Run write() into a spool (memory, a temp file past 8 MiB) and copy it to the
+def whole_or_nothing(console, write, *args):
+    # type: (Console, Any, *Any) -> None
+    """Run write(*args) into a spool (memory, a temp file past 8 MiB) and copy it to the
     output only once complete: a target that exits midway leaves no half document."""
     try:
         import tempfile
@@ -3136,7 +3136,7 @@ def whole_or_nothing(console, write):
     out, console.out = console.out, spool
     try:
         try:
-            write()
+            write(*args)
         except ProcIOError as exc:  # a full disk: the spool's writes, not a read
             cause = exc.__cause__  # type: Any
             if getattr(cause, "errno", None) not in (errno.ENOSPC, errno.EDQUOT):
@@ -3161,8 +3161,7 @@ def cmd_lookup(opts, console, view):
     if any(tr.status == "pfn-hidden" for tr in translations):
         console.warn("hidden", "physical addresses hidden: " + hidden_pfn_reason(ctx.priv))
     if opts.json:
-        whole_or_nothing(console, lambda: write_json_lookup(console, opts, view, translations,
-                                                            spans))
+        whole_or_nothing(console, write_json_lookup, console, opts, view, translations, spans)
     else:
         if translations:
             emit(console, translations, opts.verbose)
@@ -3421,7 +3420,7 @@ def cmd_watch(opts, console, reader):
             rows.append((key, span.label, (counts.present, counts.swapped, counts.soft_dirty)))
         return rows
     previous = round_counts()
-    totals = [sum(column) for column in zip((0, 0, 0), *[counts for _, _, counts in previous])]
+    totals = list(map(sum, zip((0, 0, 0), *[counts for _, _, counts in previous])))
     console.write("watching %s every %gs: %d present, %d swapped, %d written (Ctrl-C stops)"
                   % tuple([reader.label, opts.watch] + totals))
     console.put()  # now, not with the first change: a pipe's reader waits for it
@@ -3666,7 +3665,7 @@ def cmd_phys(opts, console):
     fmt = entry_format(opts.byteorder)
     ctx.kpage.observer = (page_size, fmt)
     # pagemap itself, reading every pagemap, is no mapper of interest unless named.
-    pids = ([parse_pid(p) for p in ([opts.pid] if opts.pid else []) + opts.addresses]
+    pids = (list(map(parse_pid, ([opts.pid] if opts.pid else []) + opts.addresses))
             or [p for p in list_pids(opts.proc_root) if p != str(own_pid(opts.proc_root))])
     pmd_pages = pmd_pages_for(opts.proc_root, page_size)  # read once, not once a process
     progress = progress_line(console.err)
@@ -3754,8 +3753,8 @@ def check_soft_dirty(proc_root, reader):
     nothing, and bit 55 never shows; a captured or fake tree can only show its
     smaps VmFlags ('sd')."""
     if proc_root != "/proc":
-        text = read_text_optional(os.path.join(proc_root, "self", "smaps")) or ""
-        if re.search(r"^VmFlags:.*\bsd\b", text, re.M):
+        smaps = read_text_optional(os.path.join(proc_root, "self", "smaps"))
+        if re.search(r"^VmFlags:.*\bsd\b", smaps or "", re.M):
             return Finding("soft-dirty", "ok", "smaps VmFlags show 'sd' (CONFIG_MEM_SOFT_DIRTY)")
         return Finding("soft-dirty", "warn", "no 'sd' in smaps VmFlags: cannot tell from "
                        "this tree whether the kernel tracks writes")
