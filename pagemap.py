@@ -3772,33 +3772,30 @@ def check_soft_dirty(proc_root, reader):
 
 
 def check_kpage_files(proc_root, pfn):
-    # type: (str, Optional[int]) -> List[Finding]
+    # type: (str, Optional[int]) -> Any
+    """Yield a finding per kpage file, read at our own page's PFN."""
     kpage = KPageReader(proc_root)
-    findings = []
     try:
         for name in KPAGE_FILES:
             values = kpage.read_lanes(name, pfn or 0, 1)
-            findings.append(Finding(name, "warn", kpage.problems.get(name, "unreadable"))
-                            if values is None else Finding(name, "ok", (
-                                "readable: --flags, --phys and --physical work"
-                                if name == "kpageflags" else "readable")))
+            yield (name, "warn", kpage.problems.get(name, "unreadable")) if values is None else (
+                name, "ok", "readable: --flags, --phys and --physical work"
+                if name == "kpageflags" else "readable")
             if name == "kpageflags" and pfn and values and _lane(values, 0) & KPF_KSM:
                 # Linux 6.10's rewrite of stable_page_flags() tests the mapping's KSM
                 # bits with '&', true for any anonymous page, until the fix 'fs/proc:
                 # fix KPF_KSM reported for all anonymous pages' (7.2, and stable).
-                findings.append(Finding("ksm", "warn", "kpageflags marks our own, never merged "
-                                        "page KSM: a known bug of Linux 6.10+ that sets KSM on "
-                                        "every anonymous page; its KSM flags and counts mean "
-                                        "nothing on this kernel"))
+                yield ("ksm", "warn", "kpageflags marks our own, never merged page KSM: a "
+                       "known bug of Linux 6.10+ that sets KSM on every anonymous page; its "
+                       "KSM flags and counts mean nothing on this kernel")
     finally:
         kpage.close()
-    return findings
 
 
 def check_system(proc_root):
-    # type: (str) -> List[Finding]
-    """THP mode, the hugetlb pool and swap areas: facts, not failures. Where the
-    kernel offers no huge pages, why: an s390x CPU without EDAT-1 (QEMU's TCG
+    # type: (str) -> Any
+    """Yield THP mode, the hugetlb pool and swap areas: facts, not failures. Where
+    the kernel offers no huge pages, why: an s390x CPU without EDAT-1 (QEMU's TCG
     lacks it), where the kernel leaves THP's sysfs and the hugetlb pool out, else
     the kernel's configuration."""
     features = re.search(r"^features\s*:(.*)$", read_text_optional(os.path.join(
@@ -3809,34 +3806,30 @@ def check_system(proc_root):
     mode = re.search(r"\[(\w+)\]", read_text_optional(os.path.join(thp_dir, "enabled")) or "")
     pmd = parse_decimal((read_text_optional(os.path.join(thp_dir, "hpage_pmd_size")) or "")
                         .strip())
-    thp = ("mode %s%s" % (mode.group(1), ", PMD size %s" % human_size(pmd) if pmd else "")
-           if mode else "not available: " + (
-               no_edat or "kernel without CONFIG_TRANSPARENT_HUGEPAGE"))
+    yield "thp", "info", ("mode %s%s" % (mode.group(1), ", PMD size %s" % human_size(pmd)
+                                         if pmd else "") if mode else "not available: " + (
+        no_edat or "kernel without CONFIG_TRANSPARENT_HUGEPAGE"))
     pool = read_meminfo(proc_root)
-    hugetlb = ("%s of %s pages free, %s KiB each" % (pool.get("HugePages_Free", "?"),
-                                                      pool["HugePages_Total"],
-                                                      pool.get("Hugepagesize", "?"))
-               if "HugePages_Total" in pool else "no hugetlb pool: " + (
-                   no_edat or "kernel without CONFIG_HUGETLBFS"))
+    yield "hugetlb", "info", ("%s of %s pages free, %s KiB each" % (
+        pool.get("HugePages_Free", "?"), pool["HugePages_Total"], pool.get("Hugepagesize", "?"))
+        if "HugePages_Total" in pool else "no hugetlb pool: " + (
+            no_edat or "kernel without CONFIG_HUGETLBFS"))
     areas = read_swaps(proc_root)
-    swap = ("/proc/swaps unreadable" if areas is None else "; ".join(
+    yield "swap", "info", ("/proc/swaps unreadable" if areas is None else "; ".join(
         "%s (%s, %s)" % (a.path, a.kind, human_size(a.size_kib * 1024)) for a in areas)
         or "none enabled")
-    return [Finding("thp", "info", thp), Finding("hugetlb", "info", hugetlb),
-            Finding("swap", "info", swap)]
 
 
 def run_checks(proc_root, page_size):
-    # type: (str, int) -> Tuple[List[Finding], bool]
-    """Every doctor finding, and whether the basic lookup works."""
+    # type: (str, int) -> Any
+    """Yield every doctor finding (name, status, detail); the basic lookup works
+    unless one is 'fail'."""
     kernel = running_kernel(proc_root)
-    findings = [
-        Finding("python", "ok", "%s, %d-bit, %s-endian" % (
-            sys.version.split()[0], struct.calcsize("P") * 8, sys.byteorder)),
-        Finding("kernel", "ok" if kernel else "warn", "%s: pagemap bits %s" % (
-            "%d.%d" % kernel if kernel else "unknown", pagemap_bits_for(kernel))),
-        Finding("page size", "ok", "%d bytes" % page_size),
-    ]
+    yield "python", "ok", "%s, %d-bit, %s-endian" % (
+        sys.version.split()[0], struct.calcsize("P") * 8, sys.byteorder)
+    yield "kernel", "ok" if kernel else "warn", "%s: pagemap bits %s" % (
+        "%d.%d" % kernel if kernel else "unknown", pagemap_bits_for(kernel))
+    yield "page size", "ok", "%d bytes" % page_size
     reader = ProcessReader(proc_root, "self", page_size)
     # An address of ours surely present. Live: a fresh object's own (CPython's id()
     # is the address, creating the object just wrote its page, and keep holds it).
@@ -3854,53 +3847,54 @@ def run_checks(proc_root, page_size):
         try:
             found = reader.entry_at(address) if address is not None else None
         except PagemapError as exc:
-            return findings + [Finding("pagemap", "fail", str(exc))], False
+            yield "pagemap", "fail", str(exc)
+            return
         raw = found[0] if found else 0
         entry = decode_entry(raw, kernel) if raw & PM_PRESENT else None  # type: Optional[Entry]
         if not entry:
-            findings.append(Finding("pagemap", "fail", "%s/self/pagemap opens, but a page of "
-                                    "ours at 0x%x does not read as present" % (
-                                        proc_root, address or 0)))
+            yield "pagemap", "fail", ("%s/self/pagemap opens, but a page of ours at 0x%x "
+                                      "does not read as present" % (proc_root, address or 0))
         else:
-            findings.append(Finding("pagemap", "ok", "%s/self/pagemap reads: our page at 0x%x "
-                                    "is present" % (proc_root, address or 0)))
-            findings.append(Finding("pfn", "ok", "visible") if entry.pfn else Finding(
-                "pfn", "warn", "hidden: " + hidden_pfn_reason(read_privilege(proc_root))))
+            yield "pagemap", "ok", ("%s/self/pagemap reads: our page at 0x%x is present"
+                                    % (proc_root, address or 0))
+            yield ("pfn", "ok", "visible") if entry.pfn else (
+                "pfn", "warn", "hidden: " + hidden_pfn_reason(read_privilege(proc_root)))
             if entry.page_shift is not None:
-                findings.append(Finding("layout", "info", "entries carry the page shift (%d) "
-                                        "in bits 55-60, as before 4.2: decoded by kernel "
-                                        "version" % entry.page_shift))
+                yield "layout", "info", ("entries carry the page shift (%d) in bits 55-60, as "
+                                         "before 4.2: decoded by kernel version"
+                                         % entry.page_shift)
         scan = PageScanner(reader.open_pagemap(), page_size)
         scan.regions(vpn, vpn + 1, PAGE_IS_PRESENT, 0)
-        findings.append(Finding("pagemap_scan", "ok", "PAGEMAP_SCAN works: untouched memory "
-                                "is skipped") if scan.works else Finding(
-            "pagemap_scan", "warn", "PAGEMAP_SCAN unavailable (Linux < 6.7, or a captured "
-            "file): mappings are read whole instead, holes skipped by maps, same answers"))
-        findings.extend(check_kpage_files(proc_root, entry and entry.pfn or None))
+        yield ("pagemap_scan", "ok", "PAGEMAP_SCAN works: untouched memory is skipped"
+               ) if scan.works else ("pagemap_scan", "warn", "PAGEMAP_SCAN unavailable "
+                                     "(Linux < 6.7, or a captured file): mappings are read "
+                                     "whole instead, holes skipped by maps, same answers")
+        yield from check_kpage_files(proc_root, entry and entry.pfn or None)
         if entry:
-            findings.append(check_soft_dirty(proc_root, reader))
+            yield check_soft_dirty(proc_root, reader)
     finally:
         reader.close()
-    return findings + check_system(proc_root), entry is not None
+    yield from check_system(proc_root)
 
 
 def cmd_check(opts, console):
     # type: (Namespace, Console) -> int
     """The doctor: what this system offers, each claim tried on our own memory."""
-    findings, works = run_checks(opts.proc_root, opts.page_size or system_page_size())
+    findings = list(map(Finding._make, run_checks(opts.proc_root,
+                                                  opts.page_size or system_page_size())))
+    failed = [f.detail for f in findings if f.status == "fail"]
     if opts.json:
-        console.json({"ok": works, "checks": list(map(Finding._asdict, findings))})
+        console.json({"ok": not failed, "checks": list(map(Finding._asdict, findings))})
     else:
         console.write("pagemap %s --check on %s" % (__version__, opts.proc_root))
         for f in findings:
             console.write("  %-5s %-13s %s" % (f.status, f.name, f.detail))
-        console.write("result: the basic lookup " + ("works" if works else
-                                                     "does not work here (see 'fail')"))
-    if works:
+        console.write("result: the basic lookup " + ("does not work here (see 'fail')"
+                                                     if failed else "works"))
+    if not failed:
         return EXIT_OK
     console.put()
-    console.error("the basic lookup does not work here: " + "; ".join(
-        f.detail for f in findings if f.status == "fail"))
+    console.error("the basic lookup does not work here: " + "; ".join(failed))
     return EXIT_UNSUPPORTED
 
 
