@@ -3374,21 +3374,22 @@ def require_soft_dirty(opts, reader):
 
 
 def watch_rounds(before, after):
-    # type: (List[Tuple[Any, str, Tuple[int, int, int]]], List[Tuple[Any, str, Tuple[int, int, int]]]) -> List[str]
-    """Change lines between two rounds of (key, label, (present, swapped, written))."""
+    # type: (List[Tuple[Any, str, Tuple[int, int, int]]], List[Tuple[Any, str, Tuple[int, int, int]]]) -> Any
+    """Yield the change lines between two rounds of (key, label, (present,
+    swapped, written))."""
     gone = dict((key, counts) for key, _, counts in before)   # until seen again
-    lines = []
     for key, label, counts in after:
         old = gone.pop(key, None)
         if old is None:
-            lines.append("%s: new mapping, %d present" % (label, counts[0]))
+            yield "%s: new mapping, %d present" % (label, counts[0])
             continue
         changes = ["%+d %s (now %d)" % (now - then, word, now) for word, now, then in zip(
             ("present", "swapped", "written"), counts, old) if now != then]
         if changes:
-            lines.append("%s: %s" % (label, ", ".join(changes)))
-    lines.extend("%s: gone" % label for key, label, _ in before if key in gone)
-    return lines
+            yield "%s: %s" % (label, ", ".join(changes))
+    for key, label, _ in before:
+        if key in gone:
+            yield "%s: gone" % label
 
 
 def cmd_watch(opts, console, reader):
@@ -3414,21 +3415,19 @@ def cmd_watch(opts, console, reader):
                 raise problem
             watched = [((m.start, m.path), Span(m.start, m.end, "%x-%x %s" % (
                 m.start, m.end, m.path or "[anonymous]"))) for m in reader.maps()]
-        rows = []
         for key, span in watched:
             counts = walker.counts(*page_span(span, reader.page_size))[0]
-            rows.append((key, span.label, (counts.present, counts.swapped, counts.soft_dirty)))
-        return rows
-    previous = round_counts()
+            yield key, span.label, (counts.present, counts.swapped, counts.soft_dirty)
+    previous = list(round_counts())
     totals = list(map(sum, zip((0, 0, 0), *[counts for _, _, counts in previous])))
     console.write("watching %s every %gs: %d present, %d swapped, %d written (Ctrl-C stops)"
                   % tuple([reader.label, opts.watch] + totals))
     console.put()  # now, not with the first change: a pipe's reader waits for it
     for _ in itertools.count() if opts.times is None else range(opts.times):
         time.sleep(opts.watch)
-        current = round_counts()
+        current = list(round_counts())
         stamp = time.strftime("%H:%M:%S")
-        lines = watch_rounds(previous, current)
+        lines = list(watch_rounds(previous, current))
         if opts.json:
             import json
             console.write(json.dumps({"time": stamp, "changes": lines}))
