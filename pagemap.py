@@ -2734,8 +2734,7 @@ class Console(object):
 def silence_stdout():
     # type: () -> None
     """After a broken pipe: what is left in stdout's buffer goes nowhere, quietly."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def json_head(pid, page_size, kernel):
@@ -2749,7 +2748,7 @@ def emit(console, translations, verbose, header=None):
     # type: (Console, Any, bool, Optional[Dict[str, Any]]) -> None
     """Print translations as text lines, or given the keys before them (header)
     as one JSON document."""
-    if header is not None:
+    if header:
         console.json(dict(header, results=list(map(translation_json, translations))))
         return
     console.write(TEXT_HEADER)
@@ -3251,9 +3250,9 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
 def read_meminfo(proc_root):
     # type: (str) -> Dict[str, int]
     """The numbers of /proc/meminfo by name; {} if it cannot be read."""
-    text = read_text_optional(os.path.join(proc_root, "meminfo")) or ""
-    return dict((key, int(value)) for key, value in re.findall(r"^(\w+):\s*([0-9]{1,20})",
-                                                                  text, re.M))
+    return dict((key, int(value)) for key, value in re.findall(
+        r"^(\w+):\s*([0-9]{1,20})", read_text_optional(os.path.join(proc_root, "meminfo")) or "",
+        re.M))
 
 
 def picture_strip(walker, row, width, chars):
@@ -3281,15 +3280,14 @@ def picture_style(out):
     if not is_terminal(out):
         return PICTURE_PLAIN, 64
     try:
-        columns = os.get_terminal_size(out.fileno()).columns
+        width = max(16, min(128, os.get_terminal_size(out.fileno()).columns - 50))
     except (AttributeError, ValueError, OSError):
-        columns = 80
-    chars = PICTURE_FANCY
+        width = 30      # 80 columns
     try:
-        "".join(chars.values()).encode(getattr(out, "encoding", None) or "ascii")
+        "".join(PICTURE_FANCY.values()).encode(getattr(out, "encoding", None) or "ascii")
     except (UnicodeEncodeError, LookupError):
-        chars = PICTURE_PLAIN
-    return chars, max(16, min(128, columns - 50))
+        return PICTURE_PLAIN, width
+    return PICTURE_FANCY, width
 
 
 def cmd_summary(opts, console, view):
@@ -3681,8 +3679,8 @@ def cmd_phys(opts, console):
                                                 -(-mapping.end // page_size)):
                     for index in find_pfn(buf, pfn):
                         raw = _lane(buf, index)
-                        comm = read_text_optional(os.path.join(reader.dir, "comm")) or "?"
-                        matches.append({"pid": int(pid), "comm": comm.strip(), "vaddr": (
+                        comm = read_text_optional(os.path.join(reader.dir, "comm"))
+                        matches.append({"pid": int(pid), "comm": (comm or "?").strip(), "vaddr": (
                             first + index) * page_size + paddr % page_size, "entry": raw,
                             "flags": entry_flag_names(decode_entry(raw, ctx.kernel)),
                             "mapping": mapping})
