@@ -3256,10 +3256,9 @@ def read_meminfo(proc_root):
 
 
 def picture_strip(walker, row, width, chars):
-    # type: (Walker, MappingSummary, int, Dict[str, str]) -> str
-    """One character per block of pages of a mapping."""
+    # type: (Walker, MappingSummary, int, Dict[str, str]) -> Any
+    """Yield one character per block of pages of a mapping."""
     ps = walker.reader.page_size
-    out = []
     for b0, b1 in picture_blocks(row.mapping.start // ps, -(-row.mapping.end // ps), width):
         # Not "ok": the block's kind is the status, whatever its counts.
         counts = walker.counts(b0, b1)[0] if row.status == "ok" else ZERO_COUNTS
@@ -3269,8 +3268,7 @@ def picture_strip(walker, row, width, chars):
             pmd = walker.pmd_pages
             counts = counts._replace(huge=walker.counts(b0 - b0 % pmd,
                                                         -(-b1 // pmd) * pmd)[0].huge)
-        out.append(chars[block_kind(counts, row.status)])
-    return "".join(out)
+        yield chars[block_kind(counts, row.status)]
 
 
 def picture_style(out):
@@ -3315,8 +3313,8 @@ def cmd_summary(opts, console, view):
             console.warn("huge", "huge pages unknown: without PAGEMAP_SCAN (Linux 6.7+) only "
                          "PFNs show them, hidden here: " + hidden_pfn_reason(ctx.priv))
         values = summary_values(row.counts, row.facts, ps)
-        doc = {"picture": picture_strip(view.walker, row, width, chars)} if opts.picture else {
-            }  # type: Dict[str, Any]
+        doc = {"picture": "".join(picture_strip(view.walker, row, width, chars))
+               } if opts.picture else {}  # type: Dict[str, Any]
         docs.append(doc)
         label = m.path or "[anonymous]"
         length = m.end - m.start
