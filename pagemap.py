@@ -3097,9 +3097,10 @@ def write_json_lookup(console, opts, view, translations, spans):
     import json
     # The document whole but for its ranges, which stream in where "ranges": 0 stands
     # (no string can hold that text: JSON escapes the quotes in one).
-    doc = dict(json_head(view.reader.number, view.reader.page_size, view.ctx.kernel), ranges=0,
-               results=list(map(translation_json, translations)))
-    before, _, after = json.dumps(doc, indent=2, sort_keys=True).partition('"ranges": 0')
+    before, _, after = json.dumps(dict(json_head(
+        view.reader.number, view.reader.page_size, view.ctx.kernel), ranges=0,
+        results=list(map(translation_json, translations))), indent=2, sort_keys=True).partition(
+        '"ranges": 0')
     console.write(before + '"ranges": [')
     for i, span in enumerate(spans):
         console.write("    %s, %s: [" % (json.dumps(span._asdict(), sort_keys=True)[:-1],
@@ -3359,12 +3360,7 @@ def require_soft_dirty(opts, reader):
     # type: (Namespace, ProcessReader) -> None
     """Refuse --written and --clear-soft-dirty where the kernel cannot track writes,
     with the doctor's reason (it tries clear_refs and a write on its own memory)."""
-    probe = ProcessReader(opts.proc_root, "self", reader.page_size,
-                          entry_format(opts.byteorder))
-    try:
-        finding = check_soft_dirty(opts.proc_root, probe)
-    finally:
-        probe.close()
+    finding = check_soft_dirty(opts.proc_root, reader.page_size)
     if finding.status != "ok":
         raise UnsupportedError("cannot track writes here: " + finding.detail)
 
@@ -3740,8 +3736,8 @@ def pagemap_bits_for(kernel):
     return ", ".join(bits)
 
 
-def check_soft_dirty(proc_root, reader):
-    # type: (str, ProcessReader) -> Finding
+def check_soft_dirty(proc_root, page_size):
+    # type: (str, int) -> Finding
     """Prove soft-dirty tracking: clear our own bits, write, and look at bit 55.
 
     Without CONFIG_MEM_SOFT_DIRTY, 'echo 4 > clear_refs' is accepted and does
@@ -3758,7 +3754,11 @@ def check_soft_dirty(proc_root, reader):
     except PagemapError as exc:
         return Finding("soft-dirty", "warn", str(exc))
     probe = bytearray(b"written after clear_refs")
-    found = reader.entry_at(id(probe))
+    reader = ProcessReader(proc_root, "self", page_size)
+    try:
+        found = reader.entry_at(id(probe))
+    finally:
+        reader.close()
     if found and found[0] & PM_SOFT_DIRTY:
         return Finding("soft-dirty", "ok", "a page written after 'echo 4 > clear_refs' shows "
                        "bit 55: --clear-soft-dirty and --written work")
@@ -3866,7 +3866,7 @@ def run_checks(proc_root, page_size):
                                      "whole instead, holes skipped by maps, same answers")
         yield from check_kpage_files(proc_root, entry and entry.pfn or None)
         if entry:
-            yield check_soft_dirty(proc_root, reader)
+            yield check_soft_dirty(proc_root, page_size)
     finally:
         reader.close()
     yield from check_system(proc_root)

@@ -134,11 +134,7 @@ def test_watch_sees_pages_arrive():
 
 
 def soft_dirty_or_skip():
-    reader = pagemap.ProcessReader("/proc", "self", pagemap.system_page_size())
-    try:
-        finding = pagemap.check_soft_dirty("/proc", reader)
-    finally:
-        reader.close()
+    finding = pagemap.check_soft_dirty("/proc", pagemap.system_page_size())
     if finding.status != "ok":
         pytest.skip("the doctor says: " + finding.detail)
 
@@ -154,11 +150,7 @@ def test_written_after_clearing(stopped_target):
 
 
 def test_written_refused_where_the_kernel_cannot(stopped_target):
-    reader = pagemap.ProcessReader("/proc", "self", pagemap.system_page_size())
-    try:
-        finding = pagemap.check_soft_dirty("/proc", reader)
-    finally:
-        reader.close()
+    finding = pagemap.check_soft_dirty("/proc", pagemap.system_page_size())
     if finding.status == "ok":
         pytest.skip("this kernel tracks writes")
     code, _, err = call([str(stopped_target), "--written"])
