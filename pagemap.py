@@ -3610,9 +3610,8 @@ def physical_page_info(ctx, pfn, paddr, flags=None):
     already read), node, iomem."""
     kpage = ctx.kpage
     inode = kpage.value("kpagecgroup", pfn)
-    if flags is None:
-        flags = kpage.value("kpageflags", pfn)
-    return PageInfo(flags, kpage.value("kpagecount", pfn), inode,
+    return PageInfo(kpage.value("kpageflags", pfn) if flags is None else flags,
+                    kpage.value("kpagecount", pfn), inode,
                     ctx.facts.cgroup_path(inode) if inode else None, *ctx.facts.place_of(paddr),
                     None)
 
@@ -3766,27 +3765,6 @@ def check_soft_dirty(proc_root, page_size):
                    "CONFIG_MEM_SOFT_DIRTY, so --written cannot see writes")
 
 
-def check_kpage_files(proc_root, pfn):
-    # type: (str, Optional[int]) -> Any
-    """Yield a finding per kpage file, read at our own page's PFN."""
-    kpage = KPageReader(proc_root)
-    try:
-        for name in KPAGE_FILES:
-            values = kpage.read_lanes(name, pfn or 0, 1)
-            yield (name, "warn", kpage.problems.get(name, "unreadable")) if values is None else (
-                name, "ok", "readable: --flags, --phys and --physical work"
-                if name == "kpageflags" else "readable")
-            if name == "kpageflags" and pfn and values and _lane(values, 0) & KPF_KSM:
-                # Linux 6.10's rewrite of stable_page_flags() tests the mapping's KSM
-                # bits with '&', true for any anonymous page, until the fix 'fs/proc:
-                # fix KPF_KSM reported for all anonymous pages' (7.2, and stable).
-                yield ("ksm", "warn", "kpageflags marks our own, never merged page KSM: a "
-                       "known bug of Linux 6.10+ that sets KSM on every anonymous page; its "
-                       "KSM flags and counts mean nothing on this kernel")
-    finally:
-        kpage.close()
-
-
 def check_system(proc_root):
     # type: (str) -> Any
     """Yield THP mode, the hugetlb pool and swap areas: facts, not failures. Where
@@ -3826,6 +3804,7 @@ def run_checks(proc_root, page_size):
         "%d.%d" % kernel if kernel else "unknown", pagemap_bits_for(kernel))
     yield "page size", "ok", "%d bytes" % page_size
     reader = ProcessReader(proc_root, "self", page_size)
+    kpage = KPageReader(proc_root)
     # An address of ours surely present. Live: a fresh object's own (CPython's id()
     # is the address, creating the object just wrote its page, and keep holds it).
     # In a captured or fake tree: the first page of the tree's self's first mapping.
@@ -3864,11 +3843,24 @@ def run_checks(proc_root, page_size):
                ) if scan.works else ("pagemap_scan", "warn", "PAGEMAP_SCAN unavailable "
                                      "(Linux < 6.7, or a captured file): mappings are read "
                                      "whole instead, holes skipped by maps, same answers")
-        yield from check_kpage_files(proc_root, entry and entry.pfn or None)
+        pfn = entry and entry.pfn
+        for name in KPAGE_FILES:    # each read at our page's PFN
+            values = kpage.read_lanes(name, pfn or 0, 1)
+            yield (name, "warn", kpage.problems.get(name, "unreadable")) if values is None else (
+                name, "ok", "readable: --flags, --phys and --physical work"
+                if name == "kpageflags" else "readable")
+            if name == "kpageflags" and pfn and values and _lane(values, 0) & KPF_KSM:
+                # Linux 6.10's rewrite of stable_page_flags() tests the mapping's KSM
+                # bits with '&', true for any anonymous page, until the fix 'fs/proc:
+                # fix KPF_KSM reported for all anonymous pages' (7.2, and stable).
+                yield ("ksm", "warn", "kpageflags marks our own, never merged page KSM: a "
+                       "known bug of Linux 6.10+ that sets KSM on every anonymous page; its "
+                       "KSM flags and counts mean nothing on this kernel")
         if entry:
             yield check_soft_dirty(proc_root, page_size)
     finally:
         reader.close()
+        kpage.close()
     yield from check_system(proc_root)
 
 
