@@ -3155,18 +3155,17 @@ def whole_or_nothing(console, write, *args):
 def cmd_lookup(opts, console, view):
     # type: (Namespace, Console, RangeView) -> int
     """Translate addresses, and list the runs of ranges and named mappings."""
-    reader, ctx = view.reader, view.ctx
-    addresses, spans, unmatched = resolve_arguments(opts.addresses, reader)
-    translations = [translate_with(reader, ctx, vaddr) for vaddr in addresses]
+    addresses, spans, unmatched = resolve_arguments(opts.addresses, view.reader)
+    translations = [translate_with(view.reader, view.ctx, vaddr) for vaddr in addresses]
     if any(tr.status == "pfn-hidden" for tr in translations):
-        console.warn("hidden", "physical addresses hidden: " + hidden_pfn_reason(ctx.priv))
+        console.warn("hidden", "physical addresses hidden: " + hidden_pfn_reason(view.ctx.priv))
     if opts.json:
         whole_or_nothing(console, write_json_lookup, console, opts, view, translations, spans)
     else:
         if translations:
             emit(console, translations, opts.verbose)
         print_ranges(console, opts, view, spans)
-    if warn_unresolved(console, reader, unmatched, spans) or any(
+    if warn_unresolved(console, view.reader, unmatched, spans) or any(
             tr.paddr is None for tr in translations):
         return EXIT_UNTRANSLATED
     return EXIT_OK
@@ -3232,7 +3231,7 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
     found = facts.reset() if facts and facts.usable else None
     if found and view.spec:
         counts = counts._replace(huge=found.thp + found.hugetlb)
-    if (not counts.present and not counts.swapped and mapping.path.startswith("/dev/")
+    if (not (counts.present or counts.swapped) and mapping.path.startswith("/dev/")
             and not mapping.anonymous and vm_without_page_tables(reader, mapping)):
         return MappingSummary(mapping, counts, "no-page-tables", None)
     anon_hugetlb = mapping.path.startswith("/anon_hugepage")
@@ -3320,8 +3319,8 @@ def cmd_summary(opts, console, view):
         label = m.path or "[anonymous]"
         length = m.end - m.start
         if opts.json:
-            doc.update(zip(SUMMARY_KEYS, values), size=length, status=row.status)
-            doc.update(mapping_json(m) or {})
+            doc.update(zip(SUMMARY_KEYS, values), size=length, status=row.status,
+                       **(mapping_json(m) or {}))
         elif opts.picture:
             console.write("%-33s %s |%s| %s" % ("%x-%x" % (m.start, m.end), m.perms,
                                                 doc["picture"], label))
@@ -3691,7 +3690,7 @@ def cmd_phys(opts, console):
     if opts.json:
         console.json({
             "paddr": paddr, "pfn": pfn, "page_size": page_size, "processes": len(pids),
-            "page": page_json(page), "skipped": dict(skipped),
+            "page": page_json(page), "skipped": skipped,
             "matches": [dict(m, mapping=mapping_json(m["mapping"])) for m in matches]})
     else:
         for line in format_page(page, page_size) if page else ():
