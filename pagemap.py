@@ -2750,10 +2750,10 @@ def emit(console, translations, verbose, header=None):
     as one JSON document."""
     if header:
         console.json(dict(header, results=list(map(translation_json, translations))))
-    else:
-        console.write(TEXT_HEADER)
-        for tr in translations:
-            console.write("\n".join(format_text(tr, verbose)))
+        return
+    console.write(TEXT_HEADER)
+    for tr in translations:
+        console.write("\n".join(format_text(tr, verbose)))
 
 
 def pmd_pages_for(proc_root, page_size):
@@ -3695,11 +3695,11 @@ def cmd_phys(opts, console):
     else:
         for line in format_page(page, page_size) if page else ():
             console.write("physical 0x%x (PFN 0x%x)%s" % (paddr, pfn, line[1:]))
-        console.write("PID      COMM             VADDR              FLAGS                  MAPPING")
+        row = "%-8s %-16s %-18s %-22s %s"
+        console.write(row % ("PID", "COMM", "VADDR", "FLAGS", "MAPPING"))
         for m in matches:
-            console.write("%-8s %-16s %-18s %-22s %s" % (
-                m["pid"], m["comm"][:16], "0x%x" % m["vaddr"], ",".join(m["flags"]) or "-",
-                mapping_label(m["mapping"])))
+            console.write(row % (m["pid"], m["comm"][:16], "0x%x" % m["vaddr"],
+                                 ",".join(m["flags"]) or "-", mapping_label(m["mapping"])))
     if skipped:
         console.warn("skipped", "skipped %d of %d processes (%s); the page may also be "
                      "mapped there" % (sum(skipped.values()), len(pids), ", ".join(
@@ -3762,6 +3762,34 @@ def check_soft_dirty(proc_root, page_size):
                        "bit 55: --clear-soft-dirty and --written work")
     return Finding("soft-dirty", "warn", "bit 55 stays clear after a write: kernel without "
                    "CONFIG_MEM_SOFT_DIRTY, so --written cannot see writes")
+
+
+def check_system(proc_root):
+    # type: (str) -> Any
+    """Yield THP mode, the hugetlb pool and swap areas: facts, not failures. Where
+    the kernel offers no huge pages, why: an s390x CPU without EDAT-1 (QEMU's TCG
+    lacks it), where the kernel leaves THP's sysfs and the hugetlb pool out, else
+    the kernel's configuration."""
+    features = re.search(r"^features\s*:(.*)$", read_text_optional(os.path.join(
+        proc_root, "cpuinfo")) or "", re.M)  # s390x's line
+    no_edat = ("the CPU lacks EDAT-1 (s390x), which huge pages need" if features
+               and "edat" not in features.group(1).split() else None)
+    thp_dir = os.path.join(SystemFacts(proc_root).sys_root, "kernel", "mm", "transparent_hugepage")
+    mode = re.search(r"\[(\w+)\]", read_text_optional(os.path.join(thp_dir, "enabled")) or "")
+    pmd = parse_decimal((read_text_optional(os.path.join(thp_dir, "hpage_pmd_size")) or "")
+                        .strip())
+    yield "thp", "info", ("mode %s%s" % (mode.group(1), ", PMD size %s" % human_size(pmd)
+                                         if pmd else "") if mode else "not available: " + (
+        no_edat or "kernel without CONFIG_TRANSPARENT_HUGEPAGE"))
+    pool = read_meminfo(proc_root)
+    yield "hugetlb", "info", ("%s of %s pages free, %s KiB each" % (
+        pool.get("HugePages_Free", "?"), pool["HugePages_Total"], pool.get("Hugepagesize", "?"))
+        if "HugePages_Total" in pool else "no hugetlb pool: " + (
+            no_edat or "kernel without CONFIG_HUGETLBFS"))
+    areas = read_swaps(proc_root)
+    yield "swap", "info", ("/proc/swaps unreadable" if areas is None else "; ".join(
+        "%s (%s, %s)" % (a.path, a.kind, human_size(a.size_kib * 1024)) for a in areas)
+        or "none enabled")
 
 
 def run_checks(proc_root, page_size):
@@ -3832,30 +3860,7 @@ def run_checks(proc_root, page_size):
     finally:
         reader.close()
         kpage.close()
-    # THP mode, the hugetlb pool and swap areas: facts, not failures. Where the
-    # kernel offers no huge pages, why: an s390x CPU without EDAT-1 (QEMU's TCG
-    # lacks it), where the kernel leaves THP's sysfs and the hugetlb pool out, else
-    # the kernel's configuration.
-    features = re.search(r"^features\s*:(.*)$", read_text_optional(os.path.join(
-        proc_root, "cpuinfo")) or "", re.M)  # s390x's line
-    no_edat = ("the CPU lacks EDAT-1 (s390x), which huge pages need" if features
-               and "edat" not in features.group(1).split() else None)
-    thp_dir = os.path.join(SystemFacts(proc_root).sys_root, "kernel", "mm", "transparent_hugepage")
-    mode = re.search(r"\[(\w+)\]", read_text_optional(os.path.join(thp_dir, "enabled")) or "")
-    pmd = parse_decimal((read_text_optional(os.path.join(thp_dir, "hpage_pmd_size")) or "")
-                        .strip())
-    yield "thp", "info", ("mode %s%s" % (mode.group(1), ", PMD size %s" % human_size(pmd)
-                                         if pmd else "") if mode else "not available: " + (
-        no_edat or "kernel without CONFIG_TRANSPARENT_HUGEPAGE"))
-    pool = read_meminfo(proc_root)
-    yield "hugetlb", "info", ("%s of %s pages free, %s KiB each" % (
-        pool.get("HugePages_Free", "?"), pool["HugePages_Total"], pool.get("Hugepagesize", "?"))
-        if "HugePages_Total" in pool else "no hugetlb pool: " + (
-            no_edat or "kernel without CONFIG_HUGETLBFS"))
-    areas = read_swaps(proc_root)
-    yield "swap", "info", ("/proc/swaps unreadable" if areas is None else "; ".join(
-        "%s (%s, %s)" % (a.path, a.kind, human_size(a.size_kib * 1024)) for a in areas)
-        or "none enabled")
+    yield from check_system(proc_root)
 
 
 def cmd_check(opts, console):
