@@ -2689,7 +2689,16 @@ class Console(object):
 
     def error(self, message):
         # type: (str) -> None
-        self.err.write("pagemap: error: %s\n" % self.name(message))
+        self.say("error", message)
+
+    def say(self, kind, message):
+        # type: (str, str) -> None
+        """'pagemap: KIND: message' on stderr. Should stderr itself fail (a full
+        disk), there is nowhere to say so: the exit code still tells."""
+        try:
+            self.err.write("pagemap: %s: %s\n" % (kind, self.name(message)))
+        except OSError:
+            pass
 
     def write(self, text):
         # type: (str) -> None
@@ -2728,7 +2737,7 @@ class Console(object):
         # type: (str, str) -> None
         if key not in self.warned:
             self.warned.add(key)
-            self.err.write("pagemap: warning: %s\n" % self.name(message))
+            self.say("warning", message)
 
 
 def silence_stdout():
@@ -4759,6 +4768,8 @@ if __name__ == "__main__":
     # run): main flushed the output; stderr (buffered before Python 3.9 when not a
     # terminal) is flushed here, and the kernel closes the files.
     code = main()
-    if sys.stderr:
+    try:
         sys.stderr.flush()
+    except (AttributeError, OSError):   # no stderr, or a full disk: see Console.say
+        pass
     os._exit(code)

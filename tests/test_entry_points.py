@@ -152,3 +152,13 @@ def test_capture_to_stdout_closed_is_one_error():
                           preexec_fn=lambda: os.close(1))
     assert done.returncode == pagemap.EXIT_IO and done.stderr.count("\n") == 1
     assert done.stderr.startswith("pagemap: error: cannot write to standard output: ")
+
+
+def test_stderr_that_cannot_be_written_keeps_the_exit_code():
+    # stderr on a full disk: the error line is lost, its exit code is not.
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, os.path.join(ROOT, "pagemap.py"), "self",
+                               "0xnothex"], stdout=subprocess.PIPE, stderr=full)
+    assert done.returncode == pagemap.EXIT_USAGE and done.stdout == b""
