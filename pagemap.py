@@ -4766,10 +4766,13 @@ def main(argv=None):
 if __name__ == "__main__":
     # Leave without the interpreter's teardown (~8 ms of freeing objects on every
     # run): main flushed the output; stderr (buffered before Python 3.9 when not a
-    # terminal) is flushed here, and the kernel closes the files.
+    # terminal) is flushed here, and the kernel closes the files. Not under a
+    # profiler or coverage (python3 -m cProfile pagemap.py): they report at exit.
     code = main()
     try:
         sys.stderr.flush()
     except (AttributeError, OSError):   # no stderr, or a full disk: see Console.say
         pass
+    if sys.getprofile() or sys.gettrace():
+        sys.exit(code)
     os._exit(code)

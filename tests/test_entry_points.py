@@ -162,3 +162,11 @@ def test_stderr_that_cannot_be_written_keeps_the_exit_code():
         done = subprocess.run([sys.executable, os.path.join(ROOT, "pagemap.py"), "self",
                                "0xnothex"], stdout=subprocess.PIPE, stderr=full)
     assert done.returncode == pagemap.EXIT_USAGE and done.stdout == b""
+
+
+def test_a_profiler_still_reports_at_exit():
+    # The script skips the interpreter's teardown, but not under cProfile,
+    # which prints its figures then.
+    done = run([sys.executable, "-m", "cProfile", os.path.join(ROOT, "pagemap.py")] + ARGS)
+    check(done)
+    assert "function calls" in done.stdout
