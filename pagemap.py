@@ -707,7 +707,7 @@ def count_page_facts(flags_buf, counts_buf):
     low = counts_buf[0::8]
     # Map counts below 256 (the usual): a histogram of their low bytes, in C;
     # keys in order of first appearance, as a Counter of the lanes has them.
-    histogram = top_histogram(low, 256) if len(counts_buf.translate(None, b"\0")) == len(
+    histogram = top_histogram(low) if len(counts_buf.translate(None, b"\0")) == len(
         low.translate(None, b"\0")) else None  # type: Any
     histogram = histogram or collections.Counter(lanes_of(counts_buf))
     if zero:
@@ -785,9 +785,9 @@ def count_entries(buf):
     return Counts(n, present, swapped, file_pages, exclusive, soft, 0)
 
 
-def top_histogram(top, limit=256):
-    # type: (bytes, int) -> Any
-    """{byte value: count}; None for more than limit distinct values.
+def top_histogram(top):
+    # type: (bytes) -> Dict[int, int]
+    """{byte value: count} of the bytes of top.
 
     Each distinct value costs one C pass that deletes it; memory usually holds
     two or three (0x00 untouched, 0x81 private anon, 0xa0 file), a kernel's
@@ -799,8 +799,6 @@ def top_histogram(top, limit=256):
     hist = {}  # type: Dict[int, int]
     rest = top
     while rest:
-        if len(hist) == limit:
-            return None
         value = rest[0]
         if rest == rest[:1] * len(rest):
             hist[value] = len(rest)
