@@ -242,6 +242,7 @@ def bench_startup(rounds):
                ratios(lambda: command_time(headline), lambda: command_time(bare), rounds))
     show_ratio("CPU of python3 pagemap.py self 0x400000", "CPU of python3 -c pass",
                ratios(lambda: command_cpu(headline[1:]), lambda: command_cpu(bare[1:]), rounds))
+    startup_parts(script, rounds)
     if peak_rss_kib(bare[1:]) is None:
         print("peak RSS: needs GNU time (/usr/bin/time), skipped")
         return
@@ -249,6 +250,48 @@ def bench_startup(rounds):
     print("%-44s +%.1f MiB (%.1f-%.1f) peak RSS over python3 -c pass" % (
         "python3 pagemap.py self 0x400000", rss[len(rss) // 2] / 1024.0, rss[0] / 1024.0,
         rss[-1] / 1024.0))
+
+
+# The headline's steps in a fresh interpreter, CPU seconds each; then it leaves
+# as the script does (os._exit) or through the interpreter's teardown.
+PARTS = """import os, sys, time
+clock = time.process_time
+t0 = clock()
+code = compile(open(sys.argv[1]).read(), sys.argv[1], "exec")
+t1 = clock()
+names = {"__name__": "pagemap"}
+exec(code, names)
+t2 = clock()
+out = os.dup(1)
+os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+names["main"](["self", "0x400000"])
+sys.stdout.flush()
+t3 = clock()
+os.write(out, ("%f %f %f" % (t1 - t0, t2 - t1, t3 - t2)).encode())
+if sys.argv[2] == "exit":
+    os._exit(0)
+"""
+
+
+def startup_parts(script, rounds):
+    """Where the headline's CPU time goes: compiling the file, the module body and
+    the lookup (medians over fresh interpreters), and the teardown the script
+    skips (CPU of a child that runs it less one that does not)."""
+    import resource
+    steps, teardown = [], []
+    for _ in range(rounds):
+        cpu = {}
+        for how in ("exit", "teardown"):
+            t0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            out = subprocess.check_output([sys.executable, "-c", PARTS, script, how])
+            t1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[how] = t1.ru_utime + t1.ru_stime - t0.ru_utime - t0.ru_stime
+        steps.append([float(x) for x in out.split()])
+        teardown.append(cpu["teardown"] - cpu["exit"])
+    mid = [sorted(column)[len(column) // 2] * 1e3 for column in zip(*steps)]
+    print("headline in a fresh interpreter: compile %.1f ms, module body %.1f ms, lookup "
+          "%.1f ms; teardown skipped ~%.0f ms" % tuple(mid + [
+              sorted(teardown)[len(teardown) // 2] * 1e3]))
 
 
 def page_span(rng, ps):
