@@ -4771,6 +4771,8 @@ if __name__ == "__main__":
         sys.stderr.flush()
     except (AttributeError, OSError):   # no stderr, or a full disk: see Console.say
         pass
-    if sys.getprofile() or sys.gettrace():
+    monitoring = getattr(sys, "monitoring", None)  # 3.12+: cProfile and coverage are tools
+    if sys.getprofile() or sys.gettrace() or monitoring and any(
+            map(monitoring.get_tool, range(6))):
         sys.exit(code)
     os._exit(code)
