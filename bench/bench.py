@@ -252,8 +252,7 @@ def bench_startup(rounds):
         rss[-1] / 1024.0))
 
 
-# The headline's steps in a fresh interpreter, CPU seconds each; then it leaves
-# as the script does (os._exit) or through the interpreter's teardown.
+# The headline's steps in a fresh interpreter, CPU seconds each.
 PARTS = """import os, sys, time
 clock = time.process_time
 t0 = clock()
@@ -268,30 +267,16 @@ names["main"](["self", "0x400000"])
 sys.stdout.flush()
 t3 = clock()
 os.write(out, ("%f %f %f" % (t1 - t0, t2 - t1, t3 - t2)).encode())
-if sys.argv[2] == "exit":
-    os._exit(0)
 """
 
 
 def startup_parts(script, rounds):
-    """Where the headline's CPU time goes: compiling the file, the module body and
-    the lookup (medians over fresh interpreters), and the teardown the script
-    skips (CPU of a child that runs it less one that does not)."""
-    import resource
-    steps, teardown = [], []
-    for _ in range(rounds):
-        cpu = {}
-        for how in ("exit", "teardown"):
-            t0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-            out = subprocess.check_output([sys.executable, "-c", PARTS, script, how])
-            t1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu[how] = t1.ru_utime + t1.ru_stime - t0.ru_utime - t0.ru_stime
-        steps.append([float(x) for x in out.split()])
-        teardown.append(cpu["teardown"] - cpu["exit"])
-    mid = [sorted(column)[len(column) // 2] * 1e3 for column in zip(*steps)]
+    """Where the headline's CPU time goes past the interpreter's start: compiling
+    the file, the module body and the lookup (medians over fresh interpreters)."""
+    steps = [[float(x) for x in subprocess.check_output(
+        [sys.executable, "-c", PARTS, script]).split()] for _ in range(rounds)]
     print("headline in a fresh interpreter: compile %.1f ms, module body %.1f ms, lookup "
-          "%.1f ms; teardown skipped ~%.0f ms" % tuple(mid + [
-              sorted(teardown)[len(teardown) // 2] * 1e3]))
+          "%.1f ms" % tuple(sorted(column)[len(column) // 2] * 1e3 for column in zip(*steps)))
 
 
 def page_span(rng, ps):
