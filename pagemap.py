@@ -2954,8 +2954,10 @@ class RangeView(object):
             # does it for the runs found.
             import bisect
             kpage.observer, observer = None, kpage.observer
-            [(counts, _)] = kpage.gather(physical, "kpagecount")
-            kpage.observer = observer
+            try:
+                [(counts, _)] = kpage.gather(physical, "kpagecount")
+            finally:
+                kpage.observer = observer
             ends = list(itertools.accumulate(map(operator.itemgetter(1), physical)))
             # Unreadable counts (None): no page passes, no run is chosen.
             many = lanes_matching(spec, ends[-1] if ends else 0, None, counts)
