@@ -27,7 +27,6 @@ opens files) -> /proc/kpage*, NUMA -> walking ranges -> commands -> snapshots
 """
 # SPDX-License-Identifier: MIT
 
-import array
 import collections
 import errno
 import os
@@ -36,6 +35,7 @@ import struct
 import sys
 
 if False:  # for mypy only: typing may be missing from a board's Python
+    import array  # noqa: F401  (imported where used: loading it costs a lookup 0.3 ms)
     from argparse import Namespace  # noqa: F401
     from typing import Any, Dict, List, Optional, Tuple, Type  # noqa: F401
 
@@ -209,6 +209,7 @@ Privilege.__new__.__defaults__ = (False,)
 _MAPS_RE = re.compile(r"^([0-9a-fA-F]{1,16})-([0-9a-fA-F]{1,16})\s+(\S{4})\s+([0-9a-fA-F]{1,16})"
                       r"\s+(\S+)\s+([0-9]{1,20})(?: +(.*))?$")
 _DECIMAL_RE = re.compile(r"^[0-9]{1,20}$")
+_ADDRESS = r"^\s*(?:0[xX])?([0-9a-fA-F]+)\s*$"
 
 
 def parse_decimal(text):
@@ -235,7 +236,7 @@ def parse_address(text):
     # type: (str) -> int
     """Parse a virtual address: hex with or without 0x, as pasted from maps."""
     return parse_hex_u64(
-        r"^\s*(?:0[xX])?([0-9a-fA-F]+)\s*$", text,
+        _ADDRESS, text,
         "invalid address %r: expected hex such as 0x7f3a1c000000 or 7f3a1c000000",
         "address %s is larger than any 64-bit address" % (text,))
 
@@ -368,7 +369,8 @@ def parse_swaps(text):
 def parse_privilege(status_text, uid_map_text):
     # type: (Optional[str], Optional[str]) -> Privilege
     """CAP_SYS_ADMIN in the effective set, and whether we are in the initial user ns."""
-    caps = re.search(r"^CapEff:\s*([0-9a-fA-F]+)", status_text or "", re.M)
+    caps = re.match(_ADDRESS, ("\n" + (status_text or "")).partition("\nCapEff:")[2]
+                    .partition("\n")[0])  # the hex pattern an address lookup compiles anyway
     admin = bool(int(caps.group(1), 16) >> CAP_SYS_ADMIN & 1) if caps else None
     # The initial namespace maps all 2^32-1 ids onto themselves.
     initial = None if uid_map_text is None else uid_map_text.split() == ["0", "0", "4294967295"]
@@ -630,6 +632,7 @@ def lanes_of(buf, swap=sys.byteorder == "big"):
     # type: (bytes, bool) -> array.array
     """The u64 values of a little-endian buffer, as an array (C-level indexing);
     swap: each u64 byte-reversed (the default on a big-endian host)."""
+    import array
     lanes = array.array("Q", buf[:len(buf) // 8 * 8])
     if swap:
         lanes.byteswap()
@@ -1491,6 +1494,7 @@ class RunFormatter(object):
         v, v_last, p, p_last = [len("%x" % end) for end in ends]
         if vary != "paddr" or v != v_last or p != p_last or p > 16 or top >= 10 ** 9:
             return None
+        import array
 
         def lanes(values):  # reversed: the int's big-endian bytes are then in order
             return int.from_bytes(little_endian(array.array("Q", values[::-1]).tobytes(),
@@ -1941,10 +1945,19 @@ class Context(object):
         self.priv = priv._replace(captured=captured and not (priv.cap_sys_admin and
                                                              priv.initial_userns))
         self.kernel = kernel or running_kernel(proc_root)
-        self.swaps = read_swaps(proc_root)
+        self.proc_root = proc_root
+        self._swaps = ()  # type: Any
         self.flags = flags
         self.kpage = KPageReader(proc_root, entry_format, self.priv.captured)
         self.facts = SystemFacts(proc_root)
+
+    @property
+    def swaps(self):
+        # type: () -> Optional[List[SwapArea]]
+        """/proc/swaps, read when first asked for: few lookups meet a swapped page."""
+        if self._swaps == ():
+            self._swaps = read_swaps(self.proc_root)
+        return self._swaps
 
     def close(self):
         # type: () -> None
@@ -1972,11 +1985,12 @@ def translate_with(reader, ctx, vaddr):
     entry = decode_entry(raw, ctx.kernel)
     no_tables = (mapping is not None and not entry.present and not entry.swapped
                  and vm_without_page_tables(reader, mapping))
+    areas = ctx.swaps if entry.swapped else None
     status, note, paddr = explain(entry, mapping, (before, after), vaddr, reader.page_size,
-                                  reader.label, ctx.priv, ctx.swaps, no_tables)
+                                  reader.label, ctx.priv, areas, no_tables)
     page = describe_page(reader, ctx, vaddr, entry, mapping) if entry.present else None
     return Translation(reader.number, vaddr, entry, paddr, mapping, status, note, reader.page_size,
-                       swap_area_for(entry, ctx.swaps), offset, data, page)
+                       swap_area_for(entry, areas), offset, data, page)
 
 
 def describe_page(reader, ctx, vaddr, entry, mapping):
@@ -2363,19 +2377,20 @@ class PageScanner(object):
         self.fd = fd
         self.page_size = page_size
         self.works = None  # type: Optional[bool]
-        self._vec = array.array("Q", bytes(24 * SCAN_VEC_LEN))
+        self._vec = None  # type: Any
 
     def regions(self, start_vpn, end_vpn, mask, anyof, max_pages=0):
         # type: (int, int, int, int, int) -> Optional[List[Tuple[int, int]]]
         """[(first vpn, end vpn)] of matching pages, or None if the ioctl fails."""
         ps = self.page_size
         start, end = start_vpn * ps, end_vpn * ps
-        vec = self._vec
         found = []  # type: List[Tuple[int, int]]
         if self.works is False or end > ADDRESS_MAX:
             return None
         try:
+            import array
             import fcntl  # not in a minimal Python: entries are read instead
+            vec = self._vec = self._vec or array.array("Q", bytes(24 * SCAN_VEC_LEN))
             while start < end and not (max_pages and found):
                 arg = array.array("Q", (96, 0, start, end, 0, vec.buffer_info()[0], SCAN_VEC_LEN,
                                         max_pages, 0, mask, anyof, mask | anyof))
@@ -2458,6 +2473,7 @@ class PageFacts(object):
         if flags is None or counts is None:
             return
         if known_flags is not None or known_counts is not None:
+            import array
             import itertools
             every = b"\x01" * (len(flags) // 8)
             known = bytes(map(min, known_flags or every, known_counts or every))
@@ -2779,8 +2795,9 @@ def resolve_arguments(args, reader):
     selectors that matched nothing."""
     addresses, spans, unmatched = [], [], []  # type: (List[int], List[Span], List[str])
     for arg in args:
-        found = select_mappings(reader.maps(), arg.strip()) if is_selector(arg) else [
-            parse_range(arg)]
+        # A plain address (the usual) needs neither the selector's nor the range's pattern.
+        found = [None] if re.match(_ADDRESS, arg) else select_mappings(
+            reader.maps(), arg.strip()) if is_selector(arg) else [parse_range(arg)]
         if found == [None]:
             addresses.append(parse_address(arg))
         elif not found:
@@ -3030,13 +3047,14 @@ class RangeView(object):
             return Translation(pid, vaddr, None, None, mapping, "beyond-address-space", "", ps,
                                None, None, None, None)
         entry = decode_entry(raw, self.ctx.kernel)
-        status, _, paddr = entry_status(entry, ps, vaddr, self.ctx.priv, self.ctx.swaps)
+        areas = self.ctx.swaps if entry.swapped else None
+        status, _, paddr = entry_status(entry, ps, vaddr, self.ctx.priv, areas)
         status = placed_status(status, entry, mapping,
                                status == "not-present" and self.no_page_tables(mapping))
         page = (describe_page(self.reader, self.ctx, vaddr, entry, mapping)
                 if self.ctx.flags and entry.present else None)
         return Translation(pid, vaddr, entry, paddr, mapping, status, "", ps,
-                           swap_area_for(entry, self.ctx.swaps), None, None, page)
+                           swap_area_for(entry, areas), None, None, page)
 
     def each_json(self, span):
         """Yield lists of the --each JSON objects of a span's pages (not with

@@ -277,6 +277,14 @@ def test_parse_privilege():
     p = pagemap.parse_privilege("CapEff:\t00000000001fffff\n", "0 1000 1\n")
     assert p == pagemap.Privilege(False, False)
     assert pagemap.parse_privilege(None, None) == pagemap.Privilege(None, None)
+    # Found on any line; a hostile or damaged value is unknown, not a guess.
+    status = "Name:\tx\nCapInh:\t0000000000200000\nCapEff:\t%s\nCapBnd:\t1\n"
+    assert pagemap.parse_privilege(status % "0000000000200000", None).cap_sys_admin is True
+    assert pagemap.parse_privilege(status % "0000000000000001", None).cap_sys_admin is False
+    for bad in ("", "zz", "12 34", "-1"):
+        assert pagemap.parse_privilege(status % bad, None).cap_sys_admin is None, bad
+    assert pagemap.parse_privilege("Name:\tx\nCapInh:\t0000000000200000\n",
+                                   None).cap_sys_admin is None
 
 
 def test_translation_keeps_its_eleven_field_form():
