@@ -276,19 +276,46 @@ _FLAGS_SINCE = ((PM_SOFT_DIRTY, (3, 11)), (PM_MMAP_EXCLUSIVE, (4, 2)), (PM_UFFD_
                 (PM_GUARD_REGION, (6, 15)))
 
 
+def old_page_shift(raw, kernel):
+    # type: (int, Optional[Tuple[int, int]]) -> Optional[int]
+    """The page shift in bits 55-60 of an entry of the pre-4.2 layout, else None.
+
+    Before 3.11 bits 55-60 held the page shift, on every entry. On 3.11-4.1 an
+    mm switched to the new layout (bit 55 soft-dirty, 56-60 zero) only after the
+    first 'echo 4 > clear_refs', so there a non-zero field 56-60 tells: any real
+    page shift (>= 12) sets one of those bits."""
+    if kernel is not None and (kernel < (3, 11) or kernel < (4, 2) and raw >> 56 & 0x1f):
+        return (raw >> 55) & 0x3f
+    return None
+
+
+_FLAGS_ONLY = bytes(b & 0xE0 for b in range(256))  # a top byte without bits 56-60
+
+
+def without_page_shift(buf, kernel):
+    # type: (bytes, Optional[Tuple[int, int]]) -> bytes
+    """A little-endian buffer of entries with bits 55-60 cleared where they hold
+    the page shift (old_page_shift), so that whole-buffer counts do not take it
+    for flags (4K: bits 57-58, read as uffd-wp and guard; 16K: 56-58). An mm has
+    one layout: on 3.11-4.1 one lane with bits 56-60 tells for all."""
+    if kernel is None or kernel >= (4, 2):
+        return buf
+    top = buf[7::8]
+    flags = top.translate(_FLAGS_ONLY)
+    if kernel >= (3, 11) and flags == top:
+        return buf
+    out = bytearray(buf)
+    out[7::8] = flags
+    out[6::8] = buf[6::8].translate(bytes(range(128)) * 2)     # bit 55
+    return bytes(out)
+
+
 def decode_entry(raw, kernel=None):
     # type: (int, Optional[Tuple[int, int]]) -> Entry
     """Decode one pagemap u64 for a kernel version (None: the current layout)."""
-    page_shift = None
-    flags = raw
+    page_shift = old_page_shift(raw, kernel)
+    flags = raw if page_shift is None else 0
     if kernel is not None:
-        # Before 3.11 bits 55-60 held the page shift. On 3.11-4.1 an mm switched to
-        # the new layout (bit 55 soft-dirty, 56-60 zero) only after the first
-        # 'echo 4 > clear_refs', so there a non-zero field 56-60 tells: any real
-        # page shift (>= 12) sets one of those bits.
-        if kernel < (3, 11) or kernel < (4, 2) and raw >> 56 & 0x1f:
-            page_shift = (raw >> 55) & 0x3f
-            flags = 0
         for bit, version in _FLAGS_SINCE:
             if kernel < version:
                 flags &= ~bit
@@ -1157,9 +1184,12 @@ def match_needs_kpage(spec):
     return bool(spec.kpf_set or spec.kpf_clear or spec.shared is not None)
 
 
-def entry_matches(spec, raw):
-    # type: (MatchSpec, int) -> bool
-    """The pagemap part of a spec: the same for every page of a run."""
+def entry_matches(spec, raw, kernel=None):
+    # type: (MatchSpec, int, Optional[Tuple[int, int]]) -> bool
+    """The pagemap part of a spec for an entry of a kernel version: the same
+    for every page of a run."""
+    if old_page_shift(raw, kernel) is not None:
+        raw &= ~(0x3f << 55)
     return raw & spec.pm_set == spec.pm_set and not raw & spec.pm_clear and (
         not spec.written or bool(raw & PM_SOFT_DIRTY and raw & (PM_PRESENT | PM_SWAP)))
 
@@ -2493,10 +2523,11 @@ _ZERO_CHUNK = bytes(COUNT_CHUNK * PM_ENTRY_BYTES)   # as long as the longest chu
 class Walker(object):
     """Walks page ranges of one process in bounded chunks."""
 
-    def __init__(self, reader, pmd_pages=None):
-        # type: (ProcessReader, Optional[int]) -> None
+    def __init__(self, reader, pmd_pages=None, kernel=None):
+        # type: (ProcessReader, Optional[int], Optional[Tuple[int, int]]) -> None
         self.reader = reader
         self.pmd_pages = pmd_pages or reader.pmd_pages
+        self.kernel = kernel            # the layout counts() reads (decode_entry's)
         self.scanner = reader.scanner()
 
     def _skip_empty(self, vpn, end_vpn):
@@ -2600,7 +2631,7 @@ class Walker(object):
             if piece.data is None:
                 total = total._replace(pages=total.pages + piece.pages)
                 continue
-            c = count_entries(piece.data)
+            c = count_entries(without_page_shift(piece.data, self.kernel))
             if c.present:
                 c = c._replace(huge=self._huge(piece.data, piece.vpn))
                 if facts:
@@ -2856,7 +2887,7 @@ class RangeView(object):
         # type: (ProcessReader, Context, Optional[MatchSpec]) -> None
         self.reader = reader
         self.ctx = ctx
-        self.walker = Walker(reader)
+        self.walker = Walker(reader, None, ctx.kernel)
         self.spec = spec
         self._no_tables = {}  # type: Dict[int, bool]
 
@@ -2943,7 +2974,8 @@ class RangeView(object):
         pagemap flags, so that part is decided once per distinct flags."""
         import itertools
         tops = [-1 if raw is None else raw >> 55 for _, _, raw in runs]
-        passing = set(t for t in set(tops) if t >= 0 and entry_matches(spec, t << 55))
+        passing = set(t for t in set(tops) if t >= 0 and entry_matches(
+            spec, t << 55, self.ctx.kernel))
         runs = list(itertools.compress(runs, map(passing.__contains__, tops)))
         if not match_needs_kpage(spec):
             return runs
@@ -3012,7 +3044,7 @@ class RangeView(object):
             # A run's pages share their pagemap flags: decided once per distinct
             # flags, of present pages only (swapped pages have no kpage values).
             for top in set(tops):
-                if top >> 8 and entry_matches(spec, top << 55):
+                if top >> 8 and entry_matches(spec, top << 55, self.ctx.kernel):
                     runs = list(itertools.compress(zip(pfns, lengths), map(top.__eq__, tops)))
                     if runs and not min(runs)[0]:   # no PFN, no facts: cannot match
                         runs = [run for run in runs if run[0]]
@@ -3410,12 +3442,12 @@ def watch_rounds(before, after):
             yield "%s: gone" % label
 
 
-def cmd_watch(opts, console, reader):
-    # type: (Namespace, Console, ProcessReader) -> int
+def cmd_watch(opts, console, walker):
+    # type: (Namespace, Console, Walker) -> int
     """Repeat a summary (or ranges) every interval and print what changed."""
     import itertools
     import time
-    walker = Walker(reader)
+    reader = walker.reader
     spans = None
     if opts.addresses:
         addresses, spans, unmatched = resolve_arguments(opts.addresses, reader)
@@ -3482,7 +3514,7 @@ def cmd_process(opts, console):
             open_kpageflags(ctx.kpage, KPAGE_FILES[:1 if spec.shared is None else 2],
                             "--match %s cannot be decided: " % opts.match)
         if opts.watch is not None:
-            return cmd_watch(opts, console, reader)
+            return cmd_watch(opts, console, Walker(reader, None, ctx.kernel))
         code = (cmd_lookup if opts.addresses else cmd_summary)(opts, console,
                                                                RangeView(reader, ctx, spec))
         if opts.flags:

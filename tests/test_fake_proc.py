@@ -12,6 +12,7 @@ from conftest import (
     SMAPS_TEMPLATE,
     FakeProc,
     assert_one_error,
+    bit,
     fail_reads,
     make_entry,
 )
@@ -217,6 +218,33 @@ def test_pre_311_kernel_page_shift(fake, run):
     assert json.loads(out)["kernel"] == "3.10"
     assert res[0]["paddr"] == 0x36AFB000 and not res[0]["uffd_wp"] and not res[0]["guard"]
     assert res[1]["status"] == "not-present" and not res[1]["guard"]
+
+
+@pytest.mark.parametrize("release,page_size", [("3.10.0-1160.el7.x86_64", 4096),
+                                               ("3.10.0", 16384), ("4.1.52", 4096)])
+def test_pre_311_summary_and_match_ignore_the_page_shift(tmp_path, run, release, page_size):
+    """Before 3.11 (on 3.11-4.1 until clear_refs) bits 55-60 hold the page shift
+    (12: bits 57, 58; 14: 56-58), on holes and swapped pages too: the summary,
+    --watch and --match read them as flags no more than a lookup does (a swapped
+    page is swapped, no page is exclusive or guard)."""
+    fake = FakeProc(tmp_path / "proc", page_size=page_size)
+    fake.kernel(release)
+    shift = (page_size.bit_length() - 1) << 55
+    fake.process(PID, {0x600000: bit(63) | shift | 0x1234,
+                       0x600000 + page_size: bit(62) | shift | 5 << 5 | 1,
+                       0x600000 + 2 * page_size: shift},
+                 maps="600000-%x rw-p 00000000 00:00 0 [heap]\n" % (0x600000 + 3 * page_size))
+    _, out, _ = run(argv(fake, "--json", PID))
+    total = json.loads(out)["total"]
+    assert [total[k] for k in ("resident", "swapped", "exclusive", "soft_dirty")] == [
+        page_size, page_size, 0, 0]
+    for match, pages in (("exclusive", 0), ("guard", 0), ("uffd-wp", 0), ("swapped", 1)):
+        _, out, _ = run(argv(fake, "--json", PID, "--match", match))
+        assert json.loads(out)["total"]["size"] == 3 * page_size
+        _, out, _ = run(argv(fake, "--json", PID, "[heap]", "--match", match))
+        assert sum(r["pages"] for r in json.loads(out)["ranges"][0]["runs"]) == pages, match
+    _, out, _ = run(argv(fake, PID, "--watch", "0.01", "--times", "1"))
+    assert ": 1 present, 1 swapped, 0 written" in out
 
 
 def test_kernel_version_option_overrides(fake, run):
