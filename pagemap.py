@@ -2018,23 +2018,29 @@ def translate_with(reader, ctx, vaddr):
     areas = ctx.swaps if entry.swapped else None
     status, note, paddr = explain(entry, mapping, (before, after), vaddr, reader.page_size,
                                   reader.label, ctx.priv, areas, no_tables)
-    page = describe_page(reader, ctx, vaddr, entry, mapping) if entry.present else None
+    flags = ctx.kpage.value("kpageflags", entry.pfn) if paddr is not None else None
+    page = describe_page(reader, ctx, vaddr, entry, mapping, flags) if entry.present else None
+    if (flags or 0) & KPF_ZERO_PAGE:
+        note = ("the shared zero page: this private memory was read but never written, and "
+                "every such page maps this one physical page until written")
     return Translation(reader.number, vaddr, entry, paddr, mapping, status, note, reader.page_size,
                        swap_area_for(entry, areas), offset, data, page)
 
 
-def describe_page(reader, ctx, vaddr, entry, mapping):
-    # type: (ProcessReader, Context, int, Entry, Optional[Mapping]) -> Optional[PageInfo]
+def describe_page(reader, ctx, vaddr, entry, mapping, flags=None):
+    # type: (ProcessReader, Context, int, Entry, Optional[Mapping], Optional[int]) -> Optional[PageInfo]
     """What the physical page under a present entry is.
 
     kpageflags is read right after the pagemap entry, but the page can still
     be freed and reused in between: the answer is a snapshot, not a lock.
     Flags, map count, cgroup, node and iomem only with --flags; the huge page
-    always, from kpageflags (root), else from PAGEMAP_SCAN and smaps.
+    always, from kpageflags (root; flags, if already read), else from
+    PAGEMAP_SCAN and smaps.
     """
     pfn = entry.pfn
     ps = reader.page_size
-    flags = ctx.kpage.value("kpageflags", pfn) if pfn else None
+    if flags is None and pfn:
+        flags = ctx.kpage.value("kpageflags", pfn)
     huge = None  # type: Optional[HugePage]
     if flags is not None:
         huge = huge_page_of(ctx.kpage, pfn, flags, vaddr, ps, reader.pmd_pages)

@@ -45,6 +45,8 @@ def test_read_fault_maps_the_zero_page(capsys):
     result = page_of(capsys, addr + PAGE)
     assert result["present"] and not result["exclusive"]
     assert "ZERO_PAGE" in result["page"]["flags"]
+    assert pagemap.main(["self", hex(addr + PAGE)]) == 0    # without --flags it says so too
+    assert "note: the shared zero page" in capsys.readouterr().out
 
 
 def test_thp_flags_and_huge_page(capsys):

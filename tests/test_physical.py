@@ -300,6 +300,21 @@ def test_phys_no_match_and_hidden(fake, run):
     assert_one_error(code, err, 4, "CAP_SYS_ADMIN")
 
 
+def test_zero_page_is_explained(fake, run):
+    """Two pages, one physical address: a read fault maps the shared zero page
+    (kpageflags bit 24, ZERO_PAGE), said with or without --flags."""
+    fake.kpage("kpageflags", {0x3B34: 1 << 24})
+    fake.process(PID, {ANON: make_entry(present=True, pfn=0x3B34),
+                       ANON + PAGE: make_entry(present=True, pfn=0x3B34),
+                       ANON + 2 * PAGE: make_entry(present=True, pfn=0x3B35, exclusive=True)})
+    for extra in ([], ["--flags"]):
+        code, out, _ = run(argv(fake, "--json", PID, "%x" % ANON, "%x" % (ANON + PAGE),
+                                "%x" % (ANON + 2 * PAGE), *extra))
+        notes = [r["note"] for r in json.loads(out)["results"]]
+        assert code == 0 and [n and n.startswith("the shared zero page") for n in notes] == [
+            True, True, None]
+
+
 # --- --match and summaries with --flags ------------------------------------------------
 
 def match_tree(fake):
