@@ -1723,6 +1723,7 @@ class ProcessReader(object):
         self.dir = os.path.join(proc_root, pid)
         self.fd = None  # type: Optional[int]
         self._end = None  # type: Optional[int]
+        self._wraps = None  # type: Optional[bool]
         self._scanner = None  # type: Any
         self._pmd_pages = None  # type: Optional[int]
         self.forget_maps()
@@ -1872,7 +1873,15 @@ class ProcessReader(object):
 
     def read_raw(self, vpn, count):
         # type: (int, int) -> bytes
-        """Bytes of up to count entries from virtual page vpn; fewer only at EOF."""
+        """Bytes of up to count entries from virtual page vpn; fewer only at EOF.
+
+        A 32-bit kernel keeps the entry index in an unsigned long: from 2^32
+        pages on it wraps round to page 0. Where the page below 4 GiB has no
+        entry (TASK_SIZE at most 4 GiB), nothing is read from 2^32 pages on."""
+        if vpn + count > 1 << 32:
+            if self._wraps is None:
+                self._wraps = not self.read_raw((1 << 32) // self.page_size - 1, 1)
+            count = max(0, (1 << 32) - vpn) if self._wraps else count
         return self._io("pagemap", "read", pread_full, self.open_pagemap(),
                         count * PM_ENTRY_BYTES, vpn * PM_ENTRY_BYTES)
 
@@ -1894,9 +1903,7 @@ class ProcessReader(object):
         found: it does not change while the process lives.
         """
         if self._end is None and self.read_raw(0, 1):
-            # A 32-bit kernel's pagemap_read keeps the entry index in an unsigned long:
-            # past 4 GiB of addresses it wraps round and reads again from 0. Look there
-            # only if the last page below 4 GiB reads.
+            # Past 4 GiB look only if the last page below 4 GiB reads (see read_raw).
             lo, hi = 0, (1 << 32) // self.page_size
             if self.read_raw(hi - 1, 1):
                 lo, hi = hi - 1, (ADDRESS_MAX + 1) // self.page_size

@@ -556,3 +556,22 @@ def test_address_space_end_in_few_reads(fake, page_size, task, most):
     reader.read_raw = read_raw
     assert reader.address_space_end() == task
     assert len(reads) <= most
+
+
+def test_a_32_bit_kernel_never_wraps_an_address_round(tmp_path, run, monkeypatch):
+    """From 2^32 pages on (2^44 with 4K pages) a 32-bit kernel's truncated index
+    reads the entries of page 0 on again: such an address is beyond the address
+    space, not the page 2^44 below it (armhf: TASK_SIZE 0xbf000000)."""
+    fake = FakeProc(tmp_path / "proc", task_size=0xBF000000)
+    fake.process(PID, {0x400000: make_entry(present=True, pfn=0x77)},
+                 maps="00400000-00402000 rw-p 00000000 00:00 0\n")
+    real = pagemap.pread_full
+
+    def pread_32(fd, size, offset):
+        svpfn = offset // 8 % (1 << 32)     # the index, truncated to 32 bits
+        return b"" if svpfn > 0xFFFFF else real(fd, size, svpfn * 8)
+    monkeypatch.setattr(pagemap, "pread_full", pread_32)
+    code, out, _ = run(argv(fake, "--json", PID, "400000", "100000400000", "100000400000+2000"))
+    doc = json.loads(out)
+    assert [r["status"] for r in doc["results"]] == ["present", "beyond-address-space"]
+    assert [r["status"] for r in doc["ranges"][0]["runs"]] == ["beyond-address-space"]
