@@ -1238,7 +1238,9 @@ def format_text(tr, verbose):
     # type: (Translation, bool) -> List[str]
     """The text lines for one translation: the record, then indented detail lines."""
     entry = tr.entry or NO_ENTRY
-    lines = [TEXT_ROW % (hex_or_dash(tr.vaddr), hex_or_dash(tr.paddr), hex_or_dash(entry.pfn),
+    # A hidden PFN reads 0: no real one (as in JSON).
+    lines = [TEXT_ROW % (hex_or_dash(tr.vaddr), hex_or_dash(tr.paddr), hex_or_dash(
+        None if tr.paddr is None else entry.pfn),
                          tr.status, ",".join(entry_flag_names(entry)) or "-",
                          mapping_label(tr.mapping))]
     if tr.note:
