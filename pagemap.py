@@ -386,7 +386,8 @@ def find_mapping(maps, vaddr):
 
 def parse_swaps(text):
     # type: (str) -> List[SwapArea]
-    """Parse /proc/swaps. The kernel lists areas by swap type (index)."""
+    """Parse /proc/swaps. The kernel lists areas by swap type (index), leaving out
+    those swapped off: then the later ones are listed below their types."""
     return [SwapArea(path.replace("\\040", " "), kind, int(size), int(used), int(prio))
             for path, kind, size, used, prio in re.findall(
                 r"^(.*\S)\s+(\S+)\s+([0-9]+)\s+([0-9]+)\s+(-?[0-9]+)\s*$",
@@ -515,6 +516,11 @@ def swapped_note(entry, areas, priv):
         # types; real swap areas the lowest ones.
         return ("a PTE marker (%s), not a page in a swap area: userfaultfd write-protect "
                 "or poison marker" % location)
+    if entry.swap_type < 23:
+        # Types below MAX_SWAPFILES (23-32 by config) are swap areas; /proc/swaps
+        # lists them in type order but leaves out those swapped off.
+        return ("page is swapped out (%s) to an area /proc/swaps does not number: it "
+                "leaves out areas swapped off, shifting those after them" % location)
     return ("%s matches no active area in /proc/swaps: a transient migration, hwpoison or "
             "device-private entry, not a swapped page; look again" % location)
 

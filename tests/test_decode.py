@@ -144,6 +144,15 @@ def test_swap_type_without_area_is_transient():
     assert "migration" in note
 
 
+def test_swap_type_past_the_listed_areas_is_still_swapped():
+    """/proc/swaps lists areas in type order but leaves out those swapped off:
+    type 2 with one area listed is a page in a swap area (types below 23 are
+    areas on every kernel: MAX_SWAPFILES is 32 less at most 9 special types)."""
+    e = decode_entry(make_entry(swapped=True, swap_type=2, swap_offset=0x10))
+    note = pagemap.entry_status(e, 4096, 0, ROOT, [pagemap.SwapArea("/a", "file", 1, 0, -2)])[1]
+    assert "swapped out" in note and "not a swapped page" not in note and "/a" not in note
+
+
 def test_pte_marker():
     e = decode_entry(make_entry(swapped=True, swap_type=31, swap_offset=1, uffd_wp=True))
     assert "PTE marker" in pagemap.entry_status(e, 4096, 0, ROOT, [])[1]
