@@ -544,13 +544,16 @@ def not_present_note(mapping):
             "process, or reclaimed; the file's page may still be in the page cache")
 
 
-def beyond_note(vaddr, limit, pid_label):
-    # type: (int, Optional[int], str) -> str
+def beyond_note(vaddr, limit, pid_label, mapping=None):
+    # type: (int, Optional[int], str, Optional[Mapping]) -> str
     """The end of the user address space, instead of 'Reached end of the file'."""
     where = "" if limit is None else " (0x%x on this kernel)" % limit
+    # A mapping there is x86-64's [vsyscall] or 32-bit ARM's [vectors].
+    there = ("%s is the kernel's, with no page tables of its own" % mapping.path
+             if mapping and mapping.path else "only kernel pages such as x86-64's [vsyscall] "
+             "live there")
     return ("0x%x is at or beyond the end of the user address space%s of %s: the kernel has "
-            "no pagemap entries there ([vsyscall] lives there and has no page tables of "
-            "its own)" % (vaddr, where, pid_label))
+            "no pagemap entries there (%s)" % (vaddr, where, pid_label, there))
 
 
 def old_layout_hint(raw):
@@ -2024,7 +2027,7 @@ def translate_with(reader, ctx, vaddr):
             raise NoProcessError("%s has no address space (it exited while being read)"
                                  % reader.label)
         return Translation(reader.number, vaddr, None, None, mapping, "beyond-address-space",
-                           beyond_note(vaddr, limit, reader.label), reader.page_size,
+                           beyond_note(vaddr, limit, reader.label, mapping), reader.page_size,
                            None, None, None, None)
     raw, data, offset = found
     entry = decode_entry(raw, ctx.kernel)

@@ -89,10 +89,13 @@ def test_physical_address_above_4g_on_32bit_layout(fake, run):
 
 def test_address_beyond_32bit_user_space(tmp_path, run):
     fake = FakeProc(tmp_path / "proc", task_size=0xC0000000)
-    fake.process(PID, {}, maps="00010000-00011000 r-xp 00000000 00:15 69 /tmp/t\n")
+    fake.process(PID, {}, maps="00010000-00011000 r-xp 00000000 00:15 69 /tmp/t\n"
+                 "ffff0000-ffff1000 r-xp 00000000 00:00 0 [vectors]\n")
     code, out, _ = run(argv(fake, PID, "0xffff0000"))
     assert code == 1
     assert "beyond-address-space" in out and "0xc0000000 on this kernel" in out
+    # ARM's [vectors] page is named, not x86-64's [vsyscall], which this process has not.
+    assert "([vectors] is the kernel's" in out and "vsyscall" not in out
 
 
 def test_la57_addresses(fake, run, monkeypatch):
