@@ -2039,8 +2039,9 @@ def translate_with(reader, ctx, vaddr):
     flags = ctx.kpage.value("kpageflags", entry.pfn) if paddr is not None else None
     page = describe_page(reader, ctx, vaddr, entry, mapping, flags) if entry.present else None
     if (flags or 0) & KPF_ZERO_PAGE:
-        note = ("the shared zero page: this private memory was read but never written, and "
-                "every such page maps this one physical page until written")
+        note = ("the shared zero page: this private memory was read but never written, so "
+                "it maps the kernel's one zero-filled page (THP: its huge zero page) until "
+                "written")
     return Translation(reader.number, vaddr, entry, paddr, mapping, status, note, reader.page_size,
                        swap_area_for(entry, areas), offset, data, page)
 
