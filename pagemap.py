@@ -3930,8 +3930,9 @@ def run_checks(proc_root, page_size):
         for name in KPAGE_FILES:    # each read at our page's PFN
             values = kpage.read_lanes(name, pfn or 0, 1)
             yield (name, "warn", kpage.problems.get(name, "unreadable")) if values is None else (
-                name, "ok", "readable: --flags, --phys and --physical work"
-                if name == "kpageflags" else "readable")
+                name, "ok", "readable" if name != "kpageflags" else
+                "readable: --flags, --phys and --physical work" if pfn else
+                "readable, but with PFNs hidden (see pfn) only --physical works")
             if name == "kpageflags" and pfn and values and _lane(values, 0) & KPF_KSM:
                 # Linux 6.10's rewrite of stable_page_flags() tests the mapping's KSM
                 # bits with '&', true for any anonymous page, until the fix 'fs/proc:

@@ -88,6 +88,18 @@ def test_doctor_hidden_pfns(fake, run):
     assert checks["soft-dirty"][0] == "warn"
 
 
+def test_doctor_kpageflags_without_pfns(fake, run):
+    """Root in a user namespace reads kpageflags, but its pagemap shows no PFN to
+    look up: only --physical works, not --flags or --phys."""
+    fake.reader(privileged=True, uid_map="0 100000 65536\n")
+    fake.process("self", {0x7F0000000000: make_entry(present=True, pfn=0)}, maps=SELF_MAPS)
+    fake.kpage("kpageflags", {0x42: 0x828}, pfns=0x100)
+    code, checks = doctor(run, fake)
+    assert code == 0 and checks["kpageflags"][0] == "ok"
+    assert "--phys " not in checks["kpageflags"][1] and "--flags" not in checks["kpageflags"][1]
+    assert "--physical" in checks["kpageflags"][1]
+
+
 def test_doctor_old_kernel_page_shift(fake, run):
     fake.kernel("3.10.0-1160.el7.x86_64")
     fake.process("self", {0x7F0000000000: 0xA600000000036AFB}, maps=SELF_MAPS)
