@@ -405,6 +405,13 @@ def parse_privilege(status_text, uid_map_text):
     return Privilege(admin, initial, False)
 
 
+def pfns_hidden(priv):
+    # type: (Privilege) -> bool
+    """True when the kernel shows this reader (or a snapshot's capturer) PFN 0:
+    no CAP_SYS_ADMIN in the initial user namespace (Linux 4.2+)."""
+    return priv.cap_sys_admin is False or priv.initial_userns is False
+
+
 def hidden_pfn_reason(priv):
     # type: (Privilege) -> str
     """Why PFNs read 0, as precisely as the reader's privileges tell."""
@@ -3377,7 +3384,12 @@ def cmd_summary(opts, console, view):
     """One row per mapping and a total, like pmap -x, or a picture per mapping."""
     reader, ctx = view.reader, view.ctx
     ps = reader.page_size
-    facts = PageFacts(ctx.kpage, reader.pmd_pages) if opts.flags else None
+    facts = None
+    if opts.flags and pfns_hidden(ctx.priv):
+        console.warn("hidden", "page facts unknown: physical addresses hidden: "
+                     + hidden_pfn_reason(ctx.priv))
+    elif opts.flags:
+        facts = PageFacts(ctx.kpage, reader.pmd_pages)
     chars, width = picture_style(console.out)
     # No hugetlb page in use, says meminfo (Hugetlb, all sizes, 4.8+; else
     # HugePages_Total): then no mapping needs smaps to tell hugetlb from THP.
@@ -3536,8 +3548,11 @@ def cmd_process(opts, console):
         spec = parse_match(opts.match or "", opts.written) if opts.match or opts.written else None
         if spec and match_needs_kpage(spec):
             # Without the kpage files no page could pass or fail: an error, not nothing.
-            open_kpageflags(ctx.kpage, KPAGE_FILES[:1 if spec.shared is None else 2],
-                            "--match %s cannot be decided: " % opts.match)
+            what = "--match %s cannot be decided: " % opts.match
+            open_kpageflags(ctx.kpage, KPAGE_FILES[:1 if spec.shared is None else 2], what)
+            if pfns_hidden(ctx.priv):   # kpageflags readable (root in a user namespace)
+                raise PermissionDeniedError(what + "it needs PFNs, which the kernel hides "
+                                            "from this reader: " + hidden_pfn_reason(ctx.priv))
         if opts.watch is not None:
             return cmd_watch(opts, console, Walker(reader, None, ctx.kernel))
         code = (cmd_lookup if opts.addresses else cmd_summary)(opts, console,
@@ -3732,7 +3747,7 @@ def cmd_phys(opts, console):
     paddr = parse_address(opts.phys)
     pfn = paddr // page_size
     ctx = Context(opts.proc_root, opts.kernel_version)
-    if ctx.priv.cap_sys_admin is False or ctx.priv.initial_userns is False:
+    if pfns_hidden(ctx.priv):
         raise PermissionDeniedError("--phys needs PFNs, which the kernel hides from this "
                                     "reader: " + hidden_pfn_reason(ctx.priv))
     fmt = entry_format(opts.byteorder)

@@ -315,6 +315,24 @@ def test_zero_page_is_explained(fake, run):
             True, True, None]
 
 
+def test_page_facts_need_pfns_not_only_kpageflags(fake, run):
+    """Root in a user namespace reads kpageflags, but its pagemap gives PFN 0:
+    the summary's page facts are unknown, not zero, and a --match on them is
+    refused, not answered 'none'."""
+    from conftest import assert_one_error
+    fake.reader(privileged=True, uid_map="0 100000 65536\n")
+    fake.kpage("kpageflags", {0x42: 1 << 22})
+    fake.kpage("kpagecount", {0x42: 1})
+    fake.process(PID, {ANON: make_entry(present=True, pfn=0, exclusive=True)})
+    code, out, err = run(argv(fake, "--json", "--flags", PID))
+    total = json.loads(out)["total"]
+    assert code == 0 and total["resident"] == PAGE
+    assert total["thp"] is None and total["uss"] is None and total["pss"] is None
+    assert "user namespace" in err and "Traceback" not in err
+    code, out, err = run(argv(fake, "--match", "thp", PID))
+    assert_one_error(code, err, 4, "--match thp", "user namespace")
+
+
 # --- --match and summaries with --flags ------------------------------------------------
 
 def match_tree(fake):
