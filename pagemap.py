@@ -888,11 +888,9 @@ def find_runs(buf, block=0, huge=()):
     runs with C-level loops (split, accumulate), not a Python loop per run.
     """
     n = len(buf) // PM_ENTRY_BYTES
-    if n == 0:
-        return [], []
     populated = populated_lanes(buf)
     count = populated.count(1)
-    if count * 32 < n:
+    if count * 32 <= n:     # an empty buffer too: no runs
         return _sparse_runs(buf, n, populated)
     first = _lane(buf, populated.find(1))
     hidden = bool(first & PM_PRESENT) and not first & PM_PFRAME_MASK

@@ -126,6 +126,11 @@ def test_runs_of_contiguous_blocks_and_sparse_buffers():
     sparse[101] = present(6)
     buf = struct.pack("<4096Q", *sparse)
     assert list(zip(*pagemap.find_runs(buf))) == [(0, 100), (100, 2), (102, 3994)]
+    # The last lanes present: the sparse pass ends on its run, not on a gap.
+    sparse[4094:] = [present(9), present(10)]
+    buf = struct.pack("<4096Q", *sparse)
+    assert list(zip(*pagemap.find_runs(buf))) == [(0, 100), (100, 2), (102, 3992), (4094, 2)]
+    assert pagemap.find_runs(b"") == ([], [])
 
 
 def test_counts_of_many_kinds_of_entry():
