@@ -1266,8 +1266,7 @@ def format_text(tr, verbose):
         line = "  entry: 0x%016x" % entry.raw
         if tr.entry_offset is not None:
             line += ", file offset 0x%x" % tr.entry_offset
-        if tr.entry_bytes is not None:
-            line += ", bytes " + " ".join("%02x" % b for b in bytearray(tr.entry_bytes))
+        line += ", bytes " + " ".join("%02x" % b for b in bytearray(tr.entry_bytes))
         if entry.page_shift is not None:
             line += ", page shift %d (pre-3.11 layout)" % entry.page_shift
         lines.append(line)

@@ -319,6 +319,14 @@ def test_decode_hints_at_old_kernel(run):
     assert code == 0 and "--kernel-version" in out
 
 
+def test_decode_verbose_on_the_pre_311_layout(run):
+    # No file behind a decoded value, so no offset; bits 55-60 read as the page shift.
+    code, out, _ = run(["--decode", "a600000000036afb", "--kernel-version", "3.10", "-v",
+                        "--byteorder", "big"])
+    assert code == 0 and out.splitlines()[2] == ("  entry: 0xa600000000036afb, bytes a6 00 00 "
+                                                 "00 00 03 6a fb, page shift 12 (pre-3.11 layout)")
+
+
 def test_decode_json(run):
     code, out, _ = run(["--decode", "a600000000036afb", "--kernel-version", "3.10", "--json"])
     r = json.loads(out)["results"][0]
