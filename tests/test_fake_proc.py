@@ -382,6 +382,19 @@ def test_process_without_any_entries(fake, run):
     assert_one_error(code, err, 3, "no address space")
 
 
+@pytest.mark.parametrize("stat", [None, "78 (cat) Z\n"])
+def test_process_without_entries_or_a_readable_stat(fake, run, stat):
+    # A snapshot without stat, or a stat cut short: no zombie or kernel-thread
+    # verdict, the plain one.
+    d = fake.process("78", {}, maps="")
+    open(os.path.join(d, "pagemap"), "wb").close()
+    os.remove(os.path.join(d, "stat"))
+    if stat is not None:
+        fake.write("78/stat", stat)
+    code, _, err = run(argv(fake, "78", "400000"))
+    assert_one_error(code, err, 3, "no address space")
+
+
 def raise_for(monkeypatch, suffix, exc):
     real = pagemap._open
 
