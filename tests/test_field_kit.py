@@ -155,6 +155,18 @@ def test_capture_then_from_is_identical(fake, run, tmp_path):
         assert run(["--from", snap] + view) == (code, out, err.replace(fake.root, snap + ":/proc"))
 
 
+def test_snapshot_of_an_unprivileged_capture_says_what_it_lacks(fake, run, tmp_path):
+    rich_tree(fake)
+    fake.reader(privileged=False)
+    os.remove(os.path.join(fake.root, "kpageflags"))
+    snap = str(tmp_path / "snap.zip")
+    assert run(argv(fake, PID, "--capture", snap))[0] == 0
+    code, out, err = run(["--from", snap, "--flags", hex(ANON)])
+    assert code == 0 and "map count 1" in out and len(err.splitlines()) == 1
+    assert (snap + ":/proc/kpageflags not in the snapshot: its capture could not read it; "
+            "capture it again as root") in err
+
+
 def test_capture_of_a_process_without_entries(fake, run, tmp_path):
     fake.process("2", {}, maps="", name="kthreadd")   # a kernel thread: no mappings
     snap = str(tmp_path / "snap.zip")

@@ -129,6 +129,21 @@ def test_unreadable_kpageflags_needs_root(machine, run, monkeypatch):
     assert "kpageflags needs root" in err and "Traceback" not in err
 
 
+def test_kpageflags_that_fails_to_open_names_its_error(machine, run, monkeypatch):
+    machine.process(PID, {ANON: make_entry(present=True, pfn=0x42)})
+    machine.kpage("kpagecount", {0x42: 3})
+    real = pagemap._open
+
+    def failing(path):
+        if path.endswith("kpageflags"):
+            raise OSError(errno.EIO, "Input/output error")
+        return real(path)
+    monkeypatch.setattr(pagemap, "_open", failing)
+    code, out, err = run(argv(machine, "--flags", PID, hex(ANON)))
+    assert code == 0 and "map count 3" in out
+    assert "kpageflags Input/output error" in err and "Traceback" not in err
+
+
 def test_iomem_hidden_for_users(machine, run):
     machine.write("iomem", "00000000-00000000 : System RAM\n00000000-00000000 : Reserved\n")
     machine.process(PID, {ANON: make_entry(present=True, pfn=0x42)})
