@@ -105,6 +105,27 @@ def test_gigantic_hugetlb_head_far_away(machine, run):
     assert huge["kind"] == "hugetlb" and huge["size"] == 1 << 30 and huge["head_pfn"] == head
 
 
+@pytest.mark.parametrize("tails,head,pfn", [
+    ((10, 11), None, 10),       # a tail after a plain page (a THP split as we read)
+    ((0, 11), None, 10),        # tails all the way back to PFN 0
+    ((100, 131), None, 120),    # tails further back than a PUD's worth (16 here)
+    ((21, 60), 20, 21),         # a head whose tails run on past a PUD's worth
+])
+def test_compound_page_not_found_in_inconsistent_kpageflags(fake, tails, head, pfn):
+    # A PMD of 4 pages, so a PUD's worth is 16: no compound page, and no error.
+    flags = dict((i, BIT["COMPOUND_TAIL"]) for i in range(*tails))
+    if head is not None:
+        flags[head] = BIT["COMPOUND_HEAD"]
+    fake.kpage("kpageflags", flags, pfns=256)
+    kpage = pagemap.KPageReader(fake.root)
+    assert pagemap.huge_page_of(kpage, pfn, flags[pfn], 0x7000, PAGE, 4) is None
+    if head:    # its tails ending within reach: an 8-page compound page at PFN 20
+        fake.kpage("kpageflags", {28: 0})
+        assert pagemap.huge_page_of(kpage, 22, flags[22], 0x7123, PAGE, 4) == (
+            "compound", 8 * PAGE, 20, 20 * PAGE, 0x5000, 0x2123)
+    kpage.close()
+
+
 def test_missing_kpage_files_are_named(fake, run):
     fake.process(PID, {ANON: make_entry(present=True, pfn=0x42)})
     code, out, err = run(argv(fake, "--flags", PID, hex(ANON)))
