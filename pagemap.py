@@ -2529,7 +2529,8 @@ class PageFacts(object):
             return
         (flags, known_flags), (counts, known_counts) = self.kpage.gather(
             runs, "kpageflags", "kpagecount")
-        if flags is None or counts is None:
+        if flags is None or counts is None:     # a read failed: unknown, not zero
+            self.usable = False
             return
         if known_flags is not None or known_counts is not None:
             import array
@@ -3427,6 +3428,8 @@ def cmd_summary(opts, console, view):
             total_facts = add_counts(total_facts or ZERO_PAGE_COUNTS, row.facts)
         size += length
         shmem += row.counts.swapped if m.shared else 0
+    if facts is not None and not facts.usable:     # a kpage read failed: no total
+        total_facts = None
     values = summary_values(total, total_facts, ps)
     if opts.json:
         console.json(dict(json_head(reader.number, ps, ctx.kernel), mappings=docs, total=dict(

@@ -492,6 +492,26 @@ def test_summary_with_flags(fake, run):
     assert row["uss"] is None and row["pss"] is None
 
 
+def test_summary_with_flags_when_kpagecount_fails_to_read(fake, run, monkeypatch):
+    # kpagecount opened but failing to read (EIO): USS and PSS unknown, not 0.
+    match_tree(fake)
+    real = os.pread
+
+    def pread(fd, size, offset):
+        if os.readlink("/proc/self/fd/%d" % fd).endswith("kpagecount"):
+            raise OSError(errno.EIO, "Input/output error")
+        return real(fd, size, offset)
+    monkeypatch.setattr(os, "pread", pread)
+    code, out, err = run(argv(fake, "--json", "--flags", PID))
+    doc = json.loads(out)
+    row = [m for m in doc["mappings"] if m["start"] == ANON][0]
+    assert code == 0 and row["resident"] == 6 * PAGE
+    assert (row["uss"], row["pss"], doc["total"]["uss"], doc["total"]["pss"]) == (None,) * 4
+    assert "kpagecount: Input/output error" in err
+    code, out, _ = run(argv(fake, "--flags", PID))
+    assert code == 0 and "USS" not in out.replace("USS_KIB", "")
+
+
 def test_summary_with_match(fake, run):
     match_tree(fake)
     code, out, _ = run(argv(fake, "--json", "--match", "anon,~ksm", PID))
