@@ -1,6 +1,7 @@
 """The command line against fake /proc trees: every state, every error."""
 
 import errno
+import io
 import json
 import os
 import struct
@@ -260,6 +261,17 @@ def test_mixed_results_exit_1_but_print_all(fake, run):
     fake.process(PID, {0x600000: make_entry(present=True, pfn=7)})
     code, out, _ = run(argv(fake, PID, "600000", "601000"))
     assert code == 1 and [r[3] for r in records(out)] == ["present", "not-present"]
+
+
+def test_names_an_ascii_stdout_cannot_hold_are_escaped(fake, monkeypatch):
+    # LANG=C on Python < 3.7: stdout is ASCII; a file name in maps is anything.
+    fake.process(PID, {0x400000: make_entry(present=True, pfn=7)},
+                 maps="00400000-00401000 r-xp 00000000 08:02 7 /opt/caf\u00e9\n")
+    out = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    monkeypatch.setattr(sys, "stdout", out)
+    assert pagemap.main(argv(fake, PID, "400000")) == 0
+    out.flush()
+    assert out.buffer.getvalue().decode("ascii").splitlines()[1].endswith(" /opt/caf\\xe9")
 
 
 def test_verbose_shows_raw_entry_and_bytes(fake, run):
