@@ -494,6 +494,15 @@ def test_match_each_and_typo(fake, run):
     assert_one_error(code, err, 2, "'thpp'", "valid names", "anon", "ksm")
 
 
+def test_each_json_with_flags_gives_each_page_its_facts(fake, run):
+    match_tree(fake)
+    code, out, _ = run(argv(fake, "--json", "--each", "--flags", PID, "%x+4000" % ANON))
+    pages = json.loads(out)["ranges"][0]["pages"]
+    assert code == 0 and [p["pfn"] for p in pages] == [0x500, 0x501, 0x502, 0x503]
+    assert [(p["page"]["mapcount"], "KSM" in p["page"]["flags"]) for p in pages] == [
+        (1, False), (1, False), (1, True), (2, False)]
+
+
 def test_summary_with_flags(fake, run):
     match_tree(fake)
     code, out, _ = run(argv(fake, "--json", "--flags", PID))
