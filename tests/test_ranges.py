@@ -407,6 +407,10 @@ def test_read_error_mid_walk(fake, run, monkeypatch):
     fail_reads(monkeypatch, OSError(errno.EIO, "Input/output error"))
     code, _, err = run(argv(fake, PID, "%x+2000" % ANON))
     assert_one_error(code, err, 6, "pagemap", "Input/output error")
+    # In JSON the document is spooled: the read error, and no half document.
+    code, out, err = run(argv(fake, "--json", PID, "%x+2000" % ANON))
+    assert_one_error(code, err, 6, "pagemap", "Input/output error")
+    assert out == ""
 
 
 # --- whole-process summary ------------------------------------------------------------
