@@ -122,18 +122,21 @@ def test_planted_staging_link_is_never_followed(fake, run, tmp_path):
     assert dict((k, v) for k, v in after.items() if k != snap) == before
 
 
-def test_a_target_swapped_during_capture_is_not_replaced(fake, run, tmp_path, monkeypatch):
+@pytest.mark.parametrize("planted,fragment", [(stat.S_IFIFO, "not a regular file"), (
+    stat.S_IFREG, "snap.zip changed while the snapshot was taken: not replaced")])
+def test_a_target_swapped_during_capture_is_not_replaced(fake, run, tmp_path, monkeypatch,
+                                                         planted, fragment):
     rich_tree(fake)
     snap = str(tmp_path / "snap.zip")
     real = pagemap.capture_process
 
     def and_plant(*args):
-        os.mkfifo(snap)
+        os.mknod(snap, planted | 0o600)
         return real(*args)
     monkeypatch.setattr(pagemap, "capture_process", and_plant)
     code, _, err = run(argv(fake, PID, "--capture", snap))
-    assert_one_error(code, err, 2, "not a regular file")
-    assert stat.S_ISFIFO(os.lstat(snap).st_mode) and os.listdir(str(tmp_path)) != []
+    assert_one_error(code, err, 2, fragment)
+    assert stat.S_IFMT(os.lstat(snap).st_mode) == planted and os.path.getsize(snap) == 0
     assert sorted(os.listdir(str(tmp_path))) == ["proc", "snap.zip"]
 
 
