@@ -2576,10 +2576,7 @@ class Walker(object):
         nxt = self.scanner.next_populated(vpn, stop)
         if nxt is not None:
             return nxt
-        try:
-            mapping, _, after = find_mapping(reader.maps(), vpn * ps)
-        except PagemapError:
-            return vpn              # maps unreadable: the reads will tell
+        mapping, _, after = find_mapping(reader.maps(), vpn * ps)
         return vpn if mapping else min(stop, after.start // ps) if after else stop
 
     def chunks(self, vpn, end_vpn):

@@ -413,6 +413,16 @@ def test_read_error_mid_walk(fake, run, monkeypatch):
     assert out == ""
 
 
+@pytest.mark.parametrize("maps", [None, "garbage\n"])
+def test_range_of_a_process_whose_maps_cannot_be_read(fake, run, maps):
+    d = fake.process(PID, {ANON: present(5)})
+    os.remove(os.path.join(d, "maps"))
+    if maps:
+        fake.write(PID + "/maps", maps)
+    code, _, err = run(argv(fake, PID, "%x+3000" % ANON))
+    assert_one_error(code, err, 6, "/%s/maps: " % PID, "garbage" if maps else "cannot read")
+
+
 # --- whole-process summary ------------------------------------------------------------
 
 def test_summary_rows_and_total(fake, run):
