@@ -108,10 +108,19 @@ def test_doctor_old_kernel_page_shift(fake, run):
     assert "page shift in 55-60" in checks["kernel"][1] and "guard" not in checks["kernel"][1]
 
 
-def test_doctor_page_not_present(fake, run):
-    fake.process("self", {}, maps=SELF_MAPS)
+@pytest.mark.parametrize("maps", [SELF_MAPS, "garbage\n"])
+def test_doctor_page_not_present(fake, run, maps):
+    fake.process("self", {}, maps=maps)
     code, checks = doctor(run, fake)
     assert code == 5 and "does not read as present" in checks["pagemap"][1]
+
+
+def test_doctor_soft_dirty_when_clear_refs_is_refused(monkeypatch):
+    def refused(proc_root, pid):
+        raise pagemap.PermissionDeniedError("/proc/self/clear_refs: permission denied")
+    monkeypatch.setattr(pagemap, "clear_soft_dirty", refused)
+    assert pagemap.check_soft_dirty("/proc", PAGE) == (
+        "soft-dirty", "warn", "/proc/self/clear_refs: permission denied")
 
 
 def test_pagemap_bits_for():
