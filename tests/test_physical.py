@@ -888,6 +888,21 @@ def test_iomem_lookups_between_region_edges(machine):
     assert facts.place_of(0x1100000)[1] == "System RAM > Kernel code"
 
 
+def test_place_and_page_text_caches_stay_bounded(machine):
+    # A big server's RAM has more blocks than the caches keep: full, they start over.
+    facts = pagemap.SystemFacts(machine.root)
+    facts.place_of(0)
+    facts._places.update(((i, None), (None, None)) for i in range(1 << 16))
+    assert facts.place_of(0x1100000) == (0, "System RAM > Kernel code")     # node0, block 0
+    assert len(facts._places) == 1
+    formatter = pagemap.RunFormatter(None, PAGE, None, None)
+    infos = [pagemap.PageInfo(i, 1, None, None, None, None, None) for i in range(4097)]
+    formatter._page_texts(infos)
+    info = pagemap.PageInfo(0x800, 2, None, None, None, None, None)
+    assert formatter._page_texts([info]) == ["  page: flags MMAP (0x800); map count 2"]
+    assert len(formatter._pages) == 1
+
+
 def test_match_summary_of_a_thp_exclusive_in_part(fake, run, monkeypatch):
     # A PMD-mapped THP (PAGEMAP_SCAN says so) whose second half another process
     # also maps: since 6.10 only the first half is marked exclusive.
