@@ -415,6 +415,17 @@ def test_watch_ranges_json(fake, run, monkeypatch):
     assert code == 0 and json.loads(out.splitlines()[1])["changes"] == []
 
 
+def test_watch_of_a_process_that_became_a_zombie(fake, run, monkeypatch):
+    import time
+
+    from conftest import assert_one_error
+    written_tree(fake)
+    monkeypatch.setattr(time, "sleep", lambda s: fake.process(PID, {}, maps="", state="Z"))
+    code, out, err = run(argv(fake, "--watch", "1", "--times", "1", PID))
+    assert_one_error(code, err, 3, "4242", "zombie")
+    assert out.startswith("watching PID 4242 every 1s: 5 present")
+
+
 @pytest.mark.parametrize("args", [["--watch", "0"], ["--watch", "x"], ["--watch", "1",
                                                                        "--times", "0"]])
 def test_watch_usage(fake, run, args):
