@@ -277,6 +277,14 @@ def test_numa_that_is_not_blocks_and_nodes(fake, run, tmp_path, numa):
     assert_one_error(code, err, 6, "snap.zip", "numa.json names no valid memory blocks")
 
 
+@pytest.mark.parametrize("member", ["pagemap.idx", "pagemap.bin"])
+def test_snapshot_without_its_pagemap(fake, run, tmp_path, member):
+    snap = snapshot(fake, run, tmp_path)
+    rewrite(snap, {member: None})
+    code, _, err = run(["--from", snap])
+    assert_one_error(code, err, 6, "snap.zip", member + " is missing")
+
+
 @pytest.mark.parametrize("change,fragment", [
     ({"task_size": 1 << 100}, "no valid task_size"),
     ({"pid": True}, "no valid pid"),
