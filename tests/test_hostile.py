@@ -1,6 +1,7 @@
 """Hostile input and faults: numbers past every limit, hostile /proc trees,
 ranges past the address space, and Pythons missing modules."""
 
+import json
 import os
 import struct
 import sys
@@ -109,6 +110,23 @@ def test_hostile_maps(fake, run, line, args):
     fake.process(PID, {}, maps=line + "\n")
     code, _, err = run(argv(fake, *args))
     assert_one_error(code, err, 6, "maps: unexpected content")
+
+
+def test_empty_mapping_between_holes(fake, run):
+    # No kernel prints a VMA of no pages, a hostile tree may: an empty walk.
+    maps = ("7f0000000000-7f0000001000 rw-p 00000000 00:00 0\n"
+            "7f0000002000-7f0000002000 rw-p 00000000 00:00 0 /empty\n"
+            "7f0000003000-7f0000004000 rw-p 00000000 00:00 0\n")
+    fake.process(PID, {0x7F0000000000: make_entry(present=True, pfn=5),
+                       0x7F0000003000: make_entry(present=True, pfn=6)}, maps=maps)
+    code, out, err = run(argv(fake, PID, "7f0000000000+4000"))
+    assert code == 0 and err == ""
+    assert [line.split()[1] for line in out.splitlines() if " present " in line] == [
+        "0x5000-0x6000", "0x6000-0x7000"]
+    code, out, err = run(argv(fake, PID, "--json", "7f0000000000+4000"))
+    runs = json.loads(out)["ranges"][0]["runs"]
+    assert code == 0 and sum(r["pages"] for r in runs) == 4
+    assert [r["pfn"] for r in runs if r["status"] == "present"] == [5, 6]
 
 
 # --- ranges past the address space; holes skipped without reading ---------------------
