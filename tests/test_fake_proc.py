@@ -251,6 +251,15 @@ def test_pre_311_summary_and_match_ignore_the_page_shift(tmp_path, run, release,
     assert ": 1 present, 1 swapped, 0 written" in out
 
 
+def test_kernel_version_without_osrelease(fake, monkeypatch):
+    # CONFIG_PROC_SYSCTL=n: no /proc/sys. The live system still has uname; a tree has nothing.
+    os.remove(os.path.join(fake.root, "sys", "kernel", "osrelease"))
+    assert pagemap.running_kernel(fake.root) is None
+    monkeypatch.setattr(pagemap, "read_text_optional", lambda path: None)
+    monkeypatch.setattr(os, "uname", lambda: ("Linux", "board", "4.9.337-yocto", "#1", "armv7l"))
+    assert pagemap.running_kernel("/proc") == (4, 9)
+
+
 def test_kernel_version_option_overrides(fake, run):
     fake.process(PID, {0x400000: 0xA600000000036AFB})
     _, out, _ = run(argv(fake, "--json", "--kernel-version", "3.2", PID, "400000"))
