@@ -888,6 +888,22 @@ def test_iomem_lookups_between_region_edges(machine):
     assert facts.place_of(0x1100000)[1] == "System RAM > Kernel code"
 
 
+def test_cgroup_removed_while_the_tree_is_walked(machine, monkeypatch):
+    # A cgroup gone between listing and stat (services come and go): the rest are found.
+    slice_dir = os.path.dirname(machine.cgroup_path)
+    slice_inode = os.stat(slice_dir).st_ino
+    real = os.stat
+
+    def racing(path, *args, **kwargs):
+        if path == slice_dir:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory")
+        return real(path, *args, **kwargs)
+    monkeypatch.setattr(os, "stat", racing)
+    facts = pagemap.SystemFacts(machine.root)
+    assert facts.cgroup_path(machine.cgroup_inode) == machine.cgroup_path
+    assert facts.cgroup_path(slice_inode) is None
+
+
 def test_place_and_page_text_caches_stay_bounded(machine):
     # A big server's RAM has more blocks than the caches keep: full, they start over.
     facts = pagemap.SystemFacts(machine.root)
