@@ -176,6 +176,20 @@ def test_snapshot_of_an_unprivileged_capture_says_what_it_lacks(fake, run, tmp_p
             "capture it again as root") in err
 
 
+def test_snapshot_keeps_the_cgroup_paths_its_capture_found(fake, run, tmp_path):
+    # The board resolves each page's cgroup inode; one it cannot (a removed cgroup) stays bare.
+    rich_tree(fake)
+    cgroup = fake.sysfs("fs/cgroup/app.slice")
+    inode = os.stat(cgroup).st_ino
+    gone = (1 << 40) + 7                          # no directory of the tree has it
+    fake.kpage("kpagecgroup", {0x500: inode, 0x501: gone}, pfns=0x1000)
+    snap = str(tmp_path / "snap.zip")
+    assert run(argv(fake, PID, "--capture", snap))[0] == 0
+    code, out, _ = run(["--from", snap, "--json", "--flags", hex(ANON), hex(ANON + PAGE)])
+    assert [r["page"]["cgroup"] for r in json.loads(out)["results"]] == [
+        {"inode": inode, "path": cgroup}, {"inode": gone, "path": None}]
+
+
 def test_capture_of_a_process_without_entries(fake, run, tmp_path):
     fake.process("2", {}, maps="", name="kthreadd")   # a kernel thread: no mappings
     snap = str(tmp_path / "snap.zip")
