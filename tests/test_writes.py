@@ -88,6 +88,27 @@ def test_capture_replaces_nothing_but_a_regular_file(fake, run, tmp_path):
     assert (tmp_path / "victim").read_text() == "precious"
 
 
+def test_capture_and_from_in_a_thread(fake, tmp_path):
+    # A library caller's worker thread may not set signal handlers: the files are
+    # still made and removed, and the main thread's handlers stay as they were.
+    import threading
+
+    from conftest import call
+    rich_tree(fake)
+    snap = str(tmp_path / "snap.zip")
+    handlers = [signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)]
+    results = []
+    worker = threading.Thread(target=lambda: results.extend(
+        [call(argv(fake, PID, "--capture", snap)), call(["--from", snap, "--json"])]))
+    worker.start()
+    worker.join()
+    (code, out, err), (code2, out2, _) = results
+    assert (code, err, code2) == (0, "", 0) and "captured PID 4242" in out
+    assert json.loads(out2)["pid"] == int(PID)
+    assert sorted(os.listdir(str(tmp_path))) == ["proc", "snap.zip"]
+    assert [signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)] == handlers
+
+
 def test_capture_to_a_name_the_file_system_refuses(fake, run, tmp_path):
     rich_tree(fake)
     target = str(tmp_path / ("x" * 300))        # ENAMETOOLONG before anything is written
