@@ -14,7 +14,7 @@ import zipfile
 
 import pytest
 from conftest import ROOT, assert_one_error
-from test_field_kit import PAGE, PID, VIEWS, argv, rich_tree
+from test_field_kit import ANON, PAGE, PID, VIEWS, argv, rich_tree
 
 import pagemap
 
@@ -409,6 +409,19 @@ def test_a_high_entry_the_temp_file_system_cannot_hold(fake, run, tmp_path):
         assert_one_error(code, err, 6, "snap.zip", "pagemap.bin", "TMPDIR")
     else:
         assert "1 mappings" in out
+
+
+def test_a_task_size_the_temp_file_system_cannot_hold_sparse(fake, run, tmp_path):
+    """A 2^64 task size (32 PiB of entries at 4 KiB pages) is past ext4's 16 TiB:
+    the file then ends after its last stored entry, whose pages still read."""
+    snap = snapshot(fake, run, tmp_path)
+    before = run(["--from", snap, "--json", hex(ANON)])
+    with zipfile.ZipFile(snap) as z:
+        header = json.loads(z.read("header.json").decode())
+    header.update(task_size=1 << 64)
+    rewrite(snap, {"header.json": json.dumps(header)})
+    code, out, err = run(["--from", snap, "--json", hex(ANON)])
+    assert (code, out, err) == before and json.loads(out)["results"][0]["status"] == "present"
 
 
 @spawns
