@@ -161,6 +161,24 @@ def test_a_target_swapped_during_capture_is_not_replaced(fake, run, tmp_path, mo
     assert sorted(os.listdir(str(tmp_path))) == ["proc", "snap.zip"]
 
 
+def test_a_staging_file_removed_by_another_is_no_second_error(fake, run, tmp_path,
+                                                              monkeypatch):
+    # A temp cleaner takes the staging file, then the capture fails (its target
+    # changed): the error is that failure's, though the staging file is not there.
+    rich_tree(fake)
+    snap = str(tmp_path / "snap.zip")
+    real = os.fsync
+
+    def and_clean(fd):
+        real(fd)
+        os.unlink(os.readlink("/proc/self/fd/%d" % fd))
+        os.mknod(snap, stat.S_IFREG | 0o600)
+    monkeypatch.setattr(os, "fsync", and_clean)
+    code, _, err = run(argv(fake, PID, "--capture", snap))
+    assert_one_error(code, err, 2, "changed while the snapshot was taken")
+    assert sorted(os.listdir(str(tmp_path))) == ["proc", "snap.zip"]
+
+
 def test_a_directory_swapped_for_a_link_during_capture(fake, run, tmp_path, monkeypatch):
     """The target's directory renamed away and a link planted in its place (by the
     owner of its parent, say in /tmp) does not send the snapshot elsewhere."""
