@@ -4789,9 +4789,6 @@ def check_live_overrides(opts, console):
 
 def run(argv, console):
     # type: (Optional[List[str]], Console) -> int
-    if sys.version_info < (3, 5):
-        raise UnsupportedError("Python %d.%d is too old: pagemap needs Python 3.5 or newer"
-                               % sys.version_info[:2])
     try:
         opts = parse_arguments(argv)
     except SystemExit:  # --help and --version
