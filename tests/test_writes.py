@@ -109,6 +109,26 @@ def test_capture_and_from_in_a_thread(fake, tmp_path):
     assert [signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)] == handlers
 
 
+def test_capture_the_python_35_way(fake, run, tmp_path, monkeypatch):
+    # 3.5's zipfile adds a member from a path only: the unlinked staging files
+    # go in through /proc/self/fd. Same snapshot, as --from reads it.
+    rich_tree(fake)
+    snaps = [str(tmp_path / "new.zip"), str(tmp_path / "old.zip")]
+    assert run(argv(fake, PID, "--capture", snaps[0]))[0] == 0
+
+    class Python35(object):
+        version_info = (3, 5, 10)
+
+        def __getattr__(self, name):
+            return getattr(sys, name)
+    monkeypatch.setattr(pagemap, "sys", Python35())
+    assert run(argv(fake, PID, "--capture", snaps[1]))[0] == 0
+    monkeypatch.undo()
+    for view in VIEWS:
+        (code, out, err), (code2, out2, err2) = (run(["--from", snap] + view) for snap in snaps)
+        assert (code, out, err) == (code2, out2, err2.replace("old.zip", "new.zip"))
+
+
 def test_capture_to_a_name_the_file_system_refuses(fake, run, tmp_path):
     rich_tree(fake)
     target = str(tmp_path / ("x" * 300))        # ENAMETOOLONG before anything is written
