@@ -251,6 +251,17 @@ def test_pre_311_summary_and_match_ignore_the_page_shift(tmp_path, run, release,
     assert ": 1 present, 1 swapped, 0 written" in out
 
 
+def test_311_to_41_after_clear_refs_counts_soft_dirty(fake, run):
+    """On 3.11-4.1 an mm whose entries have bits 56-60 clear is in the new layout
+    (after the first clear_refs): bit 55 is soft-dirty there, not a page shift's."""
+    fake.kernel("4.1.52")
+    fake.process(PID, {0x600000: bit(63) | bit(55) | 0x1234, 0x601000: bit(63) | 0x1235},
+                 maps="600000-602000 rw-p 00000000 00:00 0 [heap]\n")
+    _, out, _ = run(argv(fake, "--json", PID))
+    total = json.loads(out)["total"]
+    assert (total["resident"], total["soft_dirty"]) == (2 * 4096, 4096)
+
+
 def test_kernel_version_without_osrelease(fake, monkeypatch):
     # CONFIG_PROC_SYSCTL=n: no /proc/sys. The live system still has uname; a tree has nothing.
     os.remove(os.path.join(fake.root, "sys", "kernel", "osrelease"))
