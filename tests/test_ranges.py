@@ -107,6 +107,9 @@ def test_runs_of_contiguous_blocks_and_sparse_buffers():
     buf = struct.pack("<1024Q", *blocks)
     assert runs_of(pagemap.find_runs(buf, 512)) == ([0, 512], [512, 512])
     assert runs_of(pagemap.find_runs(buf, 512)) == runs_of(pagemap.find_runs(buf, 0))
+    # Two blocks that continue each other physically are one run.
+    adjacent = struct.pack("<1024Q", *[present(0x10000 + i) for i in range(1024)])
+    assert runs_of(pagemap.find_runs(adjacent, 512)) == ([0], [1024])
     # Blocks PAGEMAP_SCAN called huge need no proof, but only where every lane is
     # populated: a block that lost pages since (a race) goes through the big-int pass.
     partial = blocks[:512] + [present(0x10200 + i) for i in range(256)] + [0] * 256
@@ -300,6 +303,8 @@ def test_zero_byte_range(fake, run):
     fake.process(PID, {})
     code, out, err = run(argv(fake, PID, "%x-%x" % (ANON, ANON)))
     assert code == 1 and "is empty" in err and "Traceback" not in err
+    code, out, err = run(argv(fake, "--json", "--each", PID, "%x-%x" % (ANON, ANON)))
+    assert code == 1 and json.loads(out)["ranges"][0]["pages"] == [] and "is empty" in err
 
 
 def test_range_into_the_end_of_the_address_space(fake, run):
