@@ -420,6 +420,14 @@ def test_watch_prints_what_changed(fake, run, monkeypatch):
     assert lines[2].endswith("no change")
 
 
+def test_watch_rounds_name_new_and_gone_mappings():
+    before = [(1, "heap", (1, 0, 0)), (2, "libc", (2, 0, 0)), (3, "stack", (5, 1, 1))]
+    after = [(1, "heap", (3, 0, 1)), (3, "stack", (5, 1, 1)), (4, "mmap", (4, 0, 0))]
+    assert list(pagemap.watch_rounds(before, after)) == [
+        "heap: +2 present (now 3), +1 written (now 1)", "mmap: new mapping, 4 present",
+        "libc: gone"]
+
+
 def test_watch_ranges_json(fake, run, monkeypatch):
     import time
     written_tree(fake)
