@@ -481,6 +481,33 @@ def test_huge_pages_without_scan_by_contiguity(tmp_path, run):
     assert json.loads(out)["mappings"][0]["huge"] == 2 << 20
 
 
+def test_summary_of_hugetlb_and_of_shared_memory_in_swap(fake, run):
+    # hugetlb pages are huge, not resident (MAP_HUGETLB's /anon_hugepage; a hugetlbfs
+    # file by VmFlags 'ht'); swapped shared memory is told by smaps only.
+    fake.swaps("/swapfile")
+    hugetlb, shm, hugefile = 0x7E0000000000, 0x7F0000000000, 0x7F0000200000
+    maps = ("%x-%x rw-s 00000000 00:0f 9 /anon_hugepage (deleted)\n"
+            "%x-%x rw-s 00000000 00:19 12 /dev/shm/ring\n"
+            "%x-%x rw-s 00000000 00:2c 77 /mnt/huge/buf\n" % (
+                hugetlb, hugetlb + (4 << 20), shm, shm + 4 * PAGE, hugefile, hugefile + (2 << 20)))
+    smaps = "".join("%sSwap: %d kB\nVmFlags: rd wr sh%s\n" % (line, swap, flags) for line, swap,
+                    flags in zip(maps.splitlines(True), (0, 8, 0), (" ht", "", " ht")))
+    entries = {hugetlb + i * PAGE: present(0x40000 + i) for i in range(512)}
+    entries.update({hugefile + i * PAGE: present(0x80000 + i, file_shared=True)
+                    for i in range(512)})
+    entries[shm] = present(0x10, file_shared=True)
+    fake.process(PID, entries, maps=maps, smaps=smaps)
+    _, out, _ = run(argv(fake, "--json", PID))
+    rows = [(m["resident"], m["huge"], m["swapped"]) for m in json.loads(out)["mappings"]]
+    assert rows == [(0, 2 << 20, 0), (PAGE, 0, 2 * PAGE), (0, 2 << 20, 0)]
+    _, out, _ = run(argv(fake, PID))
+    assert out.splitlines()[-1] == ("8.0 KiB of shared memory swapped (from smaps: the kernel "
+                                    "keeps no swap entries for shared pages in page tables)")
+    _, out, _ = run(argv(fake, "--picture", PID))
+    strips = [line.split("|")[1] for line in out.splitlines()[1:]]
+    assert strips[0] == "H" * 32 + "." * 32 and strips[2] == "H" * 64
+
+
 def test_scan_and_reads_agree(fake, monkeypatch):
     """PAGEMAP_SCAN answers emulated from the file itself: both paths, same output."""
     entries = {ANON + i * PAGE: present(0x500 + i) for i in range(3)}
