@@ -176,6 +176,16 @@ def test_snapshot_of_an_unprivileged_capture_says_what_it_lacks(fake, run, tmp_p
             "capture it again as root") in err
 
 
+def test_snapshot_keeps_the_numa_nodes_of_its_machine(fake, run, tmp_path):
+    rich_tree(fake)
+    fake.sysfs("devices/system/memory/block_size_bytes", "8000000\n")    # 128 MiB blocks
+    fake.sysfs("devices/system/node/node1/memory0")
+    snap = str(tmp_path / "snap.zip")
+    assert run(argv(fake, PID, "--capture", snap))[0] == 0
+    code, out, _ = run(["--from", snap, "--json", "--flags", hex(ANON)])
+    assert json.loads(out)["results"][0]["page"]["node"] == 1
+
+
 def test_snapshot_keeps_the_cgroup_paths_its_capture_found(fake, run, tmp_path):
     # The board resolves each page's cgroup inode; one it cannot (a removed cgroup) stays bare.
     rich_tree(fake)
