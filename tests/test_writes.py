@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import stat
+import struct
 import subprocess
 import sys
 import zipfile
@@ -392,6 +393,27 @@ def test_damaged_zip_structure(fake, run, tmp_path, damage, fragment):
         f.write(bytes(data))
     code, _, err = run(["--from", snap])
     assert_one_error(code, err, 6, "snap.zip", fragment)
+
+
+def test_a_member_shorter_than_its_directory_says(fake, run, tmp_path):
+    # Index, header and directory claim one entry more than pagemap.bin holds: the
+    # member ends early (its CRC still right), and that is told, not taken as holes.
+    snap = snapshot(fake, run, tmp_path)
+    with zipfile.ZipFile(snap) as z:
+        header = json.loads(z.read("header.json").decode())
+        extents = list(pagemap._EXTENT.iter_unpack(z.read("pagemap.idx")))
+    first, count = extents[-1]
+    extents[-1] = (first, count + 1)
+    header["entries"] += 1
+    rewrite(snap, {"header.json": json.dumps(header),
+                   "pagemap.idx": b"".join(pagemap._EXTENT.pack(*e) for e in extents)})
+    data, at = central_entry(snap, "pagemap.bin")
+    size = struct.unpack_from("<I", data, at + 24)[0]
+    struct.pack_into("<I", data, at + 24, size + 8)
+    with open(snap, "wb") as f:
+        f.write(bytes(data))
+    code, _, err = run(["--from", snap])
+    assert_one_error(code, err, 6, "snap.zip", "pagemap.bin is shorter than its index says")
 
 
 def zeros(n):
