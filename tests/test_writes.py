@@ -416,6 +416,32 @@ def test_a_member_shorter_than_its_directory_says(fake, run, tmp_path):
     assert_one_error(code, err, 6, "snap.zip", "pagemap.bin is shorter than its index says")
 
 
+def test_huge_regions_a_snapshot_recorded(fake, run, tmp_path):
+    # PAGEMAP_SCAN's HUGE answers, recorded at capture (huge.idx), are the snapshot's
+    # word on which PMD blocks are huge: here PFNs alone (not one run) would say none.
+    from conftest import make_entry
+    base = 0x7E0000000000
+    fake.process(PID, {base + i * PAGE: make_entry(present=True, pfn=0x90000 + 2 * i)
+                       for i in range(512)},
+                 maps="%x-%x rw-p 00000000 00:00 0\n" % (base, base + (4 << 20)))
+    snap = str(tmp_path / "snap.zip")
+    assert run(argv(fake, PID, "--capture", snap))[0] == 0
+    huge = [json.loads(run(["--from", snap, "--json"])[1])["mappings"][0]["huge"]]
+    rewrite(snap, {"huge.idx": pagemap._EXTENT.pack(base // PAGE, 512)})
+    huge.append(json.loads(run(["--from", snap, "--json"])[1])["mappings"][0]["huge"])
+    assert huge == [0, 2 << 20]
+
+
+def test_an_index_that_disagrees_with_the_header(fake, run, tmp_path):
+    snap = snapshot(fake, run, tmp_path)
+    with zipfile.ZipFile(snap) as z:
+        extents = list(pagemap._EXTENT.iter_unpack(z.read("kpage.idx")))
+    extents[-1] = (extents[-1][0], extents[-1][1] - 1)
+    rewrite(snap, {"kpage.idx": b"".join(pagemap._EXTENT.pack(*e) for e in extents)})
+    code, _, err = run(["--from", snap])
+    assert_one_error(code, err, 6, "snap.zip", "kpage.idx indexes 6 values, the header says 7")
+
+
 def zeros(n):
     return b"\0" * n
 
