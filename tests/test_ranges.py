@@ -500,6 +500,11 @@ def test_summary_of_hugetlb_and_of_shared_memory_in_swap(fake, run):
     _, out, _ = run(argv(fake, "--json", PID))
     rows = [(m["resident"], m["huge"], m["swapped"]) for m in json.loads(out)["mappings"]]
     assert rows == [(0, 2 << 20, 0), (PAGE, 0, 2 * PAGE), (0, 2 << 20, 0)]
+    # Like smaps' Pss, USS and PSS leave hugetlb pages out.
+    fake.kpage("kpageflags", {0x40000 + i: 1 << 17 for i in range(512)})    # KPF_HUGE
+    fake.kpage("kpagecount", {0x40000 + i: 1 for i in range(512)})
+    _, out, _ = run(argv(fake, "--json", "--flags", PID))
+    assert [(m["uss"], m["pss"]) for m in json.loads(out)["mappings"]][0] == (0, 0)
     _, out, _ = run(argv(fake, PID))
     assert out.splitlines()[-1] == ("8.0 KiB of shared memory swapped (from smaps: the kernel "
                                     "keeps no swap entries for shared pages in page tables)")
