@@ -346,6 +346,7 @@ def test_snapshot_without_its_pagemap(fake, run, tmp_path, member):
 
 
 @pytest.mark.parametrize("change,fragment", [
+    ({"format": "zip"}, "no pagemap-snapshot format"),
     ({"task_size": 1 << 100}, "no valid task_size"),
     ({"pid": True}, "no valid pid"),
     ({"page_size": True}, "no valid page_size"),
