@@ -133,6 +133,10 @@ def test_missing_kpage_files_are_named(fake, run):
     warnings = err.splitlines()
     assert len(warnings) == 1 and warnings[0].startswith("pagemap: warning: some page facts")
     assert "kpageflags missing" in err and "kpagecgroup missing: kernel without CONFIG_MEMCG" in err
+    code, out, err = run(argv(fake, "--json", "--flags", PID))      # the summary: facts unknown
+    row = [m for m in json.loads(out)["mappings"] if m["start"] == ANON][0]
+    assert code == 0 and row["resident"] == PAGE and (row["uss"], row["ksm"]) == (None, None)
+    assert "kpageflags missing" in err
 
 
 def test_unreadable_kpageflags_needs_root(machine, run, monkeypatch):
