@@ -4430,25 +4430,33 @@ def open_snapshot(path, tmp):
     damage = (zipfile.BadZipFile, ValueError, KeyError, TypeError, EOFError, OSError,
               NotImplementedError, RuntimeError,
               getattr(getattr(zipfile, "zlib", None), "error", OSError))
+    f = None
     try:
+        # A FIFO must not block the open, and zipfile reads anything but a regular file
+        # to its end looking for the directory (/dev/zero: until memory runs out).
+        f = os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb")
+        if (os.fstat(f.fileno()).st_mode & 0o170000) != 0o100000:  # S_ISREG
+            raise zipfile.BadZipFile("not a regular file")
         # zipfile holds a zip's whole directory in memory, 7 times its size: look at the
         # size its end record claims first (_EndRecData: private, the same from 2.6 to
         # 3.13; a Python without it skips the check).
         end = None
         if hasattr(zipfile, "_EndRecData"):
-            with open(path, "rb") as f:
-                end = zipfile._EndRecData(f)  # type: ignore
+            end = zipfile._EndRecData(f)  # type: ignore
         if end and end[zipfile._ECD_SIZE] > 1 << 20:  # type: ignore
             raise zipfile.BadZipFile("a directory of %s, far more members than a snapshot "
                                      "has" % human_size(end[zipfile._ECD_SIZE]))  # type: ignore
-        archive = zipfile.ZipFile(path)
+        archive = zipfile.ZipFile(f)
     except damage as exc:  # a name not UTF-8, a zip version from the future
+        if f:
+            f.close()
         raise SnapshotError("%s: not a readable snapshot: %s (make one with 'pagemap PID "
-                            "--capture FILE')" % (path, exc)) from exc
+                            "--capture FILE')" % (path, getattr(exc, "strerror", None) or exc)
+                            ) from exc
     if any(info.compress_type for info in archive.infolist()):
         import zlib  # noqa: F401  (deflated members need it: main says so if missing)
     try:
-        with archive:
+        with f, archive:
             try:
                 header = read_json_member(archive, "header.json")
             except (KeyError, ValueError, UnicodeDecodeError) as exc:

@@ -492,3 +492,21 @@ def test_watch_names_a_selector_that_matches_nothing(fake, run, monkeypatch):
     monkeypatch.setattr(time, "sleep", lambda s: None)
     code, out, err = run(argv(fake, "--watch", "1", "--times", "1", PID, "libnothere.so"))
     assert code == 1 and "'libnothere.so' matches no mapping" in err and out == ""
+
+
+@pytest.mark.parametrize("kind,fragment", [
+    ("fifo", "not a regular file"), ("device", "not a regular file"),
+    ("directory", "Is a directory")])
+def test_a_snapshot_that_is_no_regular_file_is_one_error(run, tmp_path, kind, fragment):
+    # zipfile reads a file without an end to find its directory (/dev/zero: until
+    # memory runs out) and blocks on a FIFO with no writer.
+    from conftest import assert_one_error
+    path = str(tmp_path / "snap")
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        path = "/dev/zero"
+    else:
+        os.mkdir(path)
+    code, _, err = run(["--from", path])
+    assert_one_error(code, err, 6, path, fragment)
