@@ -4750,11 +4750,13 @@ def refuse_meaningless(opts):
     """Options that mean nothing together are an error, not silently ignored.
     (--from, --watch and --times are never empty or zero when given.)"""
     import itertools
-    live = next(itertools.compress(("--phys", "--physical", "--check", "--decode"), (
-        opts.phys is not None, opts.physical is not None, opts.check, opts.decode)), None)
+    live = next(itertools.compress(("--phys", "--physical", "--check", "--decode", "--watch",
+                                    "--clear-soft-dirty"), (
+        opts.phys is not None, opts.physical is not None, opts.check, opts.decode,
+        opts.watch and opts.source, opts.clear_soft_dirty and opts.source)), None)
     if live:
-        if opts.source:
-            raise UsageError("--from reads a snapshot; %s reads the live system: not both"
+        if opts.source:  # a snapshot never changes, nor can it be cleared
+            raise UsageError("--from reads a snapshot; %s works on the live system: not both"
                              % live)
         return
     targets = opts.addresses
