@@ -3079,10 +3079,12 @@ class RangeView(object):
 
     def pages(self, span):
         """Yield a Translation per page of a span (--each)."""
+        import itertools
         ps = self.reader.page_size
         for mapping, runs in self.shown_batches(span):
-            for vpn, pages, raw in runs:
-                raws = [None] * pages if raw is None else self.page_entries(vpn, pages, raw)
+            for vpn, pages, raw in runs:  # a hole's run may be 2**52 pages: no list
+                raws = (itertools.repeat(None, pages) if raw is None else
+                        self.page_entries(vpn, pages, raw))
                 for i, page_raw in enumerate(raws):
                     yield self.page_translation(mapping, (vpn + i) * ps, page_raw)
 
@@ -3091,11 +3093,12 @@ class RangeView(object):
         """The raw entries of the pages of a run whose first is raw: a present
         run's count up (PFN hidden: all alike); a swapped run (or guard region)
         shares its state, not its slots: read the pages' own."""
+        import itertools
         if raw & PM_SWAP:
             return lanes_of(little_endian(self.reader.read_raw(vpn, pages),
                                           self.reader.big_endian))
         return range(raw, raw + pages) if raw & PM_PRESENT and raw & PM_PFRAME_MASK else (
-            [raw] * pages)
+            itertools.repeat(raw, pages))
 
     def page_translation(self, mapping, vaddr, raw):
         # type: (Optional[Mapping], int, Optional[int]) -> Translation

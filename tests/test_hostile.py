@@ -210,6 +210,20 @@ def test_whole_64_bit_range_of_self(run):
     assert out.splitlines()[-1].split()[0].endswith("-0x10000000000000000")
 
 
+@pytest.mark.live
+def test_each_of_the_whole_64_bit_range_streams():
+    # 2**52 pages, most in holes: the pages of a run come one at a time (a list of
+    # them was a MemoryError). The first lines, then the reader goes: quiet, exit 0.
+    import subprocess
+    p = subprocess.Popen([sys.executable, pagemap.__file__, "self", "--each",
+                          "0-ffffffffffffffff"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lines = [p.stdout.readline() for _ in range(3)]
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait() == 0 and err == "", err
+    assert lines[2].startswith(b"0x0 ") and b" unmapped " in lines[2], lines
+
+
 # --- Pythons without json, zipfile, tempfile, zlib or fcntl (Yocto splits them out) --
 
 SNAPSHOT_MODULES = ("json", "zipfile", "tempfile")
