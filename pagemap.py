@@ -3506,6 +3506,10 @@ def cmd_watch(opts, console, walker):
             counts = walker.counts(*page_span(span, reader.page_size))[0]
             yield key, span.label, (counts.present, counts.swapped, counts.soft_dirty)
     previous = list(round_counts())
+    finding = check_soft_dirty(opts.proc_root, reader.page_size)
+    if finding.status != "ok":
+        console.warn("soft-dirty", "writes are not tracked, 'written' shows nothing: "
+                     + finding.detail)
     totals = list(map(sum, zip((0, 0, 0), *[counts for _, _, counts in previous])))
     console.write("watching %s every %gs: %d present, %d swapped, %d written (Ctrl-C stops)"
                   % tuple([reader.label, opts.watch] + totals))

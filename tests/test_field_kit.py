@@ -486,6 +486,17 @@ def test_capture_of_a_process_that_exits_midway(fake, run, tmp_path, monkeypatch
     assert not os.path.exists(snap) and not os.path.exists(snap + ".partial")
 
 
+def test_watch_says_written_is_not_tracked(fake, run, monkeypatch):
+    # Without soft-dirty tracking (--written refuses there) "0 written" would be no answer.
+    import time
+    written_tree(fake, soft_dirty=False)
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    code, out, err = run(argv(fake, "--watch", "1", "--times", "1", PID))
+    assert code == 0 and out.startswith("watching PID 4242"), err
+    assert err.startswith("pagemap: warning: writes are not tracked") and "'sd'" in err, err
+    assert len(err.splitlines()) == 1
+
+
 def test_watch_names_a_selector_that_matches_nothing(fake, run, monkeypatch):
     import time
     written_tree(fake)
