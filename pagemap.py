@@ -3511,8 +3511,13 @@ def cmd_watch(opts, console, walker):
         console.warn("soft-dirty", "writes are not tracked, 'written' shows nothing: "
                      + finding.detail)
     totals = list(map(sum, zip((0, 0, 0), *[counts for _, _, counts in previous])))
-    console.write("watching %s every %gs: %d present, %d swapped, %d written (Ctrl-C stops)"
-                  % tuple([reader.label, opts.watch] + totals))
+    if opts.json:  # JSON lines, the headline too
+        import json
+        console.write(json.dumps(dict(zip(("pid", "interval", "present", "swapped", "written"),
+                                          [reader.number, opts.watch] + totals)), sort_keys=True))
+    else:
+        console.write("watching %s every %gs: %d present, %d swapped, %d written (Ctrl-C stops)"
+                      % tuple([reader.label, opts.watch] + totals))
     console.put()  # now, not with the first change: a pipe's reader waits for it
     for _ in itertools.count() if opts.times is None else range(opts.times):
         time.sleep(opts.watch)
@@ -3520,7 +3525,6 @@ def cmd_watch(opts, console, walker):
         stamp = time.strftime("%H:%M:%S")
         lines = list(watch_rounds(previous, current))
         if opts.json:
-            import json
             console.write(json.dumps({"time": stamp, "changes": lines}))
         else:
             for line in lines or ["no change"]:

@@ -444,7 +444,9 @@ def test_watch_ranges_json(fake, run, monkeypatch):
     monkeypatch.setattr(time, "sleep", lambda s: None)
     code, out, _ = run(argv(fake, "--json", "--watch", "1", "--times", "1", PID,
                             "%x+2000" % ANON))
-    assert code == 0 and json.loads(out.splitlines()[1])["changes"] == []
+    head, first = map(json.loads, out.splitlines())     # JSON lines, the headline too
+    assert code == 0 and first["changes"] == []
+    assert head == {"pid": 4242, "interval": 1, "present": 2, "swapped": 0, "written": 1}
 
 
 def test_watch_of_a_process_that_became_a_zombie(fake, run, monkeypatch):
