@@ -4765,10 +4765,17 @@ def refuse_meaningless(opts):
                                     "--clear-soft-dirty"), (
         opts.phys is not None, opts.physical is not None, opts.check, opts.decode,
         opts.watch and opts.source, opts.clear_soft_dirty and opts.source)), None)
+    shaping = next(itertools.compress((
+        "--match", "--written", "--each", "--picture", "--watch", "--clear-soft-dirty",
+        "--capture"), (opts.match, opts.written, opts.each, opts.picture, opts.watch,
+                       opts.clear_soft_dirty, opts.capture)), None)
     if live:
         if opts.source:  # a snapshot never changes, nor can it be cleared
             raise UsageError("--from reads a snapshot; %s works on the live system: not both"
                              % live)
+        if shaping:
+            raise UsageError("%s is a command of its own: %s means nothing with it"
+                             % (live, shaping))
         return
     targets = opts.addresses
     if opts.each and not targets:

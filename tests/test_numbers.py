@@ -83,7 +83,9 @@ def test_meaningless_combinations_are_refused(run, tmp_path):
                  ["--from", snap, "--clear-soft-dirty"], ["self", "--each"],
                  ["self", "--times", "2"], ["self", "0x10", "--picture"],
                  ["self", "--watch", "1", "--match", "anon"], ["self", "--watch", "1", "--flags"],
-                 ["self", "--clear-soft-dirty", "[heap]"]):
+                 ["self", "--clear-soft-dirty", "[heap]"], ["--physical", "--match", "anon"],
+                 ["--decode", "1", "--each"], ["--phys", "0x1000", "--picture"],
+                 ["--check", "--watch", "1"], ["--decode", "1", "--capture", snap]):
         code, out, err = run(args)
         assert_one_error(code, err, 2)
         assert out == "", args
