@@ -4598,7 +4598,7 @@ EXIT_CODES_HELP = """exit codes:
        soft-dirty for --written, a module missing); --check: the basic lookup
        does not work
   6    other I/O error, a damaged snapshot, or output that cannot be written
-  130  interrupted (Ctrl-C, SIGTERM, SIGHUP)
+  130  interrupted (Ctrl-C; SIGTERM and SIGHUP too in --capture and --from)
 """
 
 
