@@ -1774,9 +1774,10 @@ class ProcessReader(object):
             elif code in (errno.EACCES, errno.EPERM):
                 # stat is world-readable: a kernel thread or zombie says so to anyone.
                 error = self.address_space_problem() or PermissionDeniedError(
-                    "%s: permission denied (reading another user's process needs root or "
-                    "ptrace access; see /proc/sys/kernel/yama/ptrace_scope; Linux 4.0-4.1 "
-                    "refuse pagemap to all but CAP_SYS_ADMIN)" % path)
+                    "%s: permission denied (another user's process, or a non-dumpable one "
+                    "such as a setuid program, needs root; root itself may be refused by a "
+                    "security module; Linux 4.0-4.1 refuse pagemap to all but "
+                    "CAP_SYS_ADMIN)" % path)
             elif code == errno.ENOENT and name == "pagemap":
                 error = UnsupportedError(
                     "%s: no such file: this kernel was built without CONFIG_PROC_PAGE_MONITOR "
