@@ -2098,6 +2098,10 @@ def translate_many(pid, addresses, proc_root="/proc", page_size=None, byteorder=
                    kernel=None):
     # type: (object, List[int], str, Optional[int], Optional[str], Optional[Tuple[int, int]]) -> List[Translation]
     """Translate virtual addresses of a process (a number or 'self')."""
+    addresses = list(addresses)
+    for vaddr in addresses:
+        if not 0 <= vaddr < 1 << 64:
+            raise UsageError("address %d is no 64-bit address" % vaddr)
     reader = ProcessReader(proc_root, parse_pid(str(pid)), page_size or system_page_size(),
                            entry_format(byteorder))
     ctx = Context(proc_root, kernel)

@@ -551,6 +551,15 @@ def test_api_translate(fake):
     assert tr.entry.pfn == 0x99
 
 
+@pytest.mark.parametrize("vaddr", [-1, 1 << 64])
+def test_api_refuses_what_is_no_64_bit_address(fake, vaddr):
+    # -1 reached pread as a negative offset ("an error from the kernel"); 2**64 was
+    # "beyond the address space" as if it were an address.
+    fake.process(PID, {})
+    with pytest.raises(pagemap.UsageError):
+        pagemap.translate(4242, vaddr, proc_root=fake.root, page_size=4096)
+
+
 def test_maps_path_is_kept_whole(fake, run):
     fake.process(PID, {}, maps=DEFAULT_MAPS)
     code, out, _ = run(argv(fake, PID, "7f0000030000"))
