@@ -4766,6 +4766,8 @@ def refuse_meaningless(opts):
     """Options that mean nothing together are an error, not silently ignored.
     (--from, --watch and --times are never empty or zero when given.)"""
     import itertools
+    if opts.match is not None and not opts.match.replace(",", "").strip():
+        raise UsageError("--match names no flag: give one or more, such as anon,~thp")
     live = next(itertools.compress(("--phys", "--physical", "--check", "--decode", "--watch",
                                     "--clear-soft-dirty"), (
         opts.phys is not None, opts.physical is not None, opts.check, opts.decode,

@@ -85,7 +85,8 @@ def test_meaningless_combinations_are_refused(run, tmp_path):
                  ["self", "--watch", "1", "--match", "anon"], ["self", "--watch", "1", "--flags"],
                  ["self", "--clear-soft-dirty", "[heap]"], ["--physical", "--match", "anon"],
                  ["--decode", "1", "--each"], ["--phys", "0x1000", "--picture"],
-                 ["--check", "--watch", "1"], ["--decode", "1", "--capture", snap]):
+                 ["--check", "--watch", "1"], ["--decode", "1", "--capture", snap],
+                 ["self", "--match", ""], ["self", "--match", " , "]):
         code, out, err = run(args)
         assert_one_error(code, err, 2)
         assert out == "", args
