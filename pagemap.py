@@ -1264,9 +1264,10 @@ def format_text(tr, verbose):
     if verbose and tr.entry:
         # Offset and bytes of the entry, the way the seed's C tool showed them.
         line = "  entry: 0x%016x" % entry.raw
-        if tr.entry_offset is not None:
-            line += ", file offset 0x%x" % tr.entry_offset
-        line += ", bytes " + " ".join("%02x" % b for b in bytearray(tr.entry_bytes))
+        if tr.vaddr is not None:  # --each leaves it to here
+            line += ", file offset 0x%x" % (tr.vaddr // tr.page_size * 8)
+        if tr.entry_bytes is not None:
+            line += ", bytes " + " ".join("%02x" % b for b in bytearray(tr.entry_bytes))
         if entry.page_shift is not None:
             line += ", page shift %d (pre-3.11 layout)" % entry.page_shift
         lines.append(line)
@@ -3173,7 +3174,7 @@ def print_ranges(console, opts, view, spans):
     for span in spans:
         console.write("range %s (%s):" % (span.label, human_size(span.end - span.start)))
         if opts.each:
-            emit(console, view.pages(span), False)
+            emit(console, view.pages(span), opts.verbose)
             continue
         console.write(RUN_HEADER)
         for lines, hidden in view.formatted_runs(span):

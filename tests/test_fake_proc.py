@@ -551,6 +551,16 @@ def test_api_translate(fake):
     assert tr.entry.pfn == 0x99
 
 
+def test_each_verbose_shows_each_entry(fake, run):
+    # -v was silently dropped by --each, the one listing in the address format.
+    present = make_entry(present=True, pfn=0x99)
+    fake.process(PID, {0x600000: present})
+    code, out, err = run(argv(fake, PID, "--each", "-v", "600000+2000"))
+    assert [line for line in out.splitlines() if line.startswith("  entry:")] == [
+        "  entry: 0x%016x, file offset 0x3000" % present,
+        "  entry: 0x0000000000000000, file offset 0x3008"], out
+
+
 @pytest.mark.parametrize("vaddr", [-1, 1 << 64])
 def test_api_refuses_what_is_no_64_bit_address(fake, vaddr):
     # -1 reached pread as a negative offset ("an error from the kernel"); 2**64 was
