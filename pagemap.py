@@ -4777,6 +4777,11 @@ def refuse_meaningless(opts):
         "--match", "--written", "--each", "--picture", "--watch", "--clear-soft-dirty",
         "--capture"), (opts.match, opts.written, opts.each, opts.picture, opts.watch,
                        opts.clear_soft_dirty, opts.capture)), None)
+    told = next(itertools.compress(("--page-size", "--byteorder", "--proc-root"), (
+        opts.page_size, opts.byteorder, opts.proc_root != "/proc")), None)
+    if opts.source and told:
+        raise UsageError("--from takes the page size, byte order and tree from the snapshot: "
+                         "%s means nothing with it" % told)
     if live:
         if opts.source:  # a snapshot never changes, nor can it be cleared
             raise UsageError("--from reads a snapshot; %s works on the live system: not both"

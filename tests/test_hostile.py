@@ -242,7 +242,7 @@ def test_python_without_a_module(fake, run, tmp_path, monkeypatch, module):
             ([PID, "--capture", own], SNAPSHOT_MODULES),
             (["--from", own, "600000"], SNAPSHOT_MODULES),
             (["--from", deflated, "[heap]"], SNAPSHOT_MODULES + ("zlib",))]:
-        code, _, err = run(argv(fake, *command))
+        code, _, err = run(command if command[0] == "--from" else argv(fake, *command))
         if module in needs:
             assert_one_error(code, err, 5, "lacks the %s module" % module)
         else:

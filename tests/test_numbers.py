@@ -86,7 +86,9 @@ def test_meaningless_combinations_are_refused(run, tmp_path):
                  ["self", "--clear-soft-dirty", "[heap]"], ["--physical", "--match", "anon"],
                  ["--decode", "1", "--each"], ["--phys", "0x1000", "--picture"],
                  ["--check", "--watch", "1"], ["--decode", "1", "--capture", snap],
-                 ["self", "--match", ""], ["self", "--match", " , "]):
+                 ["self", "--match", ""], ["self", "--match", " , "],
+                 ["--from", snap, "--page-size", "64k"], ["--from", snap, "--byteorder", "big"],
+                 ["--from", snap, "--proc-root", str(tmp_path)]):
         code, out, err = run(args)
         assert_one_error(code, err, 2)
         assert out == "", args
