@@ -4795,6 +4795,9 @@ def refuse_meaningless(opts):
         raise UsageError("--each lists ranges page by page: name a range or mapping")
     if opts.picture and targets:
         raise UsageError("--picture draws whole mappings: give no ADDRESS")
+    if opts.picture and (opts.match or opts.written):
+        raise UsageError("--picture draws every page: %s means nothing with it"
+                         % ("--match" if opts.match else "--written"))
     if opts.times and not opts.watch:
         raise UsageError("--times counts the rounds of --watch: give --watch SECONDS")
     ignored = next(itertools.compress(("--match", "--written", "--flags", "--picture", "--each"),

@@ -88,7 +88,9 @@ def test_meaningless_combinations_are_refused(run, tmp_path):
                  ["--check", "--watch", "1"], ["--decode", "1", "--capture", snap],
                  ["self", "--match", ""], ["self", "--match", " , "],
                  ["--from", snap, "--page-size", "64k"], ["--from", snap, "--byteorder", "big"],
-                 ["--from", snap, "--proc-root", str(tmp_path)]):
+                 ["--from", snap, "--proc-root", str(tmp_path)], ["self", "--picture", "--match",
+                                                                  "anon"],
+                 ["self", "--picture", "--written"]):
         code, out, err = run(args)
         assert_one_error(code, err, 2)
         assert out == "", args
