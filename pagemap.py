@@ -4453,7 +4453,7 @@ def open_snapshot(path, tmp):
         # to its end looking for the directory (/dev/zero: until memory runs out).
         f = os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb")
         if (os.fstat(f.fileno()).st_mode & 0o170000) != 0o100000:  # S_ISREG
-            raise zipfile.BadZipFile("not a regular file")
+            raise zipfile.BadZipFile("not a regular file, which a zip must be: save it to one")
         # zipfile holds a zip's whole directory in memory, 7 times its size: look at the
         # size its end record claims first (_EndRecData: private, the same from 2.6 to
         # 3.13; a Python without it skips the check).
