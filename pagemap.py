@@ -4037,6 +4037,11 @@ def cmd_decode(opts, console):
         status, note, paddr = entry_status(entry, page_size, 0, Privilege(None, None, False), None)
         if not opts.kernel_version and looks_like_old_layout(raw):
             note = (note + "; " if note else "") + old_layout_hint(raw)
+        if entry.page_shift is not None and 1 << entry.page_shift != page_size:
+            note = (note + "; " if note else "") + (
+                "bits 55-60 hold page shift %d (%d-byte pages), not the %d bytes used here: "
+                "give the right --page-size" % (entry.page_shift, 1 << entry.page_shift,
+                                                page_size))
         if raw & PM_PRESENT and raw & PM_SWAP:
             note = ("present and swapped bits (63, 62) both set: no kernel writes that, "
                     "so this is no pagemap entry")

@@ -354,9 +354,20 @@ def test_decode_hints_at_old_kernel(run):
 def test_decode_verbose_on_the_pre_311_layout(run):
     # No file behind a decoded value, so no offset; bits 55-60 read as the page shift.
     code, out, _ = run(["--decode", "a600000000036afb", "--kernel-version", "3.10", "-v",
-                        "--byteorder", "big"])
+                        "--byteorder", "big", "--page-size", "4096"])  # as its shift says
     assert code == 0 and out.splitlines()[2] == ("  entry: 0xa600000000036afb, bytes a6 00 00 "
                                                  "00 00 03 6a fb, page shift 12 (pre-3.11 layout)")
+
+
+def test_decode_says_when_the_page_shift_disagrees(run):
+    # Before 3.11 an entry carries its page shift: 12 (4096-byte pages) here, so the
+    # physical address made with --page-size 64k is not the one the kernel meant.
+    code, out, _ = run(["--decode", "0xa600000000036afb", "--kernel-version", "3.10",
+                        "--page-size", "64k"])
+    assert "note: bits 55-60 hold page shift 12 (4096-byte pages)" in out, out
+    code, out, _ = run(["--decode", "0xa600000000036afb", "--kernel-version", "3.10",
+                        "--page-size", "4096"])
+    assert "note:" not in out, out
 
 
 def test_decode_json(run):
