@@ -4796,7 +4796,7 @@ def refuse_meaningless(opts):
                              % (live, shaping))
         return
     targets = opts.addresses
-    if opts.each and not targets:
+    if opts.each and all(re.match(_ADDRESS, target) for target in targets):
         raise UsageError("--each lists ranges page by page: name a range or mapping")
     if opts.picture and targets:
         raise UsageError("--picture draws whole mappings: give no ADDRESS")

@@ -90,7 +90,7 @@ def test_meaningless_combinations_are_refused(run, tmp_path):
                  ["--from", snap, "--page-size", "64k"], ["--from", snap, "--byteorder", "big"],
                  ["--from", snap, "--proc-root", str(tmp_path)], ["self", "--picture", "--match",
                                                                   "anon"],
-                 ["self", "--picture", "--written"]):
+                 ["self", "--picture", "--written"], ["self", "--each", "0x1000", "2000"]):
         code, out, err = run(args)
         assert_one_error(code, err, 2)
         assert out == "", args
