@@ -357,6 +357,17 @@ def test_phys_no_match_and_hidden(fake, run):
     assert_one_error(code, err, 4, "CAP_SYS_ADMIN")
 
 
+def test_phys_of_device_memory_says_so(fake, run):
+    # Nothing maps it through page tables: a driver's mapping of device memory is
+    # VM_PFNMAP, without pagemap entries. "May be free or page cache" would mislead.
+    phys_tree(fake)
+    fake.write("iomem", IOMEM)
+    code, out, err = run(argv(fake, "--phys", "0xc0002000"))
+    assert code == 1 and "PCI Bus 0000:00, not System RAM" in err and "VM_PFNMAP" in err, err
+    code, out, err = run(argv(fake, "--phys", "0x9999000"))
+    assert code == 1 and "page cache" in err and "VM_PFNMAP" not in err, err
+
+
 def test_zero_page_is_explained(fake, run):
     """Two pages, one physical address: a read fault maps the shared zero page
     (kpageflags bit 24, ZERO_PAGE), said with or without --flags."""
