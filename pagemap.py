@@ -1756,6 +1756,9 @@ class ProcessReader(object):
         if not os.path.isdir(root) or not os.listdir(root):
             return UnsupportedError("%s is empty or missing: /proc is not mounted (mount it "
                                     "with 'mount -t proc proc %s')" % (root, root))
+        if self.pid == "self":  # every /proc has it
+            return UnsupportedError("%s has no 'self': no /proc tree (give --proc-root the "
+                                    "directory that holds one)" % root)
         return NoProcessError("no process with PID %s (it may have exited); list "
                               "processes with 'ps'" % self.pid)
 

@@ -390,6 +390,14 @@ def test_proc_not_mounted(tmp_path, run):
     assert_one_error(code, err, 5, "not mounted", "mount -t proc")
 
 
+def test_a_directory_that_is_no_proc_tree(tmp_path, run):
+    # A mistyped --proc-root: a real /proc always has self, so it is no process
+    # that is missing there ("no process with PID self" misled).
+    (tmp_path / "notes.txt").write_text("")
+    code, _, err = run(["--proc-root", str(tmp_path), "self", "400000"])
+    assert_one_error(code, err, 5, str(tmp_path), "no /proc tree")
+
+
 def test_kernel_without_proc_page_monitor(fake, run):
     os.remove(os.path.join(fake.process(PID, {}), "pagemap"))
     code, _, err = run(argv(fake, PID, "400000"))
