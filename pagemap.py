@@ -4776,30 +4776,33 @@ OPTIONS = (  # type: Tuple[Tuple[str, str, Dict[str, Any]], ...]
 )
 
 
+def given(opts, *names):
+    # type: (Namespace, *str) -> Optional[str]
+    """The first of the options named that the command line gives (not None,
+    False or the default /proc)."""
+    return next((name for name in names
+                 if getattr(opts, name[2:].replace("-", "_")) not in (None, False, "/proc")), None)
+
+
 def refuse_meaningless(opts):
     # type: (Namespace) -> None
     """Options that mean nothing together are an error, not silently ignored.
     (--from, --watch and --times are never empty or zero when given.)"""
-    import itertools
     if opts.match is not None and not opts.match.replace(",", "").strip():
         raise UsageError("--match names no flag: give one or more, such as anon,~thp")
-    live = next(itertools.compress(("--phys", "--physical", "--check", "--decode", "--watch",
-                                    "--clear-soft-dirty"), (
-        opts.phys is not None, opts.physical is not None, opts.check, opts.decode,
-        opts.watch and opts.source, opts.clear_soft_dirty and opts.source)), None)
-    shaping = next(itertools.compress((
-        "--match", "--written", "--each", "--picture", "--watch", "--clear-soft-dirty",
-        "--capture"), (opts.match, opts.written, opts.each, opts.picture, opts.watch,
-                       opts.clear_soft_dirty, opts.capture)), None)
-    told = next(itertools.compress(("--page-size", "--byteorder", "--proc-root"), (
-        opts.page_size, opts.byteorder, opts.proc_root != "/proc")), None)
-    if opts.source and told:
-        raise UsageError("--from takes the page size, byte order and tree from the snapshot: "
-                         "%s means nothing with it" % told)
-    if live:
-        if opts.source:  # a snapshot never changes, nor can it be cleared
+    live = given(opts, "--phys", "--physical", "--check", "--decode")
+    if opts.source:
+        told = given(opts, "--page-size", "--byteorder", "--proc-root")
+        if told:
+            raise UsageError("--from takes the page size, byte order and tree from the "
+                             "snapshot: %s means nothing with it" % told)
+        live = live or given(opts, "--watch", "--clear-soft-dirty")
+        if live:  # a snapshot never changes, nor can it be cleared
             raise UsageError("--from reads a snapshot; %s works on the live system: not both"
                              % live)
+    if live:
+        shaping = given(opts, "--match", "--written", "--each", "--picture", "--watch",
+                        "--clear-soft-dirty", "--capture")
         if shaping:
             raise UsageError("%s is a command of its own: %s means nothing with it"
                              % (live, shaping))
@@ -4809,20 +4812,17 @@ def refuse_meaningless(opts):
         raise UsageError("--each lists ranges page by page: name a range or mapping")
     if opts.picture and targets:
         raise UsageError("--picture draws whole mappings: give no ADDRESS")
-    if opts.picture and (opts.match or opts.written):
-        raise UsageError("--picture draws every page: %s means nothing with it"
-                         % ("--match" if opts.match else "--written"))
+    drawn = opts.picture and given(opts, "--match", "--written")
+    if drawn:
+        raise UsageError("--picture draws every page: %s means nothing with it" % drawn)
     if opts.times and not opts.watch:
         raise UsageError("--times counts the rounds of --watch: give --watch SECONDS")
-    ignored = next(itertools.compress(("--match", "--written", "--flags", "--picture", "--each"),
-                                      (opts.match, opts.written, opts.flags, opts.picture,
-                                       opts.each)), None)
+    ignored = given(opts, "--match", "--written", "--flags", "--picture", "--each")
     if opts.watch and ignored:
         raise UsageError("--watch counts pages present, swapped and written: %s means nothing "
                          "there" % ignored)
     if opts.clear_soft_dirty and (targets or opts.watch or ignored):
         raise UsageError("--clear-soft-dirty only clears: run the view on its own afterwards")
-
 
 def check_live_overrides(opts, console):
     # type: (Namespace, Console) -> None
