@@ -3822,17 +3822,19 @@ def cmd_phys(opts, console):
                          "%d %s" % (n, why) for why, n in sorted(skipped.items()))))
     if opts.flags:
         warn_kpage_problems(console, ctx)
-    region = None if matches else ctx.facts.place_of(paddr)[1]
-    if not matches and (ctx.facts.iomem_problem or (region or "").startswith("System RAM")):
+    if matches:
+        return EXIT_OK
+    region = ctx.facts.place_of(paddr)[1]
+    if ctx.facts.iomem_problem or (region or "").startswith("System RAM"):
         console.warn("nomatch", "no process maps physical address 0x%x (PFN 0x%x): it may be "
                      "free, page cache not mapped by anyone, or kernel memory; "
                      "see --physical 0x%x+1" % (paddr, pfn, pfn))
-    elif not matches:
+    else:
         console.warn("nomatch", "no process maps physical address 0x%x: %s" % (paddr, (
             "/proc/iomem places it in %s, not System RAM; a driver's mapping of device "
             "memory (VM_PFNMAP) has no pagemap entries" % region) if region else
             "/proc/iomem has no memory or device there"))
-    return EXIT_OK if matches else EXIT_UNTRANSLATED
+    return EXIT_UNTRANSLATED
 
 
 # One line of --check: status 'ok', 'warn', 'fail' or 'info'.
