@@ -524,8 +524,7 @@ def swapped_note(entry, areas, priv):
         return ("a PTE marker (%s), not a page in a swap area: userfaultfd write-protect "
                 "or poison marker" % location)
     if entry.swap_type < 23:
-        # Types below MAX_SWAPFILES (23-32 by config) are swap areas; /proc/swaps
-        # lists them in type order but leaves out those swapped off.
+        # Types below MAX_SWAPFILES (23-32 by config) are swap areas (see parse_swaps).
         return ("page is swapped out (%s) to an area /proc/swaps does not number: it "
                 "leaves out areas swapped off, shifting those after them" % location)
     return ("%s matches no active area in /proc/swaps: a transient migration, hwpoison or "
@@ -1779,9 +1778,8 @@ class ProcessReader(object):
                 # stat is world-readable: a kernel thread or zombie says so to anyone.
                 error = self.address_space_problem() or PermissionDeniedError(
                     "%s: permission denied (another user's process, or a non-dumpable one "
-                    "such as a setuid program, needs root; root itself may be refused by a "
-                    "security module; Linux 4.0-4.1 refuse pagemap to all but "
-                    "CAP_SYS_ADMIN)" % path)
+                    "such as a setuid program, needs root; a security module may refuse even "
+                    "root; Linux 4.0-4.1 allow only CAP_SYS_ADMIN)" % path)
             elif code == errno.ENOENT and name == "pagemap":
                 error = UnsupportedError(
                     "%s: no such file: this kernel was built without CONFIG_PROC_PAGE_MONITOR "
@@ -2049,8 +2047,7 @@ def translate_with(reader, ctx, vaddr):
     page = describe_page(reader, ctx, vaddr, entry, mapping, flags) if entry.present else None
     if (flags or 0) & KPF_ZERO_PAGE:
         note = ("the shared zero page: this private memory was read but never written, so "
-                "it maps the kernel's one zero-filled page (THP: its huge zero page) until "
-                "written")
+                "it maps the kernel's one zero-filled page (THP: its huge zero page)")
     return Translation(reader.number, vaddr, entry, paddr, mapping, status, note, reader.page_size,
                        swap_area_for(entry, areas), offset, data, page)
 
