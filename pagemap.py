@@ -4795,8 +4795,8 @@ def refuse_meaningless(opts):
         if told:
             raise UsageError("--from takes the page size, byte order and tree from the "
                              "snapshot: %s means nothing with it" % told)
-        live = live or given(opts, "--watch", "--clear-soft-dirty")
-        if live:  # a snapshot never changes, nor can it be cleared
+        live = live or given(opts, "--watch", "--clear-soft-dirty", "--capture")
+        if live:  # a snapshot never changes, nor can it be cleared or captured
             raise UsageError("--from reads a snapshot; %s works on the live system: not both"
                              % live)
     if live:
@@ -4867,8 +4867,6 @@ def run(argv, console):
             raise UsageError("--physical reads all physical memory: it takes no PID")
         return cmd_physical(opts, console)
     if opts.source:
-        if opts.capture:
-            raise UsageError("--from reads a snapshot; --capture writes one: not both")
         return with_snapshot(opts, console)
     if opts.pid is None:
         raise UsageError("no PID given: try 'pagemap self ADDRESS' (see 'pagemap --help')")

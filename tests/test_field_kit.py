@@ -305,6 +305,12 @@ def test_capture_usage(fake, run, tmp_path):
     assert run(argv(fake, "--from", "a.zip", "--capture", "b.zip"))[0] == 2
 
 
+def test_from_with_capture_is_refused(run):
+    # (argv's --page-size is refused first, above.)
+    code, _, err = run(["--from", "a.zip", "--capture", "b.zip"])
+    assert code == 2 and "--from reads a snapshot; --capture works on the live system" in err
+
+
 # --- write tracking ------------------------------------------------------------------
 
 SOFT_DIRTY_SMAPS = "7f0000000000-7f0000004000 rw-p 00000000 00:00 0\nVmFlags: rd wr sd\n"
