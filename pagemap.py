@@ -4823,6 +4823,7 @@ def refuse_meaningless(opts):
     if opts.clear_soft_dirty and (targets or opts.watch or ignored):
         raise UsageError("--clear-soft-dirty only clears: run the view on its own afterwards")
 
+
 def check_live_overrides(opts, console):
     # type: (Namespace, Console) -> None
     """--page-size and --byteorder describe captured files: on the live /proc only
