@@ -453,8 +453,8 @@ def entry_status(entry, page_size, vaddr, priv, areas):
     """(status, note, physical address) from the entry alone; note '' when plain."""
     if entry.present:
         if entry.pfn == 0:
-            return ("pfn-hidden", "page is present but its physical address is hidden: "
-                    + hidden_pfn_reason(priv), None)
+            # Why: once per run, in the warning emit() or cmd_lookup gives.
+            return "pfn-hidden", "page is present but its physical address is hidden", None
         return "present", "", entry.pfn * page_size + vaddr % page_size
     if entry.guard:
         return ("not-present", "guard region (MADV_GUARD_INSTALL, Linux 6.15+): any access "
@@ -2831,16 +2831,23 @@ def json_head(pid, page_size, kernel):
             "kernel": "%d.%d" % kernel if kernel else None}
 
 
-def emit(console, translations, verbose, header=None):
-    # type: (Console, Any, bool, Optional[Dict[str, Any]]) -> None
+def emit(console, translations, verbose, header=None, priv=None):
+    # type: (Console, Any, bool, Optional[Dict[str, Any]], Optional[Privilege]) -> None
     """Print translations as text lines, or given the keys before them (header)
-    as one JSON document."""
+    as one JSON document; given priv, warn why PFNs are hidden."""
     if header:
         console.json(dict(header, results=list(map(translation_json, translations))))
         return
     console.write(TEXT_HEADER)
     for tr in translations:
+        if priv and tr.status == "pfn-hidden":
+            warn_hidden(console, priv)
         console.write("\n".join(format_text(tr, verbose)))
+
+
+def warn_hidden(console, priv):
+    # type: (Console, Privilege) -> None
+    console.warn("hidden", "physical addresses hidden: " + hidden_pfn_reason(priv))
 
 
 def pmd_pages_for(proc_root, page_size):
@@ -3174,7 +3181,7 @@ def print_ranges(console, opts, view, spans):
     for span in spans:
         console.write("range %s (%s):" % (span.label, human_size(span.end - span.start)))
         if opts.each:
-            emit(console, view.pages(span), opts.verbose)
+            emit(console, view.pages(span), opts.verbose, priv=view.ctx.priv)
             continue
         console.write(RUN_HEADER)
         for lines, hidden in view.formatted_runs(span):
@@ -3253,7 +3260,7 @@ def cmd_lookup(opts, console, view):
     addresses, spans, unmatched = resolve_arguments(opts.addresses, view.reader)
     translations = [translate_with(view.reader, view.ctx, vaddr) for vaddr in addresses]
     if any(tr.status == "pfn-hidden" for tr in translations):
-        console.warn("hidden", "physical addresses hidden: " + hidden_pfn_reason(view.ctx.priv))
+        warn_hidden(console, view.ctx.priv)
     if opts.json:
         whole_or_nothing(console, write_json_lookup, console, opts, view, translations, spans)
     else:
@@ -4040,9 +4047,10 @@ def cmd_decode(opts, console):
     kernel = opts.kernel_version or running_kernel(opts.proc_root)
     results = []
     code = EXIT_OK
+    priv = Privilege(None, None, False)  # whoever read the value
     for raw in map(parse_entry_value, opts.decode):
         entry = decode_entry(raw, kernel)
-        status, note, paddr = entry_status(entry, page_size, 0, Privilege(None, None, False), None)
+        status, note, paddr = entry_status(entry, page_size, 0, priv, None)
         if not opts.kernel_version and looks_like_old_layout(raw):
             note = (note + "; " if note else "") + old_layout_hint(raw)
         if entry.page_shift is not None and 1 << entry.page_shift != page_size:
@@ -4057,6 +4065,8 @@ def cmd_decode(opts, console):
         results.append(Translation(None, None, entry, paddr, None, status, note, page_size,
                                    None, None, struct.pack(entry_format(opts.byteorder), raw),
                                    None))
+    if any(tr.status == "pfn-hidden" for tr in results):
+        warn_hidden(console, priv)
     emit(console, results, opts.verbose, json_head(None, page_size, kernel) if opts.json else None)
     return code
 

@@ -121,7 +121,7 @@ USERNS_ROOT = pagemap.Privilege(True, False)
 def test_pfn_zero_is_hidden_with_the_reason(priv, fragment):
     e = decode_entry(make_entry(present=True, pfn=0, exclusive=True))
     status, note, paddr = pagemap.entry_status(e, 4096, 0x1000, priv, None)
-    assert status == "pfn-hidden" and paddr is None and fragment in note
+    assert status == "pfn-hidden" and paddr is None and fragment in pagemap.hidden_pfn_reason(priv)
 
 
 def test_hidden_swap_location_is_not_attributed_to_area_zero():

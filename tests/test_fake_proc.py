@@ -147,6 +147,9 @@ def test_hidden_pfn_warns_once(fake, run):
     assert [r[1:3] for r in records(out)] == [["-", "-"]] * 2   # no PADDR, no "PFN 0x0"
     warnings = [line for line in err.splitlines() if line.startswith("pagemap: warning:")]
     assert len(warnings) == 1 and "CAP_SYS_ADMIN" in warnings[0] and "run as root" in warnings[0]
+    assert (out + err).count("CAP_SYS_ADMIN") == 1     # the notes do not repeat why
+    code, out, err = run(argv(fake, "--each", PID, "600000+8k"))
+    assert "pfn-hidden" in out and (out + err).count("CAP_SYS_ADMIN") == 1
 
 
 def test_hidden_pfn_in_user_namespace(fake, run):
@@ -344,6 +347,12 @@ def test_decode_values(run):
     recs = records(out)
     assert recs[0][:5] == ["-", "0x8095cc000", "0x202573", "present", "exclusive"]
     assert recs[1][3] == "not-present"
+
+
+def test_decode_of_a_hidden_pfn_says_why_once(run):
+    for extra in ([], ["--json"]):
+        code, out, err = run(["--decode", "0x8100000000000000", "0x8100000000000000"] + extra)
+        assert "pfn-hidden" in out and (out + err).count("CAP_SYS_ADMIN") == 1, extra
 
 
 def test_decode_hints_at_old_kernel(run):
