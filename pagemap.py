@@ -3774,8 +3774,11 @@ def cmd_phys(opts, console):
     fmt = entry_format(opts.byteorder)
     ctx.kpage.observer = (page_size, fmt)
     # pagemap itself, reading every pagemap, is no mapper of interest unless named.
-    pids = (list(map(parse_pid, ([opts.pid] if opts.pid else []) + opts.addresses))
-            or [p for p in list_pids(opts.proc_root) if p != str(own_pid(opts.proc_root))])
+    pids = list(map(parse_pid, ([opts.pid] if opts.pid else []) + opts.addresses))
+    for pid in pids:  # a named PID that is not there is an error, not a skipped process
+        if not os.path.isdir(os.path.join(opts.proc_root, pid)):
+            raise ProcessReader(opts.proc_root, pid, page_size).gone_error()
+    pids = pids or [p for p in list_pids(opts.proc_root) if p != str(own_pid(opts.proc_root))]
     pmd_pages = pmd_pages_for(opts.proc_root, page_size)  # read once, not once a process
     progress = progress_line(console.err)
     matches = []  # type: List[Dict[str, Any]]
