@@ -4812,6 +4812,10 @@ def refuse_meaningless(opts):
         if live:  # a snapshot never changes, nor can it be cleared or captured
             raise UsageError("--from reads a snapshot; %s works on the live system: not both"
                              % live)
+    if opts.verbose and not (opts.decode or not (live or opts.watch) and (opts.each or any(
+            re.match(_ADDRESS, target) for target in opts.addresses))):
+        raise UsageError("-v shows the raw entry of each address: give an ADDRESS, --each "
+                         "or --decode")
     if live:
         shaping = given(opts, "--match", "--written", "--each", "--picture", "--watch",
                         "--clear-soft-dirty", "--capture")

@@ -90,7 +90,9 @@ def test_meaningless_combinations_are_refused(run, tmp_path):
                  ["--from", snap, "--page-size", "64k"], ["--from", snap, "--byteorder", "big"],
                  ["--from", snap, "--proc-root", str(tmp_path)], ["self", "--picture", "--match",
                                                                   "anon"],
-                 ["self", "--picture", "--written"], ["self", "--each", "0x1000", "2000"]):
+                 ["self", "--picture", "--written"], ["self", "--each", "0x1000", "2000"],
+                 ["self", "-v"], ["self", "-v", "[heap]"], ["self", "-v", "0x1000+4k"],
+                 ["--phys", "0x1000", "-v"], ["self", "-v", "--watch", "1", "0x1000"]):
         code, out, err = run(args)
         assert_one_error(code, err, 2)
         assert out == "", args
