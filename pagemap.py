@@ -3701,6 +3701,7 @@ def cmd_physical(opts, console):
         kpage.close()
     rows = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     total = sum(counts.values())
+    shown = stop if total else end or first  # nothing read: the range asked for
     if opts.json:
         console.json({
             "page_size": page_size, "pfn_start": first, "pfn_end": stop, "pages": total,
@@ -3714,11 +3715,11 @@ def cmd_physical(opts, console):
                 pages, pages * page_size / 1048576.0, flags,
                 ",".join(kpageflag_names(flags)) or "(none: free, hole or unused)"))
         console.write("total: %d pages (%s) in PFNs 0x%x-0x%x, %d flag combinations" % (
-            total, human_size(total * page_size), first, stop, len(rows)))
+            total, human_size(total * page_size), first, shown, len(rows)))
     if total:
         return EXIT_OK
     console.warn("nopfn", "no page in PFNs 0x%x-0x%x: %s" % (
-        first, end or first, "the range is empty" if end == first else
+        first, shown, "the range is empty" if end == first else
         "it lies past the last PFN"))
     return EXIT_UNTRANSLATED
 

@@ -214,6 +214,13 @@ def test_physical_range_and_json(fake, run):
                                     "flags": ["UPTODATE", "LRU", "MMAP", "ANON", "SWAPBACKED"]}]
 
 
+def test_physical_past_the_last_pfn_names_one_range(fake, run):
+    physical_tree(fake)     # PFNs 0-0x2000
+    code, out, err = run(argv(fake, "--physical", "3000+10"))
+    assert code == 1 and "it lies past the last PFN" in err
+    assert "in PFNs 0x3000-0x3010," in out and "no page in PFNs 0x3000-0x3010:" in err
+
+
 def test_physical_big_endian_tree(tmp_path, run):
     from conftest import FakeProc
     little, big = FakeProc(tmp_path / "l", byteorder="<"), FakeProc(tmp_path / "b", byteorder=">")
