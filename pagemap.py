@@ -1988,6 +1988,23 @@ def vm_without_page_tables(reader, mapping):
     return mapping.path in ("[vvar]", "[vvar_vclock]") or mapping.path.startswith("/dev/mem")
 
 
+def file_pages(reader, mapping):
+    # type: (ProcessReader, Mapping) -> Optional[int]
+    """Pages the mapped regular file has now (a device's size means nothing), None
+    if it cannot be stat'ed: through map_files (root), else through its path if
+    that still is the mapped inode (live /proc only: a snapshot's paths name
+    another machine's files)."""
+    for path in (os.path.join(reader.dir, "map_files", "%x-%x" % mapping[:2]),
+                 mapping.path if reader.proc_root == "/proc" else ""):
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if st.st_ino == mapping.inode and st.st_mode & 0o170000 == 0o100000:  # S_ISREG
+            return -(-st.st_size // reader.page_size)
+    return None
+
+
 class Context(object):
     """What every translation of one run shares: kernel, privileges, swap areas,
     and the readers of physical-page facts (used only where asked or needed):
@@ -2043,6 +2060,12 @@ def translate_with(reader, ctx, vaddr):
     areas = ctx.swaps if entry.swapped else None
     status, note, paddr = explain(entry, mapping, (before, after), vaddr, reader.page_size,
                                   reader.label, ctx.priv, areas, no_tables)
+    ps = reader.page_size
+    if status == "not-present" and mapping and mapping.inode and not mapping.anonymous:
+        pages = file_pages(reader, mapping)
+        if pages is not None and (mapping.offset + vaddr - mapping.start) // ps >= pages:
+            note = ("page not present and past the end of the file (%d pages now: it shrank "
+                    "after mmap): any access raises SIGBUS" % pages)
     flags = ctx.kpage.value("kpageflags", entry.pfn) if paddr is not None else None
     page = describe_page(reader, ctx, vaddr, entry, mapping, flags) if entry.present else None
     if (flags or 0) & KPF_ZERO_PAGE:

@@ -166,6 +166,22 @@ def test_not_present_in_anonymous_memory(fake, run):
     assert "never touched" in out
 
 
+def test_not_present_past_the_end_of_a_file_is_sigbus(fake, tmp_path, run):
+    # The file is stat'ed through map_files; a device's size (0) means nothing.
+    small = tmp_path / "small"
+    small.write_bytes(b"x")                   # one page
+    files = ((0x10000000, str(small)), (0x20000000, "/dev/null"))
+    d = fake.process(PID, {}, maps="".join(
+        "%x-%x rw-s 00001000 08:02 %d %s\n" % (start, start + 0x2000, os.stat(path).st_ino,
+                                               path) for start, path in files))
+    os.mkdir(os.path.join(d, "map_files"))
+    for start, path in files:
+        os.symlink(path, os.path.join(d, "map_files", "%x-%x" % (start, start + 0x2000)))
+    code, out, _ = run(argv(fake, PID, "10000000", "20000000"))
+    notes = [line for line in out.splitlines() if "note:" in line]
+    assert "1 pages now" in notes[0] and "SIGBUS" in notes[0] and "SIGBUS" not in notes[1]
+
+
 def test_not_present_in_shared_memory_mentions_swap(fake, run):
     fake.process(PID, {})
     code, out, _ = run(argv(fake, PID, "7f0000020000"))

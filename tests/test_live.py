@@ -89,6 +89,21 @@ def test_untouched_page_not_present():
     m.close()
 
 
+@pytest.mark.parametrize("flags", [mmap.MAP_SHARED, mmap.MAP_PRIVATE])
+def test_page_past_a_truncated_file_raises_sigbus(tmp_path, flags):
+    with open(str(tmp_path / "f"), "w+b") as f:
+        f.write(b"x" * 3 * PAGE)
+        f.flush()
+        m = mmap.mmap(f.fileno(), 3 * PAGE, flags=flags)
+        f.truncate(PAGE + 1)                   # its second page still holds a byte
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(m))
+    inside, past = (pagemap.translate("self", addr + i * PAGE) for i in (1, 2))
+    assert inside.status == past.status == "not-present"
+    assert "SIGBUS" not in inside.note and "SIGBUS" in past.note and "2 pages" in past.note
+    del inside, past
+    m.close()
+
+
 def test_cli_on_own_stack_page(capsys):
     code = pagemap.main(["self", "--json", hex(id(object()) & ~(PAGE - 1))])
     doc = json.loads(capsys.readouterr().out)
