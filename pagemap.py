@@ -655,6 +655,7 @@ _PRESENT_OR_SWAP = bytes(1 if b & 0xC0 else 0 for b in range(256))
 _BELOW_0X80 = bytes(range(0x80))
 _SOFT_DIRTY_COUNTS = bytes(0x80 if b & 0x80 or b & 0x44 == 0x40 else 0 for b in range(256))
 _NO_SWAP_BIT = bytes(b for b in range(256) if not b & 0x40)
+_SWAP_TYPE_LANES = bytes(PM_SWAP_TYPE_MASK if b & 0xC4 == 0x40 else 0 for b in range(256))
 _RUN_KEEP_SWAP = ~PM_PFRAME_MASK & ((1 << 64) - 1) | PM_SWAP_TYPE_MASK
 
 
@@ -798,7 +799,7 @@ def count_entries(buf):
     Only the top byte of each entry (bits 56-63) and bit 55 matter here, so
     the work is on a byte slice an eighth of the buffer. In a top byte: 0x80
     present, 0x40 swap, 0x20 file, 0x04 guard, 0x01 exclusive. Guard regions
-    (6.15) set the swap bit but are not swapped pages. Soft-dirty (bit 55, the
+    (6.15) and other PTE markers set the swap bit but are not swapped pages. Soft-dirty (bit 55, the
     top bit of byte 6) counts only on present or swapped pages.
     """
     n = len(buf) // PM_ENTRY_BYTES
@@ -827,6 +828,9 @@ def count_entries(buf):
             else:
                 soft = popcount(int.from_bytes(top.translate(_SOFT_DIRTY_COUNTS), "little")
                                 & int.from_bytes(low, "little"))
+    if swapped:  # PTE markers (uffd-wp, poison: swap type 31) are in no swap area
+        swapped -= (int.from_bytes(top.translate(_SWAP_TYPE_LANES), "little") & int.from_bytes(
+            buf[0::8], "little")).to_bytes(n, "little").count(PM_SWAP_TYPE_MASK)
     return Counts(n, present, swapped, file_pages, exclusive, soft, 0)
 
 

@@ -55,7 +55,7 @@ def naive_counts(values):
         p, s = v >> 63 & 1, (v >> 62 & 1) and not v >> 58 & 1
         c[0] += 1
         c[1] += p
-        c[2] += s
+        c[2] += s and v & 0x1F != 31    # swap type 31: a PTE marker, in no swap area
         c[3] += p and v >> 61 & 1
         c[4] += p and v >> 56 & 1
         c[5] += (p or s) and v >> 55 & 1
@@ -157,6 +157,17 @@ def test_soft_dirty_counts_where_every_page_or_some_are_populated():
     for values in (every, holes, some):
         buf = struct.pack("<%dQ" % len(values), *values)
         assert tuple(pagemap.count_entries(buf))[:6] == naive_counts(values)
+
+
+def test_pte_markers_are_not_swapped_pages():
+    # uffd-wp and poison markers: swap bit, type 31 (5.19+); real swap entries
+    # of types 0 and 30 around them.
+    marker = make_entry(swapped=True, swap_type=31, uffd_wp=True)
+    values = [marker, make_entry(swapped=True, swap_type=30, swap_offset=31), marker,
+              make_entry(swapped=True, swap_offset=7, uffd_wp=True), present(5)] * 100
+    buf = struct.pack("<%dQ" % len(values), *values)
+    assert pagemap.count_entries(buf)[:3] == (500, 100, 200)
+    assert tuple(pagemap.count_entries(buf))[:6] == naive_counts(values)
 
 
 def test_top_histogram():
