@@ -2068,8 +2068,9 @@ def translate_with(reader, ctx, vaddr):
     if status == "not-present" and mapping and mapping.inode and not mapping.anonymous:
         pages = file_pages(reader, mapping)
         if pages is not None and (mapping.offset + vaddr - mapping.start) // ps >= pages:
-            note = ("page not present and past the end of the file (%d pages now: it shrank "
-                    "after mmap): any access raises SIGBUS" % pages)
+            # Mapped longer than the file, or the file shrank since: no page to fault in.
+            note = ("page not present and past the end of the file (%d pages now): any access "
+                    "raises SIGBUS" % pages)
     flags = ctx.kpage.value("kpageflags", entry.pfn) if paddr is not None else None
     page = describe_page(reader, ctx, vaddr, entry, mapping, flags) if entry.present else None
     if (flags or 0) & KPF_ZERO_PAGE:
