@@ -531,9 +531,8 @@ def test_summary_with_flags(fake, run):
     assert row["uss"] is None and row["pss"] is None
 
 
-def test_summary_with_flags_when_kpagecount_fails_to_read(fake, run, monkeypatch):
-    # kpagecount opened but failing to read (EIO): USS and PSS unknown, not 0.
-    match_tree(fake)
+def kpagecount_reads_fail(monkeypatch):
+    """kpagecount opens, but each read of it fails (EIO)."""
     real = os.pread
 
     def pread(fd, size, offset):
@@ -541,6 +540,12 @@ def test_summary_with_flags_when_kpagecount_fails_to_read(fake, run, monkeypatch
             raise OSError(errno.EIO, "Input/output error")
         return real(fd, size, offset)
     monkeypatch.setattr(os, "pread", pread)
+
+
+def test_summary_with_flags_when_kpagecount_fails_to_read(fake, run, monkeypatch):
+    # kpagecount opened but failing to read (EIO): USS and PSS unknown, not 0.
+    match_tree(fake)
+    kpagecount_reads_fail(monkeypatch)
     code, out, err = run(argv(fake, "--json", "--flags", PID))
     doc = json.loads(out)
     row = [m for m in doc["mappings"] if m["start"] == ANON][0]
@@ -816,13 +821,7 @@ def test_match_shared_when_kpagecount_fails_to_read(fake, run, monkeypatch):
     # kpagecount opened but failing to read (EIO): no page passes, and --flags
     # names the file and the error.
     match_tree(fake)
-    real = os.pread
-
-    def pread(fd, size, offset):
-        if os.readlink("/proc/self/fd/%d" % fd).endswith("kpagecount"):
-            raise OSError(errno.EIO, "Input/output error")
-        return real(fd, size, offset)
-    monkeypatch.setattr(os, "pread", pread)
+    kpagecount_reads_fail(monkeypatch)
     for extra in (["--flags"], ["%x+8000" % ANON]):
         code, out, err = run(argv(fake, "--json", "--match", "shared", PID, *extra))
         assert code == 0
