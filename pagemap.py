@@ -799,8 +799,9 @@ def count_entries(buf):
     Only the top byte of each entry (bits 56-63) and bit 55 matter here, so
     the work is on a byte slice an eighth of the buffer. In a top byte: 0x80
     present, 0x40 swap, 0x20 file, 0x04 guard, 0x01 exclusive. Guard regions
-    (6.15) and other PTE markers set the swap bit but are not swapped pages. Soft-dirty (bit 55, the
-    top bit of byte 6) counts only on present or swapped pages.
+    (6.15) and other PTE markers set the swap bit but are not swapped pages.
+    Soft-dirty (bit 55, the top bit of byte 6) counts only on present or
+    swapped pages.
     """
     n = len(buf) // PM_ENTRY_BYTES
     top = buf[7::8]
@@ -4841,8 +4842,9 @@ def refuse_meaningless(opts):
         if live:  # a snapshot never changes, nor can it be cleared or captured
             raise UsageError("--from reads a snapshot; %s works on the live system: not both"
                              % live)
-    if opts.verbose and not (opts.decode or not (live or opts.watch) and (opts.each or any(
-            re.match(_ADDRESS, target) for target in opts.addresses))):
+    shows_entries = opts.decode or not (live or opts.watch) and (opts.each or any(
+        re.match(_ADDRESS, target) for target in opts.addresses))
+    if opts.verbose and not shows_entries:
         raise UsageError("-v shows the raw entry of each address: give an ADDRESS, --each "
                          "or --decode")
     if live:
