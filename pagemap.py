@@ -651,10 +651,10 @@ def page_span(span, page_size):
 
 _MASKS = {}  # type: Dict[Tuple[int, int], int]
 _NONZERO = bytes([0] + [1] * 255)
-_PRESENT_OR_SWAP = bytes(1 if b & 0xC0 else 0 for b in range(256))
+_PRESENT_OR_SWAP = bytes(0x40) + b"\x01" * 0xC0      # 1 from 0x40 on: bit 62 or 63
 _BELOW_0X80 = bytes(range(0x80))
 _SOFT_DIRTY_COUNTS = bytes(0x80 if b & 0x80 or b & 0x44 == 0x40 else 0 for b in range(256))
-_NO_SWAP_BIT = bytes(b for b in range(256) if not b & 0x40)
+_NO_SWAP_BIT = bytes(range(0x40)) + bytes(range(0x80, 0xC0))    # bytes without 0x40
 _SWAP_TYPE_LANES = bytes(PM_SWAP_TYPE_MASK if b & 0xC4 == 0x40 else 0 for b in range(256))
 _RUN_KEEP_SWAP = ~PM_PFRAME_MASK & ((1 << 64) - 1) | PM_SWAP_TYPE_MASK
 
@@ -1139,7 +1139,7 @@ PageInfo = collections.namedtuple("PageInfo",
 PageInfo.__doc__ = "What the physical page is; each field None where the system hides it."
 
 
-_TAIL_LANE = bytes(b & 1 for b in range(256))   # COMPOUND_TAIL, bit 16: byte 2, bit 0
+_TAIL_LANE = b"\0\x01" * 128   # b & 1: COMPOUND_TAIL, bit 16, is byte 2, bit 0
 
 
 def compound_head_in(flags_buf, index):
