@@ -722,13 +722,8 @@ def flag_lanes(flags_buf, flag):
     """One byte per lane of little-endian kpageflags: 1 where flag (one bit) is set;
     a strided slice of the flag's byte, translated."""
     bit = flag.bit_length() - 1
-    table = _BIT_TABLES.get(bit % 8)
-    if table is None:
-        table = _BIT_TABLES[bit % 8] = bytes(b >> bit % 8 & 1 for b in range(256))
-    return flags_buf[bit // 8::8].translate(table)
-
-
-_BIT_TABLES = {}  # type: Dict[int, bytes]
+    run = 1 << bit % 8      # the table of b >> bit % 8 & 1: 0s and 1s in runs this long
+    return flags_buf[bit // 8::8].translate((bytes(run) + b"\x01" * run) * (128 // run))
 
 
 def count_page_facts(flags_buf, counts_buf):
