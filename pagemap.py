@@ -1021,8 +1021,8 @@ def progression(first, count):
     if low + count > 0x10000:
         return None
     if _LOW16 is None:
-        _LOW16 = (bytes(i & 0xFF for i in range(1 << 16)),
-                  bytes(i >> 8 for i in range(1 << 16)))
+        pairs = struct.pack("<65536H", *range(1 << 16))    # 0, 1, ... as little-endian u16s
+        _LOW16 = pairs[0::2], pairs[1::2]
     out = bytearray(struct.pack("<Q", first) * count)
     out[0::8] = _LOW16[0][low:low + count]
     out[1::8] = _LOW16[1][low:low + count]
