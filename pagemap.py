@@ -1068,10 +1068,7 @@ def strided_lanes(buf, start, step):
     # type: (bytes, int, int) -> List[int]
     """The values of lanes start, start+step, ... of a little-endian buffer, by one
     strided memoryview (no loop over the buffer)."""
-    lanes = memoryview(buf).cast("B").cast("Q")[start::step].tolist()
-    if sys.byteorder == "big":
-        lanes = [int.from_bytes(v.to_bytes(8, "big"), "little") for v in lanes]
-    return lanes
+    return lanes_of(memoryview(buf).cast("B").cast("Q")[start::step].tobytes()).tolist()
 
 
 def contiguous_lanes(buf, index, count):
