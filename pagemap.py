@@ -362,8 +362,9 @@ def parse_maps_line(line):
 def parse_maps(text):
     # type: (str) -> List[Mapping]
     """Parse /proc/PID/maps text into mappings, sorted by start address."""
-    return sorted((parse_maps_line(line) for line in text.splitlines() if line.strip()),
-                  key=lambda m: m.start)
+    import operator
+    return sorted(map(parse_maps_line, filter(str.strip, text.splitlines())),
+                  key=operator.itemgetter(0))     # by start
 
 
 def find_mapping(maps, vaddr):
