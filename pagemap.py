@@ -754,10 +754,10 @@ def count_page_facts(flags_buf, counts_buf):
     histogram = histogram or collections.Counter(lanes_of(counts_buf))
     if zero:
         histogram[0] -= zero
-    shared = sum(v for k, v in histogram.items() if k > 1)
+    private = histogram.get(0, 0) + histogram.get(1, 0)    # USS: mapped at most once
     pss = sum(float(v) / max(1, k) for k, v in histogram.items())
-    return PageCounts(thp, hugetlb, ksm, zero, shared, dirty, locked,
-                      sum(histogram.values()) - shared, pss)
+    return PageCounts(thp, hugetlb, ksm, zero, sum(histogram.values()) - private, dirty, locked,
+                      private, pss)
 
 
 def resident_runs(firsts, lengths):
