@@ -2253,11 +2253,12 @@ class KPageReader(object):
             values = b"".join([pread(fd, count * 8, pfn * 8) for pfn, count in runs])
             if len(values) != 8 * sum([count for _, count in runs]):
                 # Past the last PFN (or a short read): run by run, with care.
-                parts = [pread_full(fd, count * 8, pfn * 8) for pfn, count in runs]
-                values = b"".join(part[:len(part) // 8 * 8].ljust(8 * count, b"\0")
-                                  for part, (_, count) in zip(parts, runs))
-                known = b"".join((b"\x01" * (len(part) // 8)).ljust(count, b"\0")
-                                 for part, (_, count) in zip(parts, runs))
+                whole, got = bytearray(), bytearray()
+                for pfn, count in runs:
+                    part = pread_full(fd, count * 8, pfn * 8)
+                    whole += part[:len(part) // 8 * 8].ljust(8 * count, b"\0")
+                    got += (b"\x01" * (len(part) // 8)).ljust(count, b"\0")
+                values, known = bytes(whole), bytes(got)
         except OSError as exc:
             self.problems[name] = "%s: %s" % (os.path.join(self.proc_root, name),
                                               exc.strerror or exc)
