@@ -2350,13 +2350,14 @@ class SystemFacts(object):
         """The cgroup directory with this inode number under sys/fs/cgroup."""
         if self._cgroups is None:
             recorded = read_text_optional(os.path.join(self.proc_root, "cgroup_paths"))
+            self._cgroups = {}
             if recorded is not None:     # a snapshot's: the paths its capture resolved
-                self._cgroups = {int(ino): path for ino, _, path in (
-                    line.partition(" ") for line in recorded.splitlines())
-                    if _DECIMAL_RE.match(ino)}
+                for line in recorded.splitlines():
+                    ino, _, path = line.partition(" ")
+                    if _DECIMAL_RE.match(ino):
+                        self._cgroups[int(ino)] = path
             else:
                 import itertools
-                self._cgroups = {}
                 # At most 50000 directories: a bound for machines with huge cgroup trees.
                 for path, _dirs, _files in itertools.islice(
                         os.walk(os.path.join(self.sys_root, "fs", "cgroup")), 50000):
