@@ -53,6 +53,7 @@ PM_ENTRY_BYTES = 8                      # one u64 per virtual page, 2.6.25
 PM_PFRAME_MASK = (1 << 55) - 1          # bits 0-54: PFN, 2.6.25
 PM_SWAP_TYPE_BITS = 5                   # bits 0-4: swap type (MAX_SWAPFILES_SHIFT)
 PM_SWAP_TYPE_MASK = 0x1f
+SWAP_AREA_TYPES = 23                    # MAX_SWAPFILES: 32 less up to 9 special types by config
 PM_SOFT_DIRTY = 1 << 55                 # 3.11
 PM_MMAP_EXCLUSIVE = 1 << 56             # 4.2
 PM_UFFD_WP = 1 << 57                    # 5.13
@@ -387,8 +388,7 @@ def find_mapping(maps, vaddr):
 
 def parse_swaps(text):
     # type: (str) -> List[SwapArea]
-    """Parse /proc/swaps. The kernel lists areas by swap type (index), leaving out
-    those swapped off: then the later ones are listed below their types."""
+    """Parse /proc/swaps: the areas in swap type order (see swap_areas_for)."""
     return [SwapArea(path.replace("\\040", " "), kind, int(size), int(used), int(prio))
             for path, kind, size, used, prio in re.findall(
                 r"^(.*\S)\s+(\S+)\s+([0-9]+)\s+([0-9]+)\s+(-?[0-9]+)\s*$",
@@ -442,11 +442,25 @@ def mapping_label(mapping):
                             mapping.path or "[anonymous]")
 
 
-def swap_area_for(entry, areas):
-    # type: (Entry, Optional[List[SwapArea]]) -> Optional[SwapArea]
-    """The /proc/swaps area a swapped entry points into, if it can be told."""
+def swap_areas_for(entry, areas, page_size):
+    # type: (Entry, Optional[List[SwapArea]], int) -> List[SwapArea]
+    """The /proc/swaps areas a swapped entry may be in. The kernel lists areas in
+    swap type order but leaves out free types (mm/swapfile.c swap_start/swap_next),
+    so type T is listed at index T or before it; an offset past an
+    area's size rules it out (bad blocks aside). Types below SWAP_AREA_TYPES,
+    or below the number of areas listed, are swap areas."""
     swap_type = entry.swap_type
-    return areas[swap_type] if areas and swap_type is not None and swap_type < len(areas) else None
+    if not areas or swap_type is None or swap_type >= max(SWAP_AREA_TYPES, len(areas)):
+        return []
+    return [a for a in areas[:swap_type + 1]
+            if entry.swap_offset <= a.size_kib * 1024 // page_size]
+
+
+def swap_area_for(entry, areas, page_size):
+    # type: (Entry, Optional[List[SwapArea]], int) -> Optional[SwapArea]
+    """The /proc/swaps area a swapped entry is in, when that is certain."""
+    found = swap_areas_for(entry, areas, page_size)
+    return found[0] if len(found) == 1 else None
 
 
 def entry_status(entry, page_size, vaddr, priv, areas):
@@ -461,7 +475,7 @@ def entry_status(entry, page_size, vaddr, priv, areas):
         return ("not-present", "guard region (MADV_GUARD_INSTALL, Linux 6.15+): any access "
                 "faults; this is not a swapped page", None)
     if entry.swapped:
-        return "swapped", swapped_note(entry, areas, priv), None
+        return "swapped", swapped_note(entry, areas, priv, page_size), None
     return "not-present", "", None
 
 
@@ -510,24 +524,26 @@ def unmapped_note(vaddr, neighbours, pid_label):
         vaddr, pid_label, where)
 
 
-def swapped_note(entry, areas, priv):
-    # type: (Entry, Optional[List[SwapArea]], Privilege) -> str
+def swapped_note(entry, areas, priv, page_size):
+    # type: (Entry, Optional[List[SwapArea]], Privilege, int) -> str
     """Where a swapped page went, or why that cannot be told."""
     if entry.swap_type is None:
         return ("page is swapped out; its swap location is hidden: " + hidden_pfn_reason(priv))
     location = "swap type %d, offset 0x%x" % (entry.swap_type, entry.swap_offset)
-    area = swap_area_for(entry, areas)
-    if area:
-        return "page is swapped out to %s (%s)" % (area.path, location)
+    found = swap_areas_for(entry, areas, page_size)
+    if len(found) == 1:
+        return "page is swapped out to %s (%s)" % (found[0].path, location)
+    if found:
+        return ("page is swapped out (%s) to %s: /proc/swaps leaves out the types of areas "
+                "swapped off, so it cannot tell which" % (
+                    location, " or ".join(a.path for a in found)))
     if entry.swap_type == PM_SWAP_TYPE_MASK:
         # PTE markers (guard regions, uffd-wp) take the highest of the 32 swap
         # types; real swap areas the lowest ones.
         return ("a PTE marker (%s), not a page in a swap area: userfaultfd write-protect "
                 "or poison marker" % location)
-    if entry.swap_type < 23:
-        # Types below MAX_SWAPFILES (23-32 by config) are swap areas (see parse_swaps).
-        return ("page is swapped out (%s) to an area /proc/swaps does not number: it "
-                "leaves out areas swapped off, shifting those after them" % location)
+    if entry.swap_type < SWAP_AREA_TYPES:
+        return ("page is swapped out (%s) to an area /proc/swaps does not show" % location)
     return ("%s matches no active area in /proc/swaps: a transient migration, hwpoison or "
             "device-private entry, not a swapped page; look again" % location)
 
@@ -2071,7 +2087,7 @@ def translate_with(reader, ctx, vaddr):
         note = ("the shared zero page: this private memory was read but never written, so "
                 "it maps the kernel's one zero-filled page (THP: its huge zero page)")
     return Translation(reader.number, vaddr, entry, paddr, mapping, status, note, reader.page_size,
-                       swap_area_for(entry, areas), offset, data, page)
+                       swap_area_for(entry, areas, reader.page_size), offset, data, page)
 
 
 def describe_page(reader, ctx, vaddr, entry, mapping, flags=None):
@@ -3153,7 +3169,7 @@ class RangeView(object):
         page = (describe_page(self.reader, self.ctx, vaddr, entry, mapping)
                 if self.ctx.flags and entry.present else None)
         return Translation(pid, vaddr, entry, paddr, mapping, status, "", ps,
-                           swap_area_for(entry, areas), None, None, page)
+                           swap_area_for(entry, areas, ps), None, None, page)
 
     def each_json(self, span):
         """Yield lists of the --each JSON objects of a span's pages (not with
@@ -3162,6 +3178,7 @@ class RangeView(object):
         The pages of runs of one shape flow from C-level iterators: Python
         works per page and per stretch, not per run."""
         import itertools
+        import json
         ps = self.reader.page_size
         shapes = {}  # type: Dict[Tuple[int, int], Tuple[str, str]]
         out = []  # type: List[str]
@@ -3172,8 +3189,11 @@ class RangeView(object):
                 if key not in shapes:
                     tr = self.page_translation(mapping, stretch[0][0] * ps, stretch[0][2])
                     vary = vary_of(tr.entry, tr.paddr)
-                    shapes[key] = "      " + json_template(translation_json(tr),
-                                                           VARYING[vary] + ("vaddr",)), vary
+                    # With areas to choose from, the offset may decide (swap_areas_for).
+                    area = vary == "swap" and len(self.ctx.swaps or ()) > 1
+                    shapes[key] = "      " + json_template(
+                        translation_json(tr), VARYING[vary] + ("vaddr",),
+                        ("swap_area",) if area else ()), "swap-area" if area else vary
                 template, vary = shapes[key]
                 pages = zip(itertools.chain.from_iterable(
                     itertools.repeat(raw, n) if vary in ("", "entry") else self.page_entries(
@@ -3187,6 +3207,11 @@ class RangeView(object):
                     elif vary == "swap":
                         out.extend(template % (e, (e & PM_PFRAME_MASK) >> PM_SWAP_TYPE_BITS,
                                                e & PM_SWAP_TYPE_MASK, v) for e, v in some)
+                    elif vary == "swap-area":
+                        out.extend(template % (e, json.dumps(getattr(swap_area_for(decode_entry(
+                            e, self.ctx.kernel), self.ctx.swaps, ps), "path", None)),
+                            (e & PM_PFRAME_MASK) >> PM_SWAP_TYPE_BITS, e & PM_SWAP_TYPE_MASK, v)
+                            for e, v in some)
                     elif vary:
                         out.extend(template % pair for pair in some)
                     else:

@@ -131,11 +131,34 @@ def test_hidden_swap_location_is_not_attributed_to_area_zero():
     assert status == "swapped" and "hidden" in note and "/swapfile" not in note
 
 
-def test_swapped_names_its_area():
-    areas = [pagemap.SwapArea("/a", "file", 1, 0, -2), pagemap.SwapArea("/b", "file", 1, 0, -3)]
-    e = decode_entry(make_entry(swapped=True, swap_type=1, swap_offset=0x99))
+def swap_note(swap_type, swap_offset, *sizes_kib):
+    """The note of a swapped entry, /proc/swaps listing /a, /b, ... of these sizes."""
+    areas = [pagemap.SwapArea("/" + chr(97 + i), "file", kib, 0, -2 - i)
+             for i, kib in enumerate(sizes_kib)]
+    e = decode_entry(make_entry(swapped=True, swap_type=swap_type, swap_offset=swap_offset))
     status, note, _ = pagemap.entry_status(e, 4096, 0, ROOT, areas)
-    assert status == "swapped" and "/b" in note and "0x99" in note
+    assert status == "swapped" and "offset 0x%x" % swap_offset in note
+    return note
+
+
+@pytest.mark.parametrize("swap_type,offset,sizes,named", [
+    (0, 0x99, (1024, 1024), "/a"),           # type 0 is listed first
+    (2, 0x99, (1024,), "/a"),                # the one area listed holds every swap type
+    (1, 0x99, (64, 1024), "/b"),             # /a has 16 pages: not offset 0x99
+    (1, 0x101, (1024, 2048), "/b"),          # the last slot of /a (256 pages) is 0x100 ...
+    (1, 0x101, (1024, 2048, 4096), "/b"),    # ... and /c is listed after type 1
+])
+def test_swapped_names_its_area_when_certain(swap_type, offset, sizes, named):
+    note = swap_note(swap_type, offset, *sizes)
+    assert note.startswith("page is swapped out to %s (" % named), note
+
+
+def test_swap_type_after_a_free_one_is_not_guessed():
+    """/proc/swaps leaves out a type switched off: type 1 is the second area
+    listed, or the first with type 0 free."""
+    note = swap_note(1, 0x100, 1024, 1024, 1024)
+    assert "to /a or /b:" in note and "/c" not in note
+    assert swap_note(1, 0x101, 1024, 1024, 4096).endswith("does not show")
 
 
 def test_swap_type_without_area_is_transient():

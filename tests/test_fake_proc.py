@@ -116,14 +116,17 @@ def test_la57_addresses(fake, run, monkeypatch):
     assert code == 0 and records(out)[0][1] == "0x42005"
 
 
-def test_swapped_page_names_the_swap_area(fake, run):
+def test_swapped_page_of_type_1_in_one_of_two_areas(fake, run):
+    # Type 1 is /dev/sdb2, or /swapfile if type 0 was swapped off (not listed).
     fake.swaps("/swapfile", "/dev/sdb2")
     fake.process(PID, {0x7F0000001000: make_entry(swapped=True, swap_type=1,
                                                   swap_offset=0x2A)})
     code, out, _ = run(argv(fake, PID, "7f0000001000"))
     assert code == 1
     assert records(out)[0][3] == "swapped"
-    assert "/dev/sdb2 (swap type 1, offset 0x2a)" in out
+    assert "(swap type 1, offset 0x2a) to /swapfile or /dev/sdb2" in out
+    code, out, _ = run(argv(fake, "--json", PID, "7f0000001000"))
+    assert json.loads(out)["results"][0]["swap_area"] is None
 
 
 def test_swapped_json(fake, run):

@@ -274,6 +274,20 @@ def test_each_json_swapped_pages_keep_their_slots(fake, run):
                                                                    (9, "/swapfile")]
 
 
+def test_each_json_swap_area_follows_each_offset(fake, run):
+    # Type 1 in /small (16 pages) or /big: offset 0x11 rules /small out, 0x10 does not.
+    fake.write("swaps", "Filename Type Size Used Priority\n/small file 64 0 -2\n"
+                        "/big file 65532 0 -3\n")
+    fake.process(PID, dict((ANON + i * PAGE, make_entry(swapped=True, swap_type=1,
+                                                         swap_offset=off))
+                           for i, off in enumerate((0x10, 0x11, 0x10))))
+    _, out, _ = run(argv(fake, "--json", "--each", PID, "%x+3000" % ANON))
+    pages = json.loads(out)["ranges"][0]["pages"]
+    assert [p["swap_area"] for p in pages] == [None, "/big", None]
+    assert [t.swap_area and t.swap_area.path for t in pagemap.translate_many(
+        PID, [ANON, ANON + PAGE], proc_root=fake.root, page_size=PAGE)] == [None, "/big"]
+
+
 def test_selectors(fake, run):
     fake.process(PID, {0x600000: present(1), 0x400000: present(2, file_shared=True)})
     code, out, _ = run(argv(fake, "--json", PID, "[heap]", "cat", "/dev/sprd jpg"))
