@@ -322,8 +322,9 @@ def decode_entry(raw, kernel=None):
                 flags &= ~bit
     present = bool(raw & PM_PRESENT)
     guard = bool(flags & PM_GUARD_REGION)
-    swapped = bool(raw & PM_SWAP) and not guard
     frame = raw & PM_PFRAME_MASK
+    # PTE markers (uffd-wp, poison, guard; 5.19+) take the highest swap type.
+    swapped = bool(raw & PM_SWAP) and not guard and frame & PM_SWAP_TYPE_MASK != PM_SWAP_TYPE_MASK
     # Slot 0 of a swap area is its header, never a page's: type 0 offset 0 is the
     # location hidden (Linux 4.2+ without CAP_SYS_ADMIN), not a location.
     known = swapped and frame != 0
@@ -476,6 +477,10 @@ def entry_status(entry, page_size, vaddr, priv, areas):
                 "faults; this is not a swapped page", None)
     if entry.swapped:
         return "swapped", swapped_note(entry, areas, priv, page_size), None
+    if entry.raw & PM_SWAP:
+        return ("not-present", "a PTE marker (swap type %d, Linux 5.19+): no page, and no swap "
+                "area holds it; a mark in the page table for userfaultfd write-protection, a "
+                "poisoned page (access raises SIGBUS) or a guard region" % PM_SWAP_TYPE_MASK, None)
     return "not-present", "", None
 
 
@@ -491,7 +496,7 @@ def explain(entry, mapping, neighbours, vaddr, page_size, pid_label, priv, areas
         note = ("this mapping is VM_PFNMAP/VM_IO (device memory, /dev/mem, [vvar]; "
                 "smaps VmFlags 'pf'/'io'): the kernel never reports its pages in pagemap; "
                 "ask the driver for the physical address")
-    elif placed == "not-present" and mapping and not entry.guard:
+    elif placed == "not-present" and mapping and not note:
         note = not_present_note(mapping)
     return placed, note, paddr
 
@@ -500,7 +505,7 @@ def placed_status(status, entry, mapping, no_page_tables):
     # type: (str, Entry, Optional[Mapping], bool) -> str
     """An entry's status given where it is: an absent page in no mapping is
     'unmapped', in a VM_PFNMAP/VM_IO mapping 'no-page-tables'."""
-    if status != "not-present" or entry.guard:
+    if status != "not-present" or entry.raw & PM_SWAP:   # a guard region or PTE marker
         return status
     if mapping is None:
         return "unmapped"
@@ -537,11 +542,6 @@ def swapped_note(entry, areas, priv, page_size):
         return ("page is swapped out (%s) to %s: /proc/swaps leaves out the types of areas "
                 "swapped off, so it cannot tell which" % (
                     location, " or ".join(a.path for a in found)))
-    if entry.swap_type == PM_SWAP_TYPE_MASK:
-        # PTE markers (guard regions, uffd-wp) take the highest of the 32 swap
-        # types; real swap areas the lowest ones.
-        return ("a PTE marker (%s), not a page in a swap area: userfaultfd write-protect "
-                "or poison marker" % location)
     if entry.swap_type < SWAP_AREA_TYPES:
         return ("page is swapped out (%s) to an area /proc/swaps does not show" % location)
     return ("%s matches no active area in /proc/swaps: a transient migration, hwpoison or "
@@ -1209,6 +1209,16 @@ def parse_match(text, written=False):
 def match_needs_kpage(spec):
     # type: (MatchSpec) -> bool
     return bool(spec.kpf_set or spec.kpf_clear or spec.shared is not None)
+
+
+_MARKER_BITS = PM_PRESENT | PM_SWAP | PM_SWAP_TYPE_MASK
+
+
+def state_bits(raw):
+    # type: (int) -> int
+    """Bits 55-63 of an entry, a PTE marker's swap bit cleared (see decode_entry):
+    what --match and a summary by flags read of a run."""
+    return raw >> 55 ^ (raw & _MARKER_BITS == _MARKER_BITS ^ PM_PRESENT) << 7
 
 
 def entry_matches(spec, raw, kernel=None):
@@ -3053,7 +3063,7 @@ class RangeView(object):
         pages pass a --match spec, as runs. The pages of a run share their
         pagemap flags, so that part is decided once per distinct flags."""
         import itertools
-        tops = [-1 if raw is None else raw >> 55 for _, _, raw in runs]
+        tops = [-1 if raw is None else state_bits(raw) for _, _, raw in runs]
         passing = set(t for t in set(tops) if t >= 0 and entry_matches(
             spec, t << 55, self.ctx.kernel))
         runs = list(itertools.compress(runs, map(passing.__contains__, tops)))
@@ -3371,7 +3381,7 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
         else:
             for _, runs in view.shown_batches(span):
                 for _, pages, raw in runs:
-                    by_flags[raw >> 55] += pages
+                    by_flags[state_bits(raw)] += pages
                 if facts:
                     facts.add(physical_runs(runs))
         for flags, n in by_flags.items():

@@ -235,6 +235,30 @@ def test_guard_region(fake, run):
     assert (r["status"], r["guard"], r["swapped"]) == ("not-present", True, False)
 
 
+def test_pte_marker_is_no_swapped_page_in_any_view(fake, run):
+    """A uffd-wp marker (swap type 31, offset 1; 5.19+) beside a swapped page:
+    a lookup, listings, --each, --match and the summaries agree it is none."""
+    anon, page = 0x7F0000000000, fake.page_size
+    fake.swaps("/swapfile")
+    fake.process(PID, {anon: make_entry(swapped=True, swap_type=31, swap_offset=1, uffd_wp=True),
+                       anon + page: make_entry(swapped=True, swap_offset=7)})
+    span = "%x+%x" % (anon, 2 * page)
+    _, out, _ = run(argv(fake, "--json", PID, hex(anon), span))
+    doc = json.loads(out)
+    r = doc["results"][0]
+    assert (r["status"], r["swapped"], r["swap_area"]) == ("not-present", False, None)
+    assert "PTE marker" in r["note"] and "swap area" in r["note"]
+    assert [x["status"] for x in doc["ranges"][0]["runs"]] == ["not-present", "swapped"]
+    _, out, _ = run(argv(fake, "--json", "--each", PID, span))
+    assert [x["status"] for x in json.loads(out)["ranges"][0]["pages"]] == [
+        "not-present", "swapped"]
+    _, out, _ = run(argv(fake, "--json", "--match", "swapped", PID, span))
+    assert [x["start"] for x in json.loads(out)["ranges"][0]["runs"]] == [anon + page]
+    for match in ([], ["--match", "swapped"], ["--match", "uffd-wp"]):
+        _, out, _ = run(argv(fake, "--json", PID) + match)
+        assert json.loads(out)["total"]["swapped"] == (0 if "uffd-wp" in match else page)
+
+
 def test_pre_311_kernel_page_shift(fake, run):
     fake.kernel("3.10.0-1160.el7.x86_64")
     fake.process(PID, {0x400000: 0xA600000000036AFB, 0x401000: 0x0600000000000000},
