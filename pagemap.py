@@ -2434,19 +2434,19 @@ def own_page_counts(proc_root, page_size, fmt):
     # type: (str, int, str) -> Dict[int, int]
     """{PFN: how often pagemap itself maps it}, from its own pagemap, read once
     a map count above 1 is first seen: pages it maps only later are not left out."""
-    runs = []  # type: List[Tuple[int, int, Any]]
+    pfns = []  # type: List[int]
     reader = ProcessReader(proc_root, "self", page_size, fmt)
     try:
         walker = Walker(reader)
-        for m in reader.maps():
-            runs.extend(walker.runs(m.start // page_size, -(-m.end // page_size)))
+        for m in reader.maps():     # a few thousand pages, most runs of one: page by page
+            for _, buf in walker.chunks(m.start // page_size, -(-m.end // page_size)):
+                pfns += [raw & PM_PFRAME_MASK for raw in lanes_of(buf)
+                         if raw >> 63 and raw & PM_PFRAME_MASK]
     except PagemapError:
         pass                    # no pagemap of its own (a snapshot's tree): nothing to leave out
     finally:
         reader.close()
-    import itertools
-    return collections.Counter(itertools.chain.from_iterable(    # counted in C
-        range(pfn, pfn + pages) for pfn, pages in physical_runs(runs)))
+    return collections.Counter(pfns)
 
 
 def own_pid(proc_root):
