@@ -752,6 +752,9 @@ def count_page_facts(flags_buf, counts_buf):
     n = len(flags_buf) // 8
     thp, hugetlb, ksm, zero, dirty = [flag_lanes(flags_buf, bit).count(1) for bit in (
         KPF_THP, KPF_HUGE, KPF_KSM, KPF_ZERO_PAGE, KPF_DIRTY)]
+    if thp and zero:    # the huge zero page (THP and ZERO_PAGE) is no one's THP
+        thp -= popcount(int.from_bytes(flag_lanes(flags_buf, KPF_THP), "little")
+                        & int.from_bytes(flag_lanes(flags_buf, KPF_ZERO_PAGE), "little"))
     held, unevictable, mlocked = [int.from_bytes(flag_lanes(flags_buf, bit), "little")
                                   for bit in (KPF_LOCKED, KPF_UNEVICTABLE, KPF_MLOCKED)]
     locked = popcount(held | unevictable | mlocked)
@@ -2473,9 +2476,12 @@ RUN_BATCH = 1024        # runs formatted and written at a time: bounds memory (~
 PAGEMAP_SCAN = 0xC0606610           # _IOWR('f', 16, struct pm_scan_arg), 6.7
 PAGE_IS_PRESENT = 1 << 3
 PAGE_IS_SWAPPED = 1 << 4
+PAGE_IS_PFNZERO = 1 << 5            # in a mask: NOT the (huge) zero page, see regions()
 PAGE_IS_HUGE = 1 << 6               # PMD-mapped THP or hugetlb
 # HUGE alone also matches hugetlb pages never touched (6.7+): ask for present ones.
-HUGE_PRESENT = PAGE_IS_HUGE | PAGE_IS_PRESENT
+# The huge zero page (a read fault on THP memory) is no huge page of anyone's:
+# smaps counts it nowhere. Kernels that do not mark it PFNZERO count it.
+HUGE_PRESENT = PAGE_IS_HUGE | PAGE_IS_PRESENT | PAGE_IS_PFNZERO
 SCAN_VEC_LEN = 512                  # at most 512 regions a call: avoids the stale walk_end
 
 
@@ -2496,7 +2502,8 @@ class PageScanner(object):
 
     def regions(self, start_vpn, end_vpn, mask, anyof, max_pages=0):
         # type: (int, int, int, int, int) -> Optional[List[Tuple[int, int]]]
-        """[(first vpn, end vpn)] of matching pages, or None if the ioctl fails."""
+        """[(first vpn, end vpn)] of matching pages, or None if the ioctl fails.
+        PAGE_IS_PFNZERO in mask is inverted: pages other than the zero page."""
         ps = self.page_size
         start, end = start_vpn * ps, end_vpn * ps
         found = []  # type: List[Tuple[int, int]]
@@ -2508,7 +2515,8 @@ class PageScanner(object):
             vec = self._vec = self._vec or array.array("Q", bytes(24 * SCAN_VEC_LEN))
             while start < end and not (max_pages and found):
                 arg = array.array("Q", (96, 0, start, end, 0, vec.buffer_info()[0], SCAN_VEC_LEN,
-                                        max_pages, 0, mask, anyof, mask | anyof))
+                                        max_pages, mask & PAGE_IS_PFNZERO, mask, anyof,
+                                        mask | anyof))
                 n = fcntl.ioctl(self.fd, PAGEMAP_SCAN, arg)
                 self.works = True
                 found.extend((vec[i] // ps, vec[i + 1] // ps) for i in range(0, 3 * n, 3))

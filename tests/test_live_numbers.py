@@ -306,3 +306,31 @@ def test_thp_at_the_top_of_the_address_space_is_huge():
         assert own_row(start)["huge"] == smaps_sum(start, "AnonHugePages")
     finally:
         libc.munmap(ctypes.c_void_p(addr), ctypes.c_size_t(size))
+
+
+def test_huge_zero_page_is_no_huge_page():
+    """A read fault on MADV_HUGEPAGE memory maps the huge zero page (use_zero_page):
+    smaps counts it nowhere (AnonHugePages 0, Rss 0); HUGE and THP must not either."""
+    from test_live_ranges import MADV_HUGEPAGE, isolate, region_start, thp_region
+    thp_region()[0].close()                        # skips without THP
+    size = 4 << 20
+    m = mmap.mmap(-1, size + (2 << 20), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(m))
+    aligned = (base + (2 << 20) - 1) & ~((2 << 20) - 1)
+    m.madvise(MADV_HUGEPAGE, aligned - base, size)
+    for i in range(0, size, PAGE):
+        m[aligned - base + i]                      # read faults only
+    isolate(aligned, size)
+    start = region_start(aligned)
+    if IS_ROOT:
+        code, out, _ = call(["self", "--json", "--flags", hex(aligned)])
+        if not {"ZERO_PAGE", "THP"} <= set(json.loads(out)["results"][0]["page"]["flags"]):
+            pytest.skip("the kernel mapped no huge zero page here (use_zero_page off?)")
+    row = own_row(start, *(["--flags"] if IS_ROOT else []))
+    assert smaps_sum(start, "Rss", "AnonHugePages") == 0
+    if IS_ROOT:
+        assert (row["thp"], row["resident"] - row["zero"]) == (0, 0)
+    # PAGEMAP_SCAN marks it PFNZERO since 6.16; before, HUGE counts it (README).
+    if pagemap.running_kernel("/proc") >= (6, 16) or not huge_pages_visible():
+        assert row["huge"] == (0 if huge_pages_visible() else None)
+    m.close()

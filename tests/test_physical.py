@@ -567,10 +567,11 @@ def test_summary_with_match(fake, run):
 
 def test_count_page_facts():
     import struct
-    flags = [BIT["THP"], BIT["HUGE"] | BIT["DIRTY"], BIT["UNEVICTABLE"], 1 << 33, BIT["LOCKED"]]
-    counts = [1, 2, 4, 1, 0]
-    facts = pagemap.count_page_facts(struct.pack("<5Q", *flags), struct.pack("<5Q", *counts))
-    assert facts[:7] == (1, 1, 0, 0, 2, 1, 3)
+    flags = [BIT["THP"], BIT["HUGE"] | BIT["DIRTY"], BIT["UNEVICTABLE"], 1 << 33, BIT["LOCKED"],
+             BIT["THP"] | BIT["ZERO_PAGE"]]           # the huge zero page: no THP
+    counts = [1, 2, 4, 1, 0, 0]
+    facts = pagemap.count_page_facts(struct.pack("<6Q", *flags), struct.pack("<6Q", *counts))
+    assert facts[:7] == (1, 1, 0, 1, 2, 1, 3)
     assert facts.uss == 3 and facts.pss == 1 + 0.5 + 0.25 + 1 + 1
 
 
@@ -589,8 +590,8 @@ def test_count_page_facts_against_page_by_page(seed):
     got = pagemap.count_page_facts(struct.pack("<%dQ" % n, *flags),
                                    struct.pack("<%dQ" % n, *counts))
     kept = [c for f, c in zip(flags, counts) if not f & BIT["ZERO_PAGE"]]
-    want = [sum(1 for f in flags if f & BIT[name]) for name in (
-        "THP", "HUGE", "KSM", "ZERO_PAGE")] + [
+    want = [sum(1 for f in flags if f & BIT["THP"] and not f & BIT["ZERO_PAGE"])] + [
+        sum(1 for f in flags if f & BIT[name]) for name in ("HUGE", "KSM", "ZERO_PAGE")] + [
         sum(1 for c in kept if c > 1), sum(1 for f in flags if f & BIT["DIRTY"]),
         sum(1 for f in flags if f & (BIT["LOCKED"] | BIT["UNEVICTABLE"] | 1 << 33)),
         sum(1 for c in kept if c <= 1)]
