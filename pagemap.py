@@ -71,7 +71,6 @@ KPF_NAMES = dict(enumerate((
 KPF_NAMES.update(enumerate((
     "RESERVED MLOCKED OWNER_2 PRIVATE PRIVATE_2 OWNER_PRIVATE ARCH UNCACHED SOFTDIRTY ARCH_2 "
     "ARCH_3").split(), 32))
-KPF_LOCKED = 1 << 0
 KPF_DIRTY = 1 << 4
 KPF_COMPOUND_HEAD = 1 << 15
 KPF_COMPOUND_TAIL = 1 << 16
@@ -746,18 +745,19 @@ def flag_lanes(flags_buf, flag):
 def count_page_facts(flags_buf, counts_buf):
     # type: (bytes, bytes) -> PageCounts
     """Whole-buffer counts over the kpageflags and kpagecount of resident pages
-    (little-endian, same order). Locked is LOCKED, MLOCKED or UNEVICTABLE; the
-    zero page is neither shared nor private memory of anyone, so it stays out
-    of shared, USS and PSS, as in smaps."""
+    (little-endian, same order). Locked is MLOCKED or UNEVICTABLE (kpageflags'
+    LOCKED is the page lock, held during I/O, not mlock); the zero page is
+    neither shared nor private memory of anyone, so it stays out of shared,
+    USS and PSS, as in smaps."""
     n = len(flags_buf) // 8
     thp, hugetlb, ksm, zero, dirty = [flag_lanes(flags_buf, bit).count(1) for bit in (
         KPF_THP, KPF_HUGE, KPF_KSM, KPF_ZERO_PAGE, KPF_DIRTY)]
     if thp and zero:    # the huge zero page (THP and ZERO_PAGE) is no one's THP
         thp -= popcount(int.from_bytes(flag_lanes(flags_buf, KPF_THP), "little")
                         & int.from_bytes(flag_lanes(flags_buf, KPF_ZERO_PAGE), "little"))
-    held, unevictable, mlocked = [int.from_bytes(flag_lanes(flags_buf, bit), "little")
-                                  for bit in (KPF_LOCKED, KPF_UNEVICTABLE, KPF_MLOCKED)]
-    locked = popcount(held | unevictable | mlocked)
+    unevictable, mlocked = [int.from_bytes(flag_lanes(flags_buf, bit), "little")
+                            for bit in (KPF_UNEVICTABLE, KPF_MLOCKED)]
+    locked = popcount(unevictable | mlocked)
     counts_buf = counts_buf[:n * 8]
     if zero:
         # Map counts of zero-page lanes as 0, taken back out of the count of 0s.

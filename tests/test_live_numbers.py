@@ -334,3 +334,23 @@ def test_huge_zero_page_is_no_huge_page():
     if pagemap.running_kernel("/proc") >= (6, 16) or not huge_pages_visible():
         assert row["huge"] == (0 if huge_pages_visible() else None)
     m.close()
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root (kpageflags)")
+def test_mlocked_memory_is_smaps_locked():
+    """LOCKED is pages reclaim cannot evict (mlocked, unevictable); alone in this
+    process that is smaps' Locked (the PSS of an mlocked mapping's pages)."""
+    from test_live_ranges import isolate, region_start
+    n = 16
+    m = mmap.mmap(-1, n * PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(m))
+    for i in range(n // 2):
+        m[i * PAGE:i * PAGE + 1] = b"m"
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mlock(ctypes.c_void_p(addr), ctypes.c_size_t(n * PAGE)):
+        pytest.skip("mlock: %s" % os.strerror(ctypes.get_errno()))
+    isolate(addr, n * PAGE)
+    start = region_start(addr)
+    row = own_row(start, "--flags")
+    assert row["locked"] == smaps_sum(start, "Locked") == smaps_sum(start, "Rss") > 0
+    m.close()
