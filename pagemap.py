@@ -2666,21 +2666,38 @@ class Walker(object):
             for b in range(-(-s // pmd) * pmd, e - pmd + 1, pmd)}
 
     def _huge(self, buf, vpn):
-        # type: (bytes, int) -> Optional[int]
-        """Pages of a chunk in PMD-mapped huge pages: PAGEMAP_SCAN's word, else
-        blocks that start aligned and are one physical run (no SCAN: < 6.7);
-        None if a block wholly present could be one but its PFNs are hidden."""
+        # type: (bytes, int) -> Optional[List[int]]
+        """Lane indexes of a chunk's PMD blocks in PMD-mapped huge pages:
+        PAGEMAP_SCAN's word, else blocks that start aligned and are one physical
+        run (no SCAN: < 6.7); None if a block wholly present could be one but
+        its PFNs are hidden."""
         pmd = self.pmd_pages
         candidates = huge_candidates(buf, vpn, pmd)
         blocks = self._huge_blocks(buf, vpn, candidates)
         if self.scanner.works:
             # Present blocks only, also for snapshots that recorded HUGE alone.
-            return len(blocks.intersection(candidates)) * pmd
+            return sorted(blocks.intersection(candidates))
         # A block wholly present is a huge page or not: without PFNs, no telling.
         if any(not _lane(buf, i) & PM_PFRAME_MASK and min(buf[i * 8 + 7:(i + pmd) * 8:8]) >> 7
                for i in candidates):
             return None
-        return pmd * sum(1 for i in candidates if contiguous_lanes(buf, i, pmd))
+        return [i for i in candidates if contiguous_lanes(buf, i, pmd)]
+
+    def huge_spans(self, vpn, end_vpn):
+        # type: (int, int) -> Optional[List[Tuple[int, int]]]
+        """[(first vpn, end vpn)] of the PMD blocks of [vpn, end_vpn) in huge
+        pages, as counts() finds them (PAGEMAP_SCAN's spans may also hold some
+        not present); None if unknown (hidden PFNs)."""
+        spans = self.scanner.regions(vpn, end_vpn, HUGE_PRESENT, 0)
+        if spans is not None:
+            return spans
+        spans = []
+        for base, buf in self.chunks(vpn, end_vpn):
+            lanes = self._huge(buf, base)
+            if lanes is None:
+                return None
+            spans.extend((base + i, base + i + self.pmd_pages) for i in lanes)
+        return spans
 
     def pieces(self, vpn, end_vpn, chunk=COUNT_CHUNK):
         """Yield Pieces covering [vpn, end_vpn) in order: chunks read (data: their
@@ -2724,7 +2741,8 @@ class Walker(object):
                 continue
             c = count_entries(without_page_shift(piece.data, self.kernel))
             if c.present:
-                c = c._replace(huge=self._huge(piece.data, piece.vpn))
+                lanes = self._huge(piece.data, piece.vpn)
+                c = c._replace(huge=None if lanes is None else len(lanes) * self.pmd_pages)
                 if facts:
                     facts(piece.data)
             total = add_counts(total, c)
@@ -3353,6 +3371,23 @@ def warn_unresolved(console, reader, unmatched, spans):
     return bool(unmatched or empty)
 
 
+def passing_pages(view, spec, vpn, end_vpn, facts=None):
+    # type: (RangeView, MatchSpec, int, int, Optional[PageFacts]) -> Dict[int, int]
+    """The pages of [vpn, end_vpn) in one mapping that pass spec (the view's),
+    counted by their flags (bits 55-63); facts, if given, gathered of them."""
+    by_flags = collections.Counter()  # type: Dict[int, int]
+    if match_needs_kpage(spec) and not facts:
+        view.count_matching(spec, vpn, end_vpn, by_flags)
+    else:
+        ps = view.reader.page_size
+        for _, runs in view.shown_batches(Span(vpn * ps, end_vpn * ps, "")):
+            for _, pages, raw in runs:
+                by_flags[state_bits(raw)] += pages
+            if facts:
+                facts.add(physical_runs(runs))
+    return by_flags
+
+
 def summarize_mapping(view, mapping, facts, hugetlb, swap):
     # type: (RangeView, Mapping, Optional[PageFacts], bool, bool) -> MappingSummary
     """Count one mapping's pages, with --match those that pass (and their facts,
@@ -3381,25 +3416,20 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
     if not view.spec:
         counts = view.walker.counts(vpn0, vpn1, facts)[0]
     else:
-        # The pages that pass, summed by their flags (bits 55-63), each distinct
-        # flags decoded once.
-        by_flags = collections.Counter()  # type: Dict[int, int]
-        if match_needs_kpage(view.spec) and not facts:
-            view.count_matching(view.spec, vpn0, vpn1, by_flags)
-        else:
-            for _, runs in view.shown_batches(span):
-                for _, pages, raw in runs:
-                    by_flags[state_bits(raw)] += pages
-                if facts:
-                    facts.add(physical_runs(runs))
+        by_flags = passing_pages(view, view.spec, vpn0, vpn1, facts)
+        # Of the present pages that pass (bit 63: 8 of the flags), those in
+        # PMD-mapped huge pages, as without --match (a large folio mapped by
+        # PTEs is in none): a second look, at the huge pages only.
+        spans = view.walker.huge_spans(vpn0, vpn1) if max(by_flags or [0]) >> 8 else []
+        huge = None if spans is None else sum(n for s, e in spans for flags, n in passing_pages(
+            view, view.spec, s, e).items() if flags >> 8)
         for flags, n in by_flags.items():
             e = decode_entry(flags << 55, view.ctx.kernel)
             counts = add_counts(counts, Counts(0, *[n * fact for fact in (
                 e.present, e.swapped, e.present and e.file_shared, e.present and e.exclusive,
                 (e.present or e.swapped) and e.soft_dirty, 0)]))
+        counts = counts._replace(huge=huge)
     found = facts.reset() if facts and facts.usable else None
-    if found and view.spec:
-        counts = counts._replace(huge=found.thp + found.hugetlb)
     if (not (counts.present or counts.swapped) and mapping.path.startswith("/dev/")
             and not mapping.anonymous and vm_without_page_tables(reader, mapping)):
         return MappingSummary(mapping, counts, "no-page-tables", None)

@@ -354,3 +354,24 @@ def test_mlocked_memory_is_smaps_locked():
     row = own_row(start, "--flags")
     assert row["locked"] == smaps_sum(start, "Locked") == smaps_sum(start, "Rss") > 0
     m.close()
+
+
+def test_match_counts_huge_pages_as_smaps():
+    """With --match, HUGE is the passing pages in PMD-mapped huge pages, as without
+    it: not 0, and (--flags) not every page of a large folio. A 4K hole punched in
+    a THP splits its PMD; its folio, still large, is then mapped by PTEs."""
+    from test_live_ranges import region_start, smaps_kib, thp_region
+    skip_unless_huge_pages_visible()
+    m, aligned, size = thp_region()
+    start = region_start(aligned)
+    if smaps_kib(start, "AnonHugePages") != size:
+        pytest.skip("the kernel gave no THP here")
+    base = ctypes.addressof(ctypes.c_char.from_buffer(m))
+    m.madvise(mmap.MADV_DONTNEED, aligned - base + PAGE, PAGE)
+    m.madvise(getattr(mmap, "MADV_NOHUGEPAGE", 15), aligned - base, size)  # no khugepaged
+    want = smaps_sum(start, "AnonHugePages")
+    assert want == size - (2 << 20)
+    assert own_row(start)["huge"] == want
+    for extra in [[]] + ([["--flags"]] if IS_ROOT else []):
+        assert own_row(start, "--match", "present", *extra)["huge"] == want
+    m.close()
