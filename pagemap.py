@@ -1217,11 +1217,16 @@ def match_needs_kpage(spec):
 _MARKER_BITS = PM_PRESENT | PM_SWAP | PM_SWAP_TYPE_MASK
 
 
-def state_bits(raw):
-    # type: (int) -> int
-    """Bits 55-63 of an entry, a PTE marker's swap bit cleared (see decode_entry):
-    what --match and a summary by flags read of a run."""
-    return raw >> 55 ^ (raw & _MARKER_BITS == _MARKER_BITS ^ PM_PRESENT) << 7
+def run_states(runs):
+    # type: (List[Tuple[int, int, Any]]) -> List[int]
+    """Bits 55-63 of each run's first entry (-1 past the end), a PTE marker's
+    swap bit cleared (see decode_entry): what --match and a summary by flags
+    read of a run. Markers are looked for only where some run is swapped."""
+    tops = [-1 if raw is None else raw >> 55 for _, _, raw in runs]
+    if 1 in map((7).__rrshift__, set(tops)):    # swap bit without present bit
+        tops = [-1 if raw is None else raw >> 55 ^ (
+            raw & _MARKER_BITS == _MARKER_BITS ^ PM_PRESENT) << 7 for _, _, raw in runs]
+    return tops
 
 
 def entry_matches(spec, raw, kernel=None):
@@ -3089,7 +3094,7 @@ class RangeView(object):
         pages pass a --match spec, as runs. The pages of a run share their
         pagemap flags, so that part is decided once per distinct flags."""
         import itertools
-        tops = [-1 if raw is None else state_bits(raw) for _, _, raw in runs]
+        tops = run_states(runs)
         passing = set(t for t in set(tops) if t >= 0 and entry_matches(
             spec, t << 55, self.ctx.kernel))
         runs = list(itertools.compress(runs, map(passing.__contains__, tops)))
@@ -3381,8 +3386,8 @@ def passing_pages(view, spec, vpn, end_vpn, facts=None):
     else:
         ps = view.reader.page_size
         for _, runs in view.shown_batches(Span(vpn * ps, end_vpn * ps, "")):
-            for _, pages, raw in runs:
-                by_flags[state_bits(raw)] += pages
+            for (_, pages, _), top in zip(runs, run_states(runs)):
+                by_flags[top] += pages
             if facts:
                 facts.add(physical_runs(runs))
     return by_flags
@@ -3416,13 +3421,20 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
     if not view.spec:
         counts = view.walker.counts(vpn0, vpn1, facts)[0]
     else:
-        by_flags = passing_pages(view, view.spec, vpn0, vpn1, facts)
         # Of the present pages that pass (bit 63: 8 of the flags), those in
         # PMD-mapped huge pages, as without --match (a large folio mapped by
-        # PTEs is in none): a second look, at the huge pages only.
-        spans = view.walker.huge_spans(vpn0, vpn1) if max(by_flags or [0]) >> 8 else []
-        huge = None if spans is None else sum(n for s, e in spans for flags, n in passing_pages(
-            view, view.spec, s, e).items() if flags >> 8)
+        # PTEs is in none): the huge spans walked apart, in the same one pass.
+        spans = view.walker.huge_spans(vpn0, vpn1)
+        by_flags, huge, at = collections.Counter(), 0, vpn0  # type: (Dict[int, int], Any, int)
+        for start, end in (spans or []) + [(vpn1, vpn1)]:
+            if at < start:
+                by_flags.update(passing_pages(view, view.spec, at, start, facts))
+            if start < end:
+                passed = passing_pages(view, view.spec, start, end, facts)
+                huge += sum(n for flags, n in passed.items() if flags >> 8)
+                by_flags.update(passed)
+            at = end
+        huge = None if spans is None else huge
         for flags, n in by_flags.items():
             e = decode_entry(flags << 55, view.ctx.kernel)
             counts = add_counts(counts, Counts(0, *[n * fact for fact in (
