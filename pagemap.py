@@ -2163,10 +2163,13 @@ def translate_many(pid, addresses, proc_root="/proc", page_size=None, byteorder=
                            entry_format(byteorder))
     ctx = Context(proc_root, kernel)
     try:
-        return [translate_with(reader, ctx, vaddr) for vaddr in addresses]
+        found = [translate_with(reader, ctx, vaddr) for vaddr in addresses]
     finally:
         reader.close()
         ctx.close()
+    # The CLI says why once, in a warning; a caller here has only the note.
+    return [tr._replace(note=tr.note + ": " + hidden_pfn_reason(ctx.priv))
+            if tr.status == "pfn-hidden" else tr for tr in found]
 
 
 def translate(pid, vaddr, proc_root="/proc", page_size=None, byteorder=None, kernel=None):

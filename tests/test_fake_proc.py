@@ -622,6 +622,15 @@ def test_api_translate(fake):
     assert tr.entry.pfn == 0x99
 
 
+def test_api_hidden_pfn_says_why(fake):
+    # The CLI says why in one warning; a library caller has only the note.
+    fake.reader(privileged=False)
+    fake.process(PID, {0x600000: make_entry(present=True, pfn=0)})
+    for tr in pagemap.translate_many(4242, [0x600000, 0x600008], proc_root=fake.root,
+                                     page_size=4096):
+        assert tr.status == "pfn-hidden" and tr.note.count("CAP_SYS_ADMIN") == 1, tr.note
+
+
 def test_each_verbose_shows_each_entry(fake, run):
     # -v was silently dropped by --each, the one listing in the address format.
     present = make_entry(present=True, pfn=0x99)

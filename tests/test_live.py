@@ -361,6 +361,14 @@ def test_nobody_sees_hidden_pfn_explained():
     assert "Traceback" not in done.stderr
 
 
+def test_nobody_library_call_says_why_pfn_is_hidden():
+    script = NOBODY_SCRIPT.replace('sys.exit(pagemap.main(["self", first]))',
+                                   "print(pagemap.translate('self', int(first, 16)))")
+    done = as_nobody("-c", script, ROOT)
+    assert done.returncode == 0 and "pfn-hidden" in done.stdout, done.stderr
+    assert done.stdout.count("CAP_SYS_ADMIN") == 1 and done.stderr == ""
+
+
 def test_nobody_cannot_read_root_process():
     done = as_nobody(os.path.join(ROOT, "pagemap.py"), str(os.getpid()), "400000")
     assert done.returncode == 4, done.stderr
