@@ -2835,9 +2835,10 @@ def is_terminal(stream):
 class Console(object):
     """Output and once-per-run warnings."""
 
-    def __init__(self, out, err):
+    def __init__(self, out, err, what="standard output"):
         self.out = out
         self.err = err
+        self.what = what
         self.warned = set()  # type: set
         self.aliases = []  # type: List[Tuple[str, str]]
         self.tty = is_terminal(out)
@@ -2886,8 +2887,8 @@ class Console(object):
         except BrokenPipeError:
             raise
         except OSError as exc:
-            raise ProcIOError("cannot write to standard output: %s (write it elsewhere)"
-                              % exc.strerror) from exc
+            raise ProcIOError("cannot write to %s: %s (write it elsewhere)"
+                              % (self.what, exc.strerror)) from exc
 
     def json(self, doc):
         # type: (Any) -> None
@@ -4471,7 +4472,7 @@ def cmd_capture(opts, console):
             ctx.close()
         finish(cleanup)
     # With '-' standard output carries the zip: the report goes to stderr.
-    (Console(console.err, None) if to_stdout else console).write(
+    (Console(console.err, None, "standard error") if to_stdout else console).write(
         "captured %s (%s): %d mappings, %d entries stored, page flags of %d pages, into %s"
         % (reader.label, header["comm"] or "?", len(reader.maps()), header["entries"],
            header["pfns"], where))

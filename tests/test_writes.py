@@ -3,6 +3,7 @@
 
 import errno
 import gc
+import io
 import json
 import os
 import re
@@ -14,7 +15,7 @@ import sys
 import zipfile
 
 import pytest
-from conftest import ROOT, assert_one_error
+from conftest import ROOT, assert_one_error, make_entry
 from test_field_kit import ANON, PAGE, PID, VIEWS, argv, rich_tree
 
 import pagemap
@@ -827,3 +828,24 @@ def test_json_spool_the_temp_file_system_cannot_hold(fake, run, small_fs, monkey
     code, out, err = run(argv(fake, "--json", PID, "7f0000000000+10000000"))
     assert_one_error(code, err, 6, "TMPDIR", "No space left")
     assert out == ""
+
+
+def test_capture_report_that_stderr_cannot_take_is_named_so(fake):
+    # --capture -: the zip on standard output, the report on standard error; a
+    # full disk under the latter is no failure of the former.
+    class Report(io.StringIO):
+        def write(self, text):
+            if text.startswith("captured "):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return super().write(text)
+    fake.process(PID, {0x600000: make_entry(present=True, pfn=0x42)})
+    out, err = io.TextIOWrapper(io.BytesIO()), Report()
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    try:
+        code = pagemap.main(argv(fake, PID, "--capture", "-"))
+    finally:
+        sys.stdout, sys.stderr = saved
+    assert code == pagemap.EXIT_IO
+    assert err.getvalue() == ("pagemap: error: cannot write to standard error: %s (write it "
+                              "elsewhere)\n" % os.strerror(errno.ENOSPC))
