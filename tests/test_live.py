@@ -194,14 +194,13 @@ def listed_swaps():
         return [(a.path, a.size_kib) for a in pagemap.parse_swaps(f.read())]
 
 
-def own_swap_area(tmp_path):
+def own_swap_area(path, priority=SWAP_PRIORITY):
     """A small swap file, enabled for the test and removed after, unless
     something else (swapoff -a) turned it off first."""
-    path = str(tmp_path / "pagemap-test.swap")
     with open(path, "wb") as f:
         f.write(b"\0" * (64 << 20))
     os.chmod(path, 0o600)
-    for argv in (["mkswap", path], ["swapon", "-p", str(SWAP_PRIORITY), path]):
+    for argv in (["mkswap", path], ["swapon", "-p", str(priority), path]):
         # The highest priority: the kernel fills this area before the machine's own.
         done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         if done.returncode != 0:  # a container, tmpfs, no free swap type
@@ -220,7 +219,27 @@ def swapfile(tmp_path):
     if not IS_ROOT or not shutil.which("mkswap") or not shutil.which("swapon"):
         pytest.skip("needs root with mkswap/swapon")
     with machine_lock("swap"):
-        yield from own_swap_area(tmp_path)
+        yield from own_swap_area(str(tmp_path / "pagemap-test.swap"))
+
+
+@pytest.fixture
+def swapfile_above_a_free_type(tmp_path):
+    """Our swap area enabled after another that is then switched off: /proc/swaps
+    lists ours below its type (it leaves the free type out)."""
+    if not IS_ROOT or not shutil.which("mkswap") or not shutil.which("swapon"):
+        pytest.skip("needs root with mkswap/swapon")
+    with machine_lock("swap"):
+        first = own_swap_area(str(tmp_path / "first.swap"), SWAP_PRIORITY - 1)
+        next(first)
+        ours = own_swap_area(str(tmp_path / "pagemap-test.swap"))
+        try:
+            path = next(ours)
+        finally:
+            first.close()
+        try:
+            yield path
+        finally:
+            ours.close()
 
 
 def steady(look, tries=10):
@@ -236,6 +255,14 @@ def steady(look, tries=10):
 
 
 def test_paged_out_page_is_swapped_to_our_area(swapfile):
+    assert_paged_out_to(swapfile)
+
+
+def test_paged_out_page_is_found_in_an_area_above_a_free_type(swapfile_above_a_free_type):
+    assert_paged_out_to(swapfile_above_a_free_type)
+
+
+def assert_paged_out_to(swapfile):
     n = 16
     m, addr = private_anon(n)
     vaddrs = [addr + i * PAGE for i in range(n)]
