@@ -468,7 +468,7 @@ def entry_status(entry, page_size, vaddr, priv, areas):
     """(status, note, physical address) from the entry alone; note '' when plain."""
     if entry.present:
         if entry.pfn == 0:
-            # Why: once per run, in the warning emit() or cmd_lookup gives.
+            # Why: the CLI warns once (emit, cmd_lookup); translate_many adds it to the note.
             return "pfn-hidden", "page is present but its physical address is hidden", None
         return "present", "", entry.pfn * page_size + vaddr % page_size
     if entry.guard:
