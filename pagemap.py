@@ -391,7 +391,7 @@ def parse_swaps(text):
     """Parse /proc/swaps: the areas in swap type order (see swap_areas_for)."""
     return [SwapArea(path.replace("\\040", " "), kind, int(size), int(used), int(prio))
             for path, kind, size, used, prio in re.findall(
-                r"^(.*\S)\s+(\S+)\s+([0-9]+)\s+([0-9]+)\s+(-?[0-9]+)\s*$",
+                r"^(.*\S)\s+(\S+)\s+([0-9]{1,20})\s+([0-9]{1,20})\s+(-?[0-9]{1,20})\s*$",
                 text.partition("\n")[2], re.M)]
 
 

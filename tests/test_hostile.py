@@ -76,6 +76,10 @@ def thp_pmd_size(text):
     return setup
 
 
+def swaps_of_many_digits(fake):
+    fake.write("swaps", "Filename Type Size Used Priority\n/swapfile file %s 0 -2\n" % HUGE)
+
+
 def hugetlb_and_cgroups(fake):
     fake.write("meminfo", "Hugetlb: %s kB\n" % HUGE)
     fake.write("cgroup_paths", "\u00b2 /a\n%s /b\n" % HUGE)
@@ -85,6 +89,7 @@ def hugetlb_and_cgroups(fake):
 
 @pytest.mark.parametrize("setup,args", [
     (hugetlb_and_cgroups, [PID]),
+    (swaps_of_many_digits, [PID]),
     (hugetlb_and_cgroups, [PID, "600000", "--flags"]),
     (stat_flags_not_a_number, [PID, "600000"]),
     (stat_flags_not_a_number, [PID, "0-ffffffffffffffff"]),
