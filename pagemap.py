@@ -4558,7 +4558,8 @@ def snapshot_header_problem(header):
     """What is wrong with a snapshot header, or None."""
     if not isinstance(header, dict) or header.get("format") != SNAPSHOT_FORMAT:
         return "has no pagemap-snapshot format"
-    for key, below in (("version", 1 << 16), ("pid", 1 << 31), ("page_size", 1 << 21)):
+    for key, below in (("version", 1 << 16), ("pid", PID_MAX_LIMIT + 1),
+                       ("page_size", 1 << 21)):
         if not _count(header.get(key), below, 1):
             return "has no valid %s" % key
     page_size = header["page_size"]

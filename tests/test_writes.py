@@ -350,6 +350,7 @@ def test_snapshot_without_its_pagemap(fake, run, tmp_path, member):
     ({"format": "zip"}, "no pagemap-snapshot format"),
     ({"task_size": 1 << 100}, "no valid task_size"),
     ({"pid": True}, "no valid pid"),
+    ({"pid": pagemap.PID_MAX_LIMIT + 1}, "no valid pid"),
     ({"page_size": True}, "no valid page_size"),
     ({"page_size": 1000}, "has page size 1000, not a power of two of at least 1024"),
     ({"page_size": 512}, "has page size 512, not a power of two of at least 1024"),
