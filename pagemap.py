@@ -4137,8 +4137,11 @@ def clear_soft_dirty(proc_root, pid):
     """'echo 4 > /proc/PID/clear_refs' (3.11+): clear the soft-dirty bits."""
     path = os.path.join(proc_root, pid, "clear_refs")
     try:
-        fd = _open(path, os.O_WRONLY)
+        # Never through a link, FIFO or device a --proc-root tree planted there.
+        fd = _open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         try:
+            if os.fstat(fd).st_mode & 0o170000 != 0o100000:  # S_ISREG, as procfs's is
+                raise OSError(errno.ELOOP, "not a regular file")
             os.write(fd, b"4")
         finally:
             os.close(fd)

@@ -240,6 +240,31 @@ def test_capture_where_unlinked_files_cannot_be_reopened(fake, run, tmp_path, mo
         assert run(["--from", snap] + view) == (code, out, err.replace(fake.root, snap + ":/proc"))
 
 
+# --- --clear-soft-dirty: '4' goes to a /proc file, never through what a tree planted --
+
+
+@pytest.mark.parametrize("plant", ["link", "fifo"])
+def test_clear_refs_planted_in_a_tree_is_not_written(fake, run, tmp_path, plant):
+    """A --proc-root tree from elsewhere (a tarball of a board's /proc) with
+    clear_refs a link to root's file, or a FIFO that would block the write."""
+    from test_field_kit import written_tree
+    written_tree(fake)
+    victim = tmp_path / "victim"
+    victim.write_text("root's file")
+    clear_refs = os.path.join(fake.root, PID, "clear_refs")
+    os.unlink(clear_refs)
+    os.symlink(str(victim), clear_refs) if plant == "link" else os.mkfifo(clear_refs)
+    reader = os.open(clear_refs, os.O_RDONLY | os.O_NONBLOCK) if plant == "fifo" else None
+    try:
+        code, _, err = run(argv(fake, "--clear-soft-dirty", PID))
+        assert_one_error(code, err, 6, clear_refs)
+        assert reader is None or os.read(reader, 1) == b""
+    finally:
+        if reader is not None:
+            os.close(reader)
+    assert victim.read_text() == "root's file"
+
+
 # --- --capture -: standard output, and the script itself from standard input ----------
 
 
