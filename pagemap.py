@@ -4439,8 +4439,9 @@ def cmd_capture(opts, console):
             writer.zip_into(types.SimpleNamespace(write=out.write, flush=out.flush), texts)
         else:
             # A fresh name nobody can guess or plant a link at: O_CREAT|O_EXCL|O_NOFOLLOW,
-            # mode 0600 (a snapshot holds physical addresses).
-            fd, partial = tempfile.mkstemp(prefix="." + name + ".", suffix=".partial",
+            # mode 0600 (a snapshot holds physical addresses). Within NAME_MAX (255
+            # bytes) whatever the target's name: 32 characters are 128 bytes at most.
+            fd, partial = tempfile.mkstemp(prefix="." + name[:32] + ".", suffix=".partial",
                                            dir=writer.dir)
             with os.fdopen(fd, "wb") as out:
                 writer.zip_into(out, texts)

@@ -140,6 +140,15 @@ def test_capture_to_a_name_the_file_system_refuses(fake, run, tmp_path):
     assert sorted(os.listdir(str(tmp_path))) == ["proc"]
 
 
+def test_capture_to_the_longest_name_the_file_system_takes(fake, run, tmp_path):
+    # Its staging file's name (the target's, dotted and suffixed) must fit as well.
+    rich_tree(fake)
+    target = str(tmp_path / ("y" * 255))
+    code, out, err = run(argv(fake, PID, "--capture", target))
+    assert code == 0 and zipfile.is_zipfile(target), err
+    assert sorted(os.listdir(str(tmp_path))) == ["proc", "y" * 255]
+
+
 def test_capture_replaces_a_regular_file_privately(fake, run, tmp_path):
     rich_tree(fake)
     old = tmp_path / "snap.zip"
