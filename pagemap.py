@@ -742,6 +742,36 @@ def flag_lanes(flags_buf, flag):
     return flags_buf[bit // 8::8].translate((bytes(run) + b"\x01" * run) * (128 // run))
 
 
+def flag_counts(flags_buf, flags):
+    # type: (bytes, Tuple[int, ...]) -> List[int]
+    """How many lanes of little-endian kpageflags have each of flags (one bit
+    each) set: a histogram of each byte holding some, masked to their bits."""
+    counts = [0] * len(flags)
+    for shift in set(flag.bit_length() - 1 & ~7 for flag in flags):
+        mask = sum(flag >> shift & 0xFF for flag in flags)
+        table = _MASK_TABLES.get(mask)
+        if table is None:
+            table = _MASK_TABLES[mask] = bytes(b & mask for b in range(256))
+        for value, lanes in top_histogram(flags_buf[shift // 8::8].translate(table)).items():
+            for i, flag in enumerate(flags):
+                if value << shift & flag:
+                    counts[i] += lanes
+    return counts
+
+
+_MASK_TABLES = {}  # type: Dict[int, bytes]
+
+
+def low_bytes(buf):
+    # type: (bytes) -> Optional[bytes]
+    """The low bytes of the u64 lanes of a little-endian buffer if each lane is
+    below 256, else None: the lanes rebuilt from them compare equal."""
+    low = buf[0::8]
+    lanes = bytearray(len(low) * 8)
+    lanes[0::8] = low
+    return low if lanes == buf else None
+
+
 def count_page_facts(flags_buf, counts_buf):
     # type: (bytes, bytes) -> PageCounts
     """Whole-buffer counts over the kpageflags and kpagecount of resident pages
@@ -750,14 +780,17 @@ def count_page_facts(flags_buf, counts_buf):
     neither shared nor private memory of anyone, so it stays out of shared,
     USS and PSS, as in smaps."""
     n = len(flags_buf) // 8
-    thp, hugetlb, ksm, zero, dirty = [flag_lanes(flags_buf, bit).count(1) for bit in (
-        KPF_THP, KPF_HUGE, KPF_KSM, KPF_ZERO_PAGE, KPF_DIRTY)]
+    locks = (KPF_UNEVICTABLE, KPF_MLOCKED)
+    thp, hugetlb, ksm, zero, dirty, *held = flag_counts(flags_buf, (
+        KPF_THP, KPF_HUGE, KPF_KSM, KPF_ZERO_PAGE, KPF_DIRTY) + locks)
     if thp and zero:    # the huge zero page (THP and ZERO_PAGE) is no one's THP
         thp -= popcount(int.from_bytes(flag_lanes(flags_buf, KPF_THP), "little")
                         & int.from_bytes(flag_lanes(flags_buf, KPF_ZERO_PAGE), "little"))
-    unevictable, mlocked = [int.from_bytes(flag_lanes(flags_buf, bit), "little")
-                            for bit in (KPF_UNEVICTABLE, KPF_MLOCKED)]
-    locked = popcount(unevictable | mlocked)
+    locked = sum(held)
+    if min(held):       # both kinds: a page may have the two, count it once
+        unevictable, mlocked = [int.from_bytes(flag_lanes(flags_buf, bit), "little")
+                                for bit in locks]
+        locked = popcount(unevictable | mlocked)
     counts_buf = counts_buf[:n * 8]
     if zero:
         # Map counts of zero-page lanes as 0, taken back out of the count of 0s.
@@ -765,12 +798,11 @@ def count_page_facts(flags_buf, counts_buf):
         spread[0::8] = flag_lanes(flags_buf, KPF_ZERO_PAGE)
         counts_buf = (int.from_bytes(counts_buf, "little") & ~(int.from_bytes(
             spread, "little") * ((1 << 64) - 1))).to_bytes(n * 8, "little")
-    low = counts_buf[0::8]
+    low = low_bytes(counts_buf)
     # Map counts below 256 (the usual): a histogram of their low bytes, in C;
     # keys in order of first appearance, as a Counter of the lanes has them.
-    histogram = top_histogram(low) if len(counts_buf.translate(None, b"\0")) == len(
-        low.translate(None, b"\0")) else None  # type: Any
-    histogram = histogram or collections.Counter(lanes_of(counts_buf))
+    histogram = (low is not None and top_histogram(low)
+                 or collections.Counter(lanes_of(counts_buf)))  # type: Any
     if zero:
         histogram[0] -= zero
     private = histogram.get(0, 0) + histogram.get(1, 0)    # USS: mapped at most once
@@ -2239,7 +2271,8 @@ class KPageReader(object):
         data: the little-endian counts of the PFN runs [(pfn, count)] one after another."""
         import bisect
         import itertools
-        if data.count(0) + data[0::8].count(1) == len(data):
+        low = low_bytes(data)
+        if low is not None and not low.translate(None, b"\0\1"):
             return data     # every count 0 or 1 (the usual): no page the target maps is its too
         if self._own is None:
             own = own_page_counts(self.proc_root, *self.observer or (0, ""))

@@ -573,6 +573,10 @@ def test_count_page_facts():
     facts = pagemap.count_page_facts(struct.pack("<6Q", *flags), struct.pack("<6Q", *counts))
     assert facts[:7] == (1, 1, 0, 1, 2, 1, 2)    # LOCKED is the page lock (I/O), no mlock
     assert facts.uss == 3 and facts.pss == 1 + 0.5 + 0.25 + 1 + 1
+    # One kind of lock only (no union needed); a zero page with a map count.
+    flags = [BIT["UNEVICTABLE"], 0, BIT["UNEVICTABLE"] | BIT["DIRTY"] | BIT["ZERO_PAGE"]]
+    facts = pagemap.count_page_facts(struct.pack("<3Q", *flags), struct.pack("<3Q", 1, 1, 9))
+    assert facts[:8] == (0, 0, 0, 1, 0, 1, 2, 2)
 
 
 @pytest.mark.parametrize("seed", range(4))
