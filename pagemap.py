@@ -2380,7 +2380,10 @@ class SystemFacts(object):
                 self.iomem_problem = "/proc/iomem unreadable"
             elif iomem_hidden(regions):
                 self.iomem_problem = "/proc/iomem shows addresses only to root"
-            self._edges = sorted({r.start for r in regions} | {r.end + 1 for r in regions})
+            cuts = set()  # type: set
+            for r in regions:
+                cuts.update((r.start, r.end + 1))
+            self._edges = sorted(cuts)
         size = self._block or 1 << 21
         key = paddr // size         # type: Any
         place = self._places.get(key)
