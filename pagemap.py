@@ -3895,7 +3895,7 @@ def list_pids(proc_root):
     except OSError as exc:
         raise UnsupportedError("%s: cannot list processes: %s (name the PIDs to search "
                                "instead)" % (proc_root, exc.strerror)) from exc
-    return sorted((n for n in names if parse_decimal(n) is not None), key=int)
+    return sorted(filter(_DECIMAL_RE.match, names), key=int)
 
 
 def progress_line(err, delay=1.0):
