@@ -4949,8 +4949,10 @@ def given(opts, *names):
     # type: (Namespace, *str) -> Optional[str]
     """The first of the options named that the command line gives (not None,
     False or the default /proc)."""
-    return next((name for name in names
-                 if getattr(opts, name[2:].replace("-", "_")) not in (None, False, "/proc")), None)
+    for name in names:
+        if getattr(opts, name[2:].replace("-", "_")) not in (None, False, "/proc"):
+            return name
+    return None
 
 
 def refuse_meaningless(opts):
