@@ -4971,8 +4971,8 @@ def refuse_meaningless(opts):
         if live:  # a snapshot never changes, nor can it be cleared or captured
             raise UsageError("--from reads a snapshot; %s works on the live system: not both"
                              % live)
-    shows_entries = opts.decode or not (live or opts.watch) and (opts.each or any(
-        re.match(_ADDRESS, target) for target in opts.addresses))
+    addresses = list(filter(re.compile(_ADDRESS).match, opts.addresses))  # not ranges, names
+    shows_entries = opts.decode or not (live or opts.watch) and (opts.each or addresses)
     if opts.verbose and not shows_entries:
         raise UsageError("-v shows the raw entry of each address: give an ADDRESS, --each "
                          "or --decode")
@@ -4984,7 +4984,7 @@ def refuse_meaningless(opts):
                              % (live, shaping))
         return
     targets = opts.addresses
-    if opts.each and all(re.match(_ADDRESS, target) for target in targets):
+    if opts.each and len(addresses) == len(targets):
         raise UsageError("--each lists ranges page by page: name a range or mapping")
     if opts.picture and targets:
         raise UsageError("--picture draws whole mappings: give no ADDRESS")
