@@ -1600,7 +1600,8 @@ class RunFormatter(object):
         top = max(texts)
         ends = [vpns[0] * ps, (vpns[-1] + counts[-1]) * ps, (lo & PM_PFRAME_MASK) * ps,
                 ((hi & PM_PFRAME_MASK) + top) * ps]
-        v, v_last, p, p_last = [len("%x" % end) for end in ends]
+        hexes = list(map("{:x}".format, ends))
+        v, v_last, p, p_last = map(len, hexes)
         if vary != "paddr" or v != v_last or p != p_last or p > 16 or top >= 10 ** 9:
             return None
         import array
@@ -1619,8 +1620,7 @@ class RunFormatter(object):
         # their range, nor the page offset's 0s. (digits, digits a line, first
         # and end of those to copy, where the field ends)
         zeros = (ps.bit_length() - 1) // 4
-        vsame, psame = [len(os.path.commonprefix(["%x" % end for end in pair]))
-                        for pair in (ends[:2], ends[2:])]
+        vsame, psame = len(os.path.commonprefix(hexes[:2])), len(os.path.commonprefix(hexes[2:]))
         columns = [(column.to_bytes(8 * k, "big").hex().encode(), 16, 16 - used + same,
                     16 - zeros, end) for column, used, same, end in [
                         (starts * ps, v, vsame, 2 + v),
