@@ -1330,7 +1330,7 @@ def format_text(tr, verbose):
         if tr.vaddr is not None:  # --each leaves it to here
             line += ", file offset 0x%x" % (tr.vaddr // tr.page_size * 8)
         if tr.entry_bytes is not None:
-            line += ", bytes " + " ".join("%02x" % b for b in bytearray(tr.entry_bytes))
+            line += ", bytes " + " ".join(map("{:02x}".format, tr.entry_bytes))
         if entry.page_shift is not None:
             line += ", page shift %d (pre-3.11 layout)" % entry.page_shift
         lines.append(line)
