@@ -3176,7 +3176,8 @@ class RangeView(object):
             while lane >= 0:
                 chosen.append(bisect.bisect_right(ends, lane))
                 lane = many.find(1, ends[chosen[-1]])
-            physical, tags = [physical[r] for r in chosen], [tags[r] for r in chosen]
+            physical = list(map(physical.__getitem__, chosen))
+            tags = list(map(tags.__getitem__, chosen))
         files = kpage.gather(physical, *KPAGE_FILES[:1 if spec.shared is None else 2])
         known = None
         for _, part in files:       # a page is known where each file reaches it
