@@ -1211,7 +1211,11 @@ MATCH_PAGEMAP = {
 }
 MATCH_KPF = dict((name.lower(), 1 << bit) for bit, name in KPF_NAMES.items())
 MATCH_KPF.update({"hugetlb": KPF_HUGE, "zero": KPF_ZERO_PAGE, "head": KPF_COMPOUND_HEAD,
-                  "tail": KPF_COMPOUND_TAIL})
+                  "tail": KPF_COMPOUND_TAIL, "anonymous": 1 << 12, "idle_page": 1 << 25})
+# tools/mm/page-types' names (-b) too; its softdirty is bit 55 (the kernel never
+# sets kpageflags' SOFTDIRTY, page-types does, from pagemap).
+MATCH_PAGEMAP.update({"softdirty": PM_SOFT_DIRTY, "swap": PM_SWAP,
+                      "mmap-exclusive": PM_MMAP_EXCLUSIVE})
 MATCH_OTHER = ("shared",)               # map count above 1 (kpagecount)
 
 # A --match filter: bits that must be set or clear; shared True/False/None;

@@ -507,6 +507,15 @@ def test_match_each_and_typo(fake, run):
     assert_one_error(code, err, 2, "'thpp'", "valid names", "anon", "ksm")
 
 
+def test_match_takes_page_types_names():
+    """tools/mm/page-types' -b names mean the same here; its softdirty is pagemap's
+    bit 55 (it sets kpageflags bit 40 itself: the kernel never does)."""
+    for theirs, ours in (("softdirty", "soft-dirty"), ("anonymous", "anon"),
+                         ("swap", "swapped"), ("mmap_exclusive", "exclusive"),
+                         ("idle_page", "idle"), ("~anonymous,swap", "~anon,swapped")):
+        assert pagemap.parse_match(theirs) == pagemap.parse_match(ours), theirs
+
+
 def test_each_json_with_flags_gives_each_page_its_facts(fake, run):
     match_tree(fake)
     code, out, _ = run(argv(fake, "--json", "--each", "--flags", PID, "%x+4000" % ANON))
