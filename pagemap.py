@@ -2671,6 +2671,7 @@ class Walker(object):
         self.pmd_pages = pmd_pages or reader.pmd_pages
         self.kernel = kernel            # the layout counts() reads (decode_entry's)
         self.scanner = reader.scanner()
+        self.kpage = None  # type: Optional[KPageReader]  # where PFNs show: see _huge
 
     def _skip_empty(self, vpn, end_vpn):
         # type: (int, int) -> int
@@ -2724,12 +2725,25 @@ class Walker(object):
         blocks = self._huge_blocks(buf, vpn, candidates)
         if self.scanner.works:
             # Present blocks only, also for snapshots that recorded HUGE alone.
-            return sorted(blocks.intersection(candidates))
+            blocks &= set(candidates)
+            return sorted(i for i in blocks if (self.kernel or (0, 0)) >= (6, 16)
+                          or not self._huge_zero(_lane(buf, i)))
         # A block wholly present is a huge page or not: without PFNs, no telling.
         if any(not _lane(buf, i) & PM_PFRAME_MASK and min(buf[i * 8 + 7:(i + pmd) * 8:8]) >> 7
                for i in candidates):
             return None
-        return [i for i in candidates if contiguous_lanes(buf, i, pmd)]
+        return [i for i in candidates if contiguous_lanes(buf, i, pmd)
+                and not self._huge_zero(_lane(buf, i))]
+
+    def _huge_zero(self, raw):
+        # type: (int) -> bool
+        """Whether a huge page's first entry is the huge zero page (a read fault on
+        THP memory), which smaps counts nowhere: kpageflags says, asked only of
+        blocks not exclusive (its map count is 0). PAGEMAP_SCAN marks it PFNZERO
+        since 6.16 (HUGE_PRESENT); before, and without it, this tells."""
+        pfn = raw & PM_PFRAME_MASK
+        return bool(self.kpage and pfn and not raw & PM_MMAP_EXCLUSIVE
+                    and (self.kpage.value("kpageflags", pfn) or 0) & KPF_ZERO_PAGE)
 
     def huge_spans(self, vpn, end_vpn):
         # type: (int, int) -> Optional[List[Tuple[int, int]]]
@@ -3053,6 +3067,8 @@ class RangeView(object):
         self.reader = reader
         self.ctx = ctx
         self.walker = Walker(reader, None, ctx.kernel)
+        if not pfns_hidden(ctx.priv):
+            self.walker.kpage = ctx.kpage
         self.spec = spec
         self._no_tables = {}  # type: Dict[int, bool]
 

@@ -308,9 +308,11 @@ def test_thp_at_the_top_of_the_address_space_is_huge():
         libc.munmap(ctypes.c_void_p(addr), ctypes.c_size_t(size))
 
 
-def test_huge_zero_page_is_no_huge_page():
+@pytest.mark.parametrize("scan", [True, False], ids=["scan", "no-scan"])
+def test_huge_zero_page_is_no_huge_page(scan, monkeypatch):
     """A read fault on MADV_HUGEPAGE memory maps the huge zero page (use_zero_page):
-    smaps counts it nowhere (AnonHugePages 0, Rss 0); HUGE and THP must not either."""
+    smaps counts it nowhere (AnonHugePages 0, Rss 0); HUGE and THP must not either,
+    with PAGEMAP_SCAN or without (before 6.7: PFNs and kpageflags tell)."""
     from test_live_ranges import MADV_HUGEPAGE, isolate, region_start, thp_region
     thp_region()[0].close()                        # skips without THP
     size = 4 << 20
@@ -326,13 +328,16 @@ def test_huge_zero_page_is_no_huge_page():
         code, out, _ = call(["self", "--json", "--flags", hex(aligned)])
         if not {"ZERO_PAGE", "THP"} <= set(json.loads(out)["results"][0]["page"]["flags"]):
             pytest.skip("the kernel mapped no huge zero page here (use_zero_page off?)")
+    visible = huge_pages_visible() if scan else IS_ROOT
+    if not scan:
+        monkeypatch.setattr(pagemap.PageScanner, "regions", lambda *args, **kwargs: None)
     row = own_row(start, *(["--flags"] if IS_ROOT else []))
     assert smaps_sum(start, "Rss", "AnonHugePages") == 0
     if IS_ROOT:
         assert (row["thp"], row["resident"] - row["zero"]) == (0, 0)
-    # PAGEMAP_SCAN marks it PFNZERO since 6.16; before, HUGE counts it (README).
-    if pagemap.running_kernel("/proc") >= (6, 16) or not huge_pages_visible():
-        assert row["huge"] == (0 if huge_pages_visible() else None)
+    # Unprivileged, only PAGEMAP_SCAN tells, since 6.16 (PFNZERO); before, HUGE counts it.
+    if IS_ROOT or pagemap.running_kernel("/proc") >= (6, 16) or not visible:
+        assert row["huge"] == (0 if visible else None)
     m.close()
 
 
