@@ -380,3 +380,43 @@ def test_match_counts_huge_pages_as_smaps():
     for extra in [[]] + ([["--flags"]] if IS_ROOT else []):
         assert own_row(start, "--match", "present", *extra)["huge"] == want
     m.close()
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root (ksm run, kpageflags)")
+def test_ksm_pages_agree_with_smaps():
+    """16 equal pages merged by KSM into one, mapped 16 times: KSM, SHARED, USS and
+    PSS as smaps has them (Pss one page). ksmd is started if it was off, and
+    stopped again (merged pages stay merged)."""
+    knob = "/sys/kernel/mm/ksm/run"
+    try:
+        with open(knob) as f:
+            before = f.read().strip()
+    except OSError:
+        pytest.skip("no KSM (CONFIG_KSM)")
+    if before not in ("0", "1"):
+        pytest.skip("KSM is unmerging (run = %s)" % before)
+    from test_live_ranges import region_start
+    n = 16
+    m = mmap.mmap(-1, n * PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    m.write(b"\x5a" * (n * PAGE))
+    m.madvise(getattr(mmap, "MADV_MERGEABLE", 12))
+    start = region_start(ctypes.addressof(ctypes.c_char.from_buffer(m)))
+    try:
+        if before == "0":
+            with open(knob, "w") as f:
+                f.write("1")
+        for _ in range(100):
+            if smaps_sum(start, "KSM") == n * PAGE:
+                break
+            time.sleep(0.1)
+    finally:
+        if before == "0":
+            with open(knob, "w") as f:
+                f.write("0")
+    if smaps_sum(start, "KSM") != n * PAGE:
+        pytest.skip("ksmd merged nothing in 10 s (or an older smaps without its KSM field)")
+    row = own_row(start, "--flags")
+    assert row["ksm"] == row["shared"] == smaps_sum(start, "Shared_Clean", "Shared_Dirty")
+    assert (row["uss"], row["pss"]) == (smaps_sum(start, "Private_Clean", "Private_Dirty"),
+                                        smaps_sum(start, "Pss")) == (0, PAGE)
+    m.close()
