@@ -420,3 +420,48 @@ def test_ksm_pages_agree_with_smaps():
     assert (row["uss"], row["pss"]) == (smaps_sum(start, "Private_Clean", "Private_Dirty"),
                                         smaps_sum(start, "Pss")) == (0, PAGE)
     m.close()
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root (kpageflags, kpagecount)")
+@pytest.mark.parametrize("kind", ["file-clean", "file-dirty", "memfd-twice"])
+def test_file_and_shared_memory_agree_with_smaps(kind, tmp_path):
+    """File pages read or written through MAP_SHARED, and a memfd mapped twice
+    (each page mapped twice: PSS halves): FILE is smaps' Rss less Anonymous,
+    DIRTY its *_Dirty (page cache and shmem pages carry PG_dirty), SHARED, USS
+    and PSS its Shared_*, Private_* and Pss."""
+    n = 16
+    if kind == "memfd-twice":
+        if not hasattr(os, "memfd_create"):
+            pytest.skip("no os.memfd_create (Python < 3.8)")
+        fd = os.memfd_create("pagemap-test")
+        os.ftruncate(fd, n * PAGE)
+    else:
+        path = str(tmp_path / "file")
+        with open(path, "wb") as f:
+            f.write(os.urandom(n * PAGE))
+        fd = os.open(path, os.O_RDWR)
+    maps = [mmap.mmap(fd, n * PAGE, flags=mmap.MAP_SHARED)
+            for _ in range(2 if kind == "memfd-twice" else 1)]
+    os.close(fd)
+    for m in maps:
+        for i in range(n):
+            if kind == "file-clean":
+                m[i * PAGE]
+            else:
+                m[i * PAGE:i * PAGE + 1] = b"w"
+    for m in maps:
+        start = region_start_of(m)
+        row = own_row(start, "--flags")
+        assert row["file"] == smaps_sum(start, "Rss") - smaps_sum(start, "Anonymous") == n * PAGE
+        assert row["dirty"] == smaps_sum(start, "Shared_Dirty", "Private_Dirty")
+        assert (row["shared"], row["uss"], row["pss"]) == (
+            smaps_sum(start, "Shared_Clean", "Shared_Dirty"),
+            smaps_sum(start, "Private_Clean", "Private_Dirty"), smaps_sum(start, "Pss"))
+    assert row["pss"] == n * PAGE // len(maps)
+    for m in maps:
+        m.close()
+
+
+def region_start_of(m):
+    from test_live_ranges import region_start
+    return region_start(ctypes.addressof(ctypes.c_char.from_buffer(m)))
