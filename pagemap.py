@@ -72,6 +72,7 @@ KPF_NAMES.update(enumerate((
     "RESERVED MLOCKED OWNER_2 PRIVATE PRIVATE_2 OWNER_PRIVATE ARCH UNCACHED SOFTDIRTY ARCH_2 "
     "ARCH_3").split(), 32))
 KPF_DIRTY = 1 << 4
+KPF_ANON = 1 << 12
 KPF_COMPOUND_HEAD = 1 << 15
 KPF_COMPOUND_TAIL = 1 << 16
 KPF_HUGE = 1 << 17                      # hugetlb, 2.6.28
@@ -1141,9 +1142,13 @@ def contiguous_lanes(buf, index, count):
 
 def kpageflag_names(flags):
     # type: (int) -> List[str]
-    """Names of the set kpageflags bits in bit order; unknown bits as BITn."""
-    return [KPF_NAMES.get(bit, "BIT%d" % bit) for bit in range(flags.bit_length())
-            if flags >> bit & 1]
+    """Names of the set kpageflags bits in bit order; unknown bits as BITn. On an
+    anonymous page OWNER_2 is PG_anon_exclusive (5.19+), named so, as page-types -r."""
+    names = [KPF_NAMES.get(bit, "BIT%d" % bit) for bit in range(flags.bit_length())
+             if flags >> bit & 1]
+    if flags & KPF_ANON and "OWNER_2" in names:
+        names[names.index("OWNER_2")] = "ANON_EXCLUSIVE"
+    return names
 
 
 # One line of /proc/iomem: an inclusive physical range, nested by depth.
@@ -1211,7 +1216,7 @@ MATCH_PAGEMAP = {
 }
 MATCH_KPF = dict((name.lower(), 1 << bit) for bit, name in KPF_NAMES.items())
 MATCH_KPF.update({"hugetlb": KPF_HUGE, "zero": KPF_ZERO_PAGE, "head": KPF_COMPOUND_HEAD,
-                  "tail": KPF_COMPOUND_TAIL, "anonymous": 1 << 12, "idle_page": 1 << 25})
+                  "tail": KPF_COMPOUND_TAIL, "anonymous": KPF_ANON, "idle_page": 1 << 25})
 # tools/mm/page-types' names (-b) too; its softdirty is bit 55 (the kernel never
 # sets kpageflags' SOFTDIRTY, page-types does, from pagemap).
 MATCH_PAGEMAP.update({"softdirty": PM_SOFT_DIRTY, "swap": PM_SWAP,

@@ -53,14 +53,20 @@ def test_flags_on_a_present_page(machine, run):
     code, out, err = run(argv(machine, "--flags", PID, hex(ANON + 5)))
     assert code == 0 and err == ""
     page = [line for line in out.splitlines() if line.startswith("  page: ")][0]
-    assert "flags UPTODATE,LRU,MMAP,ANON,SWAPBACKED,OWNER_2,BIT50" in page
+    assert "flags UPTODATE,LRU,MMAP,ANON,SWAPBACKED,ANON_EXCLUSIVE,BIT50" in page
     assert "map count 1" in page and "cgroup %s" % machine.cgroup_path in page
     assert "node 1" in page and "iomem System RAM" in page
     code, out, _ = run(argv(machine, "--flags", "--json", PID, hex(ANON + 5)))
     doc = json.loads(out)["results"][0]["page"]
     assert doc["mapcount"] == 1 and doc["node"] == 1 and doc["iomem"] == "System RAM"
     assert doc["cgroup"] == {"inode": machine.cgroup_inode, "path": machine.cgroup_path}
-    assert doc["flags"][-2:] == ["OWNER_2", "BIT50"] and doc["huge"] is None
+    assert doc["flags"][-2:] == ["ANON_EXCLUSIVE", "BIT50"] and doc["huge"] is None
+
+
+def test_owner_2_of_an_anonymous_page_is_anon_exclusive():
+    # PG_anon_exclusive is PG_owner_2 (once PG_mappedtodisk) on anonymous pages, 5.19+.
+    assert pagemap.kpageflag_names(BIT["ANON"] | 1 << 34) == ["ANON", "ANON_EXCLUSIVE"]
+    assert pagemap.kpageflag_names(BIT["LRU"] | 1 << 34) == ["LRU", "OWNER_2"]
 
 
 def test_kernel_code_region_and_no_flags_without_option(machine, run):
