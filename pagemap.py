@@ -3472,8 +3472,9 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
     (smaps: *_Hugetlb, not Rss or Pss); a shared mapping's swapped pages leave
     no swap entry (the kernel clears the PTEs), so its SWAP is smaps' Swap
     (shmem's own count). smaps (a page-table walk of its own) is read only
-    where hugetlb pages may be (hugetlb: any in the system; with --flags, any
-    in the mapping) or shared memory swapped (swap: any swap area)."""
+    where hugetlb pages may be (hugetlb: any in the system, the mapping a
+    file's; with --flags, any in it) or shared memory swapped (swap: any swap
+    area)."""
     reader = view.reader
     ps = reader.page_size
     span = Span(mapping.start, mapping.end, "")
@@ -3512,8 +3513,9 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
             and not mapping.anonymous and vm_without_page_tables(reader, mapping)):
         return MappingSummary(mapping, counts, "no-page-tables", None)
     anon_hugetlb = mapping.path.startswith("/anon_hugepage")
-    if found is not None:       # kpageflags name the hugetlb pages (KPF_HUGE)
-        hugetlb = hugetlb and found.hugetlb > 0
+    # hugetlb memory is a file's (hugetlbfs; MAP_HUGETLB's /anon_hugepage): with no
+    # file (inode 0), none; with --flags, kpageflags name the hugetlb pages (KPF_HUGE).
+    hugetlb = hugetlb and mapping.inode != 0 and (found is None or found.hugetlb > 0)
     if (hugetlb and counts.huge != 0) or (swap and mapping.shared) or anon_hugetlb:
         fields = reader.smaps_fields(mapping) or {}
         if anon_hugetlb or "ht" in fields.get("VmFlags", "").split():

@@ -538,31 +538,37 @@ def test_summary_of_hugetlb_and_of_shared_memory_in_swap(fake, run):
     assert strips[0] == "H" * 32 + "." * 32 and strips[2] == "H" * 64
 
 
-def test_flags_summary_asks_smaps_only_where_kpageflags_show_hugetlb(fake, run, monkeypatch):
-    # hugetlb in the system (meminfo), a THP and a hugetlbfs file: with --flags,
-    # KPF_HUGE tells them apart, smaps is read only for the file, rows as without.
-    thp, hugefile = 0x7E0000000000, 0x7F0000200000
-    maps = ("%x-%x rw-p 00000000 00:00 0\n%x-%x rw-s 00000000 00:2c 77 /mnt/huge/buf\n" % (
-        thp, thp + (2 << 20), hugefile, hugefile + (2 << 20)))
+def test_summary_asks_smaps_only_where_hugetlb_pages_may_be(fake, run, monkeypatch):
+    # hugetlb in the system (meminfo); huge pages in anonymous memory (no file:
+    # never hugetlb, which is always a hugetlbfs file's), in a shmem file and in
+    # a hugetlbfs file. smaps (VmFlags 'ht') is asked for the files only; with
+    # --flags, KPF_HUGE tells them apart: for the hugetlbfs file only.
+    thp, shm, hugefile = 0x7E0000000000, 0x7F0000000000, 0x7F0000200000
+    maps = ("%x-%x rw-p 00000000 00:00 0\n%x-%x rw-s 00000000 00:19 5 /dev/shm/big\n"
+            "%x-%x rw-s 00000000 00:2c 77 /mnt/huge/buf\n" % (
+                thp, thp + (2 << 20), shm, shm + (2 << 20), hugefile, hugefile + (2 << 20)))
     smaps = "".join("%sVmFlags: rd wr%s\n" % (line, flags)
-                    for line, flags in zip(maps.splitlines(True), ("", " ht")))
+                    for line, flags in zip(maps.splitlines(True), ("", "", " ht")))
     entries = {thp + i * PAGE: present(0x40000 + i) for i in range(512)}
+    entries.update({shm + i * PAGE: present(0x60000 + i, file_shared=True) for i in range(512)})
     entries.update({hugefile + i * PAGE: present(0x80000 + i, file_shared=True)
                     for i in range(512)})
     fake.process(PID, entries, maps=maps, smaps=smaps)
     fake.write("meminfo", "Hugetlb: 2048 kB\n")
     fake.kpage("kpageflags", dict([(0x40000 + i, 1 << 22) for i in range(512)] +     # KPF_THP
+                                  [(0x60000 + i, 1 << 22) for i in range(512)] +
                                   [(0x80000 + i, 1 << 17) for i in range(512)]))    # KPF_HUGE
     fake.kpage("kpagecount", {})
-    rows = [(m["resident"], m["huge"]) for m in json.loads(
-        run(argv(fake, "--json", PID))[1])["mappings"]]
-    assert rows == [(2 << 20, 2 << 20), (0, 2 << 20)]
     asked = []
     real = pagemap.ProcessReader.smaps_fields
     monkeypatch.setattr(pagemap.ProcessReader, "smaps_fields",
                         lambda self, m: asked.append(m.start) or real(self, m))
-    docs = json.loads(run(argv(fake, "--json", "--flags", PID))[1])["mappings"]
-    assert [(m["resident"], m["huge"]) for m in docs] == rows and asked == [hugefile]
+    for args, smaps_asked in (([], [shm, hugefile]), (["--flags"], [hugefile])):
+        del asked[:]
+        docs = json.loads(run(argv(fake, "--json", PID, *args))[1])["mappings"]
+        assert [(m["resident"], m["huge"]) for m in docs] == [
+            (2 << 20, 2 << 20), (2 << 20, 2 << 20), (0, 2 << 20)]
+        assert asked == smaps_asked
 
 
 def test_scan_and_reads_agree(fake, monkeypatch):
