@@ -3753,6 +3753,8 @@ def cmd_process(opts, console):
             if pfns_hidden(ctx.priv):   # kpageflags readable (root in a user namespace)
                 raise PermissionDeniedError(what + "it needs PFNs, which the kernel hides "
                                             "from this reader: " + hidden_pfn_reason(ctx.priv))
+        if opts.physical is not None:
+            return cmd_process_physical(opts, console, reader, ctx)
         if opts.watch is not None:
             return cmd_watch(opts, console, Walker(reader, None, ctx.kernel))
         code = (cmd_lookup if opts.addresses else cmd_summary)(opts, console,
@@ -3855,6 +3857,43 @@ def physical_flag_counts(kpage, first, end):
     return counts, pfn
 
 
+def process_flag_counts(walker, kpage, spans):
+    # type: (Walker, KPageReader, List[Any]) -> Tuple[Dict[int, int], int]
+    """{kpageflags value: pages} of the resident pages of spans (or mappings), one
+    count a virtual page (as page-types -p), and the pages swapped (no PFN)."""
+    counts, groups = collections.Counter(), collections.Counter()  # type: Any, Any
+    swapped = beyond = 0
+    for span in spans:
+        for _, buf in walker.chunks(*page_span(span, walker.reader.page_size)):
+            starts, lengths = find_runs(buf, walker.pmd_pages)
+            runs = resident_runs(map(lanes_of(buf).__getitem__, starts), lengths)
+            [(flags, known)] = kpage.gather(runs, "kpageflags")
+            if flags is None:
+                raise ProcIOError(kpage.problems["kpageflags"])
+            add_flag_counts(counts, groups, flags)
+            swapped += populated_lanes(buf).count(1) - len(flags) // 8
+            beyond += (known or b"").count(0)  # past the last PFN (device memory): read as 0
+    flush_groups(counts, groups)
+    return counts - collections.Counter({0: beyond}), swapped
+
+
+def cmd_process_physical(opts, console, reader, ctx):
+    # type: (Namespace, Console, ProcessReader, Context) -> int
+    """PID --physical: the process's resident pages by kpageflags combination."""
+    open_kpageflags(ctx.kpage)
+    if pfns_hidden(ctx.priv):   # kpageflags readable (root in a user namespace)
+        raise PermissionDeniedError("--physical with a PID needs PFNs, which the kernel "
+                                    "hides from this reader: " + hidden_pfn_reason(ctx.priv))
+    addresses, spans, unmatched = resolve_arguments(opts.addresses, reader)
+    counts, swapped = process_flag_counts(Walker(reader, None, ctx.kernel), ctx.kpage, spans + [
+        Span(a, a + 1, "") for a in addresses] if opts.addresses else reader.maps())
+    write_flag_counts(console, opts.json, reader.page_size, counts, "%s's %s%s" % (
+        reader.label, " ".join(opts.addresses) or "mappings",
+        " (not counted: %d swapped)" % swapped if swapped else ""),
+        dict(json_head(reader.number, reader.page_size, ctx.kernel), swapped=swapped))
+    return EXIT_UNTRANSLATED if warn_unresolved(console, reader, unmatched, spans) else EXIT_OK
+
+
 def parse_pfn_range(text):
     # type: (str) -> Tuple[int, Optional[int]]
     """--physical's PFN range: '' for all, 'START-END' or 'START+COUNT' (hex)."""
@@ -3878,29 +3917,35 @@ def cmd_physical(opts, console):
         counts, stop = physical_flag_counts(kpage, first, end)
     finally:
         kpage.close()
+    shown = stop if counts else end or first  # nothing read: the range asked for
+    if write_flag_counts(console, opts.json, page_size, counts, "PFNs 0x%x-0x%x" % (
+            first, shown), {"pfn_start": first, "pfn_end": stop}):
+        return EXIT_OK
+    console.warn("nopfn", "no page in PFNs 0x%x-0x%x: %s" % (
+        first, shown, "the range is empty" if end == first else
+        "it lies past the last PFN"))
+    return EXIT_UNTRANSLATED
+
+
+def write_flag_counts(console, as_json, page_size, counts, where, doc):
+    # type: (Console, bool, int, Dict[int, int], str, Dict[str, Any]) -> int
+    """Print {kpageflags value: pages}, most pages first, as a table and a total
+    line over where, or as doc with the totals; returns the pages."""
     rows = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     total = sum(counts.values())
-    shown = stop if total else end or first  # nothing read: the range asked for
-    if opts.json:
-        console.json({
-            "page_size": page_size, "pfn_start": first, "pfn_end": stop, "pages": total,
-            "combinations": [{"kpageflags": flags, "flags": kpageflag_names(flags),
-                              "pages": pages, "bytes": pages * page_size}
-                             for flags, pages in rows]})
+    if as_json:
+        console.json(dict(doc, page_size=page_size, pages=total, combinations=[
+            {"kpageflags": flags, "flags": kpageflag_names(flags), "pages": pages,
+             "bytes": pages * page_size} for flags, pages in rows]))
     else:
         console.write("         PAGES          MIB  KPAGEFLAGS          FLAGS")
         for flags, pages in rows:
             console.write("%14d %12.1f  0x%016x  %s" % (
                 pages, pages * page_size / 1048576.0, flags,
                 ",".join(kpageflag_names(flags)) or "(none: free, hole or unused)"))
-        console.write("total: %d pages (%s) in PFNs 0x%x-0x%x, %d flag combinations" % (
-            total, human_size(total * page_size), first, shown, len(rows)))
-    if total:
-        return EXIT_OK
-    console.warn("nopfn", "no page in PFNs 0x%x-0x%x: %s" % (
-        first, shown, "the range is empty" if end == first else
-        "it lies past the last PFN"))
-    return EXIT_UNTRANSLATED
+        console.write("total: %d pages (%s) in %s, %d flag combinations" % (
+            total, human_size(total * page_size), where, len(rows)))
+    return total
 
 
 def physical_page_info(ctx, pfn, paddr, flags=None):
@@ -4880,6 +4925,8 @@ def parse_arguments(argv):
     words = ([] if opts.pid is None else [opts.pid]) + opts.addresses + extras
     # The first is the PID, but with --from (the snapshot's) every word is an address.
     opts.pid = words.pop(0) if words and not opts.source else None
+    if (opts.pid or opts.source) and opts.physical and is_selector(opts.physical):
+        words, opts.physical = words + [opts.physical], ""  # 'PID --physical [heap]'
     opts.addresses = words
     return opts
 
@@ -4952,7 +4999,8 @@ OPTIONS = (  # type: Tuple[Tuple[str, str, Dict[str, Any]], ...]
     ("--phys", "reverse lookup: which processes and virtual addresses map this physical "
      "address (all processes, or the PIDs given; root)", {"metavar": "PADDR"}),
     ("--physical", "summarise physical memory by /proc/kpageflags: pages per flag "
-     "combination (all PFNs, or START-END / START+COUNT in hex; root)",
+     "combination (all PFNs, or START-END / START+COUNT in hex; root); with a PID, "
+     "its resident pages (or those of its ADDRESS...), one count a virtual page",
      {"nargs": "?", "const": "", "metavar": "PFN-RANGE"}),
     ("--capture", "write a snapshot of the process to FILE (zip): maps, smaps, pagemap "
      "entries, page flags; read it anywhere with --from",
@@ -4989,14 +5037,17 @@ def refuse_meaningless(opts):
     (--from, --watch and --times are never empty or zero when given.)"""
     if opts.match is not None and not opts.match.replace(",", "").strip():
         raise UsageError("--match names no flag: give one or more, such as anon,~thp")
-    live = given(opts, "--phys", "--physical", "--check", "--decode")
+    live = given(opts, "--phys", "--check", "--decode", "--physical")
+    if opts.physical and (opts.pid or opts.source):
+        raise UsageError("--physical %s: a PFN range is the whole machine's, not a process's; "
+                         "give a process's ADDRESS... before --physical" % opts.physical)
     if opts.source:
         told = given(opts, "--page-size", "--byteorder", "--proc-root")
         if told:
             raise UsageError("--from takes the page size, byte order and tree from the "
                              "snapshot: %s means nothing with it" % told)
         live = live or given(opts, "--watch", "--clear-soft-dirty", "--capture")
-        if live:  # a snapshot never changes, nor can it be cleared or captured
+        if live not in (None, "--physical"):  # a snapshot never changes, nor is cleared
             raise UsageError("--from reads a snapshot; %s works on the live system: not both"
                              % live)
     addresses = list(filter(re.compile(_ADDRESS).match, opts.addresses))  # not ranges, names
@@ -5068,9 +5119,7 @@ def run(argv, console):
         return cmd_check(opts, console)
     if opts.phys is not None:
         return cmd_phys(opts, console)
-    if opts.physical is not None:
-        if opts.pid is not None:
-            raise UsageError("--physical reads all physical memory: it takes no PID")
+    if opts.physical is not None and opts.pid is None and not opts.source:
         return cmd_physical(opts, console)
     if opts.source:
         return with_snapshot(opts, console)

@@ -79,7 +79,7 @@ def test_decode_keeps_its_options(run):
 def test_meaningless_combinations_are_refused(run, tmp_path):
     snap = str(tmp_path / "nothing.zip")
     for args in (["--from", snap, "--phys", "0x1000"], ["--from", snap, "--check"],
-                 ["--from", snap, "--physical"], ["--from", snap, "--watch", "1"],
+                 ["--from", snap, "--physical", "1+1"], ["--from", snap, "--watch", "1"],
                  ["--from", snap, "--clear-soft-dirty"], ["self", "--each"],
                  ["self", "--times", "2"], ["self", "0x10", "--picture"],
                  ["self", "--watch", "1", "--match", "anon"], ["self", "--watch", "1", "--flags"],

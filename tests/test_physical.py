@@ -285,6 +285,75 @@ def test_physical_counts_across_reads(fake, run, monkeypatch):
     assert "total: 96 pages" in run(argv(fake, "--physical", "fc-15c"))[1]
 
 
+def process_physical_tree(fake):
+    """physical_tree's PFNs mapped by PID: PFN 0x1000 twice, a page swapped, one
+    past the last PFN (device memory: no flags), a BUDDY page in [heap]."""
+    physical_tree(fake)
+    entries = dict((ANON + i * PAGE, make_entry(present=True, pfn=0x1000 + i)) for i in range(4))
+    entries.update({ANON + 4 * PAGE: make_entry(present=True, pfn=0x1000),
+                    ANON + 5 * PAGE: make_entry(swapped=True, swap_offset=9),
+                    ANON + 6 * PAGE: make_entry(present=True, pfn=0x1FFF),
+                    ANON + 7 * PAGE: make_entry(present=True, pfn=0x5000),
+                    0x600000 + PAGE: make_entry(present=True, pfn=0x100)})
+    fake.process(PID, entries)
+
+
+def test_physical_of_a_process(fake, run):
+    process_physical_tree(fake)
+    code, out, err = run(argv(fake, PID, "--physical"))
+    assert code == 0 and err == ""
+    assert out.splitlines() == [
+        "         PAGES          MIB  KPAGEFLAGS          FLAGS",
+        "             5          0.0  0x0000000000005828  UPTODATE,LRU,MMAP,ANON,SWAPBACKED",
+        "             1          0.0  0x0000000000000400  BUDDY",
+        "             1          0.0  0x0004000000000080  SLAB,BIT50",
+        "total: 7 pages (28.0 KiB) in PID 4242's mappings (not counted: 1 swapped), "
+        "3 flag combinations"]
+    code, out, err = run(argv(fake, "--json", PID, "--physical", "[heap]", hex(ANON + 4 * PAGE)))
+    assert code == 0 and err == ""
+    assert json.loads(out) == {
+        "pid": 4242, "page_size": PAGE, "kernel": "6.18", "pages": 2, "swapped": 0,
+        "combinations": [
+            {"kpageflags": 0x400, "flags": ["BUDDY"], "pages": 1, "bytes": PAGE},
+            {"kpageflags": 0x5828, "flags": ["UPTODATE", "LRU", "MMAP", "ANON", "SWAPBACKED"],
+             "pages": 1, "bytes": PAGE}]}
+    code, out, err = run(argv(fake, PID, "nosuchlib", "--physical"))
+    assert code == 1 and "'nosuchlib' matches no mapping" in err
+    assert out.endswith("in PID 4242's nosuchlib, 0 flag combinations\n")
+
+
+def test_physical_of_a_snapshot(fake, run, tmp_path):
+    process_physical_tree(fake)
+    snap = str(tmp_path / "snap.zip")
+    assert run(argv(fake, PID, "--capture", snap))[0] == 0
+    for view, pages in (([], 7), (["--json"], 7), (["[heap]", "%x+2000" % ANON], 3)):
+        result = run(["--from", snap, "--physical"] + view)
+        assert result == run(argv(fake, PID, "--physical", *view))
+        assert result[0] == 0 and ("total: %d pages" % pages in result[1]
+                                   or json.loads(result[1])["pages"] == pages)
+
+
+def test_physical_of_a_process_refused(fake, run, tmp_path):
+    from conftest import assert_one_error
+    process_physical_tree(fake)
+    for extra, fragment in ((["--physical", "100+4"], "PFN range"),
+                            (["--match", "anon", "--physical"], "--match"),
+                            (["--each", "--physical", "[heap]"], "--each")):
+        code, _, err = run(argv(fake, PID, *extra))
+        assert_one_error(code, err, 2, fragment)
+    code, _, err = run(["--from", str(tmp_path / "s.zip"), "--physical", "1+1"])
+    assert_one_error(code, err, 2, "PFN range")
+    fake.reader(privileged=True, uid_map="0 100000 65536\n")
+    code, _, err = run(argv(fake, PID, "--physical"))
+    assert_one_error(code, err, 4, "--physical with a PID needs PFNs", "user namespace")
+    fake.reader(privileged=False)
+    code, _, err = run(argv(fake, PID, "--physical"))
+    assert_one_error(code, err, 4, "CAP_SYS_ADMIN")
+    os.remove(os.path.join(fake.root, "kpageflags"))
+    code, _, err = run(argv(fake, PID, "--physical"))
+    assert_one_error(code, err, 5, "kpageflags", "CONFIG_PROC_PAGE_MONITOR")
+
+
 # --- --phys ---------------------------------------------------------------------------
 
 def test_find_pfn_checks_alignment_and_present():
