@@ -3730,8 +3730,7 @@ def cmd_process(opts, console):
     # type: (Namespace, Console) -> int
     """Everything that reads one process: lookups, ranges, the summary."""
     fmt = entry_format(opts.byteorder)
-    reader = ProcessReader(opts.proc_root, parse_pid(opts.pid),
-                           opts.page_size or system_page_size(), fmt)
+    reader = ProcessReader(opts.proc_root, parse_pid(opts.pid), opts.page_size, fmt)
     ctx = Context(opts.proc_root, opts.kernel_version, opts.flags, fmt, opts.source is not None)
     observe(ctx, reader)
     try:
@@ -3909,7 +3908,7 @@ def parse_pfn_range(text):
 def cmd_physical(opts, console):
     # type: (Namespace, Console) -> int
     """System-wide physical memory by kpageflags combination (page-types' default)."""
-    page_size = opts.page_size or system_page_size()
+    page_size = opts.page_size
     first, end = parse_pfn_range(opts.physical)
     kpage = KPageReader(opts.proc_root, entry_format(opts.byteorder))
     try:
@@ -3989,7 +3988,7 @@ def progress_line(err, delay=1.0):
 def cmd_phys(opts, console):
     # type: (Namespace, Console) -> int
     """Reverse lookup: every process and virtual address mapping a physical address."""
-    page_size = opts.page_size or system_page_size()
+    page_size = opts.page_size
     paddr = parse_address(opts.phys)
     pfn = paddr // page_size
     ctx = Context(opts.proc_root, opts.kernel_version)
@@ -4223,8 +4222,7 @@ def run_checks(proc_root, page_size):
 def cmd_check(opts, console):
     # type: (Namespace, Console) -> int
     """The doctor: what this system offers, each claim tried on our own memory."""
-    findings = list(map(Finding._make, run_checks(opts.proc_root,
-                                                  opts.page_size or system_page_size())))
+    findings = list(map(Finding._make, run_checks(opts.proc_root, opts.page_size)))
     failed = [f.detail for f in findings if f.status == "fail"]
     if opts.json:
         console.json({"ok": not failed, "checks": list(map(Finding._asdict, findings))})
@@ -4274,7 +4272,7 @@ def clear_soft_dirty(proc_root, pid):
 def cmd_decode(opts, console):
     # type: (Namespace, Console) -> int
     """Decode raw entry values with no process at all."""
-    page_size = opts.page_size or system_page_size()
+    page_size = opts.page_size
     kernel = opts.kernel_version or running_kernel(opts.proc_root)
     results = []
     code = EXIT_OK
@@ -4523,8 +4521,7 @@ def cmd_capture(opts, console):
     where = "standard output" if to_stdout else opts.capture
     directory, name = os.path.split(os.path.abspath(opts.capture))
     layout = entry_format(opts.byteorder)
-    reader = ProcessReader(opts.proc_root, parse_pid(opts.pid),
-                           opts.page_size or system_page_size(), layout)
+    reader = ProcessReader(opts.proc_root, parse_pid(opts.pid), opts.page_size, layout)
     ctx = Context(opts.proc_root, opts.kernel_version, True, layout)
     writer = SnapshotWriter()
     partial = held = None  # type: Any
@@ -5109,6 +5106,7 @@ def run(argv, console):
         return EXIT_OK
     refuse_meaningless(opts)
     check_live_overrides(opts, console)
+    opts.page_size = opts.page_size or system_page_size()  # --from: the snapshot's instead
     if opts.json:
         import json  # noqa: F401  (a Python without it fails now, not after the work)
     if opts.decode:
