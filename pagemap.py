@@ -2514,13 +2514,6 @@ def own_pid(proc_root):
         return None
 
 
-def observe(ctx, reader):
-    # type: (Context, ProcessReader) -> None
-    """Leave pagemap's own mappings out of the target's map counts, unless it is the target."""
-    if reader.number != own_pid(reader.proc_root):     # ('self' is: both read its link)
-        ctx.kpage.observer = (reader.page_size, ">Q" if reader.big_endian else "<Q")
-
-
 # --- walking ranges ------------------------------------------------------------
 
 COUNT_CHUNK = 32768     # entries per read for counts: 256 KiB, a multiple of every PMD
@@ -3726,13 +3719,22 @@ def cmd_watch(opts, console, walker):
     return EXIT_OK
 
 
+def open_process(opts, flags, captured=False):
+    # type: (Namespace, bool, bool) -> Tuple[ProcessReader, Context]
+    """The reader of the process opts name, and the Context of its translations;
+    pagemap's own mappings left out of map counts, unless it is the target."""
+    fmt = entry_format(opts.byteorder)
+    reader = ProcessReader(opts.proc_root, parse_pid(opts.pid), opts.page_size, fmt)
+    ctx = Context(opts.proc_root, opts.kernel_version, flags, fmt, captured)
+    if reader.number != own_pid(opts.proc_root):     # ('self' is: both read its link)
+        ctx.kpage.observer = (opts.page_size, fmt)
+    return reader, ctx
+
+
 def cmd_process(opts, console):
     # type: (Namespace, Console) -> int
     """Everything that reads one process: lookups, ranges, the summary."""
-    fmt = entry_format(opts.byteorder)
-    reader = ProcessReader(opts.proc_root, parse_pid(opts.pid), opts.page_size, fmt)
-    ctx = Context(opts.proc_root, opts.kernel_version, opts.flags, fmt, opts.source is not None)
-    observe(ctx, reader)
+    reader, ctx = open_process(opts, opts.flags, opts.source is not None)
     try:
         reader.open_pagemap()
         if opts.written or opts.clear_soft_dirty:
@@ -4520,13 +4522,10 @@ def cmd_capture(opts, console):
         raise UsageError("--capture - writes a zip to standard output: redirect it to a file")
     where = "standard output" if to_stdout else opts.capture
     directory, name = os.path.split(os.path.abspath(opts.capture))
-    layout = entry_format(opts.byteorder)
-    reader = ProcessReader(opts.proc_root, parse_pid(opts.pid), opts.page_size, layout)
-    ctx = Context(opts.proc_root, opts.kernel_version, True, layout)
+    reader, ctx = open_process(opts, True)
     writer = SnapshotWriter()
     partial = held = None  # type: Any
     finish = raise_on_termination()
-    observe(ctx, reader)
     try:
         if not to_stdout:
             # Held open and named through /proc/self/fd: a directory swapped for a
