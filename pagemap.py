@@ -812,18 +812,19 @@ def count_page_facts(flags_buf, counts_buf):
                       private, pss)
 
 
-def resident_runs(firsts, lengths):
-    # type: (Any, Any) -> List[Tuple[int, int]]
-    """[(pfn, pages)] of the runs (first entry, pages) that are present with a PFN."""
-    mask = PM_PFRAME_MASK
-    return [(raw & mask, pages) for raw, pages in zip(firsts, lengths)
-            if raw >> 63 and raw & mask]
+def resident_runs(buf, block=0):
+    # type: (bytes, int) -> List[Tuple[int, int]]
+    """physical_runs of the find_runs of a little-endian buffer of entries."""
+    starts, lengths = find_runs(buf, block)
+    return physical_runs(zip(starts, lengths, map(lanes_of(buf).__getitem__, starts)))
 
 
 def physical_runs(runs):
     # type: (Any) -> List[Tuple[int, int]]
-    """resident_runs of runs (vpn, pages, first raw entry; None past the end)."""
-    return resident_runs([raw or 0 for _, _, raw in runs], [n for _, n, _ in runs])
+    """[(pfn, pages)] of the runs (vpn, pages, first raw entry; None past the end)
+    that are present with a PFN."""
+    mask = PM_PFRAME_MASK
+    return [(raw & mask, pages) for _, pages, raw in runs if raw and raw >> 63 and raw & mask]
 
 
 def _lane(buf, index):
@@ -2628,8 +2629,7 @@ class PageFacts(object):
     def __call__(self, buf):
         # type: (bytes) -> None
         """Add the facts of the resident pages of a chunk (little-endian entries)."""
-        starts, lengths = find_runs(buf, self.pmd_pages)
-        self.add(resident_runs(map(lanes_of(buf).__getitem__, starts), lengths))
+        self.add(resident_runs(buf, self.pmd_pages))
 
     def add(self, runs):
         # type: (List[Tuple[int, int]]) -> None
@@ -4419,8 +4419,7 @@ def capture_process(opts, reader, ctx, writer):
                 writer.append("pagemap.idx", _EXTENT.pack(first + at // 8, count))
                 writer.append("pagemap.bin", buf[at:upto])
                 entries += count
-            starts, lengths = find_runs(buf)
-            for pfn, length in resident_runs(map(lanes_of(buf).__getitem__, starts), lengths):
+            for pfn, length in resident_runs(buf):
                 read = {}  # type: Dict[str, bytes]
                 for name in KPAGE_FILES:
                     data = ctx.kpage.read_lanes(name, pfn, length)
