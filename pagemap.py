@@ -2982,9 +2982,11 @@ def emit(console, translations, verbose, header=None, priv=None):
         console.write("\n".join(format_text(tr, verbose)))
 
 
-def warn_hidden(console, priv):
-    # type: (Console, Privilege) -> None
-    console.warn("hidden", "physical addresses hidden: " + hidden_pfn_reason(priv))
+def warn_hidden(console, priv, key="hidden"):
+    # type: (Console, Privilege, str) -> None
+    """Once: why physical addresses (key 'hidden') or swap locations ('swap-hidden') read 0."""
+    console.warn(key, "%s hidden: %s" % ("physical addresses" if key == "hidden" else
+                                         "swap locations", hidden_pfn_reason(priv)))
 
 
 def pmd_pages_for(proc_root, page_size):
@@ -3335,9 +3337,7 @@ def print_ranges(console, opts, view, spans):
         console.write(RUN_HEADER)
         for lines, hidden in view.formatted_runs(span):
             for key in hidden:
-                console.warn(key, "%s hidden: %s" % (
-                    "physical addresses" if key == "hidden" else "swap locations",
-                    hidden_pfn_reason(view.ctx.priv)))
+                warn_hidden(console, view.ctx.priv, key)
             console.write("\n".join(lines))
 
 
