@@ -1000,13 +1000,6 @@ def lane_column(values, known, indexes):
         value if known[i] else None for value, i in zip(column, indexes)]
 
 
-def int_or(a, b):
-    # type: (Any, bytes) -> bytearray
-    """Bytewise a | b of two byte strings of one length, as one big-int operation."""
-    return bytearray((int.from_bytes(a, "little") | int.from_bytes(b, "little")).to_bytes(
-        len(a), "little"))
-
-
 def lane_changes(buf):
     # type: (bytes) -> bytes
     """One byte per u64 lane of a little-endian buffer: 1 where the next lane
@@ -3035,8 +3028,10 @@ def cut_runs(runs, physical, cuts):
     ends = bytearray(lanes[-1])
     for end in lanes[1:]:
         ends[end - 1] = 1
+    union = int.from_bytes(ends, "little")    # each cut ORed in as one big int
     for cut in cuts:
-        ends = int_or(ends, cut)
+        union |= int.from_bytes(cut, "little")
+    ends = bytearray(union.to_bytes(len(ends), "little"))
     if len(physical) == len(runs) and ends.count(1) == len(runs):
         # Every run present and cut nowhere inside (the usual): as they are.
         return runs, lanes[:-1]
