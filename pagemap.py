@@ -1689,7 +1689,7 @@ def summary_header(with_facts):
     # type: (bool) -> str
     titles = COLUMN_TITLES.split()[:len(SUMMARY_KEYS) if with_facts else 6]
     return SUMMARY_ROW % ("START", "END", "PERM", "SIZE_KIB", " ".join(
-        "%11s" % (title + "_KIB") for title in titles), "MAPPING")
+        map("{:>7}_KIB".format, titles)), "MAPPING")
 
 
 def summary_line(start, end, perms, size, values, label):
