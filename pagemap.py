@@ -1326,7 +1326,7 @@ def format_text(tr, verbose):
     if tr.note:
         lines.append("  note: " + tr.note)
     if tr.page:
-        lines += format_page(tr.page, tr.page_size)
+        lines += format_page(tr.page)
     if verbose and tr.entry:
         # Offset and bytes of the entry, the way the seed's C tool showed them.
         line = "  entry: 0x%016x" % entry.raw
@@ -1340,8 +1340,8 @@ def format_text(tr, verbose):
     return lines
 
 
-def format_page(page, page_size):
-    # type: (PageInfo, int) -> List[str]
+def format_page(page):
+    # type: (PageInfo) -> List[str]
     """Detail lines for the physical page: 'huge:' and, with --flags, 'page:'."""
     flags, count, inode, path, node, iomem, huge = page
     lines = []
@@ -1653,7 +1653,7 @@ class RunFormatter(object):
                 import json  # here: a text listing does without (~2.5 ms)
                 self._pages[info] = json.dumps(page_json(info), sort_keys=True)
             else:
-                self._pages[info] = "\n".join(format_page(info, 0) if info else ())
+                self._pages[info] = "\n".join(format_page(info) if info else ())
         return list(map(self._pages.__getitem__, infos))
 
 
@@ -4037,7 +4037,7 @@ def cmd_phys(opts, console):
             "page": page_json(page), "skipped": skipped,
             "matches": [dict(m, mapping=mapping_json(m["mapping"])) for m in matches]})
     else:
-        for line in format_page(page, page_size) if page else ():
+        for line in format_page(page) if page else ():
             console.write("physical 0x%x (PFN 0x%x)%s" % (paddr, pfn, line[1:]))
         row = "%-8s %-16s %-18s %-22s %s"
         console.write(row % ("PID", "COMM", "VADDR", "FLAGS", "MAPPING"))

@@ -769,7 +769,7 @@ def test_flag_pieces_and_their_lines_match_a_page_by_page_reference(machine):
         want = []
         for piece, info in zip(pieces, infos):
             want += pagemap.RunFormatter(mapping, PAGE, ctx.kernel, bool).lines([piece])
-            want += ["\n".join(pagemap.format_page(info, 0))] if info else []
+            want += ["\n".join(pagemap.format_page(info))] if info else []
         got = pagemap.RunFormatter(mapping, PAGE, ctx.kernel, bool).lines(pieces, infos)
         assert "\n".join(got) == "\n".join(want), seed
         reader.close()
