@@ -3958,13 +3958,14 @@ def physical_page_info(ctx, pfn, paddr, flags=None):
 
 def list_pids(proc_root):
     # type: (str) -> List[str]
-    """Every numeric entry of proc_root, in numeric order."""
+    """Every numeric entry of proc_root but pagemap's own PID (reading every pagemap,
+    it is no mapper of interest), in numeric order."""
     try:
         names = os.listdir(proc_root)
     except OSError as exc:
         raise UnsupportedError("%s: cannot list processes: %s (name the PIDs to search "
                                "instead)" % (proc_root, exc.strerror)) from exc
-    return sorted(filter(_DECIMAL_RE.match, names), key=int)
+    return sorted(set(filter(_DECIMAL_RE.match, names)) - {str(own_pid(proc_root))}, key=int)
 
 
 def progress_line(err, delay=1.0):
@@ -3994,12 +3995,11 @@ def cmd_phys(opts, console):
                                     "reader: " + hidden_pfn_reason(ctx.priv))
     fmt = entry_format(opts.byteorder)
     ctx.kpage.observer = (page_size, fmt)
-    # pagemap itself, reading every pagemap, is no mapper of interest unless named.
     pids = list(map(parse_pid, ([opts.pid] if opts.pid else []) + opts.addresses))
     for pid in pids:  # a named PID that is not there is an error, not a skipped process
         if not os.path.isdir(os.path.join(opts.proc_root, pid)):
             raise ProcessReader(opts.proc_root, pid, page_size).gone_error()
-    pids = pids or [p for p in list_pids(opts.proc_root) if p != str(own_pid(opts.proc_root))]
+    pids = pids or list_pids(opts.proc_root)    # pagemap itself too, only if named
     pmd_pages = pmd_pages_for(opts.proc_root, page_size)  # read once, not once a process
     progress = progress_line(console.err)
     matches = []  # type: List[Dict[str, Any]]
