@@ -656,8 +656,8 @@ def select_mappings(maps, selector):
 
 
 def page_span(span, page_size):
-    # type: (Span, int) -> Tuple[int, int]
-    """[first vpn, end vpn) of the pages a byte range touches."""
+    # type: (Any, int) -> Tuple[int, int]
+    """[first vpn, end vpn) of the pages a byte range (a Span or Mapping) touches."""
     return span.start // page_size, -(-span.end // page_size)
 
 
@@ -3528,7 +3528,7 @@ def picture_strip(walker, row, width, chars):
     # type: (Walker, MappingSummary, int, Dict[str, str]) -> Any
     """Yield one character per block of pages of a mapping."""
     ps = walker.reader.page_size
-    for b0, b1 in picture_blocks(row.mapping.start // ps, -(-row.mapping.end // ps), width):
+    for b0, b1 in picture_blocks(*page_span(row.mapping, ps), width):
         # Not "ok": the block's kind is the status, whatever its counts.
         counts = walker.counts(b0, b1)[0] if row.status == "ok" else ZERO_COUNTS
         if row.counts.huge and not counts.huge:
@@ -4011,8 +4011,7 @@ def cmd_phys(opts, console):
         try:
             walker = Walker(reader, pmd_pages)
             for mapping in reader.maps():
-                for first, buf in walker.chunks(mapping.start // page_size,
-                                                -(-mapping.end // page_size)):
+                for first, buf in walker.chunks(*page_span(mapping, page_size)):
                     for index in find_pfn(buf, pfn):
                         raw = _lane(buf, index)
                         comm = read_text_optional(os.path.join(reader.dir, "comm"))
@@ -4403,7 +4402,8 @@ def capture_process(opts, reader, ctx, writer):
         writer.append("huge.idx", b"")  # SCAN works: no huge region is an answer too
     last = (reader.address_space_end() or 1 << 64) // ps
     for mapping in reader.maps():
-        vpn, end = mapping.start // ps, min(-(-mapping.end // ps), last)
+        vpn, end = page_span(mapping, ps)
+        end = min(end, last)
         for first, buf in walker.chunks(vpn, end):
             buf = buf[:len(buf) // 8 * 8]
             used = bytes(bool(buf[at:at + block].lstrip(b"\0"))
