@@ -3465,8 +3465,7 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
     area)."""
     reader = view.reader
     ps = reader.page_size
-    span = Span(mapping.start, mapping.end, "")
-    vpn0, vpn1 = page_span(span, ps)
+    vpn0, vpn1 = page_span(mapping, ps)
     counts = ZERO_COUNTS._replace(pages=vpn1 - vpn0)
     end = reader.address_space_end()
     if end is not None and mapping.start >= end:
