@@ -1970,6 +1970,17 @@ class ProcessReader(object):
         return self._io("pagemap", "read", pread_full, self.open_pagemap(),
                         count * PM_ENTRY_BYTES, vpn * PM_ENTRY_BYTES)
 
+    def next_data(self, vpn, end_vpn):
+        # type: (int, int) -> int
+        """The first page in [vpn, end_vpn) whose entry a regular file (a snapshot's
+        rebuilt pagemap) may hold, end_vpn if none: its holes read as entries of 0.
+        vpn if unknown (procfs has no SEEK_DATA: EINVAL)."""
+        try:
+            return min(os.lseek(self.open_pagemap(), vpn * PM_ENTRY_BYTES, os.SEEK_DATA)
+                       // PM_ENTRY_BYTES, end_vpn)
+        except OSError as exc:
+            return end_vpn if exc.errno == errno.ENXIO else vpn
+
     def entry_at(self, vaddr):
         # type: (int) -> Optional[Tuple[int, bytes, int]]
         """(raw value, raw bytes, file offset) for vaddr, or None at EOF."""
@@ -2671,7 +2682,7 @@ class Walker(object):
         PAGEMAP_SCAN says, asked up to the address space end (past it: EFAULT,
         or for a task smaller than TASK_SIZE_MAX no end at all); without it
         (before 6.7, snapshots, fake trees), maps does for holes: the kernel
-        reports no entries outside mappings."""
+        reports no entries outside mappings; and so do a regular file's holes."""
         reader = self.reader
         ps = reader.page_size
         stop = min(end_vpn, (reader.address_space_end() or 0) // ps)     # 0: no entry at all
@@ -2681,7 +2692,8 @@ class Walker(object):
         if nxt is not None:
             return nxt
         mapping, _, after = find_mapping(reader.maps(), vpn * ps)
-        return vpn if mapping else min(stop, after.start // ps) if after else stop
+        return max(vpn if mapping else min(stop, after.start // ps) if after else stop,
+                   reader.next_data(vpn, stop))
 
     def chunks(self, vpn, end_vpn):
         """Yield (first vpn, little-endian entries) of each chunk read over
