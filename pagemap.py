@@ -2601,14 +2601,18 @@ class RecordedScanner(PageScanner):
 
     def __init__(self, regions):
         # type: (List[Tuple[int, int]]) -> None
-        self.recorded = regions
+        self.recorded = regions     # ascending, apart: read_extents checks
+        self.starts = [s for s, _ in regions]
 
     def regions(self, start_vpn, end_vpn, mask, anyof, max_pages=0):
         # type: (int, int, int, int, int) -> Optional[List[Tuple[int, int]]]
         if mask != HUGE_PRESENT or anyof:
             return None
-        return [(max(s, start_vpn), min(e, end_vpn)) for s, e in self.recorded
-                if s < end_vpn and e > start_vpn]
+        # A walk asks once a chunk: look up, among maybe a million regions.
+        import bisect
+        first = max(bisect.bisect_right(self.starts, start_vpn) - 1, 0)
+        return [(max(s, start_vpn), min(e, end_vpn)) for s, e in self.recorded[
+            first:bisect.bisect_left(self.starts, end_vpn)] if e > start_vpn]
 
 
 class PageFacts(object):
