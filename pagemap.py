@@ -2485,7 +2485,9 @@ def huge_page_of(kpage, pfn, flags, vaddr, page_size, pmd_pages):
     else:
         return None
     end = start + (len(window) // 8 if found is None else found)
-    kind = "hugetlb" if flags & KPF_HUGE else "THP" if flags & KPF_THP else "compound"
+    # The huge zero page (a read fault on THP memory) is flagged THP too: no one's THP.
+    kind = ("hugetlb" if flags & KPF_HUGE else "huge zero" if flags & KPF_ZERO_PAGE
+            else "THP" if flags & KPF_THP else "compound")
     offset = (pfn - head) * page_size + vaddr % page_size
     return HugePage(kind, (end - head) * page_size, head, head * page_size, vaddr - offset,
                     offset)

@@ -326,8 +326,10 @@ def test_huge_zero_page_is_no_huge_page(scan, monkeypatch):
     start = region_start(aligned)
     if IS_ROOT:
         code, out, _ = call(["self", "--json", "--flags", hex(aligned)])
-        if not {"ZERO_PAGE", "THP"} <= set(json.loads(out)["results"][0]["page"]["flags"]):
+        page = json.loads(out)["results"][0]["page"]
+        if not {"ZERO_PAGE", "THP"} <= set(page["flags"]):
             pytest.skip("the kernel mapped no huge zero page here (use_zero_page off?)")
+        assert page["huge"]["kind"] == "huge zero"
     visible = huge_pages_visible() if scan else IS_ROOT
     if not scan:
         monkeypatch.setattr(pagemap.PageScanner, "regions", lambda *args, **kwargs: None)

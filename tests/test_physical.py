@@ -95,6 +95,23 @@ def test_thp_found_from_its_compound_head(machine, run):
     assert "huge: in a 2.0 MiB THP page: physical base 0x40000000 (head PFN 0x40000)" in out
 
 
+def test_huge_zero_page_is_no_thp(machine, run):
+    # A read fault on THP memory maps the huge zero page: THP and ZERO_PAGE, map count 0.
+    head = 0x40000
+    flags = {head: BIT["COMPOUND_HEAD"] | BIT["THP"] | BIT["ZERO_PAGE"]}
+    flags.update({head + i: BIT["COMPOUND_TAIL"] | BIT["THP"] | BIT["ZERO_PAGE"]
+                  for i in range(1, 512)})
+    machine.kpage("kpageflags", flags)
+    va = 0x7E0000000000
+    maps = "%x-%x rw-p 00000000 00:00 0\n" % (va, va + (2 << 20))
+    machine.process(PID, {va + 5 * PAGE: make_entry(present=True, file_shared=True, pfn=head + 5)},
+                    maps=maps)
+    _, out, _ = run(argv(machine, "--json", PID, hex(va + 5 * PAGE)))
+    assert json.loads(out)["results"][0]["page"]["huge"]["kind"] == "huge zero"
+    _, out, _ = run(argv(machine, PID, hex(va + 5 * PAGE)))
+    assert "huge: in a 2.0 MiB huge zero page: physical base 0x40000000" in out
+
+
 def test_gigantic_hugetlb_head_far_away(machine, run):
     head = 0x200000                       # a 1 GiB hugetlb page: 262144 PFNs
     tail = BIT["COMPOUND_TAIL"] | BIT["HUGE"]
