@@ -3521,15 +3521,15 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
     # hugetlb memory is a file's (hugetlbfs; MAP_HUGETLB's /anon_hugepage): with no
     # file (inode 0), none; with --flags, kpageflags name the hugetlb pages (KPF_HUGE).
     hugetlb = hugetlb and mapping.inode != 0 and (found is None or found.hugetlb > 0)
+    fields = {}  # type: Dict[str, str]
     if (hugetlb and counts.huge != 0) or (swap and mapping.shared) or anon_hugetlb:
         fields = reader.smaps_fields(mapping) or {}
         if anon_hugetlb or "ht" in fields.get("VmFlags", "").split():
             counts = counts._replace(present=0, file=0, exclusive=0, huge=counts.present)
             if found:
                 found = found._replace(shared=0, uss=0, pss=0.0)
-        swapped = parse_kib(fields.get("Swap"))
-        if swap and mapping.shared and swapped:
-            counts = counts._replace(swapped=max(counts.swapped, swapped // ps))
+    if mapping.shared:  # its swap entries are PTE markers or migrations (hidden: any type)
+        counts = counts._replace(swapped=(swap and parse_kib(fields.get("Swap")) or 0) // ps)
     return MappingSummary(mapping, counts, "ok", found)
 
 

@@ -538,6 +538,25 @@ def test_summary_of_hugetlb_and_of_shared_memory_in_swap(fake, run):
     assert strips[0] == "H" * 32 + "." * 32 and strips[2] == "H" * 64
 
 
+@pytest.mark.parametrize("swap_on", [False, True])
+def test_shared_mapping_swap_entries_are_no_swapped_pages(fake, run, swap_on):
+    # The kernel keeps no swap entry for a shared page (it clears the PTE): an
+    # entry with bit 62 there is a PTE marker (uffd-wp, poison) or a migration,
+    # whose type the kernel hides without CAP_SYS_ADMIN. Its SWAP is smaps' alone.
+    if swap_on:
+        fake.swaps("/swapfile")
+    fake.reader(privileged=False)
+    shm = 0x7F0000000000
+    maps = "%x-%x rw-s 00000000 00:19 12 /dev/shm/ring\n" % (shm, shm + 4 * PAGE)
+    smaps = maps + "Swap: 0 kB\nVmFlags: rd wr sh mr mw me ms\n"
+    marker = make_entry(swapped=True, uffd_wp=True)      # its location hidden
+    fake.process(PID, {shm: marker, shm + PAGE: marker}, maps=maps, smaps=smaps)
+    _, out, _ = run(argv(fake, "--json", PID))
+    assert json.loads(out)["mappings"][0]["swapped"] == 0
+    _, out, _ = run(argv(fake, PID))
+    assert "shared memory swapped" not in out
+
+
 def test_summary_asks_smaps_only_where_hugetlb_pages_may_be(fake, run, monkeypatch):
     # hugetlb in the system (meminfo); huge pages in anonymous memory (no file:
     # never hugetlb, which is always a hugetlbfs file's), in a shmem file and in
