@@ -533,7 +533,8 @@ def swapped_note(entry, areas, priv, page_size):
     # type: (Entry, Optional[List[SwapArea]], Privilege, int) -> str
     """Where a swapped page went, or why that cannot be told."""
     if entry.swap_type is None:
-        return ("page is swapped out; its swap location is hidden: " + hidden_pfn_reason(priv))
+        # Why: the CLI warns once (emit, cmd_lookup); translate_many adds it to the note.
+        return "page is swapped out, or a PTE marker; its swap location is hidden"
     location = "swap type %d, offset 0x%x" % (entry.swap_type, entry.swap_offset)
     found = swap_areas_for(entry, areas, page_size)
     if len(found) == 1:
@@ -2215,7 +2216,7 @@ def translate_many(pid, addresses, proc_root="/proc", page_size=None, byteorder=
         ctx.close()
     # The CLI says why once, in a warning; a caller here has only the note.
     return [tr._replace(note=tr.note + ": " + hidden_pfn_reason(ctx.priv))
-            if tr.status == "pfn-hidden" else tr for tr in found]
+            if hidden_key(tr) else tr for tr in found]
 
 
 def translate(pid, vaddr, proc_root="/proc", page_size=None, byteorder=None, kernel=None):
@@ -2988,16 +2989,25 @@ def emit(console, translations, verbose, header=None, priv=None):
         return
     console.write(TEXT_HEADER)
     for tr in translations:
-        if priv and tr.status == "pfn-hidden":
-            warn_hidden(console, priv)
+        if priv:
+            warn_hidden(console, priv, hidden_key(tr))
         console.write("\n".join(format_text(tr, verbose)))
+
+
+def hidden_key(tr):
+    # type: (Translation) -> str
+    """'hidden' (a PFN), 'swap-hidden' (a swap location) or '': what tr hides."""
+    return "hidden" if tr.status == "pfn-hidden" else "swap-hidden" if (
+        tr.status == "swapped" and tr.entry.swap_type is None) else ""
 
 
 def warn_hidden(console, priv, key="hidden"):
     # type: (Console, Privilege, str) -> None
-    """Once: why physical addresses (key 'hidden') or swap locations ('swap-hidden') read 0."""
-    console.warn(key, "%s hidden: %s" % ("physical addresses" if key == "hidden" else
-                                         "swap locations", hidden_pfn_reason(priv)))
+    if key:
+        console.warn(key, "%s: %s" % (
+            "physical addresses hidden" if key == "hidden" else "swap locations hidden (a PTE "
+            "marker's type too: uffd-wp and poison marks read as swapped)",
+            hidden_pfn_reason(priv)))
 
 
 def pmd_pages_for(proc_root, page_size):
@@ -3421,8 +3431,8 @@ def cmd_lookup(opts, console, view):
     """Translate addresses, and list the runs of ranges and named mappings."""
     addresses, spans, unmatched = resolve_arguments(opts.addresses, view.reader)
     translations = [translate_with(view.reader, view.ctx, vaddr) for vaddr in addresses]
-    if any(tr.status == "pfn-hidden" for tr in translations):
-        warn_hidden(console, view.ctx.priv)
+    for key in sorted(set(map(hidden_key, translations))):
+        warn_hidden(console, view.ctx.priv, key)
     if opts.json:
         whole_or_nothing(console, write_json_lookup, console, opts, view, translations, spans)
     else:
@@ -4307,8 +4317,8 @@ def cmd_decode(opts, console):
         results.append(Translation(None, None, entry, paddr, None, status, note, page_size,
                                    None, None, struct.pack(entry_format(opts.byteorder), raw),
                                    None))
-    if any(tr.status == "pfn-hidden" for tr in results):
-        warn_hidden(console, priv)
+    for key in sorted(set(map(hidden_key, results))):
+        warn_hidden(console, priv, key)
     emit(console, results, opts.verbose, json_head(None, page_size, kernel) if opts.json else None)
     return code
 
