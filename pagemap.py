@@ -2148,7 +2148,10 @@ def translate_with(reader, ctx, vaddr):
                     "raises SIGBUS" % pages)
     flags = ctx.kpage.value("kpageflags", entry.pfn) if paddr is not None else None
     page = describe_page(reader, ctx, vaddr, entry, mapping, flags) if entry.present else None
-    if (flags or 0) & KPF_ZERO_PAGE:
+    # Without kpageflags (unprivileged): PAGEMAP_SCAN (6.7+) marks the zero page
+    # PFNZERO (the huge one since 6.16); present but no other page: the zero page.
+    if (flags or 0) & KPF_ZERO_PAGE or flags is None and entry.present and reader.scanner(
+            ).regions(vaddr // ps, vaddr // ps + 1, PAGE_IS_PRESENT | PAGE_IS_PFNZERO, 0) == []:
         note = ("the shared zero page: this private memory was read but never written, so "
                 "it maps the kernel's one zero-filled page (THP: its huge zero page)")
     return Translation(reader.number, vaddr, entry, paddr, mapping, status, note, reader.page_size,

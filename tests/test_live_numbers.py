@@ -467,3 +467,30 @@ def test_file_and_shared_memory_agree_with_smaps(kind, tmp_path):
 def region_start_of(m):
     from test_live_ranges import region_start
     return region_start(ctypes.addressof(ctypes.c_char.from_buffer(m)))
+
+
+ZERO_PAGE_SCRIPT = r"""
+import ctypes, mmap, sys
+sys.path.insert(0, sys.argv[1])
+import pagemap
+m = mmap.mmap(-1, 4 * mmap.PAGESIZE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+addr = ctypes.addressof(ctypes.c_char.from_buffer(m)) + mmap.PAGESIZE
+m[mmap.PAGESIZE]                # a read fault maps the zero page
+sys.exit(pagemap.main(["self", hex(addr)]))
+"""
+
+
+def test_zero_page_explained_unprivileged():
+    """Without kpageflags, PAGEMAP_SCAN (6.7+) marks the zero page PFNZERO: a read
+    fault's page is the shared zero page to nobody too, not a bare hidden PFN."""
+    reader = pagemap.ProcessReader("/proc", "self", PAGE)
+    try:
+        scan = pagemap.PageScanner(reader.open_pagemap(), PAGE)
+        scan.regions(0, 1, pagemap.PAGE_IS_PRESENT, 0)
+    finally:
+        reader.close()
+    if not scan.works:
+        pytest.skip("no PAGEMAP_SCAN (Linux < 6.7)")
+    done = as_nobody("-c", ZERO_PAGE_SCRIPT, ROOT)
+    assert done.returncode == 1 and "pfn-hidden" in done.stdout, done.stderr
+    assert "note: the shared zero page" in done.stdout
