@@ -3891,9 +3891,7 @@ def process_flag_counts(walker, kpage, spans):
     swapped = beyond = 0
     for span in spans:
         for _, buf in walker.chunks(*page_span(span, walker.reader.page_size)):
-            starts, lengths = find_runs(buf, walker.pmd_pages)
-            runs = resident_runs(map(lanes_of(buf).__getitem__, starts), lengths)
-            [(flags, known)] = kpage.gather(runs, "kpageflags")
+            [(flags, known)] = kpage.gather(resident_runs(buf, walker.pmd_pages), "kpageflags")
             if flags is None:
                 raise ProcIOError(kpage.problems["kpageflags"])
             add_flag_counts(counts, groups, flags)
