@@ -470,13 +470,16 @@ def region_start_of(m):
 
 
 ZERO_PAGE_SCRIPT = r"""
-import ctypes, mmap, sys
+import mmap, sys
 sys.path.insert(0, sys.argv[1])
 import pagemap
-m = mmap.mmap(-1, 4 * mmap.PAGESIZE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-addr = ctypes.addressof(ctypes.c_char.from_buffer(m)) + mmap.PAGESIZE
+size = 4 * mmap.PAGESIZE    # read-only, so no neighbour merges with it: maps finds it
+m = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, prot=mmap.PROT_READ)
 m[mmap.PAGESIZE]                # a read fault maps the zero page
-sys.exit(pagemap.main(["self", hex(addr)]))
+[addr] = [int(s, 16) for s, e, *rest in (line.replace("-", " ", 1).split()
+                                          for line in open("/proc/self/maps"))
+          if rest == ["r--p", "00000000", "00:00", "0"] and int(e, 16) - int(s, 16) == size]
+sys.exit(pagemap.main(["self", hex(addr + mmap.PAGESIZE)]))
 """
 
 
