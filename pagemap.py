@@ -2335,11 +2335,12 @@ class KPageReader(object):
         fd = self._fd(name)
         if fd is None:
             return None, None
+        import operator
         pread = os.pread
         known = None
         try:
             values = b"".join([pread(fd, count * 8, pfn * 8) for pfn, count in runs])
-            if len(values) != 8 * sum([count for _, count in runs]):
+            if len(values) != 8 * sum(map(operator.itemgetter(1), runs)):
                 # Past the last PFN (or a short read): run by run, with care.
                 whole, got = bytearray(), bytearray()
                 for pfn, count in runs:
@@ -3055,7 +3056,8 @@ def cut_runs(runs, physical, cuts):
     page of those runs, one after another); and the lane there of each
     piece's first page, -1 for a run not present, which stays whole."""
     import itertools
-    lanes = [0] + list(itertools.accumulate([pages for _, pages in physical]))
+    import operator
+    lanes = [0] + list(itertools.accumulate(map(operator.itemgetter(1), physical)))
     ends = bytearray(lanes[-1])
     for end in lanes[1:]:
         ends[end - 1] = 1
