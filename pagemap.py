@@ -2295,7 +2295,7 @@ class KPageReader(object):
         if self._own is None:
             own = own_page_counts(self.proc_root, *self.observer or (0, ""))
             pfns = sorted(own)
-            self._own = pfns, [own[p] for p in pfns], set(p >> 6 for p in pfns)
+            self._own = pfns, list(map(own.__getitem__, pfns)), set(p >> 6 for p in pfns)
         pfns, counts, blocks = self._own
         # The runs near one of its PFNs (in one of its 64-page blocks: a few
         # thousand, clustered, of millions) by set lookups; these searched.
@@ -3231,7 +3231,7 @@ class RangeView(object):
         for _, part in files:       # a page is known where each file reaches it
             if part is not None:
                 known = part if known is None else bytes(map(min, known, part))
-        flags, counts = ([values for values, _ in files] + [None])[:2]
+        flags, counts = (list(map(operator.itemgetter(0), files)) + [None])[:2]
         return physical, tags, lanes_matching(
             spec, sum(map(operator.itemgetter(1), physical)), flags, counts, known)
 
@@ -3695,6 +3695,7 @@ def cmd_watch(opts, console, walker):
     # type: (Namespace, Console, Walker) -> int
     """Repeat a summary (or ranges) every interval and print what changed."""
     import itertools
+    import operator
     import time
     reader = walker.reader
     spans = None
@@ -3722,7 +3723,7 @@ def cmd_watch(opts, console, walker):
     if finding.status != "ok":
         console.warn("soft-dirty", "writes are not tracked, 'written' shows nothing: "
                      + finding.detail)
-    totals = list(map(sum, zip((0, 0, 0), *[counts for _, _, counts in previous])))
+    totals = list(map(sum, zip((0, 0, 0), *map(operator.itemgetter(2), previous))))
     if opts.json:  # JSON lines, the headline too
         import json
         console.write(json.dumps(dict(zip(("pid", "interval", "present", "swapped", "written"),
