@@ -337,9 +337,10 @@ def decode_entry(raw, kernel=None):
 def entry_flag_names(entry):
     # type: (Entry) -> List[str]
     """The set flags of an entry as short names, in bit order."""
-    return [name for name, flag in zip(
+    import itertools
+    return list(itertools.compress(
         ("soft-dirty", "exclusive", "uffd-wp", "guard", "file"),
-        (entry.soft_dirty, entry.exclusive, entry.uffd_wp, entry.guard, entry.file_shared)) if flag]
+        (entry.soft_dirty, entry.exclusive, entry.uffd_wp, entry.guard, entry.file_shared)))
 
 
 def looks_like_old_layout(raw):
