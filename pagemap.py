@@ -3193,7 +3193,7 @@ class RangeView(object):
         runs = [run for run in runs if run[2] >> 63 and run[2] & PM_PFRAME_MASK]
         physical, runs, ok = self.kpage_passing(spec, physical_runs(runs), runs)
         pieces, firsts = cut_runs(runs, physical, [byte_changes(ok)])
-        return [piece for piece, first in zip(pieces, firsts) if ok[first]]
+        return list(itertools.compress(pieces, map(ok.__getitem__, firsts)))
 
     def kpage_passing(self, spec, physical, tags):
         # type: (MatchSpec, List[Tuple[int, int]], List[Any]) -> Tuple[List[Tuple[int, int]], List[Any], bytes]
