@@ -4818,8 +4818,10 @@ def _rebuild(archive, header, tmp):
     if "numa.json" in names:
         numa = read_json_member(archive, "numa.json")
         nodes = numa.get("nodes") if isinstance(numa, dict) else None
-        # Each name becomes a directory: digits only, or it could climb out of tmp.
-        if not (isinstance(nodes, dict) and _count(numa.get("block_size")) and all(
+        # Each name becomes a directory: digits only, or it could climb out of tmp;
+        # 2^18 at most (32 TiB in 128 MiB blocks), or making them takes minutes.
+        if not (isinstance(nodes, dict) and len(nodes) <= 1 << 18 and
+                _count(numa.get("block_size")) and all(
                 re.match(r"^\d{1,12}$", k) and _count(v, 1 << 16) for k, v in nodes.items())):
             raise SnapshotError("numa.json names no valid memory blocks and nodes")
         system = join(tmp, "sys", "devices", "system")
