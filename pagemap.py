@@ -4587,7 +4587,8 @@ def cmd_capture(opts, console):
     except OSError as exc:
         if exc.errno == errno.EPIPE:
             silence_stdout()
-        hint = ("the file system is full: free space or capture elsewhere"
+        hint = ("the file system is full: free space or capture elsewhere" + (
+            ", or set TMPDIR: members are staged there" if to_stdout else "")
                 if exc.errno in (errno.ENOSPC, errno.EDQUOT) else
                 "its reader went away" if exc.errno == errno.EPIPE else
                 "the directory must exist and be writable")

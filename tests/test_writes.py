@@ -753,6 +753,15 @@ def test_full_disk_for_real(fake, run, small_fs):
     assert os.listdir(str(small_fs)) == []
 
 
+def test_full_temp_dir_while_capturing_to_standard_output(fake, run, small_fs, monkeypatch):
+    # With '-' the members are staged in TMPDIR: that is the file system to name.
+    big_tree(fake)
+    monkeypatch.setattr("tempfile.tempdir", str(small_fs))
+    code, _, err = run(argv(fake, PID, "--capture", "-"))
+    assert_one_error(code, err, 6, "standard output", "file system is full", "TMPDIR")
+    assert os.listdir(str(small_fs)) == []
+
+
 def test_from_refuses_what_the_temp_dir_cannot_hold(fake, run, tmp_path, small_fs,
                                                     monkeypatch):
     big_tree(fake)
