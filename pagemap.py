@@ -1969,8 +1969,10 @@ class ProcessReader(object):
             if self._wraps is None:
                 self._wraps = not self.read_raw((1 << 32) // self.page_size - 1, 1)
             count = max(0, (1 << 32) - vpn) if self._wraps else count
-        return self._io("pagemap", "read", pread_full, self.open_pagemap(),
+        data = self._io("pagemap", "read", pread_full, self.open_pagemap(),
                         count * PM_ENTRY_BYTES, vpn * PM_ENTRY_BYTES)
+        # Whole entries: a tree's file may end within one.
+        return data[:len(data) & -PM_ENTRY_BYTES] if len(data) % PM_ENTRY_BYTES else data
 
     def next_data(self, vpn, end_vpn):
         # type: (int, int) -> int
@@ -4437,7 +4439,6 @@ def capture_process(opts, reader, ctx, writer):
         vpn, end = page_span(mapping, ps)
         end = min(end, last)
         for first, buf in walker.chunks(vpn, end):
-            buf = buf[:len(buf) // 8 * 8]
             used = bytes(bool(buf[at:at + block].lstrip(b"\0"))
                          for at in range(0, len(buf), block))
             for stored in re.finditer(b"\x01+", used):  # adjacent blocks join

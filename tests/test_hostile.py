@@ -76,6 +76,10 @@ def thp_pmd_size(text):
     return setup
 
 
+def pagemap_ending_mid_entry(fake):
+    os.truncate(os.path.join(fake.root, PID, "pagemap"), 0x600 * 8 + 12)
+
+
 def swaps_of_many_digits(fake):
     fake.write("swaps", "Filename Type Size Used Priority\n/swapfile file %s 0 -2\n" % HUGE)
 
@@ -90,6 +94,9 @@ def hugetlb_and_cgroups(fake):
 @pytest.mark.parametrize("setup,args", [
     (hugetlb_and_cgroups, [PID]),
     (swaps_of_many_digits, [PID]),
+    (pagemap_ending_mid_entry, [PID]),
+    (pagemap_ending_mid_entry, [PID, "--picture"]),
+    (pagemap_ending_mid_entry, [PID, "[heap]", "--each"]),
     (hugetlb_and_cgroups, [PID, "600000", "--flags"]),
     (stat_flags_not_a_number, [PID, "600000"]),
     (stat_flags_not_a_number, [PID, "0-ffffffffffffffff"]),
