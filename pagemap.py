@@ -1731,8 +1731,14 @@ def picture_blocks(start_vpn, end_vpn, width):
 
 def _open(path, flags=os.O_RDONLY):
     # type: (str, int) -> int
-    """The one place that opens files: an fd, or OSError."""
-    return os.open(path, flags)
+    """The one place that opens files: an fd, or OSError. Regular files only, as
+    /proc's and /sys's are: a FIFO or device a --proc-root tree planted would
+    block the read, or never end it (/dev/zero)."""
+    fd = os.open(path, flags | os.O_NONBLOCK)
+    if os.fstat(fd).st_mode & 0o170000 != 0o100000:  # S_ISREG
+        os.close(fd)
+        raise OSError(errno.ENODEV, "not a regular file", path)
+    return fd
 
 
 def system_page_size():
@@ -2040,7 +2046,7 @@ class ProcessReader(object):
         its answers recorded in a snapshot tree (<pid>/pagemap-huge)."""
         if self._scanner is None:
             try:
-                with open(os.path.join(self.dir, "pagemap-huge"), "rb") as f:
+                with os.fdopen(_open(os.path.join(self.dir, "pagemap-huge")), "rb") as f:
                     data = f.read()
             except OSError:             # none: a live process
                 self._scanner = PageScanner(self.open_pagemap(), self.page_size)
@@ -4274,11 +4280,8 @@ def clear_soft_dirty(proc_root, pid):
     """'echo 4 > /proc/PID/clear_refs' (3.11+): clear the soft-dirty bits."""
     path = os.path.join(proc_root, pid, "clear_refs")
     try:
-        # Never through a link, FIFO or device a --proc-root tree planted there.
-        fd = _open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = _open(path, os.O_WRONLY | os.O_NOFOLLOW)  # never through a link
         try:
-            if os.fstat(fd).st_mode & 0o170000 != 0o100000:  # S_ISREG, as procfs's is
-                raise OSError(errno.ELOOP, "not a regular file")
             os.write(fd, b"4")
         finally:
             os.close(fd)

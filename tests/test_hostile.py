@@ -124,6 +124,33 @@ def test_hostile_maps(fake, run, line, args):
     assert_one_error(code, err, 6, "maps: unexpected content")
 
 
+@pytest.mark.parametrize("name", ["maps", "pagemap"])
+def test_a_device_planted_in_a_tree_is_not_read(fake, run, name):
+    """/proc and /sys hold regular files. A FIFO would block the read for good,
+    /dev/zero never end; /dev/null here, which ends at once, stands for both."""
+    fake.process(PID, {0x600000: make_entry(present=True, pfn=5)})
+    path = os.path.join(fake.root, PID, name)
+    os.unlink(path)
+    os.symlink(os.devnull, path)
+    code, _, err = run(argv(fake, PID, "600000"))
+    assert_one_error(code, err, 6, path, "not a regular file")
+
+
+def test_recorded_huge_regions_from_a_device_are_none(fake, tmp_path):
+    # Read whole: /dev/zero was read until memory ran out (here 1 GiB of address space).
+    import resource
+    import subprocess
+    fake.process(PID, {0x600000: make_entry(present=True, pfn=5)})
+    os.symlink("/dev/zero", os.path.join(fake.root, PID, "pagemap-huge"))
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+    done = subprocess.run([sys.executable, pagemap.__file__] + argv(fake, PID, "[heap]"),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=limit,
+                          timeout=120)
+    assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()[-300:]
+
+
 def test_empty_mapping_between_holes(fake, run):
     # No kernel prints a VMA of no pages, a hostile tree may: an empty walk.
     maps = ("7f0000000000-7f0000001000 rw-p 00000000 00:00 0\n"
