@@ -4345,7 +4345,8 @@ _EXTENT = struct.Struct("<QQ")
 # The text members: where --capture reads each (under the process's /proc directory,
 # /proc or /sys) and --from puts it back, and the most it may hold there: a snapshot
 # is untrusted input, and a zip member can inflate a thousandfold. smaps is bounded
-# by maps instead: 4 KiB a line of maps. cgroup_paths is made by --capture.
+# by maps instead: 20 KiB a line of maps (a path of PATH_MAX newlines, each \012 in
+# maps, and its fields). cgroup_paths is made by --capture.
 SNAPSHOT_TEXTS = {
     "maps": ("pid", "maps", 64 << 20), "smaps": ("pid", "smaps", None),
     "stat": ("pid", "stat", 64 << 10), "comm": ("pid", "comm", 64 << 10),
@@ -4802,7 +4803,7 @@ def _rebuild(archive, header, tmp):
     mappings = 0
     for name in sorted(names.intersection(SNAPSHOT_TEXTS)):  # maps before smaps
         root, place, limit = SNAPSHOT_TEXTS[name]
-        limit = limit or 4096 * (mappings + 1)
+        limit = limit or (20 << 10) * (mappings + 1)
         claimed = archive.getinfo(name).file_size
         if claimed > limit:  # streamed: zipfile stops a member at the size it claims
             raise SnapshotError("%s claims %s, more than it can hold (%s)" % (
