@@ -3572,6 +3572,8 @@ def picture_strip(walker, row, width, chars):
     for b0, b1 in picture_blocks(*page_span(row.mapping, ps), width):
         # Not "ok": the block's kind is the status, whatever its counts.
         counts = walker.counts(b0, b1)[0] if row.status == "ok" else ZERO_COUNTS
+        if row.mapping.shared:      # no swapped page has an entry there (summarize_mapping)
+            counts = counts._replace(swapped=0)
         if row.counts.huge and not counts.huge:
             # A block smaller than a huge page, or not aligned to one, sees none:
             # ask the PMD-aligned span around it.
