@@ -3653,6 +3653,8 @@ def cmd_summary(opts, console, view):
         shmem += row.counts.swapped if m.shared else 0
     if facts is not None and not facts.usable:     # a kpage read failed: no total
         total_facts = None
+    if total.swapped and pfns_hidden(ctx.priv):
+        warn_hidden(console, ctx.priv, "swap-hidden")
     values = summary_values(total, total_facts, ps)
     if opts.json:
         console.json(dict(json_head(reader.number, ps, ctx.kernel), mappings=docs, total=dict(

@@ -161,6 +161,8 @@ def test_hidden_swap_location_is_null_and_said(fake, run):
     for args in (["600000", "601000"], ["600000+2000"], ["600000+2000", "--each"]):
         code, out, err = run(argv(fake, PID, *args))
         assert (err + out).count("CAP_SYS_ADMIN") == 1 and "PTE marker" in err, args
+    _, out, err = run(argv(fake, PID))      # the summary's SWAP may hold markers too
+    assert "8.0 KiB swapped" in out and err.count("PTE marker") == 1
     tr = pagemap.translate(PID, 0x600000, proc_root=fake.root)
     assert "PTE marker" in tr.note and "CAP_SYS_ADMIN" in tr.note
 
