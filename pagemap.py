@@ -480,8 +480,9 @@ def entry_status(entry, page_size, vaddr, priv, areas):
         return "swapped", swapped_note(entry, areas, priv, page_size), None
     if entry.raw & PM_SWAP:
         return ("not-present", "a PTE marker (swap type %d, Linux 5.19+): no page, and no swap "
-                "area holds it; a mark in the page table for userfaultfd write-protection, a "
-                "poisoned page (access raises SIGBUS) or a guard region" % PM_SWAP_TYPE_MASK, None)
+                "area holds it; a mark in the page table for %s" % (PM_SWAP_TYPE_MASK, (
+                    "userfaultfd write-protection" if entry.uffd_wp else "a poisoned page "
+                    "(access raises SIGBUS) or a guard region (6.13-6.14)")), None)
     return "not-present", "", None
 
 

@@ -179,8 +179,13 @@ def test_swap_type_past_the_listed_areas_is_still_swapped():
 
 
 def test_pte_marker():
+    # Bit 57 says which marker: uffd-wp's; without it, poison or an old guard region.
     e = decode_entry(make_entry(swapped=True, swap_type=31, swap_offset=1, uffd_wp=True))
-    assert "PTE marker" in pagemap.entry_status(e, 4096, 0, ROOT, [])[1]
+    note = pagemap.entry_status(e, 4096, 0, ROOT, [])[1]
+    assert "PTE marker" in note and "userfaultfd" in note and "poison" not in note
+    e = decode_entry(make_entry(swapped=True, swap_type=31, swap_offset=2))
+    note = pagemap.entry_status(e, 4096, 0, ROOT, [])[1]
+    assert "poison" in note and "guard" in note and "userfaultfd" not in note
 
 
 def test_unmapped_note_names_the_hole():
