@@ -2163,7 +2163,8 @@ def translate_with(reader, ctx, vaddr):
     if (flags or 0) & KPF_ZERO_PAGE or flags is None and entry.present and reader.scanner(
             ).regions(vaddr // ps, vaddr // ps + 1, PAGE_IS_PRESENT | PAGE_IS_PFNZERO, 0) == []:
         note = ("the shared zero page: this private memory was read but never written, so "
-                "it maps the kernel's one zero-filled page (THP: its huge zero page)")
+                "it maps the kernel's one zero-filled page (THP: its huge zero page)" + (
+                    "; its physical address is hidden" if status == "pfn-hidden" else ""))
     return Translation(reader.number, vaddr, entry, paddr, mapping, status, note, reader.page_size,
                        swap_area_for(entry, areas, reader.page_size), offset, data, page)
 

@@ -479,6 +479,7 @@ m[mmap.PAGESIZE]                # a read fault maps the zero page
 [addr] = [int(s, 16) for s, e, *rest in (line.replace("-", " ", 1).split()
                                           for line in open("/proc/self/maps"))
           if rest == ["r--p", "00000000", "00:00", "0"] and int(e, 16) - int(s, 16) == size]
+print(pagemap.translate("self", addr + mmap.PAGESIZE).note)
 sys.exit(pagemap.main(["self", hex(addr + mmap.PAGESIZE)]))
 """
 
@@ -497,3 +498,5 @@ def test_zero_page_explained_unprivileged():
     done = as_nobody("-c", ZERO_PAGE_SCRIPT, ROOT)
     assert done.returncode == 1 and "pfn-hidden" in done.stdout, done.stderr
     assert "note: the shared zero page" in done.stdout
+    # The API's note says what is hidden before why.
+    assert "physical address is hidden: " in done.stdout.splitlines()[0]
