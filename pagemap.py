@@ -474,7 +474,7 @@ def entry_status(entry, page_size, vaddr, priv, areas):
             return "pfn-hidden", "page is present but its physical address is hidden", None
         return "present", "", entry.pfn * page_size + vaddr % page_size
     if entry.guard:
-        return ("not-present", "guard region (MADV_GUARD_INSTALL, Linux 6.15+): any access "
+        return ("not-present", "guard region (MADV_GUARD_INSTALL, Linux 6.13+): any access "
                 "faults; this is not a swapped page", None)
     if entry.swapped:
         return "swapped", swapped_note(entry, areas, priv, page_size), None

@@ -76,6 +76,7 @@ def test_guard_region_is_not_swapped():
     assert e.guard and not e.swapped and e.swap_type is None
     status, note, _ = pagemap.entry_status(e, 4096, 0, pagemap.Privilege(True, True), [])
     assert status == "not-present" and "guard region" in note
+    assert "6.13" in note       # MADV_GUARD_INSTALL's; 6.15 is bit 58's
 
 
 def test_bit_58_before_615_is_not_guard():
