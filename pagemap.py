@@ -3790,10 +3790,12 @@ def cmd_process(opts, console):
             return EXIT_OK
         # The page filter of --match and --written, or None for every page.
         spec = parse_match(opts.match or "", opts.written) if opts.match or opts.written else None
-        if spec and match_needs_kpage(spec):
-            # Without the kpage files no page could pass or fail: an error, not nothing.
-            what = "--match %s cannot be decided: " % opts.match
-            open_kpageflags(ctx.kpage, KPAGE_FILES[:1 if spec.shared is None else 2], what)
+        # Without the kpage files no page could pass or fail: an error, not nothing.
+        what = ("--physical with a PID: " if opts.physical is not None else "--match %s cannot "
+                "be decided: " % opts.match if spec and match_needs_kpage(spec) else "")
+        if what:
+            open_kpageflags(ctx.kpage, KPAGE_FILES[:1 if not spec or spec.shared is None else 2],
+                            what)
             if pfns_hidden(ctx.priv):   # kpageflags readable (root in a user namespace)
                 raise PermissionDeniedError(what + "it needs PFNs, which the kernel hides "
                                             "from this reader: " + hidden_pfn_reason(ctx.priv))
@@ -3922,10 +3924,6 @@ def process_flag_counts(walker, kpage, spans):
 def cmd_process_physical(opts, console, reader, ctx):
     # type: (Namespace, Console, ProcessReader, Context) -> int
     """PID --physical: the process's resident pages by kpageflags combination."""
-    open_kpageflags(ctx.kpage)
-    if pfns_hidden(ctx.priv):   # kpageflags readable (root in a user namespace)
-        raise PermissionDeniedError("--physical with a PID needs PFNs, which the kernel "
-                                    "hides from this reader: " + hidden_pfn_reason(ctx.priv))
     addresses, spans, unmatched = resolve_arguments(opts.addresses, reader)
     counts, swapped = process_flag_counts(Walker(reader, None, ctx.kernel), ctx.kpage, spans + [
         Span(a, a + 1, "") for a in addresses] if opts.addresses else reader.maps())

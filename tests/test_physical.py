@@ -362,7 +362,7 @@ def test_physical_of_a_process_refused(fake, run, tmp_path):
     assert_one_error(code, err, 2, "PFN range")
     fake.reader(privileged=True, uid_map="0 100000 65536\n")
     code, _, err = run(argv(fake, PID, "--physical"))
-    assert_one_error(code, err, 4, "--physical with a PID needs PFNs", "user namespace")
+    assert_one_error(code, err, 4, "--physical with a PID: it needs PFNs", "user namespace")
     fake.reader(privileged=False)
     code, _, err = run(argv(fake, PID, "--physical"))
     assert_one_error(code, err, 4, "CAP_SYS_ADMIN")
