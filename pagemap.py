@@ -3722,7 +3722,7 @@ def cmd_watch(opts, console, walker):
 
     def round_counts():
         reader.forget_maps()  # mappings come and go (walks skip holes by them)
-        watched = list(enumerate(spans or ()))
+        watched, shared = list(enumerate(spans or ())), set()  # type: Any, Any
         if spans is None:
             # A zombie (or exited) process has no mappings: that is no "all gone".
             problem = None if reader.maps() else reader.address_space_problem()
@@ -3730,9 +3730,12 @@ def cmd_watch(opts, console, walker):
                 raise problem
             watched = [((m.start, m.path), Span(m.start, m.end, "%x-%x %s" % (
                 m.start, m.end, m.path or "[anonymous]"))) for m in reader.maps()]
+            # A shared mapping's swap entries are no swapped pages (summarize_mapping).
+            shared = set((m.start, m.path) for m in reader.maps() if m.shared)
         for key, span in watched:
             counts = walker.counts(*page_span(span, reader.page_size))[0]
-            yield key, span.label, (counts.present, counts.swapped, counts.soft_dirty)
+            yield key, span.label, (counts.present, 0 if key in shared else counts.swapped,
+                                    counts.soft_dirty)
     previous = list(round_counts())
     finding = check_soft_dirty(opts.proc_root, reader.page_size)
     if finding.status != "ok":

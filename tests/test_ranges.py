@@ -557,6 +557,8 @@ def test_shared_mapping_swap_entries_are_no_swapped_pages(fake, run, swap_on):
     assert "shared memory swapped" not in out
     _, out, _ = run(argv(fake, "--picture", PID))
     assert out.splitlines()[1].split("|")[1] == "...."
+    _, out, _ = run(argv(fake, "--json", "--watch", "0.01", "--times", "1", PID))
+    assert json.loads(out.splitlines()[0])["swapped"] == 0
 
 
 def test_summary_asks_smaps_only_where_hugetlb_pages_may_be(fake, run, monkeypatch):
