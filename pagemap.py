@@ -547,8 +547,9 @@ def swapped_note(entry, areas, priv, page_size):
                     location, " or ".join(a.path for a in found)))
     if entry.swap_type < SWAP_AREA_TYPES:
         return ("page is swapped out (%s) to an area /proc/swaps does not show" % location)
-    return ("%s matches no active area in /proc/swaps: a transient migration, hwpoison or "
-            "device-private entry, not a swapped page; look again" % location)
+    return ("pagemap says swapped (bit 62), but %s is in no area /proc/swaps lists: a "
+            "migration entry (transient: look again), a hwpoison entry (the page was lost: "
+            "an access raises SIGBUS) or a device-private page" % location)
 
 
 def not_present_note(mapping):

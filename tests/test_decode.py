@@ -164,10 +164,12 @@ def test_swap_type_after_a_free_one_is_not_guessed():
     assert swap_note(1, 0x101, 1024, 1024, 4096).endswith("does not show")
 
 
-def test_swap_type_without_area_is_transient():
+def test_swap_type_without_area_is_migration_hwpoison_or_device():
     e = decode_entry(make_entry(swapped=True, swap_type=29, swap_offset=0x1000))
     note = pagemap.entry_status(e, 4096, 0, ROOT, [])[1]
-    assert "migration" in note
+    # hwpoison is permanent: "look again" is for the migration entry alone.
+    assert "migration entry (transient: look again)" in note and "hwpoison" in note
+    assert "SIGBUS" in note and "device-private" in note and "swap type 29" in note
 
 
 def test_swap_type_past_the_listed_areas_is_still_swapped():
