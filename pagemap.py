@@ -4762,10 +4762,16 @@ def open_snapshot(path, tmp):
         raise SnapshotError("%s: not a readable snapshot: %s (make one with 'pagemap PID "
                             "--capture FILE')" % (path, getattr(exc, "strerror", None) or exc)
                             ) from exc
-    if any(info.compress_type for info in archive.infolist()):
+    methods = set(info.compress_type for info in archive.infolist())
+    if methods - {zipfile.ZIP_STORED}:
         import zlib  # noqa: F401  (deflated members need it: main says so if missing)
     try:
         with f, archive:
+            if methods - {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}:
+                # zipfile inflates a bzip2 or LZMA chunk whole, and only then cuts it
+                # at the size its member claims: 2.5 KiB made 700 MiB.
+                raise SnapshotError("%s: a member is compressed otherwise than --capture "
+                                    "does (stored or deflated)" % path)
             try:
                 header = read_json_member(archive, "header.json")
             except (KeyError, ValueError, UnicodeDecodeError) as exc:
