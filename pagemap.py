@@ -4637,10 +4637,13 @@ def new_file(path):
 
 def read_json_member(archive, name):
     # type: (Any, str) -> Any
-    if archive.getinfo(name).file_size > SNAPSHOT_JSON_LIMIT:
+    size = archive.getinfo(name).file_size
+    if size > SNAPSHOT_JSON_LIMIT:
         raise SnapshotError("%s claims more than %s" % (name, human_size(SNAPSHOT_JSON_LIMIT)))
     import json
-    return json.loads(archive.read(name).decode("utf-8"))
+    with archive.open(name) as f:
+        # read(size): a read() of all inflates each chunk whole before cutting it at size.
+        return json.loads(f.read(size).decode("utf-8"))
 
 
 def read_extents(archive, name, claimed, end, ascending=True):

@@ -554,6 +554,31 @@ def test_a_member_compressed_as_capture_never_does(fake, run, tmp_path, method, 
     assert_one_error(code, err, 6, "snap.zip", "stored or deflated")
 
 
+@spawns
+def test_a_json_member_inflating_past_its_claimed_size(fake, run, tmp_path):
+    # zipfile's read() of a whole member inflates each chunk whole, and only then cuts
+    # it at the size claimed: 300 KiB of header.json (true size claimed) took 300 MiB.
+    import resource
+    snap = snapshot(fake, run, tmp_path)
+    with zipfile.ZipFile(snap) as z:
+        header = z.read("header.json")
+    rewrite(snap, {"header.json": header + b" " * (300 << 20)}, zipfile.ZIP_DEFLATED)
+    data, at = central_entry(snap, "header.json")
+    for where in (at + 24, struct.unpack_from("<I", data, at + 42)[0] + 22):
+        struct.pack_into("<I", data, where, len(header))
+    with open(snap, "wb") as f:
+        f.write(bytes(data))
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (256 << 20, 256 << 20))
+    if subprocess.run([sys.executable, "-c", "import zipfile, json"],
+                      preexec_fn=limit).returncode:
+        pytest.skip("Python does not start in 256 MiB of address space here (qemu-user)")
+    done = subprocess.run([sys.executable, SCRIPT, "--from", snap], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, preexec_fn=limit, timeout=120)
+    assert_one_error(done.returncode, done.stderr.decode(), 6, "snap.zip")
+
+
 def test_a_zip_of_many_members_is_refused_before_it_is_read(fake, run, tmp_path):
     """zipfile holds its whole directory in memory, ~7 times its size on disk."""
     snap = snapshot(fake, run, tmp_path)
