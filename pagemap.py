@@ -3606,6 +3606,17 @@ def picture_style(out):
 def cmd_summary(opts, console, view):
     # type: (Namespace, Console, RangeView) -> int
     """One row per mapping and a total, like pmap -x, or a picture per mapping."""
+    if opts.json:
+        whole_or_nothing(console, write_summary, opts, console, view)
+    else:
+        write_summary(opts, console, view)
+    return EXIT_OK
+
+
+def write_summary(opts, console, view):
+    # type: (Namespace, Console, RangeView) -> None
+    """cmd_summary's output, a mapping's row (or JSON object) written as it is
+    made: memory stays bounded however many mappings (a JVM may have 260,000)."""
     reader, ctx = view.reader, view.ctx
     ps = reader.page_size
     facts = None
@@ -3621,11 +3632,18 @@ def cmd_summary(opts, console, view):
     hugetlb = meminfo.get("Hugetlb", meminfo.get("HugePages_Total", 1)) > 0
     swap = not view.spec and ctx.swaps != []
     columns = len(SUMMARY_KEYS) if opts.flags else 6
-    if not opts.json:
+    if opts.json:
+        import json  # here: a text summary does without
+        # The document streams: its head, then a mapping at a time where "mappings": 0
+        # stands (no string can hold that text: JSON escapes the quotes in one).
+        head, dumps = json_head(reader.number, ps, ctx.kernel), json.JSONEncoder(
+            indent=2, sort_keys=True).encode    # one encoder: made per call, it costs 10 us
+        before = dumps(dict(head, mappings=0)).partition('"mappings": 0')[0] + '"mappings": ['
+    else:
         console.write("legend: " + "  ".join("%s %s" % (chars[k], name) for name, k in
                                             PICTURE_LEGEND) if opts.picture else
                       summary_header(opts.flags))
-    docs = []
+    mappings, previous = 0, None
     total, total_facts, size, shmem = ZERO_COUNTS, None, 0, 0
     for m in reader.maps():
         row = summarize_mapping(view, m, facts, hugetlb, swap)
@@ -3635,12 +3653,14 @@ def cmd_summary(opts, console, view):
         values = summary_values(row.counts, row.facts, ps)
         doc = {"picture": "".join(picture_strip(view.walker, row, width, chars))
                } if opts.picture else {}  # type: Dict[str, Any]
-        docs.append(doc)
+        mappings += 1
         label = m.path or "[anonymous]"
         length = m.end - m.start
         if opts.json:
             doc.update(zip(SUMMARY_KEYS, values), size=length, status=row.status,
                        **(mapping_json(m) or {}))
+            console.write(previous + "," if previous else before)
+            previous = "    " + dumps(doc).replace("\n", "\n    ")
         elif opts.picture:
             console.write("%-33s %s |%s| %s" % ("%x-%x" % (m.start, m.end), m.perms,
                                                 doc["picture"], label))
@@ -3660,12 +3680,14 @@ def cmd_summary(opts, console, view):
         warn_hidden(console, ctx.priv, "swap-hidden")
     values = summary_values(total, total_facts, ps)
     if opts.json:
-        console.json(dict(json_head(reader.number, ps, ctx.kernel), mappings=docs, total=dict(
-            zip(SUMMARY_KEYS, values), size=size, mappings=len(docs))))
+        after = dumps(dict(head, mappings=0, total=dict(
+            zip(SUMMARY_KEYS, values), size=size, mappings=mappings))).partition(
+            '"mappings": 0')[2]
+        console.write((previous + "\n  ]" if previous else before + "]") + after)
     elif not opts.picture:
         resident, swapped, shared, exclusive = [human_size(v or 0) for v in values[:4]]
         console.write(summary_line("total", "", "", size, values[:columns],
-                                   "%d mappings" % len(docs)))
+                                   "%d mappings" % mappings))
         console.write("%s mapped, %s resident (%s file or shared, %s exclusive), %s swapped, %s" % (
             human_size(size), resident, shared, exclusive, swapped, "huge pages unknown"
             if values[5] is None else human_size(values[5]) + " in huge pages"))
@@ -3676,7 +3698,6 @@ def cmd_summary(opts, console, view):
         if shmem:
             console.write("%s of shared memory swapped (from smaps: the kernel keeps no swap "
                           "entries for shared pages in page tables)" % human_size(shmem * ps))
-    return EXIT_OK
 
 
 def require_soft_dirty(opts, reader):

@@ -733,3 +733,13 @@ def test_a_32_bit_kernel_never_wraps_an_address_round(tmp_path, run, monkeypatch
     doc = json.loads(out)
     assert [r["status"] for r in doc["results"]] == ["present", "beyond-address-space"]
     assert [r["status"] for r in doc["ranges"][0]["runs"]] == ["beyond-address-space"]
+
+
+@pytest.mark.parametrize("maps", ["", DEFAULT_MAPS])
+def test_summary_json_streams_the_document_json_would_write(fake, run, maps):
+    # A mapping at a time (bounded memory), yet the very text of one json.dumps.
+    fake.process(PID, {0x600000: make_entry(present=True, pfn=0x8C445)}, maps=maps)
+    code, out, _ = run(argv(fake, PID, "--json"))
+    doc = json.loads(out)
+    assert code == 0 and out == json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    assert doc["total"]["mappings"] == len(doc["mappings"]) == len(maps.splitlines())
