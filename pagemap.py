@@ -4809,6 +4809,15 @@ def open_snapshot(path, tmp):
             if problem:
                 raise SnapshotError("%s: header.json %s: not a snapshot made by 'pagemap PID "
                                     "--capture FILE'" % (path, problem))
+            # Refuse up front a snapshot that would fill the temp file system: no
+            # damage, so no "capture it again".
+            need = sum(info.file_size for info in archive.infolist() if info.filename in
+                       SNAPSHOT_TEXTS or info.filename.endswith((".bin", ".idx", ".json")))
+            st = os.statvfs(tmp)
+            if need > st.f_bavail * st.f_frsize:
+                raise SnapshotError("%s expands to %s, more than the %s free in %s (set "
+                                    "TMPDIR)" % (path, human_size(need), human_size(
+                                        st.f_bavail * st.f_frsize), os.path.dirname(tmp)))
             _rebuild(archive, header, tmp)
     except damage as exc:
         raise SnapshotError("%s is damaged (%s: %s); capture it again" % (
@@ -4826,14 +4835,6 @@ def _rebuild(archive, header, tmp):
     names = set(archive.namelist())
     if "maps" not in names:
         raise SnapshotError("the snapshot has no maps")
-    # Refuse up front a snapshot that would fill the temp file system.
-    need = sum(info.file_size for info in archive.infolist() if info.filename in
-               SNAPSHOT_TEXTS or info.filename.endswith((".bin", ".idx", ".json")))
-    st = os.statvfs(tmp)
-    free = st.f_bavail * st.f_frsize
-    if need > free:
-        raise SnapshotError("it expands to %s, more than the %s free in %s (set TMPDIR)" % (
-            human_size(need), human_size(free), os.path.dirname(tmp)))
     join = os.path.join
     proc = join(tmp, "proc")
     piddir = join(proc, str(header["pid"]))
