@@ -2053,8 +2053,7 @@ class ProcessReader(object):
             except OSError:             # none: a live process
                 self._scanner = PageScanner(self.open_pagemap(), self.page_size)
             else:
-                data = data[:len(data) - len(data) % _EXTENT.size]
-                self._scanner = RecordedScanner([(s, s + c) for s, c in _EXTENT.iter_unpack(data)])
+                self._scanner = RecordedScanner(data[:len(data) - len(data) % _EXTENT.size])
         return self._scanner
 
 
@@ -2618,10 +2617,15 @@ class RecordedScanner(PageScanner):
 
     works = True
 
-    def __init__(self, regions):
-        # type: (List[Tuple[int, int]]) -> None
-        self.recorded = regions     # ascending, apart: read_extents checks
-        self.starts = [s for s, _ in regions]
+    def __init__(self, data):
+        # type: (bytes) -> None
+        """data: (first vpn, pages) as little-endian u64 pairs, ascending and apart
+        (read_extents checks); kept as arrays, 16 bytes a region, not ~150 as tuples."""
+        import array
+        import operator
+        lanes = lanes_of(data)
+        self.starts = lanes[0::2]
+        self.ends = array.array("Q", map(operator.add, self.starts, lanes[1::2]))
 
     def regions(self, start_vpn, end_vpn, mask, anyof, max_pages=0):
         # type: (int, int, int, int, int) -> Optional[List[Tuple[int, int]]]
@@ -2630,8 +2634,9 @@ class RecordedScanner(PageScanner):
         # A walk asks once a chunk: look up, among maybe a million regions.
         import bisect
         first = max(bisect.bisect_right(self.starts, start_vpn) - 1, 0)
-        return [(max(s, start_vpn), min(e, end_vpn)) for s, e in self.recorded[
-            first:bisect.bisect_left(self.starts, end_vpn)] if e > start_vpn]
+        last = bisect.bisect_left(self.starts, end_vpn)
+        return [(max(s, start_vpn), min(e, end_vpn)) for s, e in zip(
+            self.starts[first:last], self.ends[first:last]) if e > start_vpn]
 
 
 class PageFacts(object):
