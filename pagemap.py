@@ -3530,14 +3530,14 @@ def summarize_mapping(view, mapping, facts, hugetlb, swap):
         # PTEs is in none): the huge spans walked apart, in the same one pass.
         spans = view.walker.huge_spans(vpn0, vpn1)
         by_flags, huge, at = collections.Counter(), 0, vpn0  # type: (Dict[int, int], Any, int)
-        for start, end in (spans or []) + [(vpn1, vpn1)]:
-            if at < start:
-                by_flags.update(passing_pages(view, view.spec, at, start, facts))
-            if start < end:
-                passed = passing_pages(view, view.spec, start, end, facts)
+        for first, stop in (spans or []) + [(vpn1, vpn1)]:
+            if at < first:
+                by_flags.update(passing_pages(view, view.spec, at, first, facts))
+            if first < stop:
+                passed = passing_pages(view, view.spec, first, stop, facts)
                 huge += sum(n for flags, n in passed.items() if flags >> 8)
                 by_flags.update(passed)
-            at = end
+            at = stop
         huge = None if spans is None else huge
         for flags, n in by_flags.items():
             e = decode_entry(flags << 55, view.ctx.kernel)
