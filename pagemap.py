@@ -3945,7 +3945,7 @@ def process_flag_counts(walker, kpage, spans):
             if flags is None:
                 raise ProcIOError(kpage.problems["kpageflags"])
             add_flag_counts(counts, groups, flags)
-            swapped += populated_lanes(buf).count(1) - len(flags) // 8
+            swapped += count_entries(without_page_shift(buf, walker.kernel)).swapped
             beyond += (known or b"").count(0)  # past the last PFN (device memory): read as 0
     flush_groups(counts, groups)
     return counts - collections.Counter({0: beyond}), swapped

@@ -1051,3 +1051,16 @@ def test_match_summary_of_a_thp_exclusive_in_part(fake, run, monkeypatch):
     for spec, pages in (("thp,exclusive", 256), ("thp,~exclusive", 256), ("thp", 512)):
         code, out, err = run(argv(fake, "--json", "--match", spec, PID))
         assert code == 0 and json.loads(out)["total"]["resident"] == pages * PAGE, (spec, err)
+
+
+def test_physical_of_a_process_counts_no_pte_marker_as_swapped(fake, run):
+    # A guard region and a uffd-wp marker (swap type 31) set the swap bit, but are
+    # no swapped pages (decode_entry): only the one real swap entry is not counted.
+    fake.process(PID, {ANON: make_entry(present=True, pfn=0x1000),
+                       ANON + PAGE: make_entry(guard=True, swap_type=31),
+                       ANON + 2 * PAGE: make_entry(swapped=True, swap_type=31, uffd_wp=True),
+                       ANON + 3 * PAGE: make_entry(swapped=True, swap_type=0, swap_offset=9)})
+    fake.kpage("kpageflags", {0x1000: ANON_FLAGS}, pfns=0x2000)
+    code, out, err = run(argv(fake, "--json", PID, "--physical"))
+    doc = json.loads(out)
+    assert code == 0 and (doc["pages"], doc["swapped"]) == (1, 1), err
