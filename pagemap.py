@@ -2782,7 +2782,8 @@ class Walker(object):
         pages, as counts() finds them (PAGEMAP_SCAN's spans may also hold some
         not present); None if unknown (hidden PFNs)."""
         spans = self.scanner.regions(vpn, end_vpn, HUGE_PRESENT, 0)
-        if spans is not None:
+        # Before 6.16 its spans hold the huge zero page: _huge leaves it out.
+        if spans is not None and ((self.kernel or (0, 0)) >= (6, 16) or not self.kpage):
             return spans
         spans = []
         for base, buf in self.chunks(vpn, end_vpn):

@@ -4,6 +4,7 @@ huge pages, against fake /proc and /sys trees."""
 import errno
 import json
 import os
+import struct
 
 import pytest
 from conftest import make_entry
@@ -1064,3 +1065,23 @@ def test_physical_of_a_process_counts_no_pte_marker_as_swapped(fake, run):
     code, out, err = run(argv(fake, "--json", PID, "--physical"))
     doc = json.loads(out)
     assert code == 0 and (doc["pages"], doc["swapped"]) == (1, 1), err
+
+
+def test_huge_zero_page_no_huge_page_with_match_either(machine, run):
+    # Before 6.16 PAGEMAP_SCAN (here a snapshot's record of it) calls the huge zero
+    # page HUGE: kpageflags tell, with --match as without (Walker.huge_spans).
+    head, va = 0x40000, 0x7E0000000000
+    flags = {head: BIT["COMPOUND_HEAD"] | BIT["THP"] | BIT["ZERO_PAGE"]}
+    flags.update({head + i: BIT["COMPOUND_TAIL"] | BIT["THP"] | BIT["ZERO_PAGE"]
+                  for i in range(1, 512)})
+    machine.kpage("kpageflags", flags)
+    machine.kernel("6.8.0")
+    machine.process(PID, {va + i * PAGE: make_entry(present=True, pfn=head + i)
+                          for i in range(512)},
+                    maps="%x-%x rw-p 00000000 00:00 0\n" % (va, va + (2 << 20)))
+    with open(os.path.join(machine.root, PID, "pagemap-huge"), "wb") as f:
+        f.write(struct.pack("<QQ", va // PAGE, 512))
+    for match in ([], ["--match", "present"]):
+        code, out, err = run(argv(machine, "--json", PID, *match))
+        row = json.loads(out)["mappings"][0]
+        assert (code, row["resident"], row["huge"]) == (0, 2 << 20, 0), (match, err)
