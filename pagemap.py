@@ -2518,7 +2518,7 @@ def own_page_counts(proc_root, page_size, fmt):
     try:
         walker = Walker(reader)
         for m in reader.maps():     # a few thousand pages, most runs of one: page by page
-            for _, buf in walker.chunks(m.start // page_size, -(-m.end // page_size)):
+            for _, buf in walker.chunks(*page_span(m, page_size)):
                 pfns += [raw & PM_PFRAME_MASK for raw in lanes_of(buf)
                          if raw >> 63 and raw & PM_PFRAME_MASK]
     except PagemapError:
