@@ -477,7 +477,7 @@ def entry_status(entry, page_size, vaddr, priv, areas):
         return ("not-present", "guard region (MADV_GUARD_INSTALL, Linux 6.13+): any access "
                 "faults; this is not a swapped page", None)
     if entry.swapped:
-        return "swapped", swapped_note(entry, areas, priv, page_size), None
+        return "swapped", swapped_note(entry, areas, page_size), None
     if entry.raw & PM_SWAP:
         return ("not-present", "a PTE marker (swap type %d, Linux 5.19+): no page, and no swap "
                 "area holds it; a mark in the page table for %s" % (PM_SWAP_TYPE_MASK, (
@@ -531,8 +531,8 @@ def unmapped_note(vaddr, neighbours, pid_label):
         vaddr, pid_label, where)
 
 
-def swapped_note(entry, areas, priv, page_size):
-    # type: (Entry, Optional[List[SwapArea]], Privilege, int) -> str
+def swapped_note(entry, areas, page_size):
+    # type: (Entry, Optional[List[SwapArea]], int) -> str
     """Where a swapped page went, or why that cannot be told."""
     if entry.swap_type is None:
         # Why: the CLI warns once (emit, cmd_lookup); translate_many adds it to the note.
