@@ -465,8 +465,8 @@ def swap_area_for(entry, areas, page_size):
     return found[0] if len(found) == 1 else None
 
 
-def entry_status(entry, page_size, vaddr, priv, areas):
-    # type: (Entry, int, int, Privilege, Optional[List[SwapArea]]) -> Tuple[str, str, Optional[int]]
+def entry_status(entry, page_size, vaddr, areas):
+    # type: (Entry, int, int, Optional[List[SwapArea]]) -> Tuple[str, str, Optional[int]]
     """(status, note, physical address) from the entry alone; note '' when plain."""
     if entry.present:
         if entry.pfn == 0:
@@ -486,11 +486,10 @@ def entry_status(entry, page_size, vaddr, priv, areas):
     return "not-present", "", None
 
 
-def explain(entry, mapping, neighbours, vaddr, page_size, pid_label, priv, areas,
-            no_page_tables):
-    # type: (Entry, Optional[Mapping], Tuple[Optional[Mapping], Optional[Mapping]], int, int, str, Privilege, Optional[List[SwapArea]], bool) -> Tuple[str, str, Optional[int]]
+def explain(entry, mapping, neighbours, vaddr, page_size, pid_label, areas, no_page_tables):
+    # type: (Entry, Optional[Mapping], Tuple[Optional[Mapping], Optional[Mapping]], int, int, str, Optional[List[SwapArea]], bool) -> Tuple[str, str, Optional[int]]
     """(status, note, physical address) for an entry in its mapping's context."""
-    status, note, paddr = entry_status(entry, page_size, vaddr, priv, areas)
+    status, note, paddr = entry_status(entry, page_size, vaddr, areas)
     placed = placed_status(status, entry, mapping, no_page_tables)
     if placed == "unmapped":
         note = unmapped_note(vaddr, neighbours, pid_label)
@@ -1491,9 +1490,9 @@ class RunFormatter(object):
         status, entry = "beyond-address-space", None
         if raw is not None:
             entry = decode_entry(raw, self.kernel)
-            status = placed_status(entry_status(entry, self.page_size, 0, Privilege(
-                None, None, False), None)[0], entry, self.mapping, not raw & (
-                    PM_PRESENT | PM_SWAP) and self.no_page_tables())
+            status = placed_status(entry_status(entry, self.page_size, 0, None)[0], entry,
+                                   self.mapping, not raw & (PM_PRESENT | PM_SWAP)
+                                   and self.no_page_tables())
         paddr = entry.pfn * self.page_size if entry and status == "present" else None
         vary = vary_of(entry, paddr)
         entry = entry or NO_ENTRY
@@ -2148,7 +2147,7 @@ def translate_with(reader, ctx, vaddr):
                  and vm_without_page_tables(reader, mapping))
     areas = ctx.swaps if entry.swapped else None
     status, note, paddr = explain(entry, mapping, (before, after), vaddr, reader.page_size,
-                                  reader.label, ctx.priv, areas, no_tables)
+                                  reader.label, areas, no_tables)
     ps = reader.page_size
     if status == "not-present" and mapping and mapping.inode and not mapping.anonymous:
         pages = file_pages(reader, mapping)
@@ -3311,7 +3310,7 @@ class RangeView(object):
                                None, None, None, None)
         entry = decode_entry(raw, self.ctx.kernel)
         areas = self.ctx.swaps if entry.swapped else None
-        status, _, paddr = entry_status(entry, ps, vaddr, self.ctx.priv, areas)
+        status, _, paddr = entry_status(entry, ps, vaddr, areas)
         status = placed_status(status, entry, mapping,
                                status == "not-present" and self.no_page_tables(mapping))
         page = (describe_page(self.reader, self.ctx, vaddr, entry, mapping)
@@ -4347,7 +4346,7 @@ def cmd_decode(opts, console):
     priv = Privilege(None, None, False)  # whoever read the value
     for raw in map(parse_entry_value, opts.decode):
         entry = decode_entry(raw, kernel)
-        status, note, paddr = entry_status(entry, page_size, 0, priv, None)
+        status, note, paddr = entry_status(entry, page_size, 0, None)
         if not opts.kernel_version and looks_like_old_layout(raw):
             note = (note + "; " if note else "") + old_layout_hint(raw)
         if entry.page_shift is not None and 1 << entry.page_shift != page_size:

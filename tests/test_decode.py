@@ -37,8 +37,7 @@ def test_aarch64_16k_exclusive_page():
     e = decode_entry(raw)
     assert e.present and e.exclusive and not e.file_shared and not e.soft_dirty
     assert e.pfn == 0x202573
-    status, note, paddr = pagemap.entry_status(e, 16384, 0x2BDFC123,
-                                               pagemap.Privilege(True, True), None)
+    status, note, paddr = pagemap.entry_status(e, 16384, 0x2BDFC123, None)
     assert status == "present" and note == ""
     assert paddr == 0x8095CC123       # 0x202573 * 0x4000 + 0x123
     assert not pagemap.looks_like_old_layout(raw)
@@ -74,7 +73,7 @@ def test_guard_region_is_not_swapped():
     assert raw == 0x440000000000009F
     e = decode_entry(raw, (6, 15))
     assert e.guard and not e.swapped and e.swap_type is None
-    status, note, _ = pagemap.entry_status(e, 4096, 0, pagemap.Privilege(True, True), [])
+    status, note, _ = pagemap.entry_status(e, 4096, 0, [])
     assert status == "not-present" and "guard region" in note
     assert "6.13" in note       # MADV_GUARD_INSTALL's; 6.15 is bit 58's
 
@@ -83,7 +82,7 @@ def test_bit_58_before_615_is_not_guard():
     # 6.13-6.14 guard regions: a PTE marker (type 31) without bit 58, no swapped page.
     e = decode_entry(0x440000000000009F, (6, 14))
     assert not e.guard and not e.swapped and e.swap_type is None
-    assert "PTE marker" in pagemap.entry_status(e, 4096, 0, ROOT, [])[1]
+    assert "PTE marker" in pagemap.entry_status(e, 4096, 0, [])[1]
 
 
 def test_flags_before_their_kernel_are_ignored():
@@ -123,14 +122,14 @@ USERNS_ROOT = pagemap.Privilege(True, False)
 ])
 def test_pfn_zero_is_hidden_with_the_reason(priv, fragment):
     e = decode_entry(make_entry(present=True, pfn=0, exclusive=True))
-    status, note, paddr = pagemap.entry_status(e, 4096, 0x1000, priv, None)
+    status, note, paddr = pagemap.entry_status(e, 4096, 0x1000, None)
     assert status == "pfn-hidden" and paddr is None and fragment in pagemap.hidden_pfn_reason(priv)
 
 
 def test_hidden_swap_location_is_not_attributed_to_area_zero():
     areas = [pagemap.SwapArea("/swapfile", "file", 1000, 0, -2)]
     e = decode_entry(make_entry(swapped=True))     # type 0 offset 0: zeroed
-    status, note, _ = pagemap.entry_status(e, 4096, 0, USER, areas)
+    status, note, _ = pagemap.entry_status(e, 4096, 0, areas)
     assert status == "swapped" and "hidden" in note and "/swapfile" not in note
 
 
@@ -139,7 +138,7 @@ def swap_note(swap_type, swap_offset, *sizes_kib):
     areas = [pagemap.SwapArea("/" + chr(97 + i), "file", kib, 0, -2 - i)
              for i, kib in enumerate(sizes_kib)]
     e = decode_entry(make_entry(swapped=True, swap_type=swap_type, swap_offset=swap_offset))
-    status, note, _ = pagemap.entry_status(e, 4096, 0, ROOT, areas)
+    status, note, _ = pagemap.entry_status(e, 4096, 0, areas)
     assert status == "swapped" and "offset 0x%x" % swap_offset in note
     return note
 
@@ -166,7 +165,7 @@ def test_swap_type_after_a_free_one_is_not_guessed():
 
 def test_swap_type_without_area_is_migration_hwpoison_or_device():
     e = decode_entry(make_entry(swapped=True, swap_type=29, swap_offset=0x1000))
-    note = pagemap.entry_status(e, 4096, 0, ROOT, [])[1]
+    note = pagemap.entry_status(e, 4096, 0, [])[1]
     # hwpoison is permanent: "look again" is for the migration entry alone.
     assert "migration entry (transient: look again)" in note and "hwpoison" in note
     assert "SIGBUS" in note and "device-private" in note and "swap type 29" in note
@@ -177,17 +176,17 @@ def test_swap_type_past_the_listed_areas_is_still_swapped():
     type 2 with one area listed is a page in a swap area (types below 23 are
     areas on every kernel: MAX_SWAPFILES is 32 less at most 9 special types)."""
     e = decode_entry(make_entry(swapped=True, swap_type=2, swap_offset=0x10))
-    note = pagemap.entry_status(e, 4096, 0, ROOT, [pagemap.SwapArea("/a", "file", 1, 0, -2)])[1]
+    note = pagemap.entry_status(e, 4096, 0, [pagemap.SwapArea("/a", "file", 1, 0, -2)])[1]
     assert "swapped out" in note and "not a swapped page" not in note and "/a" not in note
 
 
 def test_pte_marker():
     # Bit 57 says which marker: uffd-wp's; without it, poison or an old guard region.
     e = decode_entry(make_entry(swapped=True, swap_type=31, swap_offset=1, uffd_wp=True))
-    note = pagemap.entry_status(e, 4096, 0, ROOT, [])[1]
+    note = pagemap.entry_status(e, 4096, 0, [])[1]
     assert "PTE marker" in note and "userfaultfd" in note and "poison" not in note
     e = decode_entry(make_entry(swapped=True, swap_type=31, swap_offset=2))
-    note = pagemap.entry_status(e, 4096, 0, ROOT, [])[1]
+    note = pagemap.entry_status(e, 4096, 0, [])[1]
     assert "poison" in note and "guard" in note and "userfaultfd" not in note
 
 

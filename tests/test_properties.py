@@ -38,7 +38,7 @@ def test_decode_is_total_and_consistent(raw, kernel):
         assert e.swap_type is None and e.swap_offset is None    # hidden (4.2+)
     if e.page_shift is not None:
         assert not (e.soft_dirty or e.exclusive or e.uffd_wp or e.guard)
-    status, note, paddr = pagemap.entry_status(e, 4096, 0x123, pagemap.Privilege(None, None), [])
+    status, note, paddr = pagemap.entry_status(e, 4096, 0x123, [])
     assert status in pagemap.STATUSES
     assert (paddr is not None) == (status == "present")
 
