@@ -1496,8 +1496,7 @@ class RunFormatter(object):
         paddr = entry.pfn * self.page_size if entry and status == "present" else None
         vary = vary_of(entry, paddr)
         entry = entry or NO_ENTRY
-        swap_hidden = entry.swapped and entry.swap_type is None
-        hidden = "hidden" if status == "pfn-hidden" else "swap-hidden" if swap_hidden else ""
+        hidden = hidden_key(status, entry)
         if hidden and hidden not in self.hidden:
             self.hidden.append(hidden)
         if self.as_json:
@@ -1514,7 +1513,7 @@ class RunFormatter(object):
             # filled per run, else fixed here.
             template = " %s %%9d %-20s %-22s %s" % (
                 "%-35s" if vary in ("paddr", "swap") else
-                "%-35s" % ("swap:hidden" if swap_hidden else "-"), status,
+                "%-35s" % ("swap:hidden" if hidden == "swap-hidden" else "-"), status,
                 ",".join(entry_flag_names(entry)) or "-",
                 mapping_label(self.mapping).replace("%", "%%"))
         self._shapes[key] = template, vary
@@ -2229,7 +2228,7 @@ def translate_many(pid, addresses, proc_root="/proc", page_size=None, byteorder=
         ctx.close()
     # The CLI says why once, in a warning; a caller here has only the note.
     return [tr._replace(note=tr.note + ": " + hidden_pfn_reason(ctx.priv))
-            if hidden_key(tr) else tr for tr in found]
+            if hidden_key(tr.status, tr.entry) else tr for tr in found]
 
 
 def translate(pid, vaddr, proc_root="/proc", page_size=None, byteorder=None, kernel=None):
@@ -3011,15 +3010,16 @@ def emit(console, translations, verbose, header=None, priv=None):
     console.write(TEXT_HEADER)
     for tr in translations:
         if priv:
-            warn_hidden(console, priv, hidden_key(tr))
+            warn_hidden(console, priv, hidden_key(tr.status, tr.entry))
         console.write("\n".join(format_text(tr, verbose)))
 
 
-def hidden_key(tr):
-    # type: (Translation) -> str
-    """'hidden' (a PFN), 'swap-hidden' (a swap location) or '': what tr hides."""
-    return "hidden" if tr.status == "pfn-hidden" else "swap-hidden" if (
-        tr.status == "swapped" and tr.entry.swap_type is None) else ""
+def hidden_key(status, entry):
+    # type: (str, Entry) -> str
+    """'hidden' (a PFN), 'swap-hidden' (a swap location) or '': what an entry of
+    that status hides."""
+    return "hidden" if status == "pfn-hidden" else "swap-hidden" if (
+        status == "swapped" and entry.swap_type is None) else ""
 
 
 def warn_hidden(console, priv, key="hidden"):
@@ -3453,7 +3453,7 @@ def cmd_lookup(opts, console, view):
     """Translate addresses, and list the runs of ranges and named mappings."""
     addresses, spans, unmatched = resolve_arguments(opts.addresses, view.reader)
     translations = [translate_with(view.reader, view.ctx, vaddr) for vaddr in addresses]
-    for key in sorted(set(map(hidden_key, translations))):
+    for key in sorted({hidden_key(tr.status, tr.entry) for tr in translations}):
         warn_hidden(console, view.ctx.priv, key)
     if opts.json:
         whole_or_nothing(console, write_json_lookup, console, opts, view, translations, spans)
@@ -4361,7 +4361,7 @@ def cmd_decode(opts, console):
         results.append(Translation(None, None, entry, paddr, None, status, note, page_size,
                                    None, None, struct.pack(entry_format(opts.byteorder), raw),
                                    None))
-    for key in sorted(set(map(hidden_key, results))):
+    for key in sorted({hidden_key(tr.status, tr.entry) for tr in results}):
         warn_hidden(console, priv, key)
     emit(console, results, opts.verbose, json_head(None, page_size, kernel) if opts.json else None)
     return code
